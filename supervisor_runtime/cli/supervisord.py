@@ -1,0 +1,198 @@
+"""supervisord: start and watch the programs named in a supervisord.conf.
+
+Usage: supervisord [options]
+
+Options (each overrides the matching [supervisord] setting of the config file):
+-c/--configuration FILENAME -- the config file (default: searched for, see README)
+-n/--nodaemon -- stay in the foreground (nodaemon=true)
+-s/--silent -- in the foreground, do not echo the log to stdout (silent=true)
+-h/--help -- show this text and exit
+-v/--version -- show the version and exit
+-u/--user USER -- switch to this user name or uid after start-up (user=)
+-m/--umask UMASK -- octal umask taken when daemonizing (umask=, default 022)
+-d/--directory DIRECTORY -- change to this directory when daemonizing (directory=)
+-l/--logfile FILENAME -- path of the activity log (logfile=)
+-y/--logfile_maxbytes BYTES -- rotate the activity log at this size (logfile_maxbytes=)
+-z/--logfile_backups NUM -- rotated activity logs to keep (logfile_backups=)
+-e/--loglevel LEVEL -- critical, error, warn, info, debug, trace or blather (loglevel=)
+-j/--pidfile FILENAME -- where to write the daemon's pid (pidfile=)
+-i/--identifier STR -- the name this instance reports to RPC clients (identifier=)
+-q/--childlogdir DIRECTORY -- where AUTO child logs are written (childlogdir=)
+-k/--nocleanup -- keep old AUTO child logs at start-up (nocleanup=true)
+-a/--minfds NUM -- file descriptors that must be available to start (minfds=)
+-t/--strip_ansi -- remove ANSI escape sequences from child output (strip_ansi=true)
+--minprocs NUM -- processes that must be available to start (minprocs=)
+--profile_options OPTIONS -- run under cProfile and print a report at exit;
+                             OPTIONS is a comma list of cumulative, calls, callers
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getopt
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from .. import VERSION
+from ..config import ConfigError, find_config_file, load_config
+from ..config import datatypes as types
+from ..config.model import SupervisordConfig
+from ..daemon import StartupError
+from ..runner import run_daemon
+
+SHORT_OPTIONS = "c:nshv?u:m:d:l:y:z:e:j:i:q:ka:t"
+LONG_OPTIONS = [
+    "configuration=", "nodaemon", "silent", "help", "version", "user=", "umask=",
+    "directory=", "logfile=", "logfile_maxbytes=", "logfile_backups=", "loglevel=",
+    "pidfile=", "identifier=", "childlogdir=", "nocleanup", "minfds=", "strip_ansi",
+    "minprocs=", "profile_options=",
+]
+
+# option -> (SupervisordConfig field, converter); flags convert to True.
+_VALUE_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "-u": ("user", str), "--user": ("user", str),
+    "-m": ("umask", types.octal), "--umask": ("umask", types.octal),
+    "-d": ("directory", types.existing_directory),
+    "--directory": ("directory", types.existing_directory),
+    "-l": ("logfile", types.existing_dirpath), "--logfile": ("logfile", types.existing_dirpath),
+    "-y": ("logfile_maxbytes", types.byte_size),
+    "--logfile_maxbytes": ("logfile_maxbytes", types.byte_size),
+    "-z": ("logfile_backups", types.integer), "--logfile_backups": ("logfile_backups", types.integer),
+    "-e": ("loglevel", types.logging_level), "--loglevel": ("loglevel", types.logging_level),
+    "-j": ("pidfile", types.existing_dirpath), "--pidfile": ("pidfile", types.existing_dirpath),
+    "-i": ("identifier", str), "--identifier": ("identifier", str),
+    "-q": ("childlogdir", types.existing_directory),
+    "--childlogdir": ("childlogdir", types.existing_directory),
+    "-a": ("minfds", int), "--minfds": ("minfds", int),
+    "--minprocs": ("minprocs", int),
+}
+_FLAG_OPTIONS = {
+    "-n": "nodaemon", "--nodaemon": "nodaemon", "-s": "silent", "--silent": "silent",
+    "-k": "nocleanup", "--nocleanup": "nocleanup", "-t": "strip_ansi", "--strip_ansi": "strip_ansi",
+}
+PROFILE_SORTS = ("cumulative", "calls")
+
+
+@dataclass
+class CommandLine:
+    configfile: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    profile_options: tuple[str, bool] | None = None  # (sort order, print callers)
+
+
+def usage_error(message: str) -> NoReturn:
+    sys.stderr.write(f"Error: {message}\nFor help, use {sys.argv[0]} -h\n")
+    raise SystemExit(2)
+
+
+def parse_profile_options(text: str) -> tuple[str, bool]:
+    options = [part.strip().lower() for part in text.split(",") if part.strip()]
+    sort_order = "cumulative"
+    for option in options:
+        if option not in (*PROFILE_SORTS, "callers"):
+            raise ValueError(f"Unknown profile option {option!r}")
+        if option in PROFILE_SORTS:
+            sort_order = option
+    return sort_order, "callers" in options
+
+
+def parse_command_line(argv: Sequence[str]) -> CommandLine:
+    try:
+        options, arguments = getopt.getopt(list(argv), SHORT_OPTIONS, LONG_OPTIONS)
+    except getopt.GetoptError as error:
+        usage_error(str(error))
+    if arguments:
+        usage_error(f"positional arguments are not supported: {arguments}")
+    command_line = CommandLine()
+    for option, value in options:
+        if option in ("-h", "--help", "-?"):
+            sys.stdout.write(__doc__ or "")
+            raise SystemExit(0)
+        if option in ("-v", "--version"):
+            sys.stdout.write(f"{VERSION}\n")
+            raise SystemExit(0)
+        if option in ("-c", "--configuration"):
+            command_line.configfile = value
+        elif option in _FLAG_OPTIONS:
+            command_line.overrides[_FLAG_OPTIONS[option]] = True
+        elif option == "--profile_options":
+            try:
+                command_line.profile_options = parse_profile_options(value)
+            except ValueError as error:
+                usage_error(f"invalid value for {option} {value!r}: {error}")
+        else:
+            name, convert = _VALUE_OPTIONS[option]
+            try:
+                command_line.overrides[name] = convert(value)
+            except ValueError as error:
+                usage_error(f"invalid value for {option} {value!r}: {error}")
+    return command_line
+
+
+def locate_config(command_line: CommandLine) -> str:
+    if command_line.configfile is not None:
+        return command_line.configfile
+    if os.getuid() == 0:
+        sys.stderr.write(
+            "UserWarning: Supervisord is running as root and it is searching for its "
+            "configuration file in default locations (including its current working "
+            'directory); you probably want to specify a "-c" argument specifying an '
+            "absolute path to a configuration file for improved security.\n"
+        )
+    found = find_config_file(os.getcwd(), sys.argv[0])
+    if found is None:
+        usage_error(
+            "No config file found at default paths; use the -c option to specify a "
+            "config file at a different path"
+        )
+    return found
+
+
+def make_config_loader(path: str, command_line: CommandLine) -> Callable[[], SupervisordConfig]:
+    """Reads the config and applies the command line on top; used again on SIGHUP."""
+
+    def load() -> SupervisordConfig:
+        config = load_config(path)
+        return dataclasses.replace(config, **command_line.overrides)
+
+    return load
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    command_line = parse_command_line(sys.argv[1:] if argv is None else argv)
+    path = locate_config(command_line)
+    load = make_config_loader(path, command_line)
+    try:
+        config = load()
+    except (ConfigError, ValueError, OSError) as error:
+        usage_error(str(error))
+    try:
+        if command_line.profile_options is None:
+            return run_daemon(config, load)
+        return _run_profiled(config, load, *command_line.profile_options)
+    except StartupError as error:
+        usage_error(str(error))
+
+
+def _run_profiled(
+    config: SupervisordConfig, load: Callable[[], SupervisordConfig], sort: str, callers: bool
+) -> int:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(run_daemon, config, load)
+    finally:
+        stats = pstats.Stats(profiler, stream=sys.stdout).sort_stats(sort)
+        if callers:
+            stats.print_callers(0.3)
+        else:
+            stats.print_stats(0.3)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""The OS layer: the only code that forks, execs, signals and reaps.
+
+Spawning uses ``subprocess.Popen`` without ``preexec_fn`` so the fork/exec,
+setgid/setgroups/setuid, umask, chdir and setpgid all happen in C (and with
+vfork where CPython can), which is both faster and safer than doing them in
+Python in the child. Reaping is ``waitpid(-1, WNOHANG)`` until nothing is left,
+so every exited child, ours or adopted (as PID 1), is collected at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import os
+import pwd
+import shlex
+import stat
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .process import SpawnError
+
+
+class ExecFailed(SpawnError):
+    """The child was forked but could not chdir, setuid or exec.
+
+    supervisord's forked child reports these on its own stderr, so they end up
+    in the program's log as well as in spawnerr.
+    """
+
+
+@dataclass
+class ChildPipes:
+    """The parent's ends of a child's standard streams (non-blocking)."""
+
+    stdin: int | None
+    stdout: int | None
+    stderr: int | None  # None when stderr is redirected into stdout
+
+    def fds(self) -> list[int]:
+        return [fd for fd in (self.stdin, self.stdout, self.stderr) if fd is not None]
+
+
+@dataclass
+class SpawnRequest:
+    command: str
+    path: Sequence[str]  # directories searched for a bare command name
+    environment: Mapping[str, str]
+    directory: str | None = None
+    umask: int | None = None
+    uid: int | None = None
+    redirect_stderr: bool = False
+    stdin_fd: int | None = None  # use this fd as stdin instead of a pipe (fcgi sockets)
+
+
+@dataclass
+class SpawnedChild:
+    pid: int
+    pipes: ChildPipes
+    # Kept so CPython does not reap the child behind our back (see release()).
+    popen: subprocess.Popen[bytes]
+
+
+def resolve_command(command: str, path: Sequence[str]) -> tuple[str, list[str]]:
+    """The file to exec and its argv, checked as supervisord checks them."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as error:
+        raise SpawnError(f"can't parse command {command!r}: {error}") from None
+    if not argv:
+        raise SpawnError("command is empty")
+    program = argv[0]
+    filename = program
+    st: os.stat_result | None = None
+    if "/" in program:
+        try:
+            st = os.stat(program)
+        except OSError:
+            st = None
+    else:
+        for directory in path:
+            candidate = os.path.join(directory, program)
+            try:
+                st = os.stat(candidate)
+            except OSError:
+                continue
+            filename = candidate
+            break
+    if st is None:
+        raise SpawnError(f"can't find command {filename!r}")
+    if stat.S_ISDIR(st.st_mode):
+        raise SpawnError(f"command at {filename!r} is a directory")
+    if not stat.S_IMODE(st.st_mode) & 0o111:
+        raise SpawnError(f"command at {filename!r} is not executable")
+    if not os.access(filename, os.X_OK):
+        raise SpawnError(f"no permission to run command {filename!r}")
+    return filename, argv
+
+
+def _user_identity(uid: int) -> tuple[int, list[int]]:
+    """The primary gid and supplementary groups a child running as ``uid`` gets."""
+    try:
+        record = pwd.getpwuid(uid)
+    except KeyError:
+        raise SpawnError(f"couldn't setuid to {uid}: Can't find uid {uid!r}") from None
+    groups = [g.gr_gid for g in grp.getgrall() if record.pw_name in g.gr_mem]
+    if record.pw_gid not in groups:
+        groups.insert(0, record.pw_gid)
+    return record.pw_gid, groups
+
+
+def _pipe() -> tuple[int, int]:
+    return os.pipe2(os.O_CLOEXEC)
+
+
+def spawn(request: SpawnRequest) -> SpawnedChild:
+    """Start a child in its own process group; raises SpawnError with a spawnerr text."""
+    filename, argv = resolve_command(request.command, request.path)
+    user_kwargs: dict[str, object] = {}
+    if request.uid is not None and request.uid != os.getuid():
+        if os.getuid() != 0:
+            raise SpawnError(
+                f"couldn't setuid to {request.uid}: Can't drop privilege as nonroot user"
+            )
+        gid, groups = _user_identity(request.uid)
+        user_kwargs = {"user": request.uid, "group": gid, "extra_groups": groups}
+
+    opened: list[int] = []
+    try:
+        if request.stdin_fd is None:
+            stdin_child, stdin_parent = _pipe()
+            opened += [stdin_child, stdin_parent]
+        else:
+            stdin_child, stdin_parent = request.stdin_fd, -1
+        stdout_parent, stdout_child = _pipe()
+        opened += [stdout_parent, stdout_child]
+        if request.redirect_stderr:
+            stderr_parent, stderr_child = None, stdout_child
+        else:
+            stderr_parent, stderr_child = _pipe()
+            opened += [stderr_parent, stderr_child]
+    except OSError as error:
+        _close_all(opened)
+        if error.errno == errno.EMFILE:
+            raise SpawnError("too many open files to spawn") from None
+        code = errno.errorcode.get(error.errno or 0)
+        raise SpawnError(f"unknown error making dispatchers: {code}") from None
+
+    try:
+        popen = subprocess.Popen(
+            argv,
+            executable=filename,
+            stdin=stdin_child,
+            stdout=stdout_child,
+            stderr=stderr_child,
+            cwd=request.directory,
+            env=dict(request.environment),
+            umask=-1 if request.umask is None else request.umask,
+            process_group=0,  # each child leads its own group: our signals are not its
+            close_fds=True,
+            restore_signals=True,
+            **user_kwargs,  # type: ignore[arg-type]
+        )
+    except OSError as error:
+        _close_all(opened)
+        raise ExecFailed(_exec_failure_text(error, request, filename)) from None
+    except subprocess.SubprocessError as error:
+        _close_all(opened)
+        raise ExecFailed(f"couldn't exec {filename}: {error}") from None
+
+    # The child has its copies; close ours of the child's ends.
+    child_ends = {stdout_child}
+    if stderr_child is not None:
+        child_ends.add(stderr_child)
+    if request.stdin_fd is None:
+        child_ends.add(stdin_child)
+    _close_all(sorted(child_ends))
+    parent_fds = [fd for fd in (stdin_parent, stdout_parent, stderr_parent) if fd not in (None, -1)]
+    for fd in parent_fds:
+        os.set_blocking(fd, False)
+    pipes = ChildPipes(
+        stdin=stdin_parent if stdin_parent != -1 else None,
+        stdout=stdout_parent,
+        stderr=stderr_parent,
+    )
+    return SpawnedChild(pid=popen.pid, pipes=pipes, popen=popen)
+
+
+def _exec_failure_text(error: OSError, request: SpawnRequest, filename: str) -> str:
+    """supervisord's words for a child that could not get to exec."""
+    code = errno.errorcode.get(error.errno or 0, str(error.errno))
+    if request.directory is not None and getattr(error, "filename", None) == request.directory:
+        return f"couldn't chdir to {request.directory}: {code}"
+    if isinstance(error, PermissionError) and request.uid is not None:
+        return f"couldn't setuid to {request.uid}: {error.strerror}"
+    return f"couldn't exec {filename}: {code}"
+
+
+def _close_all(fds: Sequence[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def release(child: SpawnedChild, status: int) -> None:
+    """Tell Popen its child was reaped by us, so it never waits on the pid itself."""
+    child.popen.returncode = status
+
+
+def kill(pid: int, sig: int) -> None:
+    """Signal a pid, or a whole process group when ``pid`` is negative."""
+    if pid < 0:
+        os.killpg(-pid, sig)
+    else:
+        os.kill(pid, sig)
+
+
+def reap() -> list[tuple[int, int]]:
+    """Every exited child as (pid, wait status); never blocks."""
+    reaped = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        reaped.append((pid, status))
+    return reaped

@@ -1,0 +1,308 @@
+"""The daemon core: process groups, spawning, reaping, shutdown and reload.
+
+``Supervisor`` is the ``ProcessHost`` of every ``Process``: it owns the event
+loop, the OS layer, the log sinks and the event bus. It keeps an index by pid
+(reaping is a dict lookup) and by name (the RPC layer reads state without
+scanning every process).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from . import osapi
+from .config.model import GroupConfig, ProcessConfig, SupervisordConfig
+from .events import (
+    Event,
+    EventBus,
+    ProcessGroupAddedEvent,
+    ProcessGroupRemovedEvent,
+    ProcessStateEvent,
+    SupervisorRunningEvent,
+    SupervisorStoppingEvent,
+)
+from .logs.mainlog import MainLog
+from .loop import Callback, EventLoop, TimerHandle
+from .output import ChildOutput, ProcessLogs
+from .process import Process, SpawnError
+from .signals import decode_wait_status
+from .states import STOPPED_STATES, ProcessState, SupervisorState
+
+DEFAULT_PATH = ("/bin", "/usr/bin", "/usr/local/bin")
+SHUTDOWN_REPORT_INTERVAL = 3.0
+
+
+class ProcessGroup:
+    """The processes of one group, in priority order."""
+
+    def __init__(self, config: GroupConfig, processes: Iterable[Process]) -> None:
+        self.config = config
+        self.processes: dict[str, Process] = {p.name: p for p in processes}
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def unstopped(self) -> list[Process]:
+        return [p for p in self.processes.values() if p.state not in STOPPED_STATES]
+
+    def stop_all(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            if process.state in (ProcessState.RUNNING, ProcessState.STARTING):
+                process.stop()
+            elif process.state is ProcessState.BACKOFF:
+                process.give_up()
+
+
+@dataclass
+class _Child:
+    spawned: osapi.SpawnedChild
+    output: ChildOutput
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: SupervisordConfig,
+        log: MainLog,
+        loop: EventLoop,
+        reload_config: Callable[[], SupervisordConfig] | None = None,
+        wallclock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.log = log
+        self.loop = loop
+        self.events = EventBus()
+        self._reload_config = reload_config
+        self._wallclock = wallclock
+        self.mood = SupervisorState.RUNNING
+        self.next_config: SupervisordConfig | None = None  # set when a reload is accepted
+        self.groups: dict[str, ProcessGroup] = {}
+        self._by_pid: dict[int, Process] = {}
+        self._children: dict[Process, _Child] = {}
+        self._logs: dict[Process, ProcessLogs] = {}
+        self._shutdown_report_timer: TimerHandle | None = None
+        self._stopping_level: list[ProcessGroup] = []
+        self.serverurl = server_url(config)
+        self.events.subscribe(ProcessStateEvent, self._on_process_state)
+
+    # -- ProcessHost ------------------------------------------------------------
+
+    def wallclock(self) -> float:
+        return self._wallclock()
+
+    def call_at_wallclock(self, when: float, callback: Callback) -> TimerHandle:
+        return self.loop.call_later(max(0.0, when - self._wallclock()), callback)
+
+    def may_autostart(self) -> bool:
+        return self.mood > SupervisorState.RESTARTING
+
+    def publish(self, event: Event) -> None:
+        self.events.publish(event)
+
+    def kill(self, pid: int, sig: int) -> None:
+        osapi.kill(pid, sig)
+
+    def spawn(self, process: Process) -> int:
+        logs = self._logs[process]
+        try:
+            logs.open()
+        except OSError as error:
+            raise SpawnError(
+                f"unknown error making dispatchers for '{process.name}': {error}"
+            ) from None
+        request = osapi.SpawnRequest(
+            command=process.config.command,
+            path=self._search_path(process.config),
+            environment=self._child_environment(process),
+            directory=process.config.directory,
+            umask=process.config.umask,
+            uid=process.config.uid,
+            redirect_stderr=process.config.redirect_stderr,
+        )
+        try:
+            spawned = osapi.spawn(request)
+        except osapi.ExecFailed as error:
+            # supervisord's forked child writes this to its stderr, i.e. the log.
+            text = f"supervisor: {error}\nsupervisor: child process was not spawned\n"
+            logs.feed("stdout" if process.config.redirect_stderr else "stderr", text.encode())
+            raise
+        output = ChildOutput(self.loop, spawned.pipes, logs.feed)
+        self._children[process] = _Child(spawned, output)
+        self._by_pid[spawned.pid] = process
+        return spawned.pid
+
+    def _search_path(self, config: ProcessConfig) -> list[str]:
+        path = config.environment.get("PATH") or os.environ.get("PATH")
+        return path.split(os.pathsep) if path else list(DEFAULT_PATH)
+
+    def _child_environment(self, process: Process) -> dict[str, str]:
+        env = dict(os.environ)
+        env["SUPERVISOR_ENABLED"] = "1"
+        serverurl = process.config.serverurl or self.serverurl
+        if serverurl:
+            env["SUPERVISOR_SERVER_URL"] = serverurl
+        env["SUPERVISOR_PROCESS_NAME"] = process.name
+        env["SUPERVISOR_GROUP_NAME"] = process.group_name
+        env.update(process.config.environment)
+        return env
+
+    # -- groups -----------------------------------------------------------------
+
+    def add_group(self, config: GroupConfig) -> bool:
+        if config.name in self.groups:
+            return False
+        processes = []
+        for pconfig in config.processes:
+            process = Process(pconfig, config.name, self)
+            self._logs[process] = ProcessLogs(
+                pconfig, self.config.childlogdir, self.config.identifier, self.config.strip_ansi
+            )
+            processes.append(process)
+        self.groups[config.name] = ProcessGroup(config, processes)
+        self.publish(ProcessGroupAddedEvent(config.name))
+        return True
+
+    def remove_group(self, name: str) -> bool:
+        group = self.groups[name]
+        if group.unstopped():
+            return False
+        for process in group.processes.values():
+            self._logs.pop(process).close()
+        del self.groups[name]
+        self.publish(ProcessGroupRemovedEvent(name))
+        return True
+
+    def groups_by_priority(self) -> list[ProcessGroup]:
+        return sorted(self.groups.values(), key=lambda g: g.config.priority)
+
+    def all_processes(self) -> Iterable[Process]:
+        for group in self.groups_by_priority():
+            yield from group.processes.values()
+
+    def logs_of(self, process: Process) -> ProcessLogs:
+        return self._logs[process]
+
+    # -- running ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the configured groups and start what should autostart."""
+        for group_config in self.config.groups:
+            self.add_group(group_config)
+        self.publish(SupervisorRunningEvent())
+        for process in list(self.all_processes()):
+            process.autostart()
+
+    def run(self) -> SupervisorState:
+        """Start, then serve until shutdown or restart; returns the final mood."""
+        self.start()
+        self.loop.run()
+        return self.mood
+
+    def reap(self) -> None:
+        for pid, status in osapi.reap():
+            process = self._by_pid.pop(pid, None)
+            if process is None:
+                _, description = decode_wait_status(status)
+                self.log.info(f"reaped unknown pid {pid} ({description})")
+                continue
+            child = self._children.pop(process)
+            child.output.finish()
+            osapi.release(child.spawned, status)
+            process.finish(status)
+
+    def reopen_logs(self) -> None:
+        self.log.info("supervisord logreopen")
+        self.log.reopen()
+        for logs in self._logs.values():
+            logs.reopen()
+
+    # -- shutdown and reload -------------------------------------------------
+
+    def request_shutdown(self) -> None:
+        self._begin_stopping(SupervisorState.SHUTDOWN)
+
+    def request_restart(self) -> None:
+        """Reload: the new config is read and checked first; a bad one is refused."""
+        if self.mood < SupervisorState.RUNNING:
+            return
+        if self._reload_config is not None:
+            try:
+                self.next_config = self._reload_config()
+            except ValueError as error:
+                self.log.error(f"not reloading, the new configuration is invalid: {error}")
+                return
+        self._begin_stopping(SupervisorState.RESTARTING)
+
+    def _begin_stopping(self, mood: SupervisorState) -> None:
+        already_stopping = self.mood < SupervisorState.RUNNING
+        self.mood = min(self.mood, mood)
+        if already_stopping:
+            return
+        self.publish(SupervisorStoppingEvent())
+        self._shutdown_report_timer = self.loop.call_later(
+            SHUTDOWN_REPORT_INTERVAL, self._shutdown_report
+        )
+        self._stop_next_level()
+
+    def _stop_next_level(self) -> None:
+        """Stop every group of the highest remaining priority at once.
+
+        supervisord stops one group at a time; stopping equal priorities
+        together keeps its ordering guarantee (higher priority numbers stop
+        first) without waiting stopwaitsecs once per group.
+        """
+        remaining = [g for g in self.groups_by_priority() if g.unstopped()]
+        if not remaining:
+            self._finish_stopping()
+            return
+        top = remaining[-1].config.priority
+        self._stopping_level = [g for g in remaining if g.config.priority == top]
+        for group in self._stopping_level:
+            group.stop_all()
+        self.loop.call_soon(self._check_level_stopped)
+
+    def _on_process_state(self, event: ProcessStateEvent) -> None:
+        if self.mood < SupervisorState.RUNNING and event.process.state in STOPPED_STATES:
+            self.loop.call_soon(self._check_level_stopped)
+
+    def _check_level_stopped(self) -> None:
+        if self.mood >= SupervisorState.RUNNING:
+            return
+        if any(g.unstopped() for g in self._stopping_level):
+            return
+        self._stopping_level = []
+        self._stop_next_level()
+
+    def _shutdown_report(self) -> None:
+        unstopped = [p for g in self.groups.values() for p in g.unstopped()]
+        if unstopped:
+            self.log.info(f"waiting for {', '.join(p.name for p in unstopped)} to die")
+            for process in unstopped:
+                self.log.blather(f"{process.name} state: {process.state.name}")
+            self._shutdown_report_timer = self.loop.call_later(
+                SHUTDOWN_REPORT_INTERVAL, self._shutdown_report
+            )
+
+    def _finish_stopping(self) -> None:
+        if self._shutdown_report_timer is not None:
+            self._shutdown_report_timer.cancel()
+        self.loop.stop()
+
+    def close(self) -> None:
+        for logs in self._logs.values():
+            logs.close()
+        self._logs.clear()
+
+
+def server_url(config: SupervisordConfig) -> str | None:
+    """SUPERVISOR_SERVER_URL for children: the unix socket if any, else the inet one."""
+    if config.unix_http_server is not None:
+        return f"unix://{config.unix_http_server.file}"
+    if config.inet_http_server is not None:
+        host = config.inet_http_server.host or "localhost"
+        return f"http://{host}:{config.inet_http_server.port}"
+    return None
