@@ -75,6 +75,17 @@ class ProcessGroupRemovedEvent(ProcessGroupEvent):
     name = "PROCESS_GROUP_REMOVED"
 
 
+
+@dataclass
+class RemoteCommunicationEvent(Event):
+    """Published by the XML-RPC call supervisor.sendRemoteCommEvent(type, data)."""
+
+    type: str
+    data: str
+
+    name = "REMOTE_COMMUNICATION"
+
+
 Subscriber = Callable[[Any], Any]
 
 

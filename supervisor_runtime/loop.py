@@ -18,6 +18,7 @@ import os
 import selectors
 import signal
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,15 @@ class EventLoop:
         self._selector.register(self._wakeup_r, selectors.EVENT_READ, None)
         self._stopping = False
         self._previous_wakeup_fd: int | None = None
+        self.on_error: Callable[[str], Any] = _print_error
+
+    def _call(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run a callback; a bug in one handler must never take the daemon (and every
+        program it supervises) down, so the error is reported and the loop goes on."""
+        try:
+            callback(*args)
+        except Exception:
+            self.on_error(f"uncaught exception in the event loop:\n{traceback.format_exc()}")
 
     # -- timers -------------------------------------------------------------
 
@@ -108,7 +118,9 @@ class EventLoop:
     def add_signal_handler(self, signum: int, callback: Callable[[int], Any]) -> None:
         """Run ``callback(signum)`` from the loop whenever ``signum`` arrives."""
         if self._previous_wakeup_fd is None:
-            self._previous_wakeup_fd = signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
+            self._previous_wakeup_fd = signal.set_wakeup_fd(
+                self._wakeup_w, warn_on_full_buffer=False
+            )
         self._signal_handlers[signum] = callback
         # The Python-level handler does nothing: the C handler already wrote
         # the signal number to the wakeup pipe, which is all the loop needs.
@@ -135,7 +147,7 @@ class EventLoop:
             for signum in dict.fromkeys(data):
                 handler = self._signal_handlers.get(signum)
                 if handler is not None:
-                    handler(signum)
+                    self._call(handler, signum)
 
     # -- running ------------------------------------------------------------
 
@@ -156,12 +168,12 @@ class EventLoop:
                 continue
             reader, writer = key.data
             if mask & selectors.EVENT_READ and reader is not None:
-                reader()
+                self._call(reader)
             if mask & selectors.EVENT_WRITE and writer is not None:
                 # The reader may have unregistered the writer meanwhile.
                 current = self._current_writer(key.fd)
                 if current is not None:
-                    current()
+                    self._call(current)
         self._run_due_timers()
         self._run_ready()
 
@@ -187,13 +199,13 @@ class EventLoop:
             _, _, handle = heapq.heappop(self._timers)
             if not handle.cancelled:
                 handle.cancelled = True  # fired: cancelling it later is harmless
-                handle.callback()
+                self._call(handle.callback)
 
     def _run_ready(self) -> None:
         while self._ready:
             ready, self._ready = self._ready, []
             for callback in ready:
-                callback()
+                self._call(callback)
 
     def close(self) -> None:
         self.restore_signals()
@@ -204,3 +216,7 @@ class EventLoop:
 
 def _ignore_in_handler(signum: int, frame: object) -> None:
     return None
+
+
+def _print_error(message: str) -> None:
+    os.write(2, message.encode(errors="replace"))

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 
 from .config.model import LogfileSpecial, ProcessConfig, StreamConfig
-from .logs.childlog import ChildStreamLog, auto_logfile_name
+from .logs.childlog import ChildStreamLog, LogFileTable, auto_logfile_name
 from .loop import EventLoop
 from .osapi import ChildPipes
 
@@ -34,10 +34,19 @@ class ProcessLogs:
     """The stdout and stderr sinks of one process; files open on first use."""
 
     def __init__(
-        self, config: ProcessConfig, childlogdir: str, identifier: str, strip_ansi: bool
+        self,
+        config: ProcessConfig,
+        childlogdir: str,
+        identifier: str,
+        strip_ansi: bool,
+        files: LogFileTable,
+        on_error: Callable[[str], None],
     ) -> None:
         self.config = config
+        self.on_error = on_error
         self.strip_ansi = strip_ansi
+        # Shared per daemon: stdout and stderr (or two programs) may name one file.
+        self.files = files
         self.stdout_path = _resolve_logfile(
             config.stdout, config.name, STDOUT, childlogdir, identifier
         )
@@ -55,13 +64,24 @@ class ProcessLogs:
         ):
             if channel not in self._sinks:
                 self._sinks[channel] = ChildStreamLog(
-                    stream, path, self.strip_ansi, self.config.name
+                    stream,
+                    path,
+                    self.strip_ansi,
+                    self.config.name,
+                    files=self.files,
+                    on_error=self.on_error,
                 )
 
     def feed(self, channel: str, data: bytes) -> None:
         sink = self._sinks.get(channel)
         if sink is not None:
             sink.feed(data)
+
+    def flush(self, channel: str) -> None:
+        """The stream ended: write out what was held back (a partial escape or line)."""
+        sink = self._sinks.get(channel)
+        if sink is not None:
+            sink.flush()
 
     def reopen(self) -> None:
         for sink in self._sinks.values():
@@ -80,15 +100,10 @@ class ProcessLogs:
 class ChildOutput:
     """Reads one child's pipes while it runs; ``finish()`` drains and closes them."""
 
-    def __init__(
-        self,
-        loop: EventLoop,
-        pipes: ChildPipes,
-        sink: Callable[[str, bytes], None],
-    ) -> None:
+    def __init__(self, loop: EventLoop, pipes: ChildPipes, logs: ProcessLogs) -> None:
         self.loop = loop
         self.pipes = pipes
-        self.sink = sink
+        self.logs = logs
         self._open: dict[int, str] = {}
         for fd, channel in ((pipes.stdout, STDOUT), (pipes.stderr, STDERR)):
             if fd is not None:
@@ -103,14 +118,16 @@ class ChildOutput:
         except OSError:
             data = b""
         if data:
-            self.sink(self._open[fd], data)
+            self.logs.feed(self._open[fd], data)
         else:
             self._close(fd)
 
     def _close(self, fd: int) -> None:
-        if self._open.pop(fd, None) is not None:
+        channel = self._open.pop(fd, None)
+        if channel is not None:
             self.loop.remove_reader(fd)
             os.close(fd)
+            self.logs.flush(channel)
 
     def finish(self) -> None:
         """The child exited: take what is still in the pipes, then close them.
@@ -127,7 +144,7 @@ class ChildOutput:
                     break
                 if not data:
                     break
-                self.sink(channel, data)
+                self.logs.feed(channel, data)
             self._close(fd)
         if self.pipes.stdin is not None:
             try:

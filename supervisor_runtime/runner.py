@@ -83,14 +83,15 @@ def run_daemon(config: SupervisordConfig, reload_config: Callable[[], Supervisor
         log = MainLog(buffer=True, level=config.loglevel)
         for level, text in _startup_messages(config) if first else []:
             getattr(log, level)(text)
-        _check_not_running(config)
+        # The socket first: a second daemon on it gets supervisord's own message.
         listeners = open_listeners(config)
         try:
+            _check_not_running(config)
             _open_main_log(log, config)
             for level, text in config.parse_messages:
                 getattr(log, level)(text)
             if not config.nocleanup:
-                clean_auto_logs(config.childlogdir, config.identifier)
+                clean_auto_logs(config.childlogdir, config.identifier, warn=log.warn)
             if first and not config.nodaemon:
                 for level, text in daemonize(config.directory, config.umask):
                     getattr(log, level)(text)

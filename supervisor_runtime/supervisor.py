@@ -24,6 +24,7 @@ from .events import (
     SupervisorRunningEvent,
     SupervisorStoppingEvent,
 )
+from .logs.childlog import LogFileTable
 from .logs.mainlog import MainLog
 from .loop import Callback, EventLoop, TimerHandle
 from .output import ChildOutput, ProcessLogs
@@ -84,10 +85,12 @@ class Supervisor:
         self._by_pid: dict[int, Process] = {}
         self._children: dict[Process, _Child] = {}
         self._logs: dict[Process, ProcessLogs] = {}
+        self._log_files = LogFileTable()
         self._shutdown_report_timer: TimerHandle | None = None
         self._stopping_level: list[ProcessGroup] = []
         self.serverurl = server_url(config)
         self.events.subscribe(ProcessStateEvent, self._on_process_state)
+        loop.on_error = log.critical
 
     # -- ProcessHost ------------------------------------------------------------
 
@@ -130,7 +133,7 @@ class Supervisor:
             text = f"supervisor: {error}\nsupervisor: child process was not spawned\n"
             logs.feed("stdout" if process.config.redirect_stderr else "stderr", text.encode())
             raise
-        output = ChildOutput(self.loop, spawned.pipes, logs.feed)
+        output = ChildOutput(self.loop, spawned.pipes, logs)
         self._children[process] = _Child(spawned, output)
         self._by_pid[spawned.pid] = process
         return spawned.pid
@@ -159,7 +162,12 @@ class Supervisor:
         for pconfig in config.processes:
             process = Process(pconfig, config.name, self)
             self._logs[process] = ProcessLogs(
-                pconfig, self.config.childlogdir, self.config.identifier, self.config.strip_ansi
+                pconfig,
+                self.config.childlogdir,
+                self.config.identifier,
+                self.config.strip_ansi,
+                self._log_files,
+                on_error=self.log.error,
             )
             processes.append(process)
         self.groups[config.name] = ProcessGroup(config, processes)
@@ -297,6 +305,53 @@ class Supervisor:
             logs.close()
         self._logs.clear()
 
+    # -- XML-RPC support (added by the rpc/ engineer) -------------------------------
+
+    def diff_to_active(
+        self, new_groups: Iterable[GroupConfig]
+    ) -> tuple[list[GroupConfig], list[GroupConfig], list[GroupConfig]]:
+        """(added, changed, removed) group configs of ``new_groups`` against the active
+        groups; "changed" compares the frozen config dataclasses field by field."""
+        new = list(new_groups)
+        current = {name: group.config for name, group in self.groups.items()}
+        new_names = {config.name for config in new}
+        added = [config for config in new if config.name not in current]
+        changed = [
+            config for config in new
+            if config.name in current and config != current[config.name]
+        ]
+        removed = [config for name, config in current.items() if name not in new_names]
+        return added, changed, removed
+
+    def write_stdin(self, process: Process, data: bytes) -> None:
+        """Queue ``data`` for the child's stdin; it is written as the pipe accepts it.
+
+        Raises BrokenPipeError when the child has no open stdin (not running, or it
+        closed its end): the caller reports NO_FILE, as supervisord does.
+        """
+        writers: dict[Process, _StdinWriter] = self.__dict__.setdefault("_stdin_writers", {})
+        child = self._children.get(process)
+        if child is None or child.spawned.pipes.stdin is None:
+            raise BrokenPipeError(f"{process.name} has no stdin to write to")
+        writer = writers.get(process)
+        if writer is None or writer.child is not child:
+            if writer is not None:
+                writer.close()
+            writer = _StdinWriter(self.loop, child, lambda: writers.pop(process, None))
+            writers[process] = writer
+            if not self.__dict__.get("_stdin_subscribed"):
+                self._stdin_subscribed = True
+                self.events.subscribe(ProcessStateEvent, self._drop_stale_stdin_writers)
+        writer.write(data)
+
+    def _drop_stale_stdin_writers(self, event: ProcessStateEvent) -> None:
+        # reap() closes a dead child's pipes before the state change is published:
+        # forget its writer (and its fd in the loop) before the fd number is reused.
+        writers: dict[Process, _StdinWriter] = self.__dict__.get("_stdin_writers", {})
+        writer = writers.get(event.process)
+        if writer is not None and self._children.get(event.process) is not writer.child:
+            writer.close()
+
 
 def server_url(config: SupervisordConfig) -> str | None:
     """SUPERVISOR_SERVER_URL for children: the unix socket if any, else the inet one."""
@@ -306,3 +361,59 @@ def server_url(config: SupervisordConfig) -> str | None:
         host = config.inet_http_server.host or "localhost"
         return f"http://{host}:{config.inet_http_server.port}"
     return None
+
+
+class _StdinWriter:
+    """The bytes waiting for one child's stdin pipe, flushed when it is writable."""
+
+    def __init__(self, loop: EventLoop, child: _Child, on_close: Callable[[], object]) -> None:
+        self.loop = loop
+        self.child = child
+        self.on_close = on_close
+        self.buffer = bytearray()
+        self.watching: int | None = None  # the fd registered with the loop
+        self.closed = False
+
+    @property
+    def fd(self) -> int | None:
+        return self.child.spawned.pipes.stdin
+
+    def write(self, data: bytes) -> None:
+        if self.closed or self.fd is None:
+            raise BrokenPipeError("stdin is closed")
+        self.buffer += data
+        self.flush(raise_errors=True)
+
+    def flush(self, raise_errors: bool = False) -> None:
+        fd = self.fd
+        while self.buffer and fd is not None and not self.closed:
+            try:
+                written = os.write(fd, self.buffer)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.close()
+                if raise_errors:
+                    raise BrokenPipeError("stdin is closed") from None
+                return
+            del self.buffer[:written]
+        if self.closed:
+            return
+        if self.buffer and self.watching is None and fd is not None:
+            self.loop.add_writer(fd, self.flush)
+            self.watching = fd
+        elif not self.buffer and self.watching is not None:
+            self.loop.remove_writer(self.watching)
+            self.watching = None
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.buffer.clear()
+        if self.watching is not None:
+            # The fd may already be closed (child reaped): unregister it by the number
+            # it was registered under, before that number is reused.
+            self.loop.remove_writer(self.watching)
+            self.watching = None
+        self.on_close()

@@ -7,9 +7,9 @@ field-by-field, which is what ``update`` uses to decide whether a group changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Mapping
 
 
 class LogfileSpecial(Enum):

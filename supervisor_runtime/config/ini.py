@@ -1,0 +1,221 @@
+"""An INI reader that follows the exact dialect supervisord 4.3.0 accepts.
+
+supervisord reads its files with the standard library's RawConfigParser in a particular
+mode (inline comments on, duplicates merged, no interpolation). We reproduce that dialect
+here rather than depend on configparser's defaults, which differ between Python versions:
+
+- ``key = value`` and ``key: value``; the key ends at the first ``=`` or ``:``.
+- Keys are case-insensitive (folded to lower case); section names are case-sensitive.
+- A line whose first non-blank character is ``;`` or ``#`` is a comment. Inside a line,
+  ``;`` or ``#`` starts a comment only when preceded by whitespace: ``a;b`` keeps ``;b``.
+- A line indented deeper than its key line continues the value (joined with newlines);
+  blank lines inside a value are kept, trailing ones dropped.
+- [DEFAULT] keys are inherited by every section.
+- A repeated section merges into the first one, a repeated key replaces the earlier value,
+  within one file and across included files alike.
+- ``%`` is left alone here; expansion (and ``%%``) happen later, key by key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from supervisor_runtime.config.errors import ConfigError
+
+DEFAULT_SECTION = "DEFAULT"
+COMMENT_PREFIXES = ("#", ";")
+
+# A header is anything between the first "[" and the last "]" of the line.
+_HEADER_RE = re.compile(r"\[(?P<name>.+)\]")
+# The key is the shortest text before a delimiter; blanks around the delimiter are dropped.
+_OPTION_RE = re.compile(r"(?P<key>.*?)\s*(?:=|:)\s*(?P<value>.*)$")
+_NON_BLANK_RE = re.compile(r"\S")
+
+
+def _inline_comment_start(line: str) -> int | None:
+    """Index where an inline comment begins, or None.
+
+    The search advances over the occurrences of each prefix in lockstep (the 1st ``;`` with
+    the 1st ``#``, then the 2nd with the 2nd, ...) and stops at the first round in which
+    some occurrence is at column 0 or follows whitespace. That is how supervisord's parser
+    scans, so ``a;b ;c #d`` keeps ``a;b ;c``; we keep the same rule so values match.
+    """
+    last_seen = {prefix: -1 for prefix in COMMENT_PREFIXES}
+    while last_seen:
+        found: int | None = None
+        still_seen: dict[str, int] = {}
+        for prefix, previous in last_seen.items():
+            index = line.find(prefix, previous + 1)
+            if index < 0:
+                continue
+            still_seen[prefix] = index
+            if index == 0 or line[index - 1].isspace():
+                found = index if found is None else min(found, index)
+        if found is not None:
+            return found
+        last_seen = still_seen
+    return None
+
+
+def _lines(text: str) -> list[str]:
+    """Lines with their newline kept (messages show it), split only on \\n, \\r\\n or \\r
+    like a file read in text mode; str.splitlines would also split on form feeds."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def _content_of(line: str) -> tuple[str, bool]:
+    """The line without its comment, stripped; and whether a comment was present."""
+    if line.strip().startswith(COMMENT_PREFIXES):
+        return "", True
+    start = _inline_comment_start(line)
+    if start is None:
+        return line.strip(), False
+    return line[:start].strip(), True
+
+
+class IniParser:
+    """Sections of one or more INI files merged in reading order."""
+
+    def __init__(self) -> None:
+        self._defaults: dict[str, str] = {}
+        self._sections: dict[str, dict[str, str]] = {}
+        # The file in which each section first appeared (for error messages).
+        self.section_files: dict[str, str] = {}
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read_path(self, path: str, *, source: str | None = None) -> None:
+        """Read a file that must exist; a missing or unreadable file is a ConfigError."""
+        try:
+            with open(path, encoding="utf-8") as fp:
+                text = fp.read()
+        except FileNotFoundError:
+            raise ConfigError(f"could not find config file {path}") from None
+        except (OSError, UnicodeDecodeError):
+            raise ConfigError(f"could not read config file {path}") from None
+        self.read_text(text, source or path)
+
+    def read_optional(self, path: str) -> bool:
+        """Read an included file; like supervisord, one that cannot be opened is skipped."""
+        try:
+            with open(path, encoding="utf-8") as fp:
+                text = fp.read()
+        except OSError:
+            return False
+        self.read_text(text, path)
+        return True
+
+    def read_text(self, text: str, source: str) -> None:
+        """Merge the INI text of ``source`` (a file name, used in messages and bookkeeping)."""
+        pending: dict[tuple[str, str], list[str]] = {}
+        section: dict[str, str] | None = None
+        section_name: str | None = None
+        key: str | None = None
+        indent = 0
+        bad_lines: list[tuple[int, str]] = []
+
+        for lineno, line in enumerate(_lines(text), start=1):
+            content, had_comment = _content_of(line)
+            if not content:
+                # A truly blank line is part of a value being continued; a comment is not.
+                if not had_comment and key is not None and section_name is not None:
+                    pending[(section_name, key)].append("")
+                continue
+            match = _NON_BLANK_RE.search(line)
+            line_indent = match.start() if match else 0
+            if key is not None and section_name is not None and line_indent > indent:
+                pending[(section_name, key)].append(content)
+                continue
+            indent = line_indent
+            header = _HEADER_RE.match(content)
+            if header:
+                section_name = header.group("name")
+                section = self._section_for_write(section_name, source)
+                key = None
+                continue
+            if section is None or section_name is None:
+                raise ConfigError(
+                    "File contains no section headers.\n"
+                    f"file: {source!r}, line: {lineno:d}\n{line!r}"
+                )
+            option = _OPTION_RE.match(content)
+            if option is None:
+                bad_lines.append((lineno, line))
+                continue
+            if not option.group("key"):
+                # "=value": an error, reported with the others at the end of the file.
+                bad_lines.append((lineno, line))
+                key = None
+                continue
+            key = option.group("key").rstrip().lower()
+            lines = [option.group("value").strip()]
+            pending[(section_name, key)] = lines
+            section[key] = ""  # placeholder, filled below, keeps first-seen key order
+
+        for (name, option_key), lines in pending.items():
+            target = self._defaults if name == DEFAULT_SECTION else self._sections[name]
+            target[option_key] = "\n".join(lines).rstrip()
+
+        if bad_lines:
+            message = f"Source contains parsing errors: {source!r}"
+            for lineno, line in bad_lines:
+                message += f"\n\t[line {lineno:2d}]: {line!r}"
+            raise ConfigError(message)
+
+    def _section_for_write(self, name: str, source: str) -> dict[str, str]:
+        if name == DEFAULT_SECTION:
+            return self._defaults
+        if name not in self._sections:
+            self._sections[name] = {}
+            self.section_files[name] = source
+        return self._sections[name]
+
+    # -- querying ------------------------------------------------------------------------
+
+    def sections(self) -> list[str]:
+        """Section names in the order they first appeared ([DEFAULT] excluded)."""
+        return list(self._sections)
+
+    def has_section(self, name: str) -> bool:
+        return name in self._sections
+
+    def has_option(self, section: str, key: str) -> bool:
+        key = key.lower()
+        return key in self._sections.get(section, {}) or key in self._defaults
+
+    def get(self, section: str, key: str) -> str:
+        """The value for ``key`` in ``section`` or [DEFAULT]; KeyError when neither has it."""
+        key = key.lower()
+        values = self._sections[section]
+        if key in values:
+            return values[key]
+        return self._defaults[key]
+
+    def options(self, section: str) -> list[str]:
+        """The section's keys followed by inherited [DEFAULT] keys it does not override."""
+        own = self._sections[section]
+        return list(own) + [k for k in self._defaults if k not in own]
+
+    def items(self, section: str) -> Iterator[tuple[str, str]]:
+        merged = dict(self._defaults)
+        merged.update(self._sections[section])
+        yield from merged.items()
+
+    def set(self, section: str, key: str, value: str) -> None:
+        self._sections[section][key.lower()] = value
+
+    def replace_here(self, here: str) -> None:
+        """Substitute ``%(here)s`` literally in every section, as supervisord does per file
+        when [include] is used: each file's values then point at that file's directory.
+        Inherited [DEFAULT] values are copied into the section they are substituted in."""
+        marker = "%(here)s"
+        for name in self.sections():
+            for key, value in list(self.items(name)):
+                if marker in value:
+                    self.set(name, key, value.replace(marker, here))

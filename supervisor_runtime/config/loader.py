@@ -1,0 +1,256 @@
+"""``load_config``: a supervisord.conf (plus its [include]s) -> SupervisordConfig.
+
+The steps and their order follow supervisord 4.3.0, so the same file is accepted or
+rejected the same way and the first problem reported is the same one:
+
+1. read the main file, then every file matched by [include] files=;
+2. [supervisord] (its environment= then becomes available as ``%(ENV_X)s`` everywhere);
+3. [rpcinterface:x] sections;
+4. process groups (see ``programs``), each process's environment merged over [supervisord]'s;
+5. [inet_http_server] and [unix_http_server];
+6. the daemon's user must exist; the main log and pid file become absolute paths.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from supervisor_runtime.config import datatypes as dt
+from supervisor_runtime.config.ctl_options import supervisorctl_from_ini
+from supervisor_runtime.config.errors import ConfigError
+from supervisor_runtime.config.expand import env_names
+from supervisor_runtime.config.ini import IniParser
+from supervisor_runtime.config.model import (
+    GroupConfig,
+    InetHttpServerConfig,
+    SupervisordConfig,
+    UnixHttpServerConfig,
+)
+from supervisor_runtime.config.plugins import (
+    CTLPLUGIN_FACTORY_KEY,
+    RPCINTERFACE_FACTORY_KEY,
+    read_plugins,
+)
+from supervisor_runtime.config.programs import ParseContext, groups_from_ini
+from supervisor_runtime.config.reader import SectionReader
+
+__all__ = ["ConfigError", "load_config"]
+
+
+def load_config(path: str, environ: Mapping[str, str] | None = None) -> SupervisordConfig:
+    """Parse the supervisord config at ``path``.
+
+    ``environ`` is the environment supervisord runs in (``%(ENV_X)s``); defaults to ours.
+    Raises ConfigError naming the file, section, key and value at fault.
+    """
+    environ = os.environ if environ is None else environ
+    here = os.path.abspath(os.path.dirname(path))
+    ini = IniParser()
+    ini.read_path(path)
+    ctx = ParseContext(
+        ini=ini,
+        path=path,
+        here=here,
+        host_node_name=os.uname().nodename,
+        parser_names=env_names(environ),
+    )
+    included = _read_includes(ctx)
+    if not ini.has_section("supervisord"):
+        raise ConfigError(".ini file does not include supervisord section", path=path)
+
+    daemon = _supervisord_section(ctx)
+    rpcinterfaces = read_plugins(
+        ini.sections(), "rpcinterface:", RPCINTERFACE_FACTORY_KEY, ctx.reader
+    )
+    groups = tuple(_with_global_env(group, daemon.environment) for group in groups_from_ini(ctx))
+    inet = _inet_server(ctx)
+    unix = _unix_server(ctx)
+    if daemon.user is not None:
+        ctx.reader("supervisord").check("user", dt.name_to_uid, daemon.user)
+    ctl = None
+    if ini.has_section("supervisorctl"):
+        # supervisord never reads this section: a mistake in it must not stop the daemon.
+        try:
+            ctl = supervisorctl_from_ini(ini, path, here, ctx.parser_names, strict=False)
+        except ConfigError as exc:
+            ctx.warnings.append(f"ignoring [supervisorctl]: {exc}")
+    ctlplugins = read_plugins(
+        ini.sections(), "ctlplugin:", CTLPLUGIN_FACTORY_KEY, ctx.reader, strict=False
+    )
+    logfile = daemon.logfile
+    if logfile is not None and logfile != "syslog":
+        logfile = dt.normalize_path(logfile)
+    # supervisord logs its warnings before its infos, whatever order they were found in.
+    messages = tuple(("warn", text) for text in ctx.warnings) + tuple(
+        ("info", text) for text in ctx.infos
+    )
+    return replace(
+        daemon,
+        logfile=logfile,
+        pidfile=dt.normalize_path(daemon.pidfile),
+        groups=groups,
+        unix_http_server=unix,
+        inet_http_server=inet,
+        supervisorctl=ctl,
+        rpcinterfaces=rpcinterfaces,
+        ctlplugins=ctlplugins,
+        included_files=tuple(included),
+        parse_messages=messages,
+    )
+
+
+def _read_includes(ctx: ParseContext) -> list[str]:
+    """Merge the files named by [include] files=; returns the files read, in order.
+
+    Patterns are separated by whitespace (newlines too), relative to the main file's
+    directory, and each pattern's matches are read in sorted order. Included files cannot
+    include further files: only the main file's [include] is looked at. ``%(here)s`` in a
+    file means that file's own directory.
+    """
+    ini = ctx.ini
+    if not ini.has_section("include"):
+        return []
+    ini.replace_here(ctx.here)
+    if not ini.has_option("include", "files"):
+        raise ConfigError(
+            ".ini file has [include] section, but no files setting",
+            path=ini.section_files.get("include", ctx.path),
+            section="include",
+        )
+    names = {"here": ctx.here, "host_node_name": ctx.host_node_name, **ctx.parser_names}
+    reader = ctx.reader("include")
+    patterns = reader.expand("files", ini.get("include", "files"), names, "include.files")
+    base = os.path.dirname(os.path.abspath(ctx.path))
+    included = []
+    for pattern in patterns.split():
+        pattern = os.path.join(base, pattern)
+        matches = glob.glob(pattern)
+        if not matches:
+            ctx.warnings.append(f'No file matches via include "{pattern}"')
+            continue
+        for filename in sorted(matches):
+            ctx.infos.append(f'Included extra file "{filename}" during parsing')
+            if ini.read_optional(filename):
+                included.append(filename)
+                ini.replace_here(os.path.abspath(os.path.dirname(filename)))
+    return included
+
+
+def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
+    reader = ctx.reader("supervisord")
+    here = {"here": ctx.here}
+
+    def get(key: str, default: object, converter: Callable[[Any], Any] = str) -> Any:
+        return reader.convert(key, default, converter, here)
+
+    minfds = get("minfds", 1024, dt.integer)
+    minprocs = get("minprocs", 200, dt.integer)
+    directory = get("directory", None, lambda v: None if v is None else dt.existing_directory(v))
+    user = reader.text("user", None, here)
+    umask = get("umask", "022", dt.octal)
+    logfile = get("logfile", "supervisord.log", dt.existing_dirpath)
+    logfile_maxbytes = get("logfile_maxbytes", "50MB", dt.byte_size)
+    logfile_backups = get("logfile_backups", 10, dt.integer)
+    loglevel = get("loglevel", "info", dt.logging_level)
+    pidfile = get("pidfile", "supervisord.pid", dt.existing_dirpath)
+    identifier = get("identifier", "supervisor")
+    nodaemon = get("nodaemon", "false", dt.boolean)
+    silent = get("silent", "false", dt.boolean)
+    childlogdir = get("childlogdir", tempfile.gettempdir(), dt.existing_directory)
+    nocleanup = get("nocleanup", "false", dt.boolean)
+    strip_ansi = get("strip_ansi", "false", dt.boolean)
+    # environment= is expanded twice by stock (once more with host_node_name available).
+    env_text = get("environment", "")
+    env_names_now = {"here": ctx.here, "host_node_name": ctx.host_node_name}
+    env_names_now.update(ctx.parser_names)
+    env_text = reader.expand("environment", env_text, env_names_now, "environment")
+    environment = reader.check("environment", dt.key_value_pairs, env_text)
+    # From now on every section may refer to these as %(ENV_X)s.
+    ctx.parser_names.update(env_names(environment))
+    return SupervisordConfig(
+        config_path=ctx.path,
+        here=ctx.here,
+        logfile=logfile,
+        logfile_maxbytes=logfile_maxbytes,
+        logfile_backups=logfile_backups,
+        loglevel=loglevel,
+        pidfile=pidfile,
+        nodaemon=nodaemon,
+        silent=silent,
+        minfds=minfds,
+        minprocs=minprocs,
+        umask=umask,
+        user=user,
+        identifier=identifier,
+        directory=directory,
+        nocleanup=nocleanup,
+        childlogdir=childlogdir,
+        strip_ansi=strip_ansi,
+        environment=environment,
+    )
+
+
+def _with_global_env(group: GroupConfig, environment: Mapping[str, str]) -> GroupConfig:
+    """Each process's environment= laid over [supervisord] environment=."""
+    processes = tuple(
+        replace(proc, environment={**environment, **proc.environment})
+        for proc in group.processes
+    )
+    return replace(group, processes=processes)
+
+
+def _server_sections(ctx: ParseContext, prefix: str) -> list[str]:
+    # Stock takes every section whose name merely starts with the prefix
+    # ([inet_http_server:two] too); we serve the first one of each kind.
+    return [name for name in ctx.ini.sections() if name.startswith(prefix)]
+
+
+def _credentials(reader: SectionReader) -> tuple[str | None, str | None]:
+    username = reader.text("username", None)
+    password = reader.text("password", None)
+    if (username is None) != (password is None):
+        raise reader.fail(
+            f"Section [{reader.section}] contains incomplete authentication: If a username "
+            "or a password is specified, both the username and password must be specified"
+        )
+    return username, password
+
+
+def _inet_server(ctx: ParseContext) -> InetHttpServerConfig | None:
+    configs = []
+    for section in _server_sections(ctx, "inet_http_server"):
+        reader = ctx.reader(section)
+        username, password = _credentials(reader)
+        port = reader.text("port", None)
+        if port is None:
+            raise reader.fail(f"section [{section}] has no port value")
+        host, number = reader.check("port", dt.inet_address, port)
+        configs.append(InetHttpServerConfig(host, number, username, password))
+    return configs[0] if configs else None
+
+
+def _unix_server(ctx: ParseContext) -> UnixHttpServerConfig | None:
+    configs = []
+    for section in _server_sections(ctx, "unix_http_server"):
+        reader = ctx.reader(section)
+        sockfile = reader.text("file", None, {"here": ctx.here})
+        if sockfile is None:
+            raise reader.fail(f"section [{section}] has no file value")
+        sockfile = dt.normalize_path(sockfile.strip())
+        username, password = _credentials(reader)
+        chown = None
+        text = reader.text("chown", None)
+        if text is not None:
+            chown = reader.check("chown", dt.reworded(dt.user_group, "sockchown"), text)
+        chmod = 0o700
+        text = reader.text("chmod", None)
+        if text is not None:
+            chmod = reader.check("chmod", dt.reworded(dt.octal, "chmod"), text)
+        configs.append(UnixHttpServerConfig(sockfile, chmod, chown, username, password))
+    return configs[0] if configs else None
+

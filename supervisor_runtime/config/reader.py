@@ -1,0 +1,89 @@
+"""Typed, expanded access to one section, with errors that say where the bad value is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from supervisor_runtime.config.errors import ConfigError
+from supervisor_runtime.config.expand import expand
+from supervisor_runtime.config.ini import IniParser
+
+T = TypeVar("T")
+
+
+class SectionReader:
+    """Reads keys of ``section`` the way supervisord does.
+
+    ``parser_names`` are the names every value may use (``ENV_*``); it is a live dict that
+    the loader extends once [supervisord] environment= is known. Each read may add names of
+    its own (``here``, ``program_name``, ``process_num`` ...), which win over parser names.
+    """
+
+    def __init__(
+        self, ini: IniParser, section: str, path: str, parser_names: Mapping[str, str]
+    ) -> None:
+        self.ini = ini
+        self.section = section
+        self.path = path
+        self.parser_names = parser_names
+
+    def raw(self, key: str) -> str | None:
+        """The value as written (after [DEFAULT] inheritance), or None if absent."""
+        try:
+            return self.ini.get(self.section, key)
+        except KeyError:
+            return None
+
+    def text(
+        self,
+        key: str,
+        default: Any,
+        names: Mapping[str, object] | None = None,
+        *,
+        expand_value: bool = True,
+    ) -> Any:
+        """The value (or ``default``), %-expanded when it is a string.
+
+        A string default is expanded too, exactly like a written value would be.
+        """
+        value = self.raw(key)
+        if value is None:
+            value = default
+        if expand_value and isinstance(value, str):
+            combined: dict[str, object] = dict(self.parser_names)
+            if names:
+                combined.update(names)
+            value = self.expand(key, value, combined, f"{self.section}.{key}")
+        return value
+
+    def expand(self, key: str, template: str, names: Mapping[str, object], label: str) -> str:
+        try:
+            return expand(template, names, label)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def convert(
+        self,
+        key: str,
+        default: Any,
+        converter: Callable[[Any], T],
+        names: Mapping[str, object] | None = None,
+    ) -> T:
+        """The value converted with ``converter``; its ValueError becomes a ConfigError."""
+        return self.check(key, converter, self.text(key, default, names))
+
+    def check(self, key: str, converter: Callable[[Any], T], value: Any) -> T:
+        try:
+            return converter(value)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(
+            reason, path=self.path, section=self.section, key=key, value=self.raw(key)
+        )
+
+    def fail(self, reason: str) -> ConfigError:
+        """An error about the section as a whole (a missing key, a bad combination)."""
+        return ConfigError(reason, path=self.path, section=self.section)

@@ -1,0 +1,65 @@
+"""Shared fixtures: `impl` runs a test against stock supervisord 4.3.0 and against ours.
+
+SUPERVISOR_IMPL=stock (or ours, or stock,ours) limits which run; `-k stock` works too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import IMPLS, Daemon
+
+
+def selected_impls() -> list[str]:
+    wanted = os.environ.get("SUPERVISOR_IMPL", "").strip()
+    if not wanted:
+        return list(IMPLS)
+    chosen = [name.strip() for name in wanted.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(IMPLS))
+    if unknown:
+        raise pytest.UsageError(f"SUPERVISOR_IMPL names unknown impl(s) {unknown}; use {IMPLS}")
+    return chosen
+
+
+@pytest.fixture(params=selected_impls())
+def impl(request: pytest.FixtureRequest) -> str:
+    """"stock" or "ours": which supervisord the test runs."""
+    return request.param
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A short private directory (unix socket paths must stay under 108 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="sv-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def start_daemon(impl: str, workdir: Path) -> Iterator[Callable[..., Daemon]]:
+    """Factory: start_daemon(conf_text, **Daemon kwargs) -> a started Daemon on `impl`.
+    Every daemon (and everything it spawned) is stopped and killed at teardown."""
+    started: list[Daemon] = []
+
+    def start(conf: str | None, **kwargs: Any) -> Daemon:
+        kwargs.setdefault("workdir", workdir)
+        daemon = Daemon(impl, conf=conf, **kwargs)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    errors = []
+    for daemon in reversed(started):
+        try:
+            daemon.cleanup()
+        except Exception as exc:  # keep cleaning the others
+            errors.append(exc)
+    if errors:
+        raise errors[0]
