@@ -3,15 +3,16 @@
 Subscribers register for an event class; publishing an event calls every
 subscriber of its class and of each base class, so subscribing to
 ``ProcessStateEvent`` receives every PROCESS_STATE_* event, as supervisord's
-abstract event types do. Event listener pools (issue 4) subscribe here too.
+abstract event types do. Each event renders the payload an event listener
+receives, byte for byte as supervisord 4.3.0 writes it.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .states import ProcessState
 
@@ -20,32 +21,167 @@ if TYPE_CHECKING:
 
 
 class Event:
-    """Base of all events; ``name`` is supervisord's event type name."""
+    """Base of all events (the abstract type EVENT)."""
 
-    name = "EVENT"
+    name: ClassVar[str] = "EVENT"
+    # Numbered when the first listener pool takes the event: one daemon-wide serial,
+    # and one serial per pool (the header's serial: and poolserial:).
+    serial: int | None = None
+
+    @property
+    def pool_serials(self) -> dict[str, int]:
+        return self.__dict__.setdefault("_pool_serials", {})
+
+    def payload(self) -> str:
+        return ""
 
 
-@dataclass
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"Undecodable: {data!r}"
+
+
+# -- process state ---------------------------------------------------------------
+
+
 class ProcessStateEvent(Event):
-    process: Process
-    from_state: ProcessState
-    expected: bool = True
-    # tries / pid are captured at emit time because they change right after.
-    tries: int = 0
-    pid: int = 0
+    """PROCESS_STATE_*: values are captured when the event is made, as they change next."""
 
     name = "PROCESS_STATE"
+    extra_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        process: Process,
+        from_state: ProcessState,
+        expected: bool = True,
+        tries: int = 0,
+        pid: int = 0,
+    ) -> None:
+        self.process = process
+        self.from_state = from_state
+        self.expected = expected
+        self.tries = tries
+        self.pid = pid
+
+    def payload(self) -> str:
+        values: dict[str, object] = {
+            "processname": self.process.name,
+            "groupname": self.process.group_name,
+            "from_state": self.from_state.name,
+        }
+        extras = {"tries": self.tries, "expected": int(self.expected), "pid": self.pid}
+        values.update((field, extras[field]) for field in self.extra_fields)
+        return " ".join(f"{key}:{value}" for key, value in values.items())
+
+
+_STATE_EXTRAS: dict[ProcessState, tuple[str, ...]] = {
+    ProcessState.STARTING: ("tries",),
+    ProcessState.BACKOFF: ("tries",),
+    ProcessState.EXITED: ("expected", "pid"),
+    ProcessState.RUNNING: ("pid",),
+    ProcessState.STOPPING: ("pid",),
+    ProcessState.STOPPED: ("pid",),
+}
 
 
 def _state_event(state: ProcessState) -> type[ProcessStateEvent]:
-    cls = type(f"ProcessState{state.name.title()}Event", (ProcessStateEvent,), {})
-    cls.name = f"PROCESS_STATE_{state.name}"
-    return cls
+    namespace = {
+        "name": f"PROCESS_STATE_{state.name}",
+        "extra_fields": _STATE_EXTRAS.get(state, ()),
+    }
+    return type(f"ProcessState{state.name.title()}Event", (ProcessStateEvent,), namespace)
 
 
 PROCESS_STATE_EVENTS: dict[ProcessState, type[ProcessStateEvent]] = {
     state: _state_event(state) for state in ProcessState
 }
+
+
+# -- process output ----------------------------------------------------------------
+
+
+class ProcessLogEvent(Event):
+    """PROCESS_LOG_STDOUT/STDERR: output of a program with stdout/stderr_events_enabled."""
+
+    name = "PROCESS_LOG"
+    channel: ClassVar[str] = ""
+
+    def __init__(self, process: Process, pid: int, data: bytes) -> None:
+        self.process = process
+        self.pid = pid
+        self.data = data
+
+    def payload(self) -> str:
+        return (
+            f"processname:{self.process.name} groupname:{self.process.group_name} "
+            f"pid:{self.pid} channel:{self.channel}\n{_text(self.data)}"
+        )
+
+
+class ProcessLogStdoutEvent(ProcessLogEvent):
+    name = "PROCESS_LOG_STDOUT"
+    channel = "stdout"
+
+
+class ProcessLogStderrEvent(ProcessLogEvent):
+    name = "PROCESS_LOG_STDERR"
+    channel = "stderr"
+
+
+class ProcessCommunicationEvent(Event):
+    """PROCESS_COMMUNICATION_*: data a program wrote between the capture tokens."""
+
+    name = "PROCESS_COMMUNICATION"
+    channel: ClassVar[str] = ""
+    BEGIN_TOKEN: ClassVar[bytes] = b"<!--XSUPERVISOR:BEGIN-->"
+    END_TOKEN: ClassVar[bytes] = b"<!--XSUPERVISOR:END-->"
+
+    def __init__(self, process: Process, pid: int, data: bytes) -> None:
+        self.process = process
+        self.pid = pid
+        self.data = data
+
+    def payload(self) -> str:
+        return (
+            f"processname:{self.process.name} groupname:{self.process.group_name} "
+            f"pid:{self.pid}\n{_text(self.data)}"
+        )
+
+
+class ProcessCommunicationStdoutEvent(ProcessCommunicationEvent):
+    name = "PROCESS_COMMUNICATION_STDOUT"
+    channel = "stdout"
+
+
+class ProcessCommunicationStderrEvent(ProcessCommunicationEvent):
+    name = "PROCESS_COMMUNICATION_STDERR"
+    channel = "stderr"
+
+
+LOG_EVENTS = {"stdout": ProcessLogStdoutEvent, "stderr": ProcessLogStderrEvent}
+COMMUNICATION_EVENTS = {
+    "stdout": ProcessCommunicationStdoutEvent,
+    "stderr": ProcessCommunicationStderrEvent,
+}
+
+
+# -- the daemon and its clients ------------------------------------------------------
+
+
+class RemoteCommunicationEvent(Event):
+    """Published by the XML-RPC call supervisor.sendRemoteCommEvent(type, data)."""
+
+    name = "REMOTE_COMMUNICATION"
+
+    def __init__(self, type: str, data: str) -> None:  # noqa: A002 - supervisord's name
+        self.type = type
+        self.data = data
+
+    def payload(self) -> str:
+        return f"type:{self.type}\n{self.data}"
 
 
 class SupervisorStateChangeEvent(Event):
@@ -60,11 +196,14 @@ class SupervisorStoppingEvent(SupervisorStateChangeEvent):
     name = "SUPERVISOR_STATE_CHANGE_STOPPING"
 
 
-@dataclass
 class ProcessGroupEvent(Event):
-    group: str
-
     name = "PROCESS_GROUP"
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+    def payload(self) -> str:
+        return f"groupname:{self.group}\n"
 
 
 class ProcessGroupAddedEvent(ProcessGroupEvent):
@@ -75,15 +214,60 @@ class ProcessGroupRemovedEvent(ProcessGroupEvent):
     name = "PROCESS_GROUP_REMOVED"
 
 
+class TickEvent(Event):
+    """TICK_*: published at wall-clock multiples of ``period`` seconds."""
 
-@dataclass
-class RemoteCommunicationEvent(Event):
-    """Published by the XML-RPC call supervisor.sendRemoteCommEvent(type, data)."""
+    name = "TICK"
+    period: ClassVar[int] = 0
 
-    type: str
-    data: str
+    def __init__(self, when: int) -> None:
+        self.when = when
 
-    name = "REMOTE_COMMUNICATION"
+    def payload(self) -> str:
+        return f"when:{self.when}"
+
+
+class Tick5Event(TickEvent):
+    name = "TICK_5"
+    period = 5
+
+
+class Tick60Event(TickEvent):
+    name = "TICK_60"
+    period = 60
+
+
+class Tick3600Event(TickEvent):
+    name = "TICK_3600"
+    period = 3600
+
+
+TICK_EVENTS: tuple[type[TickEvent], ...] = (Tick5Event, Tick60Event, Tick3600Event)
+
+
+class EventRejected:
+    """A listener did not take ``event`` (FAIL, bad result, or it died while BUSY).
+
+    Not an Event: listeners can never subscribe to it, only pools do.
+    """
+
+    def __init__(self, process: Process, event: Event) -> None:
+        self.process = process
+        self.event = event
+
+
+def _all_event_types() -> dict[str, type[Event]]:
+    found: dict[str, type[Event]] = {}
+    pending: list[type[Event]] = [Event]
+    while pending:
+        cls = pending.pop()
+        found[cls.name] = cls
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+# Every event type by supervisord's name, abstract types (EVENT, PROCESS_STATE...) included.
+EVENT_TYPES: dict[str, type[Event]] = _all_event_types()
 
 
 Subscriber = Callable[[Any], Any]
@@ -91,17 +275,26 @@ Subscriber = Callable[[Any], Any]
 
 class EventBus:
     def __init__(self) -> None:
-        self._subscribers: dict[type[Event], list[Subscriber]] = defaultdict(list)
+        self._subscribers: dict[type, list[Subscriber]] = defaultdict(list)
+        # One serial sequence per daemon, shared by every listener pool.
+        self._serials = itertools.count(0)
 
-    def subscribe(self, event_type: type[Event], callback: Subscriber) -> None:
+    def next_serial(self) -> int:
+        return next(self._serials)
+
+    def subscribe(self, event_type: type, callback: Subscriber) -> None:
         self._subscribers[event_type].append(callback)
 
-    def unsubscribe(self, event_type: type[Event], callback: Subscriber) -> None:
+    def unsubscribe(self, event_type: type, callback: Subscriber) -> None:
         callbacks = self._subscribers.get(event_type, [])
         if callback in callbacks:
             callbacks.remove(callback)
 
-    def publish(self, event: Event) -> None:
+    def has_subscribers(self, event_type: type) -> bool:
+        """True if publishing ``event_type`` would reach anyone (lets hot paths skip work)."""
+        return any(self._subscribers.get(cls) for cls in event_type.__mro__)
+
+    def publish(self, event: Event | EventRejected) -> None:
         for cls in type(event).__mro__:
             for callback in tuple(self._subscribers.get(cls, ())):
                 callback(event)

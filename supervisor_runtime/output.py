@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .config.model import LogfileSpecial, ProcessConfig, StreamConfig
+from .events import Event
 from .logs.childlog import ChildStreamLog, LogFileTable, auto_logfile_name
 from .loop import EventLoop
 from .osapi import ChildPipes
+from .recorder import ChannelRecorder, MainLogLike
+
+if TYPE_CHECKING:
+    from .process import Process
 
 READ_SIZE = 1 << 16
 
@@ -31,19 +37,29 @@ def _resolve_logfile(
 
 
 class ProcessLogs:
-    """The stdout and stderr sinks of one process; files open on first use."""
+    """The stdout and stderr of one process: capture, events, log files (opened on first use).
+
+    For an event listener, stdout is the protocol channel: it is logged but never captured
+    and raises no PROCESS_LOG events, as in supervisord.
+    """
 
     def __init__(
         self,
-        config: ProcessConfig,
+        process: Process,
         childlogdir: str,
         identifier: str,
         strip_ansi: bool,
         files: LogFileTable,
-        on_error: Callable[[str], None],
+        mainlog: MainLogLike,
+        publish: Callable[[Event], None],
+        listener: bool = False,
     ) -> None:
+        config: ProcessConfig = process.config
+        self.process = process
         self.config = config
-        self.on_error = on_error
+        self.mainlog = mainlog
+        self.publish = publish
+        self.listener = listener
         self.strip_ansi = strip_ansi
         # Shared per daemon: stdout and stderr (or two programs) may name one file.
         self.files = files
@@ -55,6 +71,7 @@ class ProcessLogs:
             else _resolve_logfile(config.stderr, config.name, STDERR, childlogdir, identifier)
         )
         self._sinks: dict[str, ChildStreamLog] = {}
+        self._recorders: dict[str, ChannelRecorder] = {}
 
     def open(self) -> None:
         """Open (create) the log files; raises OSError if one cannot be opened."""
@@ -69,13 +86,24 @@ class ProcessLogs:
                     self.strip_ansi,
                     self.config.name,
                     files=self.files,
-                    on_error=self.on_error,
+                    on_error=self.mainlog.error,
+                )
+                protocol_channel = self.listener and channel == STDOUT
+                self._recorders[channel] = ChannelRecorder(
+                    self.process,
+                    channel,
+                    self._sinks[channel].feed,
+                    self.publish,
+                    self.mainlog,
+                    capture_maxbytes=0 if protocol_channel else stream.capture_maxbytes,
+                    events_enabled=False if protocol_channel else stream.events_enabled,
+                    strip_ansi=self.strip_ansi,
                 )
 
     def feed(self, channel: str, data: bytes) -> None:
-        sink = self._sinks.get(channel)
-        if sink is not None:
-            sink.feed(data)
+        recorder = self._recorders.get(channel)
+        if recorder is not None:
+            recorder.feed(data)
 
     def flush(self, channel: str) -> None:
         """The stream ended: write out what was held back (a partial escape or line)."""
@@ -95,15 +123,24 @@ class ProcessLogs:
         for sink in self._sinks.values():
             sink.close()
         self._sinks.clear()
+        self._recorders.clear()
 
 
 class ChildOutput:
     """Reads one child's pipes while it runs; ``finish()`` drains and closes them."""
 
-    def __init__(self, loop: EventLoop, pipes: ChildPipes, logs: ProcessLogs) -> None:
+    def __init__(
+        self,
+        loop: EventLoop,
+        pipes: ChildPipes,
+        logs: ProcessLogs,
+        protocol: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.loop = loop
         self.pipes = pipes
         self.logs = logs
+        # An event listener's stdout also carries its protocol (READY, RESULT ...).
+        self.protocol = protocol
         self._open: dict[int, str] = {}
         for fd, channel in ((pipes.stdout, STDOUT), (pipes.stderr, STDERR)):
             if fd is not None:
@@ -118,9 +155,14 @@ class ChildOutput:
         except OSError:
             data = b""
         if data:
-            self.logs.feed(self._open[fd], data)
+            self._deliver(self._open[fd], data)
         else:
             self._close(fd)
+
+    def _deliver(self, channel: str, data: bytes) -> None:
+        self.logs.feed(channel, data)
+        if self.protocol is not None and channel == STDOUT:
+            self.protocol(data)
 
     def _close(self, fd: int) -> None:
         channel = self._open.pop(fd, None)
@@ -144,7 +186,7 @@ class ChildOutput:
                     break
                 if not data:
                     break
-                self.logs.feed(channel, data)
+                self._deliver(channel, data)
             self._close(fd)
         if self.pipes.stdin is not None:
             try:

@@ -14,8 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import osapi
-from .config.model import GroupConfig, ProcessConfig, SupervisordConfig
+from .config.model import (
+    EventListenerPoolConfig,
+    GroupConfig,
+    ProcessConfig,
+    SupervisordConfig,
+)
+from .eventpool import EventListenerPool
 from .events import (
+    TICK_EVENTS,
     Event,
     EventBus,
     ProcessGroupAddedEvent,
@@ -23,6 +30,7 @@ from .events import (
     ProcessStateEvent,
     SupervisorRunningEvent,
     SupervisorStoppingEvent,
+    TickEvent,
 )
 from .logs.childlog import LogFileTable
 from .logs.mainlog import MainLog
@@ -86,6 +94,8 @@ class Supervisor:
         self._children: dict[Process, _Child] = {}
         self._logs: dict[Process, ProcessLogs] = {}
         self._log_files = LogFileTable()
+        self.pools: dict[str, EventListenerPool] = {}
+        self.identifier = config.identifier
         self._shutdown_report_timer: TimerHandle | None = None
         self._stopping_level: list[ProcessGroup] = []
         self.serverurl = server_url(config)
@@ -99,6 +109,9 @@ class Supervisor:
 
     def call_at_wallclock(self, when: float, callback: Callback) -> TimerHandle:
         return self.loop.call_later(max(0.0, when - self._wallclock()), callback)
+
+    def call_soon(self, callback: Callback) -> None:
+        self.loop.call_soon(callback)
 
     def may_autostart(self) -> bool:
         return self.mood > SupervisorState.RESTARTING
@@ -133,7 +146,9 @@ class Supervisor:
             text = f"supervisor: {error}\nsupervisor: child process was not spawned\n"
             logs.feed("stdout" if process.config.redirect_stderr else "stderr", text.encode())
             raise
-        output = ChildOutput(self.loop, spawned.pipes, logs)
+        pool = self.pools.get(process.group_name)
+        protocol = (lambda data: pool.feed(process, data)) if pool is not None else None
+        output = ChildOutput(self.loop, spawned.pipes, logs, protocol)
         self._children[process] = _Child(spawned, output)
         self._by_pid[spawned.pid] = process
         return spawned.pid
@@ -158,19 +173,25 @@ class Supervisor:
     def add_group(self, config: GroupConfig) -> bool:
         if config.name in self.groups:
             return False
+        is_pool = isinstance(config, EventListenerPoolConfig)
         processes = []
         for pconfig in config.processes:
             process = Process(pconfig, config.name, self)
             self._logs[process] = ProcessLogs(
-                pconfig,
+                process,
                 self.config.childlogdir,
                 self.config.identifier,
                 self.config.strip_ansi,
                 self._log_files,
-                on_error=self.log.error,
+                mainlog=self.log,
+                publish=self.publish,
+                listener=is_pool,
             )
             processes.append(process)
-        self.groups[config.name] = ProcessGroup(config, processes)
+        group = ProcessGroup(config, processes)
+        self.groups[config.name] = group
+        if isinstance(config, EventListenerPoolConfig):
+            self.pools[config.name] = EventListenerPool(config, group.processes, self)
         self.publish(ProcessGroupAddedEvent(config.name))
         return True
 
@@ -180,6 +201,9 @@ class Supervisor:
             return False
         for process in group.processes.values():
             self._logs.pop(process).close()
+        pool = self.pools.pop(name, None)
+        if pool is not None:
+            pool.close()
         del self.groups[name]
         self.publish(ProcessGroupRemovedEvent(name))
         return True
@@ -201,8 +225,22 @@ class Supervisor:
         for group_config in self.config.groups:
             self.add_group(group_config)
         self.publish(SupervisorRunningEvent())
+        for tick_type in TICK_EVENTS:
+            self._schedule_tick(tick_type)
         for process in list(self.all_processes()):
             process.autostart()
+
+    def _schedule_tick(self, tick_type: type[TickEvent]) -> None:
+        """TICK_n at each wall-clock multiple of n seconds, as supervisord times them."""
+        now = self._wallclock()
+        boundary = now - now % tick_type.period + tick_type.period
+
+        def fire() -> None:
+            if self.events.has_subscribers(tick_type):
+                self.publish(tick_type(int(boundary)))
+            self._schedule_tick(tick_type)
+
+        self.call_at_wallclock(boundary, fire)
 
     def run(self) -> SupervisorState:
         """Start, then serve until shutdown or restart; returns the final mood."""
