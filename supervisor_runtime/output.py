@@ -36,6 +36,10 @@ def _resolve_logfile(
     return stream.logfile  # a path, or None for NONE
 
 
+def _is_auto(stream: StreamConfig) -> bool:
+    return stream.logfile is LogfileSpecial.AUTO
+
+
 class ProcessLogs:
     """The stdout and stderr of one process: capture, events, log files (opened on first use).
 
@@ -74,31 +78,53 @@ class ProcessLogs:
         self._recorders: dict[str, ChannelRecorder] = {}
 
     def open(self) -> None:
-        """Open (create) the log files; raises OSError if one cannot be opened."""
-        for channel, stream, path in (
-            (STDOUT, self.config.stdout, self.stdout_path),
-            (STDERR, self.config.stderr, self.stderr_path),
-        ):
-            if channel not in self._sinks:
-                self._sinks[channel] = ChildStreamLog(
-                    stream,
-                    path,
-                    self.strip_ansi,
-                    self.config.name,
-                    files=self.files,
-                    on_error=self.mainlog.error,
-                )
-                protocol_channel = self.listener and channel == STDOUT
-                self._recorders[channel] = ChannelRecorder(
-                    self.process,
-                    channel,
-                    self._sinks[channel].feed,
-                    self.publish,
-                    self.mainlog,
-                    capture_maxbytes=0 if protocol_channel else stream.capture_maxbytes,
-                    events_enabled=False if protocol_channel else stream.events_enabled,
-                    strip_ansi=self.strip_ansi,
-                )
+        """Open (create) the named log files; raises OSError if one cannot be opened.
+
+        AUTO logs are created on their first output instead (see auto_logfile_name).
+        """
+        for channel, stream in ((STDOUT, self.config.stdout), (STDERR, self.config.stderr)):
+            if channel in self._recorders:
+                continue
+            lazy = _is_auto(stream) and channel not in self._sinks
+            if not lazy:
+                self._open_sink(channel)
+            protocol_channel = self.listener and channel == STDOUT
+            self._recorders[channel] = ChannelRecorder(
+                self.process,
+                channel,
+                self._first_write(channel) if lazy else self._sinks[channel].feed,
+                self.publish,
+                self.mainlog,
+                capture_maxbytes=0 if protocol_channel else stream.capture_maxbytes,
+                events_enabled=False if protocol_channel else stream.events_enabled,
+                strip_ansi=self.strip_ansi,
+            )
+
+    def _open_sink(self, channel: str) -> ChildStreamLog:
+        stream = self.config.stdout if channel == STDOUT else self.config.stderr
+        path = self.stdout_path if channel == STDOUT else self.stderr_path
+        sink = ChildStreamLog(
+            stream,
+            path,
+            self.strip_ansi,
+            self.config.name,
+            files=self.files,
+            on_error=self.mainlog.error,
+        )
+        self._sinks[channel] = sink
+        return sink
+
+    def _first_write(self, channel: str) -> Callable[[bytes], None]:
+        def write(data: bytes) -> None:
+            try:
+                sink = self._open_sink(channel)
+            except OSError as error:
+                self.mainlog.error(f"cannot create the log of {self.config.name!r}: {error}")
+                return
+            self._recorders[channel].sink = sink.feed
+            sink.feed(data)
+
+        return write
 
     def feed(self, channel: str, data: bytes) -> None:
         recorder = self._recorders.get(channel)

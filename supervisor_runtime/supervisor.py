@@ -98,6 +98,7 @@ class Supervisor:
         self.identifier = config.identifier
         self._shutdown_report_timer: TimerHandle | None = None
         self._stopping_level: list[ProcessGroup] = []
+        self._level_check_scheduled = False
         self.serverurl = server_url(config)
         self.events.subscribe(ProcessStateEvent, self._on_process_state)
         loop.on_error = log.critical
@@ -309,13 +310,18 @@ class Supervisor:
         self._stopping_level = [g for g in remaining if g.config.priority == top]
         for group in self._stopping_level:
             group.stop_all()
+        self._level_check_scheduled = True
         self.loop.call_soon(self._check_level_stopped)
 
     def _on_process_state(self, event: ProcessStateEvent) -> None:
-        if self.mood < SupervisorState.RUNNING and event.process.state in STOPPED_STATES:
+        stopping = self.mood < SupervisorState.RUNNING
+        # Coalesced: a thousand exits reaped in one pass need one check, not a thousand.
+        if stopping and event.process.state in STOPPED_STATES and not self._level_check_scheduled:
+            self._level_check_scheduled = True
             self.loop.call_soon(self._check_level_stopped)
 
     def _check_level_stopped(self) -> None:
+        self._level_check_scheduled = False
         if self.mood >= SupervisorState.RUNNING:
             return
         if any(g.unstopped() for g in self._stopping_level):

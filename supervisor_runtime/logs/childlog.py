@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Callable
 
 from supervisor_runtime.config.model import StreamConfig
@@ -142,12 +142,19 @@ class ChildStreamLog:
 def auto_logfile_name(
     childlogdir: str, process_name: str, channel: str, identifier: str
 ) -> str:
-    """Create a fresh, uniquely named AUTO log file and return its path."""
-    fd, path = tempfile.mkstemp(
-        suffix=".log", prefix=f"{process_name}-{channel}---{identifier}-", dir=childlogdir
-    )
-    os.close(fd)
-    return path
+    """A fresh, unique path for an AUTO log: ``<name>-<channel>---<identifier>-<random>.log``.
+
+    The file itself is not created here: creating a file costs about a millisecond on
+    a journaling disk, so the daemon creates AUTO logs on their first output (a program
+    that never writes gets none) instead of thousands of empty files at start-up.
+    """
+    while True:
+        path = os.path.join(
+            childlogdir,
+            f"{process_name}-{channel}---{identifier}-{secrets.token_hex(4)}.log",
+        )
+        if not os.path.exists(path):
+            return path
 
 
 def auto_log_pattern(identifier: str) -> re.Pattern[str]:

@@ -1,0 +1,193 @@
+"""Benchmark scenarios. Each takes an implementation name and returns {metric: value}.
+
+Every scenario builds the same config for stock and ours; programs are /bin/sleep (or a
+small writer) so the daemon's own cost dominates what is measured.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .harness import BenchDaemon, cpu_seconds, program_section, rss_mib, wait_for
+
+SLEEP = "/bin/sleep 100000"
+SUCCESS = r"success: \S+ entered RUNNING"
+Metrics = dict[str, float]
+
+
+def _sleepers(n: int, prefix: str = "p", **options: object) -> str:
+    options = {"startsecs": 0, "autorestart": "true", **options}
+    return "".join(program_section(f"{prefix}{i}", SLEEP, **options) for i in range(n))
+
+
+def start_n(n: int) -> Callable[[str], Metrics]:
+    def scenario(impl: str) -> Metrics:
+        with BenchDaemon(impl, _sleepers(n)) as daemon:
+            seconds = daemon.wait_count(SUCCESS, n, timeout=120)
+            return {"seconds": seconds}
+
+    scenario.__name__ = f"start_{n}"
+    return scenario
+
+
+def bare_posix_spawn(n: int) -> Metrics:
+    """The physical reference for start_n: spawning n sleeps with nothing else."""
+    began = time.monotonic()
+    pids = [os.posix_spawn("/bin/sleep", ["sleep", "100000"], os.environ) for _ in range(n)]
+    seconds = time.monotonic() - began
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return {"seconds": seconds}
+
+
+def idle_500(impl: str) -> Metrics:
+    with BenchDaemon(impl, _sleepers(500)) as daemon:
+        daemon.wait_count(SUCCESS, 500, timeout=120)
+        time.sleep(2)  # settle: let start-up work finish before the window opens
+        window = 10.0
+        before = cpu_seconds(daemon.pid)
+        time.sleep(window)
+        used = cpu_seconds(daemon.pid) - before
+        return {"cpu_percent": 100 * used / window, "rss_mib": rss_mib(daemon.pid)}
+
+
+def chatty_beside_1000(impl: str) -> Metrics:
+    writer = Path(tempfile.mkdtemp(prefix="bench-chatty-")) / "chatty.py"
+    writer.write_text(
+        "import sys, time\n"
+        "while True:\n"
+        "    sys.stdout.write('tick ' * 10 + '\\n')\n"
+        "    sys.stdout.flush()\n"
+        "    time.sleep(0.001)\n"
+    )
+    programs = _sleepers(1000) + program_section(
+        "chatty", f"{sys.executable} {writer}", startsecs=0, stdout_logfile_maxbytes="1MB"
+    )
+    with BenchDaemon(impl, programs) as daemon:
+        daemon.wait_count(SUCCESS, 1001, timeout=180)
+        time.sleep(2)
+        window = 5.0
+        before = cpu_seconds(daemon.pid)
+        time.sleep(window)
+        return {"cpu_percent": 100 * (cpu_seconds(daemon.pid) - before) / window}
+
+
+def kill_to_running(impl: str) -> Metrics:
+    """Seconds from SIGKILL of a program to it being RUNNING again, nobody polling."""
+    programs = program_section("app", SLEEP, startsecs=0, autorestart="true")
+    with BenchDaemon(impl, programs) as daemon:
+        daemon.wait_count(SUCCESS, 1, timeout=30)
+        time.sleep(1.5)  # start in the middle of a stock tick, as a real crash would
+        (pid,) = daemon.child_pids("app")
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: daemon.count(SUCCESS) >= 2, 30, "RUNNING again", poll=0.001)
+        return {"seconds": time.monotonic() - killed_at}
+
+
+def _term_ignorers(n: int) -> str:
+    command = f"{sys.executable} -c \"import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(100000)\""  # noqa: E501
+    return "".join(
+        program_section(f"stubborn{i}", command, startsecs=1, stopwaitsecs=1) for i in range(n)
+    )
+
+
+def shutdown_20_term_ignoring(impl: str) -> Metrics:
+    with BenchDaemon(impl, _term_ignorers(20)) as daemon:
+        daemon.wait_count(SUCCESS, 20, timeout=60)
+        return {"seconds": daemon.stop(timeout=120)}
+
+
+def _writer_script(mode: str) -> Path:
+    script = Path(tempfile.mkdtemp(prefix="bench-writer-")) / "writer.py"
+    if mode == "chunks":
+        body = (
+            "import os\n"
+            "chunk = bytes(range(256)) * 256\n"  # 64 KiB
+            "for _ in range(4096):\n"  # 256 MiB
+            "    view = memoryview(chunk)\n"
+            "    while view:\n"
+            "        view = view[os.write(1, view):]\n"
+        )
+    else:
+        body = (
+            "import sys\n"
+            "out = sys.stdout\n"
+            "for i in range(2_000_000):\n"
+            "    out.write(f'line {i:08d}\\n')\n"
+            "    out.flush()\n"
+        )
+    script.write_text(body + "import time\ntime.sleep(100000)\n")
+    return script
+
+
+EXPECTED_BYTES = {"chunks": 256 * 1024 * 1024, "lines": 2_000_000 * len("line 00000000\n")}
+
+
+def _logged_bytes(log: Path, backups: int) -> int:
+    total = 0
+    for path in [log, *(Path(f"{log}.{i}") for i in range(1, backups + 1))]:
+        if path.exists():
+            total += path.stat().st_size
+    return total
+
+
+def log_throughput(mode: str) -> Callable[[str], Metrics]:
+    def scenario(impl: str) -> Metrics:
+        script = _writer_script(mode)
+        logdir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+        log = logdir / "writer.log"
+        programs = program_section(
+            "writer", f"{sys.executable} {script}", startsecs=0, autorestart="false",
+            stdout_logfile=log, stdout_logfile_maxbytes="50MB", stdout_logfile_backups=10,
+        )
+        expected = EXPECTED_BYTES[mode]
+        try:
+            with BenchDaemon(impl, programs) as daemon:
+                began = time.monotonic()
+                cpu_before = cpu_seconds(daemon.pid)
+                try:
+                    wait_for(lambda: _logged_bytes(log, 10) >= expected, 300, "all bytes", 0.02)
+                except TimeoutError:
+                    pass
+                seconds = time.monotonic() - began
+                used = cpu_seconds(daemon.pid) - cpu_before
+                kept = _logged_bytes(log, 10)
+                return {
+                    "seconds": seconds,
+                    "daemon_cpu_s": used,
+                    "mib_per_s": expected / seconds / 2**20,
+                    "bytes_lost": expected - kept,
+                }
+        finally:
+            subprocess.run(["rm", "-rf", str(logdir), str(script.parent)], check=False)
+
+    scenario.__name__ = f"log_{mode}"
+    return scenario
+
+
+def cat_reference(mode: str) -> Metrics:
+    """Physical limit for log throughput: the writer piped through cat into a file."""
+    script = _writer_script(mode)
+    out = Path(tempfile.mkdtemp(prefix="bench-cat-")) / "out"
+    began = time.monotonic()
+    with open(out, "wb") as sink:
+        writer = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+        cat = subprocess.Popen(["cat"], stdin=writer.stdout, stdout=sink)
+        assert writer.stdout is not None
+        writer.stdout.close()
+        wait_for(lambda: out.stat().st_size >= EXPECTED_BYTES[mode], 300, "cat", 0.02)
+        seconds = time.monotonic() - began
+        writer.kill()
+        writer.wait()
+        cat.wait()
+    subprocess.run(["rm", "-rf", str(out.parent), str(script.parent)], check=False)
+    return {"seconds": seconds, "mib_per_s": EXPECTED_BYTES[mode] / seconds / 2**20}
