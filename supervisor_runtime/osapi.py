@@ -164,10 +164,10 @@ def spawn(request: SpawnRequest) -> SpawnedChild:
         )
     except OSError as error:
         _close_all(opened)
-        raise ExecFailed(_exec_failure_text(error, request, filename)) from None
+        raise ExecFailed(_exec_failure_text(error, request, argv[0])) from None
     except subprocess.SubprocessError as error:
         _close_all(opened)
-        raise ExecFailed(f"couldn't exec {filename}: {error}") from None
+        raise ExecFailed(f"couldn't exec {argv[0]}: {error}") from None
 
     # The child has its copies; close ours of the child's ends.
     child_ends = {stdout_child}
@@ -187,14 +187,19 @@ def spawn(request: SpawnRequest) -> SpawnedChild:
     return SpawnedChild(pid=popen.pid, pipes=pipes, popen=popen)
 
 
-def _exec_failure_text(error: OSError, request: SpawnRequest, filename: str) -> str:
-    """supervisord's words for a child that could not get to exec."""
+def _exec_failure_text(error: OSError, request: SpawnRequest, program: str) -> str:
+    """supervisord's words for a child that could not get to exec.
+
+    Popen names the directory for a failed chdir and the executable for a failed exec;
+    a failure with no file name came from switching user.
+    """
     code = errno.errorcode.get(error.errno or 0, str(error.errno))
-    if request.directory is not None and getattr(error, "filename", None) == request.directory:
+    failed_on = getattr(error, "filename", None)
+    if request.directory is not None and failed_on == request.directory:
         return f"couldn't chdir to {request.directory}: {code}"
-    if isinstance(error, PermissionError) and request.uid is not None:
+    if failed_on is None and request.uid is not None:
         return f"couldn't setuid to {request.uid}: {error.strerror}"
-    return f"couldn't exec {filename}: {code}"
+    return f"couldn't exec {program}: {code}"
 
 
 def _close_all(fds: Sequence[int]) -> None:
