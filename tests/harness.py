@@ -421,3 +421,6 @@ class Daemon:
                 self.proc.stdout.close()
             self._out.close()
 
+
+# The `start_daemon` fixture's type: start_daemon(conf_text, **Daemon keyword arguments).
+StartDaemon = Callable[..., Daemon]

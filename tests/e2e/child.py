@@ -84,6 +84,15 @@ def known_stream(total: int) -> bytes:
     return b"".join(lines)[:total]
 
 
+ANSI_LINE = "\x1b[31mred\x1b[0m plain \x1b[1;32mbold\x1b[0m"
+
+
+def mode_ansi(args: argparse.Namespace) -> None:
+    """Print one line full of ANSI colour escapes (for strip_ansi), then sleep."""
+    print(ANSI_LINE, flush=True)
+    sleep_forever()
+
+
 def mode_relay(args: argparse.Namespace) -> None:
     """Print every line written into the named pipe FIFO, so a test controls output timing."""
     while True:
@@ -217,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pause", type=float, default=0.0)
     p.add_argument("--done-file")
     p.set_defaults(func=mode_bytes)
+
+    p = sub.add_parser("ansi", help="print a line with ANSI colour escapes, then sleep")
+    p.set_defaults(func=mode_ansi)
 
     p = sub.add_parser("relay", help="echo lines written to the named pipe FIFO")
     p.add_argument("fifo")

@@ -3,6 +3,7 @@ bad configs, and where it looks for a config without -c."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -11,6 +12,8 @@ import subprocess
 from pathlib import Path
 
 from tests.harness import (
+    MARK_VAR,
+    StartDaemon,
     build_config,
     child_cmd,
     children_of,
@@ -48,7 +51,7 @@ def test_version_flag(impl: str) -> None:
         assert result.stdout == "4.3.0\n"
 
 
-def test_nodaemon_flag_overrides_config(start_daemon, workdir: Path) -> None:
+def test_nodaemon_flag_overrides_config(start_daemon: StartDaemon, workdir: Path) -> None:
     conf = build_config(
         workdir, {"app": program(child_cmd("sleep"))}, supervisord={"nodaemon": False}
     )
@@ -58,12 +61,15 @@ def test_nodaemon_flag_overrides_config(start_daemon, workdir: Path) -> None:
     assert children_of(d.pid)
 
 
-def test_flags_override_config_paths(start_daemon, workdir: Path) -> None:
+def test_flags_override_config_paths(start_daemon: StartDaemon, workdir: Path) -> None:
     alt = workdir / "alt"
     (alt / "kids").mkdir(parents=True)
     conf = build_config(
         workdir,
-        {"app": program(child_cmd("context", workdir / "app.json"))},
+        {
+            "app": program(child_cmd("context", workdir / "app.json")),
+            "talk": program(child_cmd("lines", 1)),
+        },
         supervisord={"loglevel": "warn"},
     )
     args = [
@@ -82,37 +88,34 @@ def test_flags_override_config_paths(start_daemon, workdir: Path) -> None:
     assert wait_file(alt / "main.pid").strip() == str(d.pid)
     assert not (workdir / "supervisord.pid").exists()
     # -q and -i: AUTO child logs go to the new dir and carry the identifier.
-    assert list((alt / "kids").glob("app-stdout---myident-*.log"))
+    kids = alt / "kids"
+    wait_until(lambda: list(kids.glob("talk-stdout---myident-*.log")), 10, "AUTO log in -q")
     assert list((workdir / "childlogs").iterdir()) == []
     assert ctx["env"]["SUPERVISOR_PROCESS_NAME"] == "app"
     # -u root: privileges are "dropped" to root, so no running-as-root complaint.
     assert "Privileges were not dropped" not in d.mainlog_text()
 
 
-def test_main_log_size_flags_and_flag_booleans(start_daemon, workdir: Path) -> None:
+def test_main_log_size_flags_and_flag_booleans(start_daemon: StartDaemon, workdir: Path) -> None:
     childlogs = workdir / "childlogs"
     childlogs.mkdir(exist_ok=True)
     stale = childlogs / "old-stdout---supervisor-zz.log"
     stale.write_text("stale\n")
     out = workdir / "out.log"
-    colored = r"\x1b[31mred\x1b[0m"
     progs = {
-        "color": program(f"{child_cmd('sleep')}", stdout_logfile=out),
+        "color": program(child_cmd("ansi"), stdout_logfile=out),
         **{f"p{i}": program(child_cmd("exit", 1), startretries=1) for i in range(4)},
     }
-    progs["color"]["command"] = (
-        f"{os.sys.executable} -c \"print('{colored}', flush=True); import time; time.sleep(60)\""
-    )
     d = start_daemon(
         build_config(workdir, progs), args=["-y", "1500", "-z", "1", "-k", "-t"]
     )
     wait_until(d.logfile.with_name("supervisord.log.1").exists, 15, "-y 1500 rotates main log")
-    wait_until(lambda: out.exists() and out.read_text() == "red\n", 10, "-t strips ANSI")
+    wait_until(lambda: out.exists() and out.read_text() == "red plain bold\n", 10, "-t strips ANSI")
     stays_true(lambda: not d.logfile.with_name("supervisord.log.2").exists(), 0.3, "-z 1")
     assert stale.exists(), "-k keeps old AUTO child logs"
 
 
-def test_minfds_and_minprocs_raise_soft_limits(start_daemon, workdir: Path) -> None:
+def test_minfds_and_minprocs_raise_soft_limits(start_daemon: StartDaemon, workdir: Path) -> None:
     conf = build_config(workdir, {"app": program(child_cmd("context", workdir / "app.json"))})
     wrapper = ["prlimit", "--nofile=256:", "--nproc=150:", "--"]
     start_daemon(conf, args=["-a", "1000", "--minprocs", "300"], wrapper=wrapper)
@@ -135,7 +138,7 @@ def test_daemonize_pidfile_and_directory(impl: str, workdir: Path) -> None:
     )
     pidfile = workdir / "supervisord.pid"
     token = os.urandom(8).hex()
-    env = dict(os.environ, E2E_MARK=token)
+    env = {**os.environ, MARK_VAR: token}
     try:
         launched = subprocess.run(
             [str(supervisord_bin(impl)), "-c", str(conf_path), "-d", str(home), "-m", "077"],
@@ -156,10 +159,11 @@ def test_daemonize_pidfile_and_directory(impl: str, workdir: Path) -> None:
         wait_until(lambda: not pidfile.exists(), 5, "pidfile removed at exit")
     finally:
         for pid in marked_pids(token):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
-def test_second_instance_on_same_socket_refuses(start_daemon, workdir: Path) -> None:
+def test_second_instance_on_same_socket_refuses(start_daemon: StartDaemon, workdir: Path) -> None:
     conf = build_config(workdir, {"app": program(child_cmd("sleep"))}, unix_socket=True)
     first = start_daemon(conf)
     first_pid = first.spawned_pid("app")
@@ -177,7 +181,9 @@ def test_second_instance_on_same_socket_refuses(start_daemon, workdir: Path) -> 
     assert wait_file(workdir / "supervisord.pid").strip() == str(first.pid)
 
 
-def test_second_instance_on_same_pidfile_refuses(impl: str, start_daemon, workdir: Path) -> None:
+def test_second_instance_on_same_pidfile_refuses(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
     ours_only(impl, "stock 4.3.0 does not check the pidfile; it overwrites it")
     conf = build_config(workdir, {"app": program(child_cmd("sleep"))})
     first = start_daemon(conf)
@@ -222,7 +228,7 @@ def test_bad_config_exits_before_spawning(impl: str, workdir: Path) -> None:
         assert str(conf_path) in message or conf_path.name in message, message
 
 
-def test_config_search_order_without_c(start_daemon, workdir: Path) -> None:
+def test_config_search_order_without_c(start_daemon: StartDaemon, workdir: Path) -> None:
     def conf_logging_to(name: str) -> str:
         section = supervisord_section(workdir, logfile=workdir / name)
         return render_ini({"supervisord": section, "program:app": program(child_cmd("sleep"))})

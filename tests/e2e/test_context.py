@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from tests.harness import (
     CHILD,
     PY,
+    StartDaemon,
     build_config,
     child_cmd,
     proc_cwd,
@@ -19,11 +21,11 @@ from tests.harness import (
 )
 
 
-def context_of(workdir: Path, name: str) -> dict:
+def context_of(workdir: Path, name: str) -> dict[str, Any]:
     return json.loads(wait_file(workdir / f"{name}.json"))
 
 
-def test_directory_and_umask(start_daemon, workdir: Path) -> None:
+def test_directory_and_umask(start_daemon: StartDaemon, workdir: Path) -> None:
     sub = workdir / "appdir"
     sub.mkdir()
     progs = {
@@ -42,7 +44,9 @@ def test_directory_and_umask(start_daemon, workdir: Path) -> None:
     assert d.returncode is None
 
 
-def test_environment_precedence_and_supervisor_vars(start_daemon, workdir: Path) -> None:
+def test_environment_precedence_and_supervisor_vars(
+    start_daemon: StartDaemon, workdir: Path
+) -> None:
     progs = {
         "app": program(
             child_cmd("context", workdir / "app.json"),
@@ -73,14 +77,14 @@ def test_environment_precedence_and_supervisor_vars(start_daemon, workdir: Path)
     assert proc_environ(ctx["pid"])["SHARED"] == "from-program"
 
 
-def test_no_server_url_without_http_server(start_daemon, workdir: Path) -> None:
+def test_no_server_url_without_http_server(start_daemon: StartDaemon, workdir: Path) -> None:
     start_daemon(build_config(workdir, {"app": program(child_cmd("context", workdir / "a.json"))}))
     child_env = context_of(workdir, "a")["env"]
     assert "SUPERVISOR_SERVER_URL" not in child_env
     assert child_env["SUPERVISOR_ENABLED"] == "1"
 
 
-def test_command_found_on_programs_own_path(start_daemon, workdir: Path) -> None:
+def test_command_found_on_programs_own_path(start_daemon: StartDaemon, workdir: Path) -> None:
     bindir = workdir / "mybin"
     bindir.mkdir()
     tool = bindir / "my-e2e-tool"

@@ -8,6 +8,8 @@ import signal
 from pathlib import Path
 
 from tests.harness import (
+    Daemon,
+    StartDaemon,
     build_config,
     child_cmd,
     children_of,
@@ -21,11 +23,13 @@ from tests.harness import (
 )
 
 
-def spawn_count(daemon, name: str) -> int:
+def spawn_count(daemon: Daemon, name: str) -> int:
     return len(re.findall(rf"spawned: '{re.escape(name)}' with pid \d+", daemon.mainlog_text()))
 
 
-def test_spawn_reaches_running_in_own_process_group(start_daemon, workdir: Path) -> None:
+def test_spawn_reaches_running_in_own_process_group(
+    start_daemon: StartDaemon, workdir: Path
+) -> None:
     conf = build_config(workdir, {"app": program(child_cmd("sleep"))})
     d = start_daemon(conf)
     pid = d.spawned_pid("app")
@@ -40,7 +44,7 @@ def test_spawn_reaches_running_in_own_process_group(start_daemon, workdir: Path)
     assert proc_pgid(pid) != proc_pgid(d.pid)
 
 
-def test_exit_not_expected_without_autorestart(start_daemon, workdir: Path) -> None:
+def test_exit_not_expected_without_autorestart(start_daemon: StartDaemon, workdir: Path) -> None:
     count = workdir / "count"
     cmd = child_cmd("exit", 1, "--after", 1.3, "--count-file", count)
     d = start_daemon(build_config(workdir, {"app": program(cmd, autorestart=False)}))
@@ -48,7 +52,9 @@ def test_exit_not_expected_without_autorestart(start_daemon, workdir: Path) -> N
     stays_true(lambda: spawn_count(d, "app") == 1, 1.5, "app not restarted")
 
 
-def test_expected_exits_and_autorestart_unexpected(start_daemon, workdir: Path) -> None:
+def test_expected_exits_and_autorestart_unexpected(
+    start_daemon: StartDaemon, workdir: Path
+) -> None:
     progs = {
         # exit 0 is in the default exitcodes: expected, so `unexpected` does not restart it.
         "zero": program(child_cmd("exit", 0, "--after", 1.3), autorestart="unexpected"),
@@ -68,16 +74,19 @@ def test_expected_exits_and_autorestart_unexpected(start_daemon, workdir: Path) 
     assert spawn_count(d, "three") == 1
 
 
-def test_autorestart_true_restarts_expected_exit(start_daemon, workdir: Path) -> None:
+def test_autorestart_true_restarts_expected_exit(start_daemon: StartDaemon, workdir: Path) -> None:
     cmd = child_cmd("exit", 0, "--after", 1.2)
     d = start_daemon(build_config(workdir, {"app": program(cmd, autorestart=True)}))
     d.wait_log(r"exited: app \(exit status 0; expected\)")
     wait_until(lambda: spawn_count(d, "app") >= 2, 10, "app respawned after expected exit")
 
 
-def test_startretries_backoff_then_fatal(start_daemon, workdir: Path) -> None:
+def test_startretries_backoff_then_fatal(start_daemon: StartDaemon, workdir: Path) -> None:
     cmd = child_cmd("exit", 1)
-    d = start_daemon(build_config(workdir, {"app": program(cmd, startretries=2)}))
+    # startsecs=3: a wide "too quickly" window, so a loaded machine (stock notices exits
+    # only on its 1 s tick) cannot make an immediate exit count as a successful start.
+    opts = program(cmd, startretries=2, startsecs=3)
+    d = start_daemon(build_config(workdir, {"app": opts}))
     d.wait_log(r"gave up: app entered FATAL state, too many start retries too quickly", 15)
     log = d.mainlog_text()
     # One first try plus startretries retries, each ending before startsecs.
@@ -101,7 +110,7 @@ def parse_stamp(stamp: str) -> float:
     return h * 3600 + m * 60 + s + int(millis) / 1000
 
 
-def test_spawn_errors_leave_daemon_running(start_daemon, workdir: Path) -> None:
+def test_spawn_errors_leave_daemon_running(start_daemon: StartDaemon, workdir: Path) -> None:
     plain = workdir / "not_executable.sh"
     plain.write_text("#!/bin/sh\nsleep 100\n")
     plain.chmod(0o644)
@@ -120,7 +129,7 @@ def test_spawn_errors_leave_daemon_running(start_daemon, workdir: Path) -> None:
     assert "spawned: 'missing'" not in d.mainlog_text()
 
 
-def test_stopsignal_is_honoured(start_daemon, workdir: Path) -> None:
+def test_stopsignal_is_honoured(start_daemon: StartDaemon, workdir: Path) -> None:
     got = workdir / "signals"
     cmd = child_cmd("signals", got)
     d = start_daemon(build_config(workdir, {"app": program(cmd, stopsignal="USR1")}))
@@ -131,7 +140,7 @@ def test_stopsignal_is_honoured(start_daemon, workdir: Path) -> None:
     assert re.search(r"stopped: app \(exit status 0\)", d.mainlog_text())
 
 
-def test_stopwaitsecs_then_sigkill(start_daemon, workdir: Path) -> None:
+def test_stopwaitsecs_then_sigkill(start_daemon: StartDaemon, workdir: Path) -> None:
     got = workdir / "signals"
     cmd = child_cmd("signals", got, "--keep-running")
     d = start_daemon(build_config(workdir, {"app": program(cmd, stopwaitsecs=1)}))
@@ -145,7 +154,9 @@ def test_stopwaitsecs_then_sigkill(start_daemon, workdir: Path) -> None:
     assert not pid_alive(pid)
 
 
-def test_stopasgroup_and_killasgroup_reach_grandchildren(start_daemon, workdir: Path) -> None:
+def test_stopasgroup_and_killasgroup_reach_grandchildren(
+    start_daemon: StartDaemon, workdir: Path
+) -> None:
     progs = {
         # TERM to the group kills both.
         "soft": program(child_cmd("grandchild", workdir / "soft"), stopasgroup=True),
@@ -169,7 +180,7 @@ def test_stopasgroup_and_killasgroup_reach_grandchildren(start_daemon, workdir: 
     assert pid_alive(grand["plain"]), "a plain stop signals only the child itself"
 
 
-def test_priority_order_start_and_reverse_stop(start_daemon, workdir: Path) -> None:
+def test_priority_order_start_and_reverse_stop(start_daemon: StartDaemon, workdir: Path) -> None:
     progs = {
         "late": program(child_cmd("sleep"), priority=300),
         "early": program(child_cmd("sleep"), priority=100),
@@ -184,7 +195,7 @@ def test_priority_order_start_and_reverse_stop(start_daemon, workdir: Path) -> N
     assert d.log_order(r"stopped: (\w+) \(") == ["late", "middle", "early"]
 
 
-def test_autostart_false_is_not_spawned(start_daemon, workdir: Path) -> None:
+def test_autostart_false_is_not_spawned(start_daemon: StartDaemon, workdir: Path) -> None:
     progs = {
         "manual": program(child_cmd("sleep"), autostart=False),
         "auto": program(child_cmd("sleep")),
@@ -194,7 +205,7 @@ def test_autostart_false_is_not_spawned(start_daemon, workdir: Path) -> None:
     stays_true(lambda: "'manual'" not in d.mainlog_text(), 1.1, "manual never spawned")
 
 
-def test_numprocs_expands_process_names(start_daemon, workdir: Path) -> None:
+def test_numprocs_expands_process_names(start_daemon: StartDaemon, workdir: Path) -> None:
     name_format = "%(program_name)s_%(process_num)02d"
     opts = program(child_cmd("sleep"), numprocs=3, process_name=name_format)
     d = start_daemon(build_config(workdir, {"worker": opts}))
@@ -203,7 +214,7 @@ def test_numprocs_expands_process_names(start_daemon, workdir: Path) -> None:
     assert len(children_of(d.pid)) == 3
 
 
-def test_group_membership(start_daemon, workdir: Path) -> None:
+def test_group_membership(start_daemon: StartDaemon, workdir: Path) -> None:
     progs = {
         "web": program(child_cmd("context", workdir / "web.json")),
         "cache": program(child_cmd("context", workdir / "cache.json")),

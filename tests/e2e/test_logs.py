@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.e2e.child import known_stream
 from tests.harness import (
-    PY,
+    StartDaemon,
     build_config,
     child_cmd,
     ours_only,
@@ -38,7 +38,7 @@ def open_fifo_writer(path: Path, timeout: float = 10) -> int:
     return wait_until(try_open, timeout, f"a reader on {path}")
 
 
-def test_stdout_and_separate_stderr_files(start_daemon, workdir: Path) -> None:
+def test_stdout_and_separate_stderr_files(start_daemon: StartDaemon, workdir: Path) -> None:
     out, err = workdir / "out.log", workdir / "err.log"
     cmd = child_cmd("lines", 3, "--stream", "both")
     progs = {"app": program(cmd, stdout_logfile=out, stderr_logfile=err)}
@@ -49,7 +49,7 @@ def test_stdout_and_separate_stderr_files(start_daemon, workdir: Path) -> None:
     assert text(err) == "lineerr0\nlineerr1\nlineerr2\n"
 
 
-def test_redirect_stderr_into_stdout_log(start_daemon, workdir: Path) -> None:
+def test_redirect_stderr_into_stdout_log(start_daemon: StartDaemon, workdir: Path) -> None:
     out = workdir / "out.log"
     cmd = child_cmd("lines", 2, "--stream", "err")
     progs = {"app": program(cmd, stdout_logfile=out, redirect_stderr=True)}
@@ -57,7 +57,7 @@ def test_redirect_stderr_into_stdout_log(start_daemon, workdir: Path) -> None:
     wait_until(lambda: text(out) == "line0\nline1\n", 10, "stderr lines in the stdout log")
 
 
-def test_auto_logs_in_childlogdir_and_cleanup(start_daemon, workdir: Path) -> None:
+def test_auto_logs_in_childlogdir_and_cleanup(start_daemon: StartDaemon, workdir: Path) -> None:
     childlogs = workdir / "childlogs"
     childlogs.mkdir(exist_ok=True)
     stale = childlogs / "old-stdout---supervisor-abc123.log"
@@ -79,7 +79,7 @@ def test_auto_logs_in_childlogdir_and_cleanup(start_daemon, workdir: Path) -> No
     assert unrelated.exists(), "only AUTO-named files are cleaned"
 
 
-def test_nocleanup_keeps_old_auto_logs(start_daemon, workdir: Path) -> None:
+def test_nocleanup_keeps_old_auto_logs(start_daemon: StartDaemon, workdir: Path) -> None:
     childlogs = workdir / "childlogs"
     childlogs.mkdir(exist_ok=True)
     stale = childlogs / "old-stdout---supervisor-abc123.log"
@@ -92,7 +92,7 @@ def test_nocleanup_keeps_old_auto_logs(start_daemon, workdir: Path) -> None:
     assert stale.exists()
 
 
-def test_none_keeps_no_log(start_daemon, workdir: Path) -> None:
+def test_none_keeps_no_log(start_daemon: StartDaemon, workdir: Path) -> None:
     cmd = child_cmd("lines", 5, "--stream", "both")
     progs = {"app": program(cmd, stdout_logfile="NONE", stderr_logfile="NONE")}
     d = start_daemon(build_config(workdir, progs))
@@ -106,7 +106,9 @@ def rotated_files(log: Path, backups: int) -> list[Path]:
     return [p for p in names if p.exists()]
 
 
-def test_rotation_keeps_every_byte_in_order(impl: str, start_daemon, workdir: Path) -> None:
+def test_rotation_keeps_every_byte_in_order(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
     log, total, maxbytes, backups = workdir / "app.log", 60_000, 10_000, 10
     cmd = child_cmd("bytes", total, "--chunk", 3000, "--pause", 0.01)
     progs = {
@@ -129,7 +131,7 @@ def test_rotation_keeps_every_byte_in_order(impl: str, start_daemon, workdir: Pa
         assert max(sizes.values()) <= maxbytes, f"a log file exceeds maxbytes: {sizes}"
 
 
-def test_backups_limit_number_of_files(start_daemon, workdir: Path) -> None:
+def test_backups_limit_number_of_files(start_daemon: StartDaemon, workdir: Path) -> None:
     log = workdir / "app.log"
     cmd = child_cmd("bytes", 50_000, "--chunk", 2000, "--pause", 0.01)
     progs = {
@@ -144,7 +146,7 @@ def test_backups_limit_number_of_files(start_daemon, workdir: Path) -> None:
     assert not log.with_name("app.log.3").exists()
 
 
-def test_maxbytes_zero_never_rotates(start_daemon, workdir: Path) -> None:
+def test_maxbytes_zero_never_rotates(start_daemon: StartDaemon, workdir: Path) -> None:
     log, total = workdir / "app.log", 40_000
     cmd = child_cmd("bytes", total, "--chunk", 4000)
     progs = {"app": program(cmd, stdout_logfile=log, stdout_logfile_maxbytes=0)}
@@ -155,7 +157,7 @@ def test_maxbytes_zero_never_rotates(start_daemon, workdir: Path) -> None:
 
 
 def test_dev_stdout_with_maxbytes_zero_reaches_daemon_stdout(
-    start_daemon, workdir: Path
+    start_daemon: StartDaemon, workdir: Path
 ) -> None:
     # Seed 002's Docker example: the daemon's stdout is a pipe read by the container runtime.
     progs = {
@@ -173,7 +175,9 @@ def test_dev_stdout_with_maxbytes_zero_reaches_daemon_stdout(
     assert "Illegal seek" not in d.output_text() + d.mainlog_text()
 
 
-def test_dev_stdout_with_default_maxbytes(impl: str, start_daemon, workdir: Path) -> None:
+def test_dev_stdout_with_default_maxbytes(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
     ours_only(
         impl,
         "stock 4.3.0 logs the first chunk, then 'OSError: [Errno 29] Illegal seek' closes the "
@@ -193,17 +197,15 @@ def test_dev_stdout_with_default_maxbytes(impl: str, start_daemon, workdir: Path
     assert "Illegal seek" not in d.output_text() + d.mainlog_text()
 
 
-def test_strip_ansi(start_daemon, workdir: Path) -> None:
+def test_strip_ansi(start_daemon: StartDaemon, workdir: Path) -> None:
     out = workdir / "out.log"
-    colored = r"\x1b[31mred\x1b[0m plain \x1b[1;32mbold\x1b[0m"
-    cmd = f"{PY} -c \"print('{colored}', flush=True); import time; time.sleep(60)\""
-    progs = {"app": program(cmd, stdout_logfile=out)}
+    progs = {"app": program(child_cmd("ansi"), stdout_logfile=out)}
     start_daemon(build_config(workdir, progs, supervisord={"strip_ansi": True}))
     wait_until(lambda: text(out).endswith("\n"), 10, "colored line logged")
     assert text(out) == "red plain bold\n"
 
 
-def test_usr2_reopens_child_logs(start_daemon, workdir: Path) -> None:
+def test_usr2_reopens_child_logs(start_daemon: StartDaemon, workdir: Path) -> None:
     out, moved, fifo = workdir / "out.log", workdir / "out.log.old", workdir / "feed"
     os.mkfifo(fifo)
     progs = {"app": program(child_cmd("relay", fifo), stdout_logfile=out)}
@@ -223,7 +225,7 @@ def test_usr2_reopens_child_logs(start_daemon, workdir: Path) -> None:
     d.wait_log(r"received SIGUSR2 indicating log reopen")
 
 
-def test_main_log_rotates(start_daemon, workdir: Path) -> None:
+def test_main_log_rotates(start_daemon: StartDaemon, workdir: Path) -> None:
     main = workdir / "supervisord.log"
     progs = {f"p{i}": program(child_cmd("exit", 1), startretries=1) for i in range(6)}
     conf = build_config(

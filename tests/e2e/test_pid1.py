@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import build_config, child_cmd, program, wait_file
+from tests.harness import StartDaemon, build_config, child_cmd, program, wait_file
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 
@@ -24,7 +24,7 @@ def unshare_works() -> str | None:
     return None
 
 
-def test_pid1_reaps_orphaned_zombies(start_daemon, workdir: Path) -> None:
+def test_pid1_reaps_orphaned_zombies(start_daemon: StartDaemon, workdir: Path) -> None:
     why_not = unshare_works()
     if why_not:
         pytest.skip(why_not)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import textwrap
 from pathlib import Path
 
 from tests.harness import (
     CHILD,
     PY,
+    StartDaemon,
     pid_alive,
     proc_cwd,
     proc_umask,
@@ -85,7 +87,7 @@ def main_conf(workdir: Path, include: str) -> str:
     )
 
 
-def test_seed_000_app_block(start_daemon, workdir: Path) -> None:
+def test_seed_000_app_block(start_daemon: StartDaemon, workdir: Path) -> None:
     for sub in ("srv/app", "srv/log", "srv/conf/supervisor.d"):
         (workdir / sub).mkdir(parents=True)
     ctx_file = workdir / "npm.json"
@@ -109,7 +111,15 @@ def test_seed_000_app_block(start_daemon, workdir: Path) -> None:
     assert f"npm start in {workdir}/srv/app\n" in log.read_text()
 
 
-def test_seed_002_four_redis(start_daemon, workdir: Path) -> None:
+def redis_ping(sock_path: Path) -> bytes:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(sock_path))
+        sock.sendall(b"PING\r\n")
+        return sock.recv(64)
+
+
+def test_seed_002_four_redis(start_daemon: StartDaemon, workdir: Path) -> None:
     (workdir / "var/log/supervisor").mkdir(parents=True)
     (workdir / "etc").mkdir()
     real = shutil.which("redis-server")
@@ -144,17 +154,20 @@ def test_seed_002_four_redis(start_daemon, workdir: Path) -> None:
         assert proc_umask(pid) == 0o022
         log = workdir / f"var/log/supervisor/redis_{port}.log"
         wait_until(
-            lambda log=log: "Ready to accept connections" in log.read_text(),
+            lambda log=log: re.search(r"(?i)ready to accept connections", log.read_text()),
             10,
             f"redis_{port} output in its shared stdout/stderr log",
         )
+        if real:
+            assert redis_ping(workdir / f"r{port}.sock") == b"+PONG\r\n"
 
 
-def test_seed_002_docker_sshd_nginx(start_daemon, workdir: Path) -> None:
+def test_seed_002_docker_sshd_nginx(start_daemon: StartDaemon, workdir: Path) -> None:
     stand_in(
         workdir / "usr/sbin/sshd",
         f"""\
         [ "$1" = "-D" ] || exit 64
+        echo "sshd listening"
         exec {PY} -u {CHILD} sleep
         """,
     )
@@ -177,5 +190,13 @@ def test_seed_002_docker_sshd_nginx(start_daemon, workdir: Path) -> None:
     wait_until(lambda: "nginx access line\n" in d.output_text(), 10, "nginx stdout on ours")
     wait_until(lambda: "nginx error line\n" in d.output_text(), 10, "nginx stderr on ours")
     # sshd keeps the defaults: AUTO logs in the childlogdir.
-    assert list((workdir / "childlogs").glob("sshd-stdout---supervisor-*.log"))
+    childlogs = workdir / "childlogs"
+    wait_until(
+        lambda: any(
+            p.read_text() == "sshd listening\n"
+            for p in childlogs.glob("sshd-stdout---supervisor-*.log")
+        ),
+        10,
+        "sshd output in its AUTO log",
+    )
     assert not re.search(r"Illegal seek|uncaptured python exception", d.mainlog_text())

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import (
+    StartDaemon,
     build_config,
     child_cmd,
     pid_alive,
@@ -22,7 +23,7 @@ SHUTDOWN_SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT]
 
 @pytest.mark.parametrize("sig", SHUTDOWN_SIGNALS, ids=lambda s: s.name)
 def test_shutdown_signals_stop_everything(
-    sig: signal.Signals, start_daemon, workdir: Path
+    sig: signal.Signals, start_daemon: StartDaemon, workdir: Path
 ) -> None:
     progs = {
         "first": program(child_cmd("sleep"), priority=10),
@@ -42,7 +43,7 @@ def test_shutdown_signals_stop_everything(
     assert d.leftover_pids() == [], "processes left behind after shutdown"
 
 
-def test_hup_reloads_config(start_daemon, workdir: Path) -> None:
+def test_hup_reloads_config(start_daemon: StartDaemon, workdir: Path) -> None:
     keep = program(child_cmd("sleep"))
     conf = build_config(workdir, {"keep": keep, "gone": program(child_cmd("sleep"))})
     d = start_daemon(conf)
