@@ -51,27 +51,30 @@ LONG_OPTIONS = [
     "minprocs=", "profile_options=",
 ]
 
-# option -> (SupervisordConfig field, converter); flags convert to True.
-_VALUE_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "-u": ("user", str), "--user": ("user", str),
-    "-m": ("umask", types.octal), "--umask": ("umask", types.octal),
-    "-d": ("directory", types.existing_directory),
-    "--directory": ("directory", types.existing_directory),
-    "-l": ("logfile", types.existing_dirpath), "--logfile": ("logfile", types.existing_dirpath),
-    "-y": ("logfile_maxbytes", types.byte_size),
-    "--logfile_maxbytes": ("logfile_maxbytes", types.byte_size),
-    "-z": ("logfile_backups", types.integer), "--logfile_backups": ("logfile_backups", types.integer),
-    "-e": ("loglevel", types.logging_level), "--loglevel": ("loglevel", types.logging_level),
-    "-j": ("pidfile", types.existing_dirpath), "--pidfile": ("pidfile", types.existing_dirpath),
-    "-i": ("identifier", str), "--identifier": ("identifier", str),
-    "-q": ("childlogdir", types.existing_directory),
-    "--childlogdir": ("childlogdir", types.existing_directory),
-    "-a": ("minfds", int), "--minfds": ("minfds", int),
-    "--minprocs": ("minprocs", int),
-}
-_FLAG_OPTIONS = {
-    "-n": "nodaemon", "--nodaemon": "nodaemon", "-s": "silent", "--silent": "silent",
-    "-k": "nocleanup", "--nocleanup": "nocleanup", "-t": "strip_ansi", "--strip_ansi": "strip_ansi",
+# (short, long, SupervisordConfig field, converter); a converter of None marks a flag.
+_OPTION_TABLE: list[tuple[str, str, str, Callable[[str], Any] | None]] = [
+    ("-n", "--nodaemon", "nodaemon", None),
+    ("-s", "--silent", "silent", None),
+    ("-k", "--nocleanup", "nocleanup", None),
+    ("-t", "--strip_ansi", "strip_ansi", None),
+    ("-u", "--user", "user", str),
+    ("-m", "--umask", "umask", types.octal),
+    ("-d", "--directory", "directory", types.existing_directory),
+    ("-l", "--logfile", "logfile", types.existing_dirpath),
+    ("-y", "--logfile_maxbytes", "logfile_maxbytes", types.byte_size),
+    ("-z", "--logfile_backups", "logfile_backups", types.integer),
+    ("-e", "--loglevel", "loglevel", types.logging_level),
+    ("-j", "--pidfile", "pidfile", types.existing_dirpath),
+    ("-i", "--identifier", "identifier", str),
+    ("-q", "--childlogdir", "childlogdir", types.existing_directory),
+    ("-a", "--minfds", "minfds", int),
+    ("", "--minprocs", "minprocs", int),
+]
+_OPTIONS = {
+    name: (field_name, convert)
+    for short, long, field_name, convert in _OPTION_TABLE
+    for name in (short, long)
+    if name
 }
 PROFILE_SORTS = ("cumulative", "calls")
 
@@ -116,15 +119,16 @@ def parse_command_line(argv: Sequence[str]) -> CommandLine:
             raise SystemExit(0)
         if option in ("-c", "--configuration"):
             command_line.configfile = value
-        elif option in _FLAG_OPTIONS:
-            command_line.overrides[_FLAG_OPTIONS[option]] = True
         elif option == "--profile_options":
             try:
                 command_line.profile_options = parse_profile_options(value)
             except ValueError as error:
                 usage_error(f"invalid value for {option} {value!r}: {error}")
         else:
-            name, convert = _VALUE_OPTIONS[option]
+            name, convert = _OPTIONS[option]
+            if convert is None:
+                command_line.overrides[name] = True
+                continue
             try:
                 command_line.overrides[name] = convert(value)
             except ValueError as error:
