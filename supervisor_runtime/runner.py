@@ -26,6 +26,7 @@ from .listeners import Listener, close_listeners, open_listeners
 from .logs.childlog import clean_auto_logs
 from .logs.mainlog import MainLog
 from .loop import EventLoop
+from .rpc.server import attach_control_servers, log_startup
 from .signals import signame
 from .states import SupervisorState
 from .supervisor import Supervisor
@@ -111,14 +112,17 @@ def _serve(
     listeners: list[Listener],
     reload_config: Callable[[], SupervisordConfig],
 ) -> Supervisor:
+    log_startup(config, log)
     write_pidfile(config.pidfile)
     log.info(f"supervisord started with pid {os.getpid()}")
     loop = EventLoop()
     supervisor = Supervisor(config, log, loop, reload_config=reload_config)
+    control = attach_control_servers(supervisor, listeners)
     _install_signal_handlers(loop, supervisor)
     try:
         supervisor.run()
     finally:
+        control.close()
         supervisor.close()
         loop.close()
         remove_pidfile(config.pidfile)

@@ -1,0 +1,1 @@
+"""The daemon's control interface: HTTP server, XML-RPC API, status pages."""

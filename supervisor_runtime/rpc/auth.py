@@ -1,0 +1,41 @@
+"""HTTP Basic authentication as supervisord checks it: a plain or ``{SHA}``+hex-SHA1 password."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+
+
+class BasicAuth:
+    REALM = "default"
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+
+    def password_ok(self, candidate: str) -> bool:
+        if self.password.startswith("{SHA}"):
+            digest = hashlib.sha1(candidate.encode("utf-8")).hexdigest()
+            return hmac.compare_digest(self.password[5:], digest)
+        return hmac.compare_digest(self.password.encode("utf-8"), candidate.encode("utf-8"))
+
+    def check(self, authorization: str) -> bool:
+        """True when the Authorization header value carries our user and password."""
+        scheme, _, encoded = authorization.strip().partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return False
+        username, sep, password = decoded.partition(":")
+        if not sep:
+            return False
+        user_ok = hmac.compare_digest(username.encode("utf-8"), self.username.encode("utf-8"))
+        return self.password_ok(password) and user_ok
+
+    @property
+    def challenge(self) -> tuple[str, str]:
+        return ("WWW-Authenticate", f'Basic realm="{self.REALM}"')

@@ -1,0 +1,173 @@
+"""Wiring: the control sockets' HTTP servers, authentication, and the routes.
+
+Routes, as supervisord's: ``POST /RPC2`` (XML-RPC), ``GET /logtail/<name>[/stderr]``,
+``GET /mainlogtail``, and the status pages (``/``, ``/tail.html``, POST ``/action``).
+Authentication, when the server section sets a username, guards every route and
+runs before anything else: a request without the right credentials gets 401 and
+nothing is done.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING
+
+from .. import VERSION
+from ..config.model import SupervisordConfig
+from .auth import BasicAuth
+from .faults import RPCError
+from .http import HttpServer, Request, Responder
+from .logtail import handle_logtail, handle_mainlogtail
+from .supervisor_ns import SupervisorNamespace
+from .system_ns import SystemNamespace
+from .web import StatusPages
+from .xmlrpc import BadRequest, Deferred, Registry, marshal_fault, marshal_value, parse_call
+
+if TYPE_CHECKING:
+    from ..listeners import Listener
+    from ..logs.mainlog import MainLog
+    from ..supervisor import Supervisor
+
+MAIN_FACTORY = "supervisor.rpcinterface:make_main_rpcinterface"
+SERVER_KINDS = ("inet_http_server", "unix_http_server")  # supervisord's order
+
+
+def _server_configs(config: SupervisordConfig) -> list[tuple[str, object]]:
+    found = []
+    for kind in SERVER_KINDS:
+        section = getattr(config, kind)
+        if section is not None:
+            found.append((kind, section))
+    return found
+
+
+def _main_interfaces(config: SupervisordConfig) -> list[str]:
+    """Namespaces served by the built-in supervisor interface ([rpcinterface:x] sections)."""
+    return [p.name for p in config.rpcinterfaces if p.factory.strip() == MAIN_FACTORY]
+
+
+def log_startup(config: SupervisordConfig, log: MainLog) -> None:
+    """The lines supervisord logs while making its HTTP servers (before "started with pid")."""
+    for kind, section in _server_configs(config):
+        for plugin in config.rpcinterfaces:
+            if plugin.factory.strip() == MAIN_FACTORY:
+                log.info(f"RPC interface '{plugin.name}' initialized")
+            else:
+                log.warn(
+                    f"RPC interface '{plugin.name}' not loaded: factory {plugin.factory!r} is "
+                    "not supported (only the built-in supervisor interface is)"
+                )
+        if not getattr(section, "username", None):
+            log.critical(f"Server '{kind}' running without any HTTP authentication checking")
+
+
+class ControlServer:
+    """Everything behind the control sockets of one daemon run."""
+
+    def __init__(self, supervisor: Supervisor, listeners: list[Listener]) -> None:
+        self.supervisor = supervisor
+        self.log = supervisor.log
+        self.registry = Registry()
+        self.rpc = SupervisorNamespace(supervisor)
+        for namespace in _main_interfaces(supervisor.config):
+            self._register_main(namespace)
+        SystemNamespace(self.registry).register()
+        self.pages = StatusPages(self.rpc)
+        self.servers: list[HttpServer] = []
+        for listener in listeners:
+            section = getattr(supervisor.config, listener.kind, None)
+            username = getattr(section, "username", None)
+            password = getattr(section, "password", None)
+            auth = BasicAuth(username, password or "") if username else None
+            self.servers.append(
+                HttpServer(
+                    supervisor.loop,
+                    listener.sock,
+                    listener.kind,
+                    lambda request, responder, auth=auth: self.handle(auth, request, responder),
+                    ident=f"supervisor_runtime/{VERSION}",
+                    log_debug=self.log.debug,
+                    log_error=self.log.error,
+                )
+            )
+
+    def _register_main(self, namespace: str) -> None:
+        if namespace == "supervisor":
+            self.rpc.register(self.registry)
+            return
+        # [rpcinterface:other] with the built-in factory: the same methods under "other.".
+        scratch = Registry()
+        self.rpc.register(scratch)
+        for name, method in scratch.methods.items():
+            method_name = name.split(".", 1)[1]
+            self.registry.add(f"{namespace}.{method_name}", method.func, method.signature,
+                              method.help)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+
+    # -- routing -----------------------------------------------------------------
+
+    def handle(self, auth: BasicAuth | None, request: Request, responder: Responder) -> None:
+        if auth is not None and not auth.check(request.header("authorization")):
+            responder.error(401, headers=[auth.challenge], close=True)
+            return
+        path = request.path
+        if path.startswith("/RPC2"):
+            self.handle_rpc(request, responder)
+        elif path.startswith("/mainlogtail"):
+            handle_mainlogtail(self.supervisor, request, responder)
+        elif path.startswith("/logtail"):
+            handle_logtail(self.supervisor, request, responder)
+        elif self.pages.handles(path):
+            self.pages.handle(request, responder)
+        else:
+            responder.error(404)
+
+    # -- XML-RPC --------------------------------------------------------------------
+
+    def handle_rpc(self, request: Request, responder: Responder) -> None:
+        if request.method != "POST":
+            responder.error(400)
+            return
+        try:
+            method, params = parse_call(request.body)
+        except BadRequest as error:
+            self.log.error(f"XML-RPC request data {request.body[:200]!r} is invalid: {error}")
+            responder.error(400)
+            return
+        self.log.trace(f"XML-RPC method called: {method}()")
+        try:
+            value = self.registry.call(method, params)
+        except RPCError as error:
+            self.log.trace(f"XML-RPC method {method}() returned fault: [{error.code}] {error.text}")
+            self._answer(responder, error)
+            return
+        except Exception:
+            self.log.critical(
+                f"Handling XML-RPC request with data {request.body[:200]!r} raised an "
+                f"unexpected exception: {traceback.format_exc()}"
+            )
+            responder.error(500)
+            return
+        if isinstance(value, Deferred):
+            responder.on_abort(value.cancel)
+            value.add_done(lambda d: self._answer(responder, d.error or d.value))
+            return
+        self.log.trace(f"XML-RPC method {method}() returned successfully")
+        self._answer(responder, value)
+
+    def _answer(self, responder: Responder, value: object) -> None:
+        try:
+            body = marshal_fault(value) if isinstance(value, RPCError) else marshal_value(value)
+        except Exception:
+            self.log.critical(f"cannot marshal an XML-RPC answer: {traceback.format_exc()}")
+            responder.error(500)
+            return
+        responder.respond(200, body, "text/xml")
+
+
+def attach_control_servers(supervisor: Supervisor, listeners: list[Listener]) -> ControlServer:
+    """Serve the control sockets on the daemon's loop (call once per daemon run)."""
+    return ControlServer(supervisor, listeners)
