@@ -167,6 +167,7 @@ class ChildOutput:
         self.logs = logs
         # An event listener's stdout also carries its protocol (READY, RESULT ...).
         self.protocol = protocol
+        self._stdin_pending = bytearray()  # bytes the stdin pipe has not taken yet
         self._open: dict[int, str] = {}
         for fd, channel in ((pipes.stdout, STDOUT), (pipes.stderr, STDERR)):
             if fd is not None:
@@ -197,6 +198,43 @@ class ChildOutput:
             os.close(fd)
             self.logs.flush(channel)
 
+    def write_stdin(self, data: bytes) -> None:
+        """Send bytes to the child's stdin without blocking; the rest goes when writable."""
+        if self.pipes.stdin is None:
+            raise BrokenPipeError("the child's stdin is closed")
+        was_empty = not self._stdin_pending
+        self._stdin_pending += data
+        if was_empty:
+            self._flush_stdin()
+            if self._stdin_pending and self.pipes.stdin is not None:
+                self.loop.add_writer(self.pipes.stdin, self._flush_stdin)
+        if self.pipes.stdin is None:
+            raise BrokenPipeError("the child closed its stdin")
+
+    def _flush_stdin(self) -> None:
+        fd = self.pipes.stdin
+        while self._stdin_pending and fd is not None:
+            try:
+                written = os.write(fd, self._stdin_pending)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._close_stdin()  # EPIPE: the child closed its end
+                return
+            del self._stdin_pending[:written]
+        if fd is not None:
+            self.loop.remove_writer(fd)
+
+    def _close_stdin(self) -> None:
+        fd, self.pipes.stdin = self.pipes.stdin, None
+        self._stdin_pending.clear()
+        if fd is not None:
+            self.loop.remove_writer(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def finish(self) -> None:
         """The child exited: take what is still in the pipes, then close them.
 
@@ -214,9 +252,4 @@ class ChildOutput:
                     break
                 self._deliver(channel, data)
             self._close(fd)
-        if self.pipes.stdin is not None:
-            try:
-                os.close(self.pipes.stdin)
-            except OSError:
-                pass
-            self.pipes.stdin = None
+        self._close_stdin()

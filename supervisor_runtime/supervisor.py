@@ -373,28 +373,10 @@ class Supervisor:
         Raises BrokenPipeError when the child has no open stdin (not running, or it
         closed its end): the caller reports NO_FILE, as supervisord does.
         """
-        writers: dict[Process, _StdinWriter] = self.__dict__.setdefault("_stdin_writers", {})
         child = self._children.get(process)
-        if child is None or child.spawned.pipes.stdin is None:
-            raise BrokenPipeError(f"{process.name} has no stdin to write to")
-        writer = writers.get(process)
-        if writer is None or writer.child is not child:
-            if writer is not None:
-                writer.close()
-            writer = _StdinWriter(self.loop, child, lambda: writers.pop(process, None))
-            writers[process] = writer
-            if not self.__dict__.get("_stdin_subscribed"):
-                self._stdin_subscribed = True
-                self.events.subscribe(ProcessStateEvent, self._drop_stale_stdin_writers)
-        writer.write(data)
-
-    def _drop_stale_stdin_writers(self, event: ProcessStateEvent) -> None:
-        # reap() closes a dead child's pipes before the state change is published:
-        # forget its writer (and its fd in the loop) before the fd number is reused.
-        writers: dict[Process, _StdinWriter] = self.__dict__.get("_stdin_writers", {})
-        writer = writers.get(event.process)
-        if writer is not None and self._children.get(event.process) is not writer.child:
-            writer.close()
+        if child is None:
+            raise BrokenPipeError(f"{process.name} is not running")
+        child.output.write_stdin(data)
 
 
 def server_url(config: SupervisordConfig) -> str | None:
@@ -405,59 +387,3 @@ def server_url(config: SupervisordConfig) -> str | None:
         host = config.inet_http_server.host or "localhost"
         return f"http://{host}:{config.inet_http_server.port}"
     return None
-
-
-class _StdinWriter:
-    """The bytes waiting for one child's stdin pipe, flushed when it is writable."""
-
-    def __init__(self, loop: EventLoop, child: _Child, on_close: Callable[[], object]) -> None:
-        self.loop = loop
-        self.child = child
-        self.on_close = on_close
-        self.buffer = bytearray()
-        self.watching: int | None = None  # the fd registered with the loop
-        self.closed = False
-
-    @property
-    def fd(self) -> int | None:
-        return self.child.spawned.pipes.stdin
-
-    def write(self, data: bytes) -> None:
-        if self.closed or self.fd is None:
-            raise BrokenPipeError("stdin is closed")
-        self.buffer += data
-        self.flush(raise_errors=True)
-
-    def flush(self, raise_errors: bool = False) -> None:
-        fd = self.fd
-        while self.buffer and fd is not None and not self.closed:
-            try:
-                written = os.write(fd, self.buffer)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                self.close()
-                if raise_errors:
-                    raise BrokenPipeError("stdin is closed") from None
-                return
-            del self.buffer[:written]
-        if self.closed:
-            return
-        if self.buffer and self.watching is None and fd is not None:
-            self.loop.add_writer(fd, self.flush)
-            self.watching = fd
-        elif not self.buffer and self.watching is not None:
-            self.loop.remove_writer(self.watching)
-            self.watching = None
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.buffer.clear()
-        if self.watching is not None:
-            # The fd may already be closed (child reaped): unregister it by the number
-            # it was registered under, before that number is reused.
-            self.loop.remove_writer(self.watching)
-            self.watching = None
-        self.on_close()
