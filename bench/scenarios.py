@@ -7,6 +7,7 @@ small writer) so the daemon's own cost dominates what is measured.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -191,3 +192,108 @@ def cat_reference(mode: str) -> Metrics:
         cat.wait()
     subprocess.run(["rm", "-rf", str(out.parent), str(script.parent)], check=False)
     return {"seconds": seconds, "mib_per_s": EXPECTED_BYTES[mode] / seconds / 2**20}
+
+
+# -- scenarios through the control socket ------------------------------------------------
+
+
+def _rpc(daemon: BenchDaemon):  # noqa: ANN202 - an xmlrpc proxy
+    from supervisor_runtime.ctl.client import connect
+
+    return connect(f"unix://{daemon.socket}")
+
+
+def _ready(daemon: BenchDaemon, n: int) -> None:
+    daemon.wait_count(SUCCESS, n, timeout=180)
+    wait_for(daemon.socket.exists, 30, "control socket")
+
+
+def get_all_process_info_500(impl: str) -> Metrics:
+    """Daemon CPU for one getAllProcessInfo call at 500 programs (same client for both)."""
+    with BenchDaemon(impl, _sleepers(500)) as daemon:
+        _ready(daemon, 500)
+        proxy = _rpc(daemon)
+        proxy.supervisor.getState()
+        calls = 10
+        before = cpu_seconds(daemon.pid)
+        began = time.monotonic()
+        for _ in range(calls):
+            assert len(proxy.supervisor.getAllProcessInfo()) == 500
+        return {
+            "daemon_cpu_s": (cpu_seconds(daemon.pid) - before) / calls,
+            "seconds": (time.monotonic() - began) / calls,
+        }
+
+
+def ctl_status_500(impl: str) -> Metrics:
+    """Wall time of `supervisorctl status` at 500 programs, each with its own supervisorctl."""
+    with BenchDaemon(impl, _sleepers(500)) as daemon:
+        _ready(daemon, 500)
+        samples = []
+        for _ in range(5):
+            began = time.monotonic()
+            result = daemon.ctl("status")
+            samples.append(time.monotonic() - began)
+            assert result.stdout.count(b"RUNNING") == 500, result.stdout[-300:]
+        return {"seconds": sorted(samples)[len(samples) // 2]}
+
+
+def ctl_restart_one(impl: str) -> Metrics:
+    programs = _sleepers(20) + program_section("app", SLEEP, startsecs=1)
+    with BenchDaemon(impl, programs) as daemon:
+        _ready(daemon, 21)
+        began = time.monotonic()
+        result = daemon.ctl("restart", "app")
+        assert b"app: started" in result.stdout, result.stdout
+        return {"seconds": time.monotonic() - began}
+
+
+def kill_to_running_polled(impl: str) -> Metrics:
+    """As kill_to_running, with a client calling getAllProcessInfo every 100 ms."""
+    programs = program_section("app", SLEEP, startsecs=0, autorestart="true")
+    with BenchDaemon(impl, programs) as daemon:
+        _ready(daemon, 1)
+        proxy = _rpc(daemon)
+        time.sleep(1.5)
+        (pid,) = daemon.child_pids("app")
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        while True:
+            info = proxy.supervisor.getProcessInfo("app")
+            if info["statename"] == "RUNNING" and info["pid"] != pid:
+                return {"seconds": time.monotonic() - killed_at}
+            time.sleep(0.1)
+
+
+def update_500_changed_10_added_10(impl: str) -> Metrics:
+    """reread + update after editing 10 programs and adding 10; unchanged pids must stay."""
+    with BenchDaemon(impl, _sleepers(500)) as daemon:
+        _ready(daemon, 500)
+        pids_before = {
+            name: pid for name, pid in
+            re.findall(r"spawned: '(p\d+)' with pid (\d+)", daemon.log_text())
+        }
+        text = daemon.conf.read_text()
+        for i in range(10):  # change p0..p9
+            text = text.replace(f"[program:p{i}]\ncommand={SLEEP}",
+                                f"[program:p{i}]\ncommand=/bin/sleep 100001")
+        text += _sleepers(10, prefix="new")
+        daemon.conf.write_text(text)
+        began = time.monotonic()
+        daemon.ctl("reread")
+        result = daemon.ctl("update")
+        seconds = time.monotonic() - began
+        assert result.returncode == 0, result
+        daemon.wait_count(SUCCESS, 520, timeout=60)
+        pids_after = dict(re.findall(r"spawned: '(p\d+)' with pid (\d+)", daemon.log_text()))
+        kept = sum(pids_after[name] == pid for name, pid in pids_before.items()
+                   if int(name[1:]) >= 10)
+        return {"seconds": seconds, "unchanged_pids_kept": kept}
+
+
+def stop_all_20_term_ignoring(impl: str) -> Metrics:
+    with BenchDaemon(impl, _term_ignorers(20)) as daemon:
+        _ready(daemon, 20)
+        began = time.monotonic()
+        daemon.ctl("stop", "all")
+        return {"seconds": time.monotonic() - began}
