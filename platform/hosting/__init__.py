@@ -1,0 +1,11 @@
+"""The hosting platform's core: data model, migrations, service catalog and config rendering.
+
+This package imports nothing else of ours (not the runtime, not workers, not admin_web): the
+workers and the panel build on it. Submodules:
+
+- ``settings``: configuration from the environment;
+- ``db`` / ``models``: SQLAlchemy engine, sessions, tables, and ``upgrade()`` (Alembic);
+- ``passwords`` / ``tokens``: password hashing and API tokens;
+- ``catalog`` / ``rendering``: service kinds and the supervisord config they render to;
+- ``services``: the enqueue-side API (create things, validate settings, record jobs).
+"""

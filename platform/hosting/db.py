@@ -1,0 +1,143 @@
+"""Engines, sessions and schema migrations.
+
+SQLite (the default, a file) and PostgreSQL (by URL) are both supported. On SQLite every
+connection has foreign keys ON, WAL journaling and a busy timeout, and transactions start with
+``BEGIN IMMEDIATE``: concurrent writers (panel, CLI, several workers) then queue for the write
+lock instead of failing with "database is locked" when a read transaction tries to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+# Named constraints: Alembic's batch mode on SQLite recreates tables and must be able to
+# name every constraint; PostgreSQL names then match what the migrations say.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def normalize_url(url: str) -> str:
+    """Pick our drivers: ``postgres://`` and ``postgresql://`` mean psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(
+    url: str, *, sqlite_begin: str = "IMMEDIATE", sqlite_foreign_keys: bool = True, **kwargs: Any
+) -> Engine:
+    """An engine for ``url``. ``sqlite_begin`` is the BEGIN mode on SQLite (IMMEDIATE,
+    EXCLUSIVE or DEFERRED) and ``sqlite_foreign_keys`` whether SQLite enforces foreign keys
+    (only migrations turn it off); both are ignored on other databases."""
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if not in_memory:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, **kwargs)
+    _configure_sqlite(
+        engine, begin=f"BEGIN {sqlite_begin}", wal=not in_memory, foreign_keys=sqlite_foreign_keys
+    )
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, begin: str, wal: bool, foreign_keys: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module (it would only begin before DML, leaving
+        # DDL and reads outside transactions); the "begin" hook below emits ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # expire_on_commit=False: rows stay readable after commit (jobs pass ids, but callers
+    # often print what they just created).
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: str) -> Any:
+    """An Alembic Config for our migrations against ``url`` (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Passed as an attribute, not a main option: the ini layer would interpolate '%'
+    # (URL-encoded passwords contain it).
+    config.attributes["url"] = normalize_url(url)
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` to ``revision`` (creating it if needed).
+
+    Safe to call from several processes at once: on SQLite the migration runs in an
+    exclusive transaction, on PostgreSQL Alembic's DDL is transactional.
+    """
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database is at, or None when it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

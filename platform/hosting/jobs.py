@@ -1,0 +1,115 @@
+"""Job rows: the work queued for a host's workers, and the audit trail of who did what.
+
+``record_job`` is called on the enqueue side (panel, CLI) before the RQ job is enqueued with
+the same id; ``start_job``/``finish_job`` by the worker. Arguments are ids and plain values,
+never ORM objects, so they are stored as JSON as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hosting.errors import InvalidInput, NotFound
+from hosting.models import App, Job, Membership, User, new_job_id, utcnow
+
+JOB_KIND_RE = re.compile(r"[a-z0-9_.:-]{1,64}")
+MAX_LOG_TAIL_CHARS = 64 * 1024
+MAX_ERROR_CHARS = 16 * 1024
+
+
+def _json_value(field: str, value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(field, f"must be JSON data (ids and plain values): {exc}") from None
+    return value
+
+
+def record_job(
+    session: Session,
+    kind: str,
+    arguments: dict[str, Any] | None = None,
+    *,
+    app: App | None = None,
+    user: User | None = None,
+    actor: str | None = None,
+    job_id: str | None = None,
+) -> Job:
+    """A queued job (and its audit record). ``actor`` says who asked when there is no user
+    (e.g. ``cli:root``); it defaults to the user's e-mail."""
+    if not isinstance(kind, str) or not JOB_KIND_RE.fullmatch(kind):
+        raise InvalidInput("kind", f"{kind!r} is not a job kind (a-z, 0-9, '_.:-')")
+    arguments = _json_value("arguments", dict(arguments or {}))
+    if actor is None and user is not None:
+        actor = f"user:{user.email}"
+    job = Job(
+        id=job_id or new_job_id(),
+        kind=kind,
+        arguments=arguments,
+        app=app,
+        user=user,
+        actor=actor,
+        status="queued",
+        attempts=0,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+def start_job(session: Session, job_id: str) -> Job:
+    """Mark a job running; counts the attempt (a retried job starts again)."""
+    job = get_job(session, job_id)
+    job.status = "running"
+    job.started_at = utcnow()
+    job.finished_at = None
+    job.attempts += 1
+    session.flush()
+    return job
+
+
+def finish_job(
+    session: Session,
+    job_id: str,
+    *,
+    result: Any = None,
+    error: str | None = None,
+    log_tail: str | None = None,
+) -> Job:
+    """Record the outcome: done with ``result``, or failed when ``error`` is given."""
+    job = get_job(session, job_id)
+    job.status = "failed" if error is not None else "done"
+    job.result = _json_value("result", result)
+    job.error = error[-MAX_ERROR_CHARS:] if error is not None else None
+    job.log_tail = log_tail[-MAX_LOG_TAIL_CHARS:] if log_tail is not None else None
+    job.finished_at = utcnow()
+    session.flush()
+    return job
+
+
+def jobs_visible_to(
+    session: Session, user: User, *, app: App | None = None, limit: int = 50
+) -> list[Job]:
+    """Newest first: all jobs for an admin; for others, the jobs of their tenants' apps."""
+    statement = select(Job)
+    if app is not None:
+        statement = statement.where(Job.app_id == app.id)
+    if not user.is_admin:
+        statement = (
+            statement.join(App, App.id == Job.app_id)
+            .join(Membership, Membership.tenant_id == App.tenant_id)
+            .where(Membership.user_id == user.id)
+        )
+    return list(session.scalars(statement.order_by(Job.created_at.desc()).limit(limit)))

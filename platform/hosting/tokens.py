@@ -1,0 +1,74 @@
+"""API tokens: ``hst_<prefix>_<secret>``, shown once, stored as a SHA-256.
+
+The prefix is public and indexed (it finds the row); the whole token is hashed, and the hash
+compared in constant time. A random 32-byte secret needs no slow hash: it cannot be guessed
+from its SHA-256 the way a password can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hosting.errors import InvalidInput
+from hosting.models import ApiToken, User, utcnow
+
+TOKEN_MARK = "hst"
+PREFIX_CHARS = 10
+_PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _new_prefix() -> str:
+    return "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(PREFIX_CHARS))
+
+
+def create_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token for ``user``: the row (flushed, not committed) and the plaintext, which is
+    not stored anywhere and cannot be shown again."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("name", "a token needs a name of 1 to 100 characters")
+    prefix = _new_prefix()
+    # The secret is URL-safe base64, which may contain '_' : split on the first two only.
+    plaintext = f"{TOKEN_MARK}_{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken(user=user, name=name, prefix=prefix, token_hash=_hash(plaintext))
+    session.add(token)
+    session.flush()
+    return token, plaintext
+
+
+def _prefix_of(plaintext: str) -> str | None:
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_MARK or len(parts[1]) != PREFIX_CHARS:
+        return None
+    return parts[1]
+
+
+def verify_token(session: Session, plaintext: str) -> User | None:
+    """The active user a valid, unrevoked token belongs to, or None. Records the use time
+    (the caller commits)."""
+    prefix = _prefix_of(plaintext.strip())
+    if prefix is None:
+        return None
+    token = session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)).one_or_none()
+    if token is None or token.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(token.token_hash, _hash(plaintext.strip())):
+        return None
+    if not token.user.is_active:
+        return None
+    token.last_used_at = utcnow()
+    return token.user
+
+
+def revoke_token(session: Session, token: ApiToken) -> None:
+    token.revoked_at = utcnow()
+    session.flush()
