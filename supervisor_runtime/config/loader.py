@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -161,7 +160,7 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
     identifier = get("identifier", "supervisor")
     nodaemon = get("nodaemon", "false", dt.boolean)
     silent = get("silent", "false", dt.boolean)
-    childlogdir = get("childlogdir", tempfile.gettempdir(), dt.existing_directory)
+    childlogdir = get("childlogdir", default_tempdir(), dt.existing_directory)
     nocleanup = get("nocleanup", "false", dt.boolean)
     strip_ansi = get("strip_ansi", "false", dt.boolean)
     # environment= is expanded twice by stock (once more with host_node_name available).
@@ -254,3 +253,14 @@ def _unix_server(ctx: ParseContext) -> UnixHttpServerConfig | None:
         configs.append(UnixHttpServerConfig(sockfile, chmod, chown, username, password))
     return configs[0] if configs else None
 
+
+def default_tempdir() -> str:
+    """tempfile.gettempdir()'s answer without importing tempfile (and random, hashlib...)."""
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        candidate = os.environ.get(name)
+        if candidate and os.path.isdir(candidate):
+            return os.path.abspath(candidate)
+    for candidate in ("/tmp", "/var/tmp", "/usr/tmp"):
+        if os.path.isdir(candidate):
+            return candidate
+    return os.getcwd()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Callable
 
 from supervisor_runtime.config.model import StreamConfig
@@ -151,7 +150,7 @@ def auto_logfile_name(
     while True:
         path = os.path.join(
             childlogdir,
-            f"{process_name}-{channel}---{identifier}-{secrets.token_hex(4)}.log",
+            f"{process_name}-{channel}---{identifier}-{os.urandom(4).hex()}.log",
         )
         if not os.path.exists(path):
             return path

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
+
+# hashlib and hmac load OpenSSL (several MiB of RSS): imported only when a daemon
+# actually has credentials configured and a client presents some.
 
 
 class BasicAuth:
@@ -16,6 +17,9 @@ class BasicAuth:
         self.password = password
 
     def password_ok(self, candidate: str) -> bool:
+        import hashlib
+        import hmac
+
         if self.password.startswith("{SHA}"):
             digest = hashlib.sha1(candidate.encode("utf-8")).hexdigest()
             return hmac.compare_digest(self.password[5:], digest)
@@ -33,6 +37,8 @@ class BasicAuth:
         username, sep, password = decoded.partition(":")
         if not sep:
             return False
+        import hmac
+
         user_ok = hmac.compare_digest(username.encode("utf-8"), self.username.encode("utf-8"))
         return self.password_ok(password) and user_ok
 

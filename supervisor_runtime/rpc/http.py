@@ -20,7 +20,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from typing import Any
 from urllib.parse import unquote
 
@@ -56,6 +55,19 @@ REASONS = {
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _REQUEST_LINE = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)$")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(when: float | None = None) -> str:
+    """An RFC 9110 date (``Sun, 22 Nov 2026 02:34:00 GMT``), independent of the locale."""
+    t = time.gmtime(when)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 class HttpError(Exception):
@@ -387,7 +399,7 @@ class Connection:
         request = self._current.request if self._current else None
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}"]
         lines.append(f"Server: {self.server.ident}")
-        lines.append(f"Date: {formatdate(usegmt=True)}")
+        lines.append(f"Date: {http_date()}")
         lines += [f"{name}: {value}" for name, value in headers]
         if close:
             lines.append("Connection: close")

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import time
-from email.utils import formatdate
 from typing import TYPE_CHECKING, BinaryIO
 
-from .http import STREAM_HIGH_WATER, Request, Responder
+from .http import STREAM_HIGH_WATER, Request, Responder, http_date
 from .process_info import log_not_created_yet, split_namespec
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ def _stream_headers(path: str) -> list[tuple[str, str]]:
     except OSError:
         mtime = time.time()  # an AUTO log not created yet
     return [
-        ("Last-Modified", formatdate(mtime, usegmt=True)),
+        ("Last-Modified", http_date(mtime)),
         ("Content-Type", "text/plain;charset=utf-8"),
         # Reverse proxies (nginx) must pass each piece on at once.
         ("X-Accel-Buffering", "no"),

@@ -9,9 +9,8 @@ once the action has completed (a stop waits for the process to stop).
 
 from __future__ import annotations
 
-import hmac
 import html
-import secrets
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -60,7 +59,7 @@ class StatusPages:
     def __init__(self, rpc: SupervisorNamespace) -> None:
         self.rpc = rpc
         self.supervisor = rpc.supervisor
-        self.token = secrets.token_urlsafe(24)
+        self.token = os.urandom(18).hex()
 
     # -- routing ------------------------------------------------------------------
 
@@ -150,6 +149,8 @@ class StatusPages:
     def _action(self, request: Request, responder: Responder) -> None:
         form = parse_qs(request.body.decode("utf-8", "replace"))
         token = form.get("token", [""])[0]
+        import hmac  # loads OpenSSL: only when someone posts a form
+
         if not hmac.compare_digest(token.encode(), self.token.encode()):
             responder.error(403, "The form is stale or did not come from this page.")
             return

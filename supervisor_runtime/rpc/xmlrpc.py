@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import inspect
 import re
-import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .faults import Fault, RPCError
+from .marshal import DecodeError, decode_call, encode_fault, encode_response
 
 # DOCTYPE and ENTITY declarations have no place in an XML-RPC call; refusing them
 # outright rules out entity expansion attacks whatever the XML parser does.
@@ -128,18 +128,16 @@ def parse_call(body: bytes) -> tuple[str, tuple[Any, ...]]:
     if _DECLARATION.search(body):
         raise BadRequest("DOCTYPE/ENTITY declarations are refused")
     try:
-        params, method = xmlrpc.client.loads(body, use_builtin_types=True)
-    except Exception as error:  # expat, ValueError, TypeError...: all mean bad input
+        method, params = decode_call(body)
+    except (DecodeError, ValueError) as error:
         raise BadRequest(f"unmarshallable: {error}") from None
-    if not method:
-        raise BadRequest("no method name")
     return method, params
 
 
 def marshal_value(value: Any) -> bytes:
     """A methodResponse body. None is not marshallable, as with supervisord (no allow_none)."""
-    return xmlrpc.client.dumps((value,), methodresponse=True).encode("utf-8")
+    return encode_response(value)
 
 
 def marshal_fault(error: RPCError) -> bytes:
-    return xmlrpc.client.dumps(xmlrpc.client.Fault(error.code, error.text)).encode("utf-8")
+    return encode_fault(error.code, error.text)
