@@ -22,7 +22,15 @@ from .recorder import ChannelRecorder, MainLogLike
 if TYPE_CHECKING:
     from .process import Process
 
-READ_SIZE = 1 << 16
+READ_SIZE = 1 << 16  # a pipe's default capacity: one read empties a full pipe
+# A read this small means the child writes in a trickle (a line at a time): waiting a
+# moment before the next read lets it take many writes at once, which is most of the
+# daemon's CPU for chatty programs. A full pipe is always read at once.
+SMALL_READ = 4096
+TRICKLE_DELAY = 0.01
+# One read buffer for the whole daemon: the loop is single-threaded and every consumer
+# copies what it keeps before the next read.
+_READ_BUFFER = bytearray(READ_SIZE)
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -176,17 +184,26 @@ class ChildOutput:
 
     def _read(self, fd: int) -> None:
         try:
-            data = os.read(fd, READ_SIZE)
+            size = os.readv(fd, [_READ_BUFFER])
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if data:
-            self._deliver(self._open[fd], data)
-        else:
+            size = 0
+        if not size:
             self._close(fd)
+            return
+        channel = self._open[fd]
+        self._deliver(channel, memoryview(_READ_BUFFER)[:size])
+        if size < SMALL_READ and not (self.protocol is not None and channel == STDOUT):
+            # (An event listener's protocol replies are never delayed.)
+            self.loop.remove_reader(fd)
+            self.loop.call_later(TRICKLE_DELAY, lambda: self._resume(fd))
 
-    def _deliver(self, channel: str, data: bytes) -> None:
+    def _resume(self, fd: int) -> None:
+        if fd in self._open:
+            self.loop.add_reader(fd, lambda: self._read(fd))
+
+    def _deliver(self, channel: str, data: bytes | memoryview) -> None:
         self.logs.feed(channel, data)
         if self.protocol is not None and channel == STDOUT:
             self.protocol(data)

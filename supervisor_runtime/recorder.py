@@ -64,11 +64,14 @@ class ChannelRecorder:
         self._pending = b""  # a possible partial token held back
         self._captured = bytearray()
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
+        """Take output; ``data`` may be a view of a reused buffer, valid only during the call."""
         if self.capture_maxbytes:
             self._scan(self._pending + data)
+        elif not self.events_enabled and not self.mainlog.is_enabled(DEBUG):
+            self.sink(data)  # the common case: straight to the log file
         else:
-            self._record(data)
+            self._record(bytes(data))
 
     def _scan(self, data: bytes) -> None:
         token = (

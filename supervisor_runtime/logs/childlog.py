@@ -92,9 +92,12 @@ class ChildStreamLog:
         """False when output goes nowhere (logfile NONE, no syslog): skip the work."""
         return self.file is not None or self._syslog is not None
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
+        """Log ``data``; a memoryview is written straight to the file without a copy."""
         if self._stripper is not None:
-            data = self._stripper.feed(data)
+            data = self._stripper.feed(bytes(data))
+        elif self._syslog is not None:
+            data = bytes(data)
         self._deliver(data)
 
     def flush(self) -> None:
