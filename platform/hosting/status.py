@@ -1,0 +1,68 @@
+"""Live process status of apps, kept in Redis by the workers' status poller, read by the panel.
+
+One key per app, ``hosting:status:<app_id>``, holding JSON::
+
+    {"updated": <unix time>, "runtime": "up" | "down",
+     "processes": [{"name", "group", "statename", "pid", "description", "start", "now", ...}]}
+
+The key expires (``ttl``) so a host whose poller stopped shows no status rather than an old
+one. Works with Redis clients made with or without ``decode_responses``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+KEY_PREFIX = "hosting:status:"
+PROCESS_FIELDS = (
+    "name",
+    "group",
+    "statename",
+    "state",
+    "pid",
+    "description",
+    "start",
+    "stop",
+    "now",
+    "exitstatus",
+    "spawnerr",
+)
+
+
+def status_key(app_id: int) -> str:
+    return f"{KEY_PREFIX}{app_id}"
+
+
+def write_app_status(
+    redis: Any,
+    app_id: int,
+    processes: list[dict[str, Any]],
+    ttl: int = 30,
+    *,
+    runtime: str = "up",
+    error: str | None = None,
+) -> None:
+    """Store the processes of ``app_id`` (as getAllProcessInfo gives them; fields we do not
+    know are dropped) and whether its runtime answered."""
+    value: dict[str, Any] = {
+        "updated": time.time(),
+        "runtime": runtime,
+        "processes": [
+            {key: info[key] for key in PROCESS_FIELDS if key in info} for info in processes
+        ],
+    }
+    if error is not None:
+        value["error"] = error
+    redis.set(status_key(app_id), json.dumps(value), ex=ttl)
+
+
+def read_app_status(redis: Any, app_id: int) -> dict[str, Any] | None:
+    """The last status written for ``app_id``, or None when there is none (or it expired)."""
+    raw = redis.get(status_key(app_id))
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    return json.loads(raw)

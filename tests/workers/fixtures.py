@@ -1,0 +1,256 @@
+"""The real parts the workers tests drive (see conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hosting import db, services
+from hosting.models import App, Host, Job, Tenant
+from hosting.queue import enqueue_job
+from redis import Redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from workers.host import HostConfig, host_runtime, render_host_config, start_host_runtime
+
+REDIS_SERVER = "/usr/bin/redis-server"
+DEBIAN_PYTHON = "/usr/bin/python3"
+JOB_TIMEOUT = 40
+WAIT_TIMEOUT = 15.0
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def base_dir() -> Iterator[Path]:
+    """A short, traversable directory for everything of one test."""
+    path = Path(tempfile.mkdtemp(prefix="hw-", dir="/tmp"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(base_dir: Path) -> Iterator[str]:
+    sock = base_dir / "redis.sock"
+    process = subprocess.Popen(
+        [REDIS_SERVER, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--save", "", "--appendonly", "no", "--dir", str(base_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"unix://{sock}"
+    client = Redis.from_url(url)
+
+    def pong() -> bool:
+        try:
+            return bool(client.ping())
+        except Exception:
+            return False
+
+    try:
+        wait_until(pong, 10, "redis-server to answer")
+        yield url
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "hosting.db"
+    db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@dataclass
+class Platform:
+    """One test's platform: database, Redis, and the hosts it started."""
+
+    base: Path
+    database_url: str
+    redis_url: str
+    sessions: sessionmaker[Session]
+    redis: Redis
+    user_prefix: str
+    hosts: dict[str, HostConfig] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    # -- hosts -------------------------------------------------------------------------
+
+    def add_host(self, name: str = "h1", workers: int = 2) -> Host:
+        with self.sessions() as session:
+            host = services.create_host(session, name, str(self.base / name / "apps"))
+            session.commit()
+        config = render_host_config(
+            str(self.base / name / "host"),
+            host.queue,
+            redis_url=self.redis_url,
+            database_url=self.database_url,
+            workers=workers,
+            job_timeout=JOB_TIMEOUT,
+            wait_timeout=WAIT_TIMEOUT,
+            user_prefix=self.user_prefix,
+            runtime_python=DEBIAN_PYTHON if os.geteuid() == 0 else None,
+            status_interval=0.5,
+        )
+        self.hosts[name] = config
+        self.processes[name] = start_host_runtime(config)
+        with host_runtime(config) as runtime:
+            runtime.wait_up(15)
+            wait_until(
+                lambda: all(
+                    info["statename"] == "RUNNING"
+                    for info in runtime.processes()
+                    if info["group"].startswith("worker-")
+                ),
+                15,
+                "the host's workers",
+            )
+        return host
+
+    def stop_hosts(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(JOB_TIMEOUT + 10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+    # -- data --------------------------------------------------------------------------
+
+    def create_app(
+        self, host: str = "h1", name: str = "web", *, tenant: str = "acme"
+    ) -> tuple[int, int]:
+        """An app (tech custom: python's http.server on a free port); returns (app id, port)."""
+        port = free_port()
+        with self.sessions() as session:
+            tenant_row = session.query(Tenant).filter_by(slug=tenant).one_or_none()
+            if tenant_row is None:
+                tenant_row = services.create_tenant(session, tenant.title(), tenant)
+            host_row = session.query(Host).filter_by(name=host).one()
+            command = f"{DEBIAN_PYTHON} -m http.server --bind 127.0.0.1 {port}"
+            app = services.create_app(session, tenant_row, host_row, name, "custom", command)
+            services.update_service(session, services.service_named(session, app, "app"),
+                                    {"port": port})
+            session.commit()
+            return app.id, port
+
+    def enqueue(self, kind: str, app_id: int, **arguments: Any) -> str:
+        with self.sessions() as session:
+            app = session.get(App, app_id)
+            job = enqueue_job(
+                session, self.redis, kind=kind, host=app.host, app=app, actor="test",
+                arguments=arguments or None,
+            )
+            return job.id
+
+    def job(self, job_id: str) -> Job:
+        with self.sessions() as session:
+            return session.get(Job, job_id)
+
+    def wait_job(self, job_id: str, timeout: float = 60) -> Job:
+        job = wait_until(lambda: (j := self.job(job_id)).finished and j, timeout, f"job {job_id}",
+                         step=0.1)
+        return job
+
+    def run(self, kind: str, app_id: int, timeout: float = 60, **arguments: Any) -> Job:
+        """Enqueue and wait; the job must succeed."""
+        job = self.wait_job(self.enqueue(kind, app_id, **arguments), timeout)
+        assert job.status == "done", f"{kind} failed: {job.error}\n{job.log_tail}"
+        return job
+
+    def app_root(self, app_id: int) -> Path:
+        with self.sessions() as session:
+            return Path(session.get(App, app_id).root)
+
+    def app_serverurl(self, app_id: int) -> str:
+        return f"unix://{self.app_root(app_id)}/run/supervisor.sock"
+
+
+def _leftovers(prefix: str) -> list[tuple[int, str]]:
+    """Processes still running as one of this test's app users: (pid, command line)."""
+    uids = {entry.pw_uid for entry in pwd.getpwall() if entry.pw_name.startswith(prefix)}
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if proc.stat().st_uid in uids:
+                    command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    found.append((int(proc.name), command.strip()))
+            except OSError:
+                continue
+    return found
+
+
+def _delete_users(prefix: str) -> list[tuple[int, str]]:
+    """Remove this test's app users; returns the processes of theirs that were left (and
+    are killed here, so nothing outlives the test)."""
+    left = _leftovers(prefix)
+    for pid, _command in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(prefix):
+            subprocess.run(["userdel", entry.pw_name], capture_output=True, check=False)
+    return left
+
+
+@pytest.fixture
+def platform(base_dir: Path, redis_url: str, sqlite_template: Path) -> Iterator[Platform]:
+    database = base_dir / "hosting.db"
+    shutil.copyfile(sqlite_template, database)
+    database_url = f"sqlite:///{database}"
+    engine = db.make_engine(database_url)
+    redis = Redis.from_url(redis_url)
+    prefix = f"t{secrets.token_hex(3)}-"
+    result = Platform(
+        base=base_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        sessions=db.make_session_factory(engine),
+        redis=redis,
+        user_prefix=prefix,
+    )
+    try:
+        yield result
+    finally:
+        result.stop_hosts()
+        redis.close()
+        engine.dispose()
+        if os.geteuid() == 0:
+            left = _delete_users(prefix)
+            assert not left, f"processes outlived the host runtime: {left}"

@@ -1,0 +1,358 @@
+"""Jobs end to end: real redis-server, RQ workers under our supervisord (the host runtime),
+tenant runtimes (our supervisord again) running real programs."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import stat
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from hosting import services
+from hosting.models import App, Service
+from hosting.status import read_app_status
+from rq.job import Job as RqJob
+
+from tests.workers.fixtures import DEBIAN_PYTHON, Platform, free_port, wait_until
+from workers.host import host_runtime
+from workers.locks import lock_key
+from workers.runtime import Runtime
+
+pytestmark = pytest.mark.timeout(120)
+ROOT = os.geteuid() == 0
+# A program that ignores SIGTERM: stopping it takes stopwaitsecs, which makes a slow job.
+STUBBORN = "/bin/sh -c 'trap \"\" TERM && exec sleep 1000'"
+
+
+def http_get(port: int) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+        return response.read()
+
+
+def http_answers(port: int) -> bool:
+    try:
+        return bool(http_get(port))
+    except OSError:
+        return False
+
+
+def answers(port: int, request: bytes, expect: bytes) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(request)
+            data = b""
+            while expect not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return expect in data
+    except OSError:
+        return False
+
+
+def pids(platform: Platform, app_id: int) -> dict[str, int]:
+    with Runtime(platform.app_serverurl(app_id)) as runtime:
+        return {name: info["pid"] for name, info in runtime.states().items()}
+
+
+def add_service(platform: Platform, app_id: int, kind: str, name: str | None = None,
+                settings: dict | None = None) -> None:
+    with platform.sessions() as session:
+        services.add_service(session, session.get(App, app_id), kind, name, settings)
+        session.commit()
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(path.relative_to(directory)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_create_app_runs_under_the_host_runtime(platform: Platform) -> None:
+    platform.add_host("h1")
+    app_id, port = platform.create_app()
+    job = platform.run("create_app", app_id)
+    assert job.attempts == 1 and job.actor == "test"
+
+    wait_until(lambda: http_answers(port), 10, "the app to answer HTTP")
+    config = platform.hosts["h1"]
+    with host_runtime(config) as runtime:
+        tenant = runtime.states()["tenant-web:tenant-web"]
+    assert tenant["statename"] == "RUNNING"
+    root = platform.app_root(app_id)
+    sock = os.stat(root / "run" / "supervisor.sock")
+    assert stat.S_IMODE(sock.st_mode) == 0o700
+    if ROOT:
+        assert pwd.getpwuid(sock.st_uid).pw_name == f"{platform.user_prefix}{app_id}"
+        assert pwd.getpwuid(os.stat(f"/proc/{tenant['pid']}").st_uid).pw_name.startswith(
+            platform.user_prefix
+        )
+    assert (root / "conf/supervisor.d/app.conf").read_text().startswith("; managed")
+
+    status = wait_until(lambda: read_app_status(platform.redis, app_id), 10, "a status")
+    assert status["runtime"] == "up"
+    assert [p["name"] for p in status["processes"]] == ["app"]
+
+    # The host runtime brings a crashed tenant runtime back. (Its children outlive a
+    # SIGKILL, as with stock supervisord: the old app is killed by hand here.)
+    old_app = pids(platform, app_id)["app:app"]
+    os.kill(tenant["pid"], signal.SIGKILL)
+    os.kill(old_app, signal.SIGKILL)
+    with host_runtime(config) as runtime:
+        wait_until(
+            lambda: runtime.states()["tenant-web:tenant-web"]["pid"] not in (0, tenant["pid"]),
+            10,
+            "the tenant runtime to be restarted",
+        )
+    Runtime(platform.app_serverurl(app_id)).wait_up(10)
+    wait_until(lambda: http_answers(port), 15, "the app to answer again")
+
+    # Idempotent: a finished job run again changes nothing; applying again neither.
+    before = pids(platform, app_id)
+    from workers.jobs import Context, execute
+
+    context = Context(config, platform.redis, platform.sessions)
+    assert execute(context, job.id) == job.result
+    assert platform.job(job.id).attempts == 1
+    again = platform.run("apply_services", app_id)
+    assert again.result["files"] == {"written": [], "removed": []}
+    assert again.result["update"] == {"added": [], "changed": [], "removed": []}
+    assert pids(platform, app_id) == before
+
+
+def test_enable_redis_and_memcached_then_disable(platform: Platform) -> None:
+    platform.add_host("h1")
+    app_id, port = platform.create_app()
+    platform.run("create_app", app_id)
+    app_pid = pids(platform, app_id)["app:app"]
+
+    redis_port, memcached_port = free_port(), free_port()
+    add_service(platform, app_id, "redis", settings={"port": redis_port, "snapshots": False})
+    add_service(platform, app_id, "memcached", settings={"port": memcached_port})
+    job = platform.run("apply_services", app_id)
+    assert sorted(job.result["update"]["added"]) == ["memcached", "redis"]
+
+    wait_until(lambda: answers(redis_port, b"PING\r\n", b"+PONG"), 10, "redis PING")
+    wait_until(lambda: answers(memcached_port, b"stats\r\n", b"END\r\n"), 10, "memcached stats")
+    assert answers(memcached_port, b"stats\r\n", b"STAT pid ")
+    assert pids(platform, app_id)["app:app"] == app_pid  # unchanged programs keep their PID
+
+    with platform.sessions() as session:
+        service = services.service_named(session, session.get(App, app_id), "memcached")
+        services.disable_service(session, service)
+        session.commit()
+    job = platform.run("apply_services", app_id)
+    assert job.result["update"]["removed"] == ["memcached"]
+    root = platform.app_root(app_id)
+    assert not (root / "conf/supervisor.d/memcached.conf").exists()
+    assert sorted(pids(platform, app_id)) == ["app:app", "redis:redis"]
+    assert pids(platform, app_id)["app:app"] == app_pid
+    wait_until(lambda: not answers(memcached_port, b"stats\r\n", b"END"), 10, "memcached gone")
+
+
+def test_restart_app_and_read_its_log(platform: Platform) -> None:
+    platform.add_host("h1")
+    app_id, port = platform.create_app()
+    platform.run("create_app", app_id)
+    wait_until(lambda: http_answers(port), 10, "the app to answer HTTP")
+    before = pids(platform, app_id)["app:app"]
+
+    job = platform.run("program_action", app_id, action="restart", program="app")
+    after = job.result["processes"]["app:app"]
+    assert after["state"] == "RUNNING" and after["pid"] not in (0, before)
+    wait_until(lambda: http_answers(port), 10, "the restarted app to answer")
+
+    job = platform.run("program_action", app_id, action="stop", program="all")
+    assert pids(platform, app_id)["app:app"] == 0
+    job = platform.run("program_action", app_id, action="start", program="all")
+    assert pids(platform, app_id)["app:app"] > 0
+
+    wait_until(lambda: http_answers(port), 10, "the app to answer HTTP")
+    job = platform.run("read_log", app_id, program="app", channel="stdout", bytes=2000)
+    assert '"GET / HTTP/1.1" 200' in job.result["text"]
+
+
+def test_a_program_that_cannot_start_fails_the_job_with_its_log(platform: Platform) -> None:
+    platform.add_host("h1")
+    app_id, _port = platform.create_app()
+    platform.run("create_app", app_id)
+    add_service(platform, app_id, "custom", "broken",
+                {"command": "/bin/sh -c 'echo no database here && exit 3'"})
+    job = platform.wait_job(platform.enqueue("apply_services", app_id))
+    assert job.status == "failed"
+    assert "broken:broken is FATAL" in job.error or "broken:broken" in job.error
+    assert "no database here" in job.log_tail
+    assert job.attempts == 1  # a permanent failure is not retried
+
+
+def _slow_app(platform: Platform) -> int:
+    app_id, _port = platform.create_app()
+    add_service(platform, app_id, "custom", "stubborn",
+                {"command": STUBBORN, "stopwaitsecs": 3})
+    platform.run("create_app", app_id)
+    return app_id
+
+
+def _parent_of(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1])
+
+
+@pytest.mark.parametrize("victim", ["whole-worker", "work-horse"])
+def test_a_worker_killed_mid_job_is_retried(platform: Platform, victim: str) -> None:
+    platform.add_host("h1")
+    app_id = _slow_app(platform)
+    before = pids(platform, app_id)["stubborn:stubborn"]
+
+    job_id = platform.enqueue("program_action", app_id, action="restart", program="stubborn")
+    holder = wait_until(lambda: platform.redis.get(lock_key(app_id)), 10, "the job to start")
+    horse = int(holder.decode().split(":")[1])  # <host>:<pid>:<job id>:<random>
+    wait_until(lambda: platform.job(job_id).status == "running", 5, "the job to be running")
+    time.sleep(0.5)  # well inside the 3 s the stop takes
+    if victim == "whole-worker":
+        main = _parent_of(horse)
+        os.kill(main, signal.SIGKILL)
+    os.kill(horse, signal.SIGKILL)
+
+    job = platform.wait_job(job_id, 60)
+    assert job.status == "done", job.error
+    assert job.attempts == 2
+    after = pids(platform, app_id)["stubborn:stubborn"]
+    assert after not in (0, before)
+    rq_job = RqJob.fetch(job_id, connection=platform.redis)
+    wait_until(lambda: rq_job.get_status() == "finished", 10, "RQ to see the job finished")
+
+
+def test_two_jobs_on_one_app_serialize(platform: Platform) -> None:
+    platform.add_host("h1", workers=2)
+    app_id = _slow_app(platform)
+    first = platform.enqueue("program_action", app_id, action="restart", program="stubborn")
+    second = platform.enqueue("program_action", app_id, action="restart", program="stubborn")
+    jobs = [platform.wait_job(job_id, 60) for job_id in (first, second)]
+    assert [job.status for job in jobs] == ["done", "done"]
+    a, b = sorted(jobs, key=lambda job: job.started_at)
+    assert a.finished_at <= b.started_at, "the two jobs' running intervals overlap"
+    # Both were picked up at once by the two workers: the second one waited for the lock.
+    rq_jobs = [RqJob.fetch(job.id, connection=platform.redis) for job in (a, b)]
+    assert rq_jobs[0].worker_name != rq_jobs[1].worker_name
+    assert rq_jobs[1].started_at.timestamp() < a.finished_at.timestamp()
+
+
+def test_a_bad_setting_is_refused_before_any_file_changes(platform: Platform) -> None:
+    platform.add_host("h1")
+    app_id, _port = platform.create_app()
+    platform.run("create_app", app_id)
+    redis_port = free_port()
+    add_service(platform, app_id, "redis", settings={"port": redis_port, "snapshots": False})
+    root = platform.app_root(app_id)
+    conf = root / "conf"
+    before_files = snapshot(conf)
+    before_pids = pids(platform, app_id)
+
+    # A value the catalog refuses, stored behind the enqueue side's back.
+    with platform.sessions() as session:
+        service = services.service_named(session, session.get(App, app_id), "redis")
+        service.settings = {"port": redis_port, "maxmemory_mb": "lots\n[program:evil]"}
+        session.commit()
+    job = platform.wait_job(platform.enqueue("apply_services", app_id))
+    assert job.status == "failed" and "maxmemory_mb" in job.error
+    assert snapshot(conf) == before_files
+
+    # A tenant's own file that breaks the config as a whole: the runtime's parser refuses.
+    with platform.sessions() as session:
+        service = session.query(Service).filter_by(app_id=app_id, name="redis").one()
+        service.settings = {"port": redis_port, "snapshots": False}
+        session.commit()
+    own = conf / "supervisor.d" / "mine.conf"
+    own.write_text("[program:mine]\ncommand=/bin/true\nnumprocs=2\n")  # needs process_num
+    before_files = snapshot(conf)
+    job = platform.wait_job(platform.enqueue("apply_services", app_id))
+    assert job.status == "failed"
+    assert "mine.conf" in job.error or "process_num" in job.error, job.error
+    assert snapshot(conf) == before_files
+    assert pids(platform, app_id) == before_pids  # the runtime was not touched
+
+    own.unlink()
+    job = platform.run("apply_services", app_id)
+    assert job.result["update"]["added"] == ["redis"]
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root: apps' own system users")
+def test_a_tenant_cannot_reach_another_tenants_runtime(platform: Platform) -> None:
+    platform.add_host("h1")
+    first, _ = platform.create_app(name="alpha", tenant="acme")
+    second, _ = platform.create_app(name="beta", tenant="umbrella")
+    platform.run("create_app", first)
+    platform.run("create_app", second)
+    own_url, other_url = platform.app_serverurl(first), platform.app_serverurl(second)
+    other_sock = os.stat(other_url[len("unix://"):])
+    user = pwd.getpwnam(f"{platform.user_prefix}{first}")
+    assert other_sock.st_uid != user.pw_uid and stat.S_IMODE(other_sock.st_mode) == 0o700
+
+    probe = (
+        "import sys\n"
+        "from supervisor_runtime.ctl.client import connect\n"
+        "try:\n"
+        "    print(connect(sys.argv[1], timeout=5).supervisor.getState()['statename'])\n"
+        "except OSError as exc:\n"
+        "    print('refused', type(exc).__name__, exc.errno)\n"
+    )
+    import supervisor_runtime
+
+    env = {"PYTHONPATH": str(Path(supervisor_runtime.__file__).parent.parent), "PATH": "/usr/bin"}
+
+    def as_first_tenant(url: str) -> str:
+        done = subprocess.run(
+            [DEBIAN_PYTHON, "-c", probe, url], user=user.pw_uid, group=user.pw_gid,
+            extra_groups=[], env=env, capture_output=True, text=True, timeout=20, cwd="/",
+        )
+        return done.stdout.strip() + done.stderr.strip()
+
+    assert as_first_tenant(own_url) == "RUNNING"  # `supervisorctl restart app` works on its own
+    assert as_first_tenant(other_url).startswith("refused")
+
+
+def test_two_hosts_on_one_machine(platform: Platform) -> None:
+    platform.add_host("h1", workers=1)
+    platform.add_host("h2", workers=1)
+    one, port_one = platform.create_app(host="h1", name="web")
+    two, port_two = platform.create_app(host="h2", name="web")  # same name, other host
+    jobs = [platform.enqueue("create_app", one), platform.enqueue("create_app", two)]
+    done = [platform.wait_job(job_id) for job_id in jobs]
+    assert [job.status for job in done] == ["done", "done"], [job.error for job in done]
+    wait_until(lambda: http_answers(port_one) and http_answers(port_two), 10, "both apps")
+
+    queues = {name: config.queue for name, config in platform.hosts.items()}
+    for job_id, host in zip(jobs, ("h1", "h2"), strict=True):
+        worker = RqJob.fetch(job_id, connection=platform.redis).worker_name
+        assert worker.startswith(queues[host] + "."), (worker, host)
+    for host, app_id in (("h1", one), ("h2", two)):
+        with host_runtime(platform.hosts[host]) as runtime:
+            assert "tenant-web" in runtime.groups()
+        assert str(platform.app_root(app_id)).startswith(str(platform.base / host))
+    assert platform.app_root(one) != platform.app_root(two)
+
+
+def test_delete_app_keeps_its_logs(platform: Platform) -> None:
+    platform.add_host("h1")
+    app_id, port = platform.create_app()
+    platform.run("create_app", app_id)
+    wait_until(lambda: http_answers(port), 10, "the app")
+    root = platform.app_root(app_id)
+    job = platform.run("delete_app", app_id)
+    assert job.result["deleted"] is True and job.app_id is None  # the audit row stays
+    with host_runtime(platform.hosts["h1"]) as runtime:
+        assert "tenant-web" not in runtime.groups()
+    assert (root / "log" / "app.log").exists()
+    assert not (root / "conf/supervisor.d/app.conf").exists()
+    with pytest.raises(OSError):
+        http_get(port)

@@ -1,0 +1,14 @@
+"""RQ workers that apply hosting changes to tenant runtimes, and the host-level runtime.
+
+Depends on ``hosting`` (the data model and rendering) and ``supervisor_runtime`` (the config
+parser and the XML-RPC client); neither depends on this package. Modules:
+
+- ``layout``: an app's root on disk, its owner and modes;
+- ``files``: atomic, validated writes of the managed config files;
+- ``runtime``: talking to one runtime over its socket (update, wait, start/stop, log tail);
+- ``host``: the host-level runtime supervising tenant runtimes and the workers;
+- ``locks``: the per-app lock;
+- ``jobs``: ``run_job``, what an RQ worker runs;
+- ``worker`` / ``status``: the processes the host runtime runs (RQ worker, status poller);
+- ``cli``: ``hostingctl``, the operator's command line.
+"""

@@ -1,0 +1,310 @@
+"""``run_job(job_id)``: what an RQ worker runs for every hosting Job.
+
+The only argument is the Job's id; rows are loaded here, in this process. The app's lock is
+held for the whole job (two jobs never interleave on one app). The outcome is written to the
+Job row (its audit record): ``done`` with a result, or ``failed`` with the error and the tail
+of the log of the program at fault.
+
+Errors come in two sorts. Permanent ones (a refused config, a program that will not start, a
+missing row) finish the Job as failed and return normally: retrying would fail the same way.
+Anything else (a runtime not up yet, a connection refused, a timeout, a crash) is raised so
+RQ's Retry runs the job again; on the last attempt the Job is finished as failed first. Every
+step converges (files are written atomically and only when different, the runtime update
+only does what is missing), so a retried job repairs what a killed one left half done, and a
+finished job run again changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hosting.db import make_engine, make_session_factory, session_scope
+from hosting.errors import HostingError
+from hosting.jobs import finish_job, get_job, start_job
+from hosting.models import App, Job
+from hosting.rendering import render_app_base, render_enabled_services
+from hosting.status import status_key
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from workers.files import ConfigRefused, remove_app_config, write_app_config
+from workers.host import HostConfig, is_registered, register_app, unregister_app
+from workers.layout import AppLayout, LayoutError, app_owner, prepare_root
+from workers.locks import AppLock, LockTimeout
+from workers.runtime import ProgramFailed, Runtime, RuntimeRefused, RuntimeUnavailable
+
+log = logging.getLogger(__name__)
+
+PERMANENT_ERRORS = (
+    ConfigRefused,
+    ProgramFailed,
+    RuntimeRefused,
+    LayoutError,
+    HostingError,  # InvalidInput, ServiceSettingError, NotFound
+)
+RUNTIME_UP_SECONDS = 20.0
+
+
+@dataclass
+class Context:
+    """What a job runs with: its host's settings, Redis and a session factory."""
+
+    host: HostConfig
+    redis: Any
+    sessions: sessionmaker[Session]
+
+
+class JobFailed(Exception):
+    """A permanent failure with a log tail to record."""
+
+    def __init__(self, message: str, log_tail: str | None = None) -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+# -- entry point -------------------------------------------------------------------------
+
+
+def run_job(job_id: str) -> Any:
+    """The RQ entry point (``workers.jobs.run_job``): runs Job ``job_id`` on this host."""
+    from redis import Redis
+    from rq import get_current_job
+
+    host = HostConfig.load()
+    current = get_current_job()
+    redis = current.connection if current is not None else Redis.from_url(host.redis_url)
+    engine = make_engine(host.database_url)
+    try:
+        context = Context(host, redis, make_session_factory(engine))
+        return execute(context, job_id, last_attempt=_is_last_attempt(current))
+    finally:
+        engine.dispose()
+
+
+def _is_last_attempt(rq_job: Any) -> bool:
+    if rq_job is None:
+        return True
+    return not getattr(rq_job, "retries_left", None)
+
+
+def execute(context: Context, job_id: str, *, last_attempt: bool = True) -> Any:
+    """Run Job ``job_id`` under its app's lock and record the outcome (see the module doc)."""
+    with session_scope(context.sessions) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            log.warning("job %s: no such row, nothing to do", job_id)
+            return None
+        if job.finished:
+            return job.result  # idempotent: a finished job is not run again
+        app_id = job.app_id
+    with _app_lock(context, app_id, job_id):
+        with session_scope(context.sessions) as session:
+            job = get_job(session, job_id)
+            if job.finished:  # another attempt finished it while we waited
+                return job.result
+            start_job(session, job_id)
+            kind, arguments, attempts = job.kind, dict(job.arguments or {}), job.attempts
+        log.info("job %s: %s %s (attempt %d)", job_id, kind, arguments, attempts)
+        try:
+            result = dispatch(context, kind, app_id, arguments)
+        except PERMANENT_ERRORS as exc:
+            _finish(context, job_id, error=str(exc), log_tail=getattr(exc, "log_tail", None))
+            return None
+        except JobFailed as exc:
+            _finish(context, job_id, error=str(exc), log_tail=exc.log_tail)
+            return None
+        except BaseException as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if last_attempt:
+                _finish(context, job_id, error=message, log_tail=traceback.format_exc())
+            else:
+                _note_retry(context, job_id, message)
+            raise
+        _finish(context, job_id, result=result)
+        return result
+
+
+@contextlib.contextmanager
+def _app_lock(context: Context, app_id: int | None, job_id: str) -> Iterator[None]:
+    if app_id is None:
+        yield
+        return
+    timeout = context.host.job_timeout + 60
+    lock = AppLock(context.redis, app_id, job_id, timeout=timeout, wait=timeout)
+    try:
+        lock.acquire()
+    except LockTimeout as exc:
+        raise RuntimeUnavailable(str(exc)) from exc  # transient: retried
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _finish(context: Context, job_id: str, **outcome: Any) -> None:
+    with session_scope(context.sessions) as session:
+        finish_job(session, job_id, **outcome)
+
+
+def _note_retry(context: Context, job_id: str, message: str) -> None:
+    """Back to queued with the reason, so watchers see a retry coming, not a hang."""
+    with contextlib.suppress(Exception), session_scope(context.sessions) as session:
+        job = get_job(session, job_id)
+        job.status = "queued"
+        job.error = f"attempt {job.attempts} failed, will retry: {message}"
+
+
+# -- the kinds -------------------------------------------------------------------------
+
+
+def dispatch(context: Context, kind: str, app_id: int | None, arguments: dict[str, Any]) -> Any:
+    handlers = {
+        "create_app": apply_app,
+        "apply_services": apply_app,
+        "program_action": program_action,
+        "read_log": read_log,
+        "delete_app": delete_app,
+    }
+    if kind not in handlers:
+        raise JobFailed(f"unknown job kind {kind!r}")
+    if app_id is None:
+        raise JobFailed(f"a {kind} job needs an app (its app was deleted?)")
+    return handlers[kind](context, app_id, arguments)
+
+
+@dataclass
+class AppInfo:
+    """What a job needs of the app's rows, loaded in one session."""
+
+    id: int
+    name: str
+    queue: str
+    layout: AppLayout
+    base_text: str
+    rendered: list[Any]
+
+
+def _load_app(context: Context, app_id: int) -> AppInfo:
+    with session_scope(context.sessions) as session:
+        app = session.get(App, app_id, options=[selectinload(App.services), selectinload(App.host)])
+        if app is None:
+            raise JobFailed(f"app {app_id} does not exist")
+        if app.host.queue != context.host.queue:
+            raise JobFailed(
+                f"app {app.name} lives on host {app.host.name} (queue {app.host.queue}),"
+                f" not on this worker's queue {context.host.queue}"
+            )
+        layout = AppLayout.of(app.host.apps_root, app.name)
+        return AppInfo(
+            id=app.id,
+            name=app.name,
+            queue=app.host.queue,
+            layout=layout,
+            base_text=render_app_base(app.root),
+            rendered=render_enabled_services(app),
+        )
+
+
+def _tenant(context: Context, info: AppInfo) -> Runtime:
+    """The app's runtime, once it answers (RuntimeUnavailable, a transient error, if not)."""
+    runtime = Runtime(info.layout.serverurl)
+    try:
+        runtime.wait_up(RUNTIME_UP_SECONDS)
+    except RuntimeUnavailable:
+        runtime.close()
+        raise
+    return runtime
+
+
+def apply_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[str, Any]:
+    """create_app and apply_services: make the app's root, files and runtime what the
+    database says, then wait until every enabled program runs and removed ones are gone."""
+    info = _load_app(context, app_id)
+    owner = app_owner(info.id, str(info.layout.root), context.host.user_prefix)
+    directories = tuple(d for service in info.rendered for d in service.directories)
+    prepare_root(info.layout, owner, directories)
+    changes = write_app_config(info.layout, owner, info.base_text, info.rendered)
+    registration = register_app(context.host, info.name, info.layout, owner)
+    with _tenant(context, info) as runtime:
+        update = runtime.update(stop_timeout=context.host.wait_timeout)
+        wanted = [
+            f"{service.program_name}:{process}"
+            for service in info.rendered
+            for process in service.process_names
+        ]
+        runtime.wait_for(gone_groups=update.removed, timeout=context.host.wait_timeout)
+        if wanted:
+            runtime.start(wanted, timeout=context.host.wait_timeout)
+        states = runtime.states()
+    return {
+        "app": info.name,
+        "files": {"written": changes.written, "removed": changes.removed},
+        "runtime": registration,
+        "update": update.as_dict(),
+        "processes": {name: states[name]["pid"] for name in wanted},
+    }
+
+
+def program_action(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[str, Any]:
+    info = _load_app(context, app_id)
+    action, program = arguments["action"], arguments.get("program", "all")
+    names = None if program == "all" else [program]
+    with _tenant(context, info) as runtime:
+        if action == "start":
+            done = runtime.start(names, timeout=context.host.wait_timeout)
+        elif action == "stop":
+            done = runtime.stop(names, timeout=context.host.wait_timeout)
+        elif action == "restart":
+            done = runtime.restart(names, timeout=context.host.wait_timeout)
+        else:
+            raise JobFailed(f"unknown action {action!r}")
+        states = runtime.states()
+    return {
+        "action": action,
+        "program": program,
+        "processes": {name: {"state": states[name]["statename"], "pid": states[name]["pid"]}
+                      for name in done if name in states},
+    }
+
+
+def read_log(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[str, Any]:
+    info = _load_app(context, app_id)
+    program, channel = arguments.get("program", "app"), arguments.get("channel", "stdout")
+    nbytes = int(arguments.get("bytes", 16 * 1024))
+    with _tenant(context, info) as runtime:
+        names = runtime._targets([program])
+        text = runtime.log_tail(names[0], channel, nbytes)
+    return {"program": program, "channel": channel, "text": text}
+
+
+def delete_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Stop everything, unregister the app's runtime, remove its program files and its row;
+    its logs and data stay on disk."""
+    with session_scope(context.sessions) as session:
+        exists = session.get(App, app_id) is not None
+    if not exists:
+        return {"deleted": False}
+    info = _load_app(context, app_id)
+    stopped: list[str] = []
+    if is_registered(context.host, info.name):
+        with contextlib.suppress(RuntimeUnavailable), Runtime(info.layout.serverurl) as runtime:
+            stopped = runtime.stop(None, timeout=context.host.wait_timeout)
+    unregistered = unregister_app(context.host, info.name)
+    removed = remove_app_config(info.layout) if info.layout.root.exists() else []
+    with session_scope(context.sessions) as session:
+        app = session.get(App, app_id)
+        if app is not None:
+            session.delete(app)
+    context.redis.delete(status_key(app_id))
+    return {
+        "app": info.name,
+        "deleted": True,
+        "stopped": stopped,
+        "runtime": unregistered,
+        "removed_files": removed,
+        "kept": [str(info.layout.path("log")), str(info.layout.path("var"))],
+    }

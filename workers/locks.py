@@ -1,0 +1,100 @@
+"""The per-app lock: two jobs never work on one app at the same time.
+
+A Redis key ``hosting:lock:app:<id>`` set with NX and an expiry, holding who took it
+(``<hostname>:<pid>:<job id>:<random>``); released only by its holder (compare and delete).
+Waiting is blocking with a deadline. A holder killed with SIGKILL cannot release its lock,
+and its job is retried at once by RQ: so a waiter on the same machine whose holder's process
+no longer exists takes the lock over instead of waiting for the expiry.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from typing import Any
+
+KEY_PREFIX = "hosting:lock:app:"
+POLL_SECONDS = 0.05
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_TAKE_OVER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return false
+"""
+
+
+class LockTimeout(Exception):
+    """The lock stayed held by another job for longer than we were willing to wait."""
+
+
+def lock_key(app_id: int) -> str:
+    return f"{KEY_PREFIX}{app_id}"
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _holder_is_dead(holder: str) -> bool:
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's holder: only the expiry frees it
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class AppLock:
+    """``with AppLock(redis, app_id, job_id, timeout=…, wait=…):`` holds the app's lock."""
+
+    def __init__(
+        self, redis: Any, app_id: int, owner: str, *, timeout: float, wait: float
+    ) -> None:
+        self.redis = redis
+        self.key = lock_key(app_id)
+        self.timeout_ms = int(timeout * 1000)
+        self.wait = wait
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{owner}:{secrets.token_hex(4)}"
+        self.held = False
+
+    def acquire(self) -> None:
+        deadline = time.monotonic() + self.wait
+        while True:
+            if self.redis.set(self.key, self.token, nx=True, px=self.timeout_ms):
+                self.held = True
+                return
+            holder = _text(self.redis.get(self.key))
+            if holder is not None and _holder_is_dead(holder):
+                took = self.redis.eval(
+                    _TAKE_OVER, 1, self.key, holder, self.token, self.timeout_ms
+                )
+                if took:
+                    self.held = True
+                    return
+            if time.monotonic() > deadline:
+                raise LockTimeout(f"{self.key} is held by {holder} for more than {self.wait:g}s")
+            time.sleep(POLL_SECONDS)
+
+    def release(self) -> None:
+        if self.held:
+            self.redis.eval(_RELEASE, 1, self.key, self.token)
+            self.held = False
+
+    def __enter__(self) -> AppLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

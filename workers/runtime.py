@@ -1,0 +1,294 @@
+"""Talking to one runtime (a tenant's or the host's) over its control socket.
+
+``update`` does what ``supervisorctl update`` does: re-read the config, then stop and remove
+the groups that are gone, replace the changed ones, add the new ones; programs whose config
+did not change keep running with their PIDs. ``wait_for`` then polls until each program is in
+the state asked for, or says why not (its state, and the tail of its log). Every wait has a
+deadline. A runtime that is not up yet (no socket, connection refused, shutting down) raises
+``RuntimeUnavailable``, which the jobs treat as transient (RQ retries them).
+"""
+
+from __future__ import annotations
+
+import time
+import xmlrpc.client
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from supervisor_runtime.ctl.client import ServerProxy, ServerUnreachable, connect
+
+FAULT_BAD_NAME = 10
+FAULT_SHUTDOWN_STATE = 6
+FAULT_ALREADY_STARTED = 60
+FAULT_NOT_RUNNING = 70
+FAULT_ALREADY_ADDED = 90
+FAULT_STILL_RUNNING = 91
+FAULT_CANT_REREAD = 92
+
+RUNNING_STATES = {"STARTING", "RUNNING", "BACKOFF"}
+STOPPED_STATES = {"STOPPED", "EXITED", "FATAL"}
+POLL_SECONDS = 0.1
+LOG_TAIL_BYTES = 4096
+RPC_TIMEOUT = 30.0
+
+
+class RuntimeUnavailable(Exception):
+    """The runtime's socket does not answer (yet): a transient condition."""
+
+
+class RuntimeRefused(Exception):
+    """The runtime refused what we asked (e.g. its config does not parse); not transient."""
+
+
+class ProgramFailed(Exception):
+    """A program did not reach the state asked for; ``log_tail`` holds the end of its log."""
+
+    def __init__(self, message: str, log_tail: str | None = None) -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+@dataclass
+class UpdateResult:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"added": self.added, "changed": self.changed, "removed": self.removed}
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (ServerUnreachable, ConnectionRefusedError, FileNotFoundError)):
+        return True
+    return isinstance(exc, xmlrpc.client.Fault) and exc.faultCode == FAULT_SHUTDOWN_STATE
+
+
+class Runtime:
+    """A runtime reached at ``serverurl`` (``unix:///…/run/supervisor.sock``)."""
+
+    def __init__(self, serverurl: str, *, timeout: float = RPC_TIMEOUT) -> None:
+        self.serverurl = serverurl
+        self.proxy: ServerProxy = connect(serverurl, timeout=timeout)
+
+    def close(self) -> None:
+        self.proxy.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, method: str, *args: Any) -> Any:
+        """``supervisor.<method>(*args)``; transient failures become RuntimeUnavailable."""
+        try:
+            return getattr(self.proxy.supervisor, method)(*args)
+        except (OSError, xmlrpc.client.Fault) as exc:
+            if is_transient(exc):
+                raise RuntimeUnavailable(f"{self.serverurl}: {exc}") from exc
+            raise
+
+    # -- being up ------------------------------------------------------------------
+
+    def is_up(self) -> bool:
+        try:
+            return self.call("getState")["statename"] == "RUNNING"
+        except RuntimeUnavailable:
+            return False
+
+    def wait_up(self, timeout: float) -> None:
+        """Until the runtime answers as RUNNING; RuntimeUnavailable after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not self.is_up():
+            if time.monotonic() > deadline:
+                raise RuntimeUnavailable(f"{self.serverurl} did not answer within {timeout:g}s")
+            time.sleep(POLL_SECONDS)
+
+    # -- state -----------------------------------------------------------------------
+
+    def processes(self) -> list[dict[str, Any]]:
+        return self.call("getAllProcessInfo")
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Process infos by full name ``group:name``."""
+        return {f"{info['group']}:{info['name']}": info for info in self.processes()}
+
+    def groups(self) -> set[str]:
+        return {info["group"] for info in self.processes()}
+
+    def log_tail(self, name: str, channel: str = "stdout", nbytes: int = LOG_TAIL_BYTES) -> str:
+        method = "tailProcessStderrLog" if channel == "stderr" else "tailProcessStdoutLog"
+        try:
+            text, _offset, _overflow = self.call(method, name, 0, nbytes)
+        except xmlrpc.client.Fault as exc:
+            return f"(no log: {exc.faultString})"
+        return text
+
+    # -- update ----------------------------------------------------------------------
+
+    def update(
+        self, only: Iterable[str] | None = None, stop_timeout: float = 60.0
+    ) -> UpdateResult:
+        """reloadConfig, then remove/replace/add groups as ``supervisorctl update`` does
+        (limited to the groups in ``only`` when given, as ``supervisorctl update NAME``).
+        Convergent: run again after an interruption, it finishes the job."""
+        try:
+            added, changed, removed = self.call("reloadConfig")[0]
+        except xmlrpc.client.Fault as exc:
+            if exc.faultCode == FAULT_CANT_REREAD:
+                message = f"the runtime cannot read its config: {exc.faultString}"
+                raise RuntimeRefused(message) from None
+            raise
+        if only is not None:
+            keep = set(only)
+            added, changed, removed = (
+                [g for g in names if g in keep] for names in (added, changed, removed)
+            )
+        result = UpdateResult(sorted(added), sorted(changed), sorted(removed))
+        for group in result.removed:
+            self._remove_group(group, stop_timeout)
+        for group in result.changed:
+            self._remove_group(group, stop_timeout)
+            self._add_group(group)
+        for group in result.added:
+            self._add_group(group)
+        return result
+
+    def _add_group(self, group: str) -> None:
+        try:
+            self.call("addProcessGroup", group)
+        except xmlrpc.client.Fault as exc:
+            if exc.faultCode != FAULT_ALREADY_ADDED:
+                raise
+
+    def _remove_group(self, group: str, stop_timeout: float) -> None:
+        self.stop([group], timeout=stop_timeout)
+        deadline = time.monotonic() + stop_timeout
+        while True:
+            try:
+                self.call("removeProcessGroup", group)
+                return
+            except xmlrpc.client.Fault as exc:
+                if exc.faultCode == FAULT_BAD_NAME:
+                    return  # gone already (a retried job)
+                if exc.faultCode != FAULT_STILL_RUNNING or time.monotonic() > deadline:
+                    raise
+            time.sleep(POLL_SECONDS)
+
+    # -- start / stop ----------------------------------------------------------------
+
+    def _targets(self, names: Iterable[str] | None) -> list[str]:
+        """Full process names for program/group names (``None`` or "all" means all)."""
+        states = self.states()
+        if names is None:
+            return sorted(states)
+        names = list(names)
+        if "all" in names:
+            return sorted(states)
+        wanted = []
+        for name in names:
+            matches = [
+                full
+                for full, info in states.items()
+                if name in (full, info["group"]) or (":" not in name and info["name"] == name)
+            ]
+            if not matches:
+                raise RuntimeRefused(f"no such program: {name}")
+            wanted += matches
+        return sorted(set(wanted))
+
+    def start(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> list[str]:
+        """Start the processes of ``names`` that are not running and wait until all are
+        RUNNING; ProgramFailed (with its log tail) otherwise."""
+        targets = self._targets(names)
+        states = self.states()
+        for full in targets:
+            if states[full]["statename"] not in RUNNING_STATES:
+                try:
+                    self.call("startProcess", full, False)
+                except xmlrpc.client.Fault as exc:
+                    if exc.faultCode != FAULT_ALREADY_STARTED:
+                        raise ProgramFailed(
+                            f"{full} cannot start: {exc.faultString}", self.log_tail(full)
+                        ) from None
+        self.wait_for(running=targets, timeout=timeout)
+        return targets
+
+    def stop(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> list[str]:
+        """Stop the processes of ``names`` and wait until none runs."""
+        try:
+            targets = self._targets(names)
+        except RuntimeRefused:
+            return []  # nothing by that name runs: stopped already
+        states = self.states()
+        for full in targets:
+            if states[full]["statename"] in RUNNING_STATES:
+                try:
+                    self.call("stopProcess", full, False)
+                except xmlrpc.client.Fault as exc:
+                    if exc.faultCode != FAULT_NOT_RUNNING:
+                        raise
+        self.wait_for(stopped=targets, timeout=timeout)
+        return targets
+
+    def restart(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> list[str]:
+        names = list(names) if names is not None else None
+        self.stop(names, timeout)
+        return self.start(names, timeout)
+
+    # -- waiting ---------------------------------------------------------------------
+
+    def wait_for(
+        self,
+        *,
+        running: Iterable[str] = (),
+        stopped: Iterable[str] = (),
+        gone_groups: Iterable[str] = (),
+        timeout: float = 60.0,
+    ) -> dict[str, dict[str, Any]]:
+        """Poll until every process in ``running`` is RUNNING, every one in ``stopped`` is
+        stopped and no process of ``gone_groups`` remains. A process that cannot get there
+        any more (FATAL, or STOPPED while it should run) fails at once; the rest fail at the
+        deadline. Names are full names (``group:name``)."""
+        running, stopped, gone = set(running), set(stopped), set(gone_groups)
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.states()
+            waiting: list[str] = []
+            for full in sorted(running):
+                info = states.get(full)
+                if info is None:
+                    waiting.append(f"{full} is not configured")
+                    continue
+                state = info["statename"]
+                if state == "RUNNING":
+                    continue
+                if state in ("FATAL", "STOPPED"):
+                    raise self._failure(full, info)
+                waiting.append(f"{full} is {state}")
+            for full in sorted(stopped):
+                info = states.get(full)
+                if info is not None and info["statename"] not in STOPPED_STATES:
+                    waiting.append(f"{full} is {info['statename']}")
+            groups = {info["group"] for info in states.values()}
+            waiting += [f"group {group} is still there" for group in sorted(gone & groups)]
+            if not waiting:
+                return states
+            if time.monotonic() > deadline:
+                first = next((f for f in sorted(running) if f in states), None)
+                tail = self.log_tail(first) if first is not None else None
+                raise ProgramFailed(
+                    f"gave up after {timeout:g}s: {'; '.join(waiting)}", tail
+                )
+            time.sleep(POLL_SECONDS)
+
+    def _failure(self, full: str, info: dict[str, Any]) -> ProgramFailed:
+        detail = info.get("spawnerr") or info.get("description") or ""
+        message = f"{full} is {info['statename']}" + (f" ({detail})" if detail else "")
+        return ProgramFailed(message, self.log_tail(full))
+
+
+def full_names(group: str, process_names: Iterable[str]) -> list[str]:
+    return [f"{group}:{name}" for name in process_names]
