@@ -1,0 +1,216 @@
+"""Helpers for the roles tests: one wheel per session, ansible-playbook runs into a prefix,
+the PLAY RECAP, and the processes a prefix install started.
+
+Everything a run installs lives under its prefix (see roles/*/defaults/main.yml), so a test
+owns its prefix and cleans it up with the SysV script the roles installed there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = REPO / "roles"
+BIN = Path(sys.executable).parent
+ANSIBLE_PLAYBOOK = BIN / "ansible-playbook"
+ANSIBLE_LINT = BIN / "ansible-lint"
+RECAP_RE = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+PLAYBOOK_TIMEOUT = 300
+
+
+def build_wheel(shared_dir: Path) -> Path:
+    """A wheel of the project, built once for all xdist workers (a file lock serializes them,
+    and the in-tree setuptools build must not run twice at once)."""
+    shared_dir.mkdir(parents=True, exist_ok=True)
+    with open(shared_dir / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        wheels = sorted(shared_dir.glob("hosting_platform-*.whl"))
+        if wheels:
+            return wheels[-1]
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+             "--wheel-dir", str(shared_dir), str(REPO)],
+            check=True, capture_output=True, timeout=180,
+        )
+        wheels = sorted(shared_dir.glob("hosting_platform-*.whl"))
+        if not wheels:
+            raise RuntimeError(f"pip wheel left no hosting_platform wheel in {shared_dir}")
+        return wheels[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Recap:
+    ok: int
+    changed: int
+    unreachable: int
+    failed: int
+
+
+@dataclass
+class Install:
+    """One prefix install: where it is and the extra vars its runs use."""
+
+    workdir: Path
+    wheel: Path
+    redis_port: int
+    web_port: int
+
+    @property
+    def prefix(self) -> Path:
+        return self.workdir / "prefix"
+
+    @property
+    def venv_bin(self) -> Path:
+        return self.prefix / "opt/hosting/venv/bin"
+
+    @property
+    def system_conf(self) -> Path:
+        return self.prefix / "etc/supervisord.conf"
+
+    @property
+    def host_home(self) -> Path:
+        return self.prefix / "srv/hosting"
+
+    @property
+    def host_conf(self) -> Path:
+        return self.host_home / "conf/supervisord.conf"
+
+    @property
+    def initd(self) -> Path:
+        return self.prefix / "etc/init.d/supervisord"
+
+    def extra_vars(self) -> dict[str, object]:
+        return {
+            "prefix": str(self.prefix),
+            "supervisor_runtime_source": str(self.wheel),
+            "supervisor_runtime_python": sys.executable,
+            "hosting_redis_url": f"redis://127.0.0.1:{self.redis_port}/0",
+            "redis_port": self.redis_port,
+            "platform_web_bind": f"127.0.0.1:{self.web_port}",
+            "platform_web_gunicorn_workers": 1,
+            "platform_host_worker_numprocs": 1,
+        }
+
+    def inventory(self) -> Path:
+        """localhost in both groups, run with connection=local and this interpreter."""
+        path = self.workdir / "inventory.ini"
+        host = f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}"
+        path.write_text(f"[web]\n{host}\n\n[app_hosts]\n{host}\n", encoding="utf-8")
+        return path
+
+    def playbook(self, *args: str) -> tuple[subprocess.CompletedProcess[str], Recap]:
+        vars_file = self.workdir / "extra-vars.json"
+        vars_file.write_text(json.dumps(self.extra_vars()), encoding="utf-8")
+        env = dict(os.environ)
+        env.update(
+            ANSIBLE_ROLES_PATH=str(ROLES),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_RETRY_FILES_ENABLED="0",
+            ANSIBLE_LOCAL_TEMP=str(self.workdir / "ansible-local"),
+            ANSIBLE_REMOTE_TEMP=str(self.workdir / "ansible-remote"),
+            ANSIBLE_HOME=str(self.workdir / "ansible-home"),
+            ANSIBLE_STDOUT_CALLBACK="default",
+        )
+        proc = subprocess.run(
+            [str(ANSIBLE_PLAYBOOK), "-i", str(self.inventory()), str(ROLES / "site.yml"),
+             "-e", f"@{vars_file}", *args],
+            cwd=ROLES, env=env, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT,
+        )
+        return proc, parse_recap(proc.stdout)
+
+    def ctl(self, conf: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.venv_bin / "supervisorctl"), "-c", str(conf), *args],
+            capture_output=True, text=True, timeout=30,
+        )
+
+    def pids(self) -> set[int]:
+        """Every process this install runs: both supervisords and all their programs."""
+        found: set[int] = set()
+        pidfile = self.prefix / "run/supervisor/supervisord.pid"
+        if pidfile.exists():
+            found.add(int(pidfile.read_text().strip()))
+        for conf in (self.system_conf, self.host_conf):
+            if conf.exists():
+                out = self.ctl(conf, "pid", "all").stdout
+                found.update(int(word) for word in out.split() if word.isdigit() and word != "0")
+        return found | processes_mentioning(str(self.prefix))
+
+    def stop(self) -> None:
+        if self.initd.exists():
+            subprocess.run([str(self.initd), "stop"], capture_output=True, timeout=120)
+
+
+def parse_recap(stdout: str) -> Recap:
+    matches = list(RECAP_RE.finditer(stdout))
+    if not matches:
+        raise AssertionError(f"no PLAY RECAP in ansible-playbook output:\n{stdout[-3000:]}")
+    totals = [0, 0, 0, 0]
+    for match in matches:
+        for i, key in enumerate(("ok", "changed", "unreachable", "failed")):
+            totals[i] += int(match[key])
+    return Recap(*totals)
+
+
+def processes_mentioning(text: str) -> set[int]:
+    """Live processes whose command line contains ``text`` (e.g. a prefix path)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is as good as gone
+
+
+def wait_until_gone(pids: set[int], timeout: float) -> set[int]:
+    deadline = time.monotonic() + timeout
+    left = {pid for pid in pids if alive(pid)}
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = {pid for pid in left if alive(pid)}
+    return left
+
+
+def kill_leftovers(pids: set[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
