@@ -170,3 +170,23 @@ def test_a_listener_speaking_out_of_turn_goes_unknown(
         "rude: has entered the UNKNOWN state and will no longer receive events, this usually "
         "indicates the process violated the eventlistener protocol"
     ), timeout=10)
+
+
+def test_childutils_rpc_interface_reaches_the_daemon(start_daemon, workdir: Path) -> None:
+    out = workdir / "state.json"
+    config = build_config(
+        workdir,
+        {},
+        unix_socket=True,
+        extra={
+            "eventlistener:asker": {
+                "command": f"{PY} -u {Path(__file__).with_name('rpc_listener.py')} {out}",
+                "events": "SUPERVISOR_STATE_CHANGE_RUNNING,TICK_5",
+                "startsecs": 0,
+            }
+        },
+    )
+    start_daemon(config)
+    wait_until(out.exists, 15, "the listener's answer")
+    answer = json.loads(out.read_text())
+    assert answer["state"] == {"statecode": 1, "statename": "RUNNING"}
