@@ -1,0 +1,293 @@
+"""The customer's pages: apps list, an app's processes and actions, services, custom
+programs, logs, and the app's job history. Every app route loads the app through
+``hosting.services.get_app_for``: another tenant's app is a 404, whatever the URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import login_required
+from hosting import services
+from hosting.errors import InvalidInput, NotFound
+from hosting.jobs import jobs_visible_to
+from hosting.models import App, Host, Job, Service
+from hosting.status import read_app_status
+from sqlalchemy import select
+
+from admin_web import actions
+from admin_web.extensions import get_redis, get_session, me, wants_json
+from admin_web.forms import CustomProgramForm, NewAppForm, attach_error, labelled
+from admin_web.presenters import (
+    app_state,
+    job_dict,
+    log_text,
+    process_rows,
+    status_payload,
+)
+
+bp = Blueprint("apps", __name__)
+RECENT_JOBS = 8
+LOG_SIZES = (16 * 1024, 64 * 1024, 256 * 1024)
+
+
+def load_app(app_id: int) -> App:
+    try:
+        return services.get_app_for(get_session(), me(), app_id)
+    except NotFound:
+        abort(404)
+
+
+def _queued(job: Job, message: str) -> Any:
+    """After a form: back to the app page, which follows the job live."""
+    if wants_json():
+        return jsonify(job=job_dict(job)), 202
+    flash(message, "info")
+    flash(job.id, "job")
+    return redirect(url_for("apps.detail", app_id=job.app_id))
+
+
+def _refused(app: App, error: InvalidInput | NotFound) -> Any:
+    get_session().rollback()
+    if isinstance(error, NotFound):
+        abort(404)
+    if wants_json():
+        return jsonify(error={"message": error.message, "field": error.field}), 400
+    flash(f"{error.field}: {error.message}", "error")
+    return redirect(url_for("apps.detail", app_id=app.id))
+
+
+@bp.get("/")
+@login_required
+def index() -> Any:
+    session, redis = get_session(), get_redis()
+    apps = services.apps_visible_to(session, me())
+    states = {app.id: app_state(app, read_app_status(redis, app.id)) for app in apps}
+    return render_template("apps/list.html", apps=apps, states=states)
+
+
+@bp.get("/apps/status.json")
+@login_required
+def index_status() -> Any:
+    redis = get_redis()
+    apps = services.apps_visible_to(get_session(), me())
+    return jsonify(apps={str(a.id): app_state(a, read_app_status(redis, a.id)) for a in apps})
+
+
+@bp.route("/apps/new", methods=["GET", "POST"])
+@login_required
+def new() -> Any:
+    session = get_session()
+    form = NewAppForm()
+    tenants = actions.tenants_of(session, me())
+    form.tenant.choices = [labelled(t.slug, t.name) for t in tenants]
+    hosts = list(session.scalars(select(Host).order_by(Host.name))) if me().is_admin else []
+    if hosts:
+        form.host.choices = [labelled("", "least loaded")] + [h.name for h in hosts]
+    else:
+        del form.host  # members (and an empty platform) get the least loaded host
+    if not tenants:
+        flash("You are not a member of any company yet.", "error")
+    if form.validate_on_submit():
+        try:
+            app, job = actions.create_app(
+                session,
+                get_redis(),
+                me(),
+                name=(form.name.data or "").strip(),
+                tech=form.tech.data or "",
+                tenant_ref=form.tenant.data,
+                host_ref=form.host.data if "host" in form else None,
+                custom_command=(form.custom_command.data or "").strip() or None,
+            )
+        except InvalidInput as exc:
+            session.rollback()
+            attach_error(form, exc)
+        else:
+            return _queued(job, f"App {app.name} is being created.")
+    code = 400 if form.errors or form.form_errors else 200
+    return render_template("apps/new.html", form=form, hosts=hosts), code
+
+
+@bp.get("/apps/<int:app_id>")
+@login_required
+def detail(app_id: int) -> Any:
+    app = load_app(app_id)
+    session, redis = get_session(), get_redis()
+    status = read_app_status(redis, app.id)
+    by_name = {service.name: service for service in app.services}
+    toggles = [
+        {"name": kind, "kind": kind, "service": by_name.get(kind), "doc": actions.kind_doc(kind)}
+        for kind in actions.TOGGLE_KINDS
+    ]
+    jobs = jobs_visible_to(session, me(), app=app, limit=RECENT_JOBS)
+    return render_template(
+        "apps/detail.html",
+        app=app,
+        state=app_state(app, status),
+        processes=process_rows(app, status),
+        toggles=toggles,
+        customs=[s for s in app.services if s.kind == "custom"],
+        others=[s for s in app.services if s.kind not in ("custom", *actions.TOGGLE_KINDS)],
+        jobs=jobs,
+    )
+
+
+@bp.get("/apps/<int:app_id>/status.json")
+@login_required
+def status(app_id: int) -> Any:
+    app = load_app(app_id)
+    payload = status_payload(app, get_redis())
+    jobs = jobs_visible_to(get_session(), me(), app=app, limit=RECENT_JOBS)
+    payload["jobs"] = [job_dict(job, with_result=False) for job in jobs]
+    return jsonify(payload)
+
+
+@bp.post("/apps/<int:app_id>/control/<target>/<action>")
+@login_required
+def control(app_id: int, target: str, action: str) -> Any:
+    app = load_app(app_id)
+    try:
+        job = actions.program_action(get_session(), get_redis(), me(), app, target, action)
+    except InvalidInput as exc:
+        return _refused(app, exc)
+    what = "all programs" if target == "all" else target
+    return _queued(job, f"{action.capitalize()} {what}: queued.")
+
+
+@bp.post("/apps/<int:app_id>/services/<name>/<any(enable, disable):change>")
+@login_required
+def toggle_service(app_id: int, name: str, change: str) -> Any:
+    app = load_app(app_id)
+    try:
+        _service, job = actions.set_service_enabled(
+            get_session(), get_redis(), me(), app, name, change == "enable"
+        )
+    except (InvalidInput, NotFound) as exc:
+        return _refused(app, exc)
+    return _queued(job, f"{name}: {change}d, applying.")
+
+
+def _custom_or_404(app: App, name: str) -> Service:
+    service = next((s for s in app.services if s.name == name and s.kind == "custom"), None)
+    if service is None:
+        abort(404)
+    return service
+
+
+@bp.route("/apps/<int:app_id>/programs/new", methods=["GET", "POST"])
+@login_required
+def program_new(app_id: int) -> Any:
+    return _program_form(load_app(app_id), None)
+
+
+@bp.route("/apps/<int:app_id>/programs/<name>/edit", methods=["GET", "POST"])
+@login_required
+def program_edit(app_id: int, name: str) -> Any:
+    app = load_app(app_id)
+    return _program_form(app, _custom_or_404(app, name))
+
+
+def _program_form(app: App, existing: Service | None) -> Any:
+    form = CustomProgramForm()
+    if existing is not None and request.method == "GET":
+        form.fill(existing.name, dict(existing.settings or {}))
+    if form.validate_on_submit():
+        name = existing.name if existing is not None else (form.name.data or "").strip()
+        try:
+            _service, job = actions.save_custom_program(
+                get_session(), get_redis(), me(), app, name, form.settings(), existing=existing
+            )
+        except InvalidInput as exc:
+            get_session().rollback()
+            attach_error(form, exc)
+        else:
+            return _queued(job, f"Program {name} saved, applying.")
+    code = 400 if form.errors or form.form_errors else 200
+    return render_template("apps/program_form.html", app=app, form=form, existing=existing), code
+
+
+@bp.post("/apps/<int:app_id>/programs/<name>/remove")
+@login_required
+def program_remove(app_id: int, name: str) -> Any:
+    app = load_app(app_id)
+    service = _custom_or_404(app, name)
+    try:
+        job = actions.remove_custom_program(get_session(), get_redis(), me(), app, service)
+    except InvalidInput as exc:
+        return _refused(app, exc)
+    return _queued(job, f"Program {name} removed, applying.")
+
+
+@bp.get("/apps/<int:app_id>/logs")
+@login_required
+def logs(app_id: int) -> Any:
+    app = load_app(app_id)
+    programs = sorted({n for names in actions.process_names(app).values() for n in names})
+    program = request.args.get("program") or ("app" if "app" in programs else "")
+    channel = request.args.get("channel", "stdout")
+    job = None
+    job_id = request.args.get("job")
+    if job_id:
+        job = get_session().get(Job, job_id)
+        if job is None or job.app_id != app.id or job.kind != "read_log":
+            job = None
+    return render_template(
+        "apps/logs.html",
+        app=app,
+        programs=programs,
+        program=program,
+        channel=channel,
+        sizes=LOG_SIZES,
+        job=job,
+        text=log_text(job) if job is not None else None,
+    )
+
+
+@bp.post("/apps/<int:app_id>/logs")
+@login_required
+def logs_read(app_id: int) -> Any:
+    app = load_app(app_id)
+    program = request.form.get("program", "")
+    channel = request.form.get("channel", "stdout")
+    try:
+        size = int(request.form.get("bytes", 64 * 1024))
+    except ValueError:
+        size = -1
+    try:
+        job = actions.read_log(get_session(), get_redis(), me(), app, program, channel, size)
+    except InvalidInput as exc:
+        return _refused(app, exc)
+    if wants_json():
+        return jsonify(job=job_dict(job)), 202
+    return redirect(
+        url_for("apps.logs", app_id=app.id, program=program, channel=channel, job=job.id)
+    )
+
+
+@bp.get("/apps/<int:app_id>/jobs")
+@login_required
+def jobs(app_id: int) -> Any:
+    app = load_app(app_id)
+    rows = jobs_visible_to(get_session(), me(), app=app, limit=200)
+    return render_template("apps/jobs.html", app=app, jobs=rows)
+
+
+@bp.post("/apps/<int:app_id>/delete")
+@login_required
+def delete(app_id: int) -> Any:
+    app = load_app(app_id)
+    if request.form.get("confirm") != app.name:
+        flash("Type the app's name to confirm deleting it.", "error")
+        return redirect(url_for("apps.detail", app_id=app.id))
+    job = actions.delete_app(get_session(), get_redis(), me(), app)
+    return _queued(job, f"App {app.name} is being deleted.")

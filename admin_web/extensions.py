@@ -1,0 +1,117 @@
+"""Per-app resources: the database session factory, the Redis connection, Flask-Login and
+CSRF protection. Each has an ``init_app`` step; views reach them through the getters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from flask import Flask, current_app, g, jsonify, redirect, request, url_for
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from hosting import db
+from hosting.models import User
+from sqlalchemy.orm import Session, sessionmaker
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+
+def init_db(app: Flask) -> None:
+    engine = db.make_engine(app.config["DATABASE_URL"])
+    app.extensions["hosting_engine"] = engine
+    app.extensions["hosting_sessions"] = db.make_session_factory(engine)
+    app.teardown_appcontext(_close_session)
+
+
+def get_session() -> Session:
+    """The request's database session (one per app context, closed at teardown)."""
+    if "db_session" not in g:
+        factory: sessionmaker[Session] = current_app.extensions["hosting_sessions"]
+        g.db_session = factory()
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def init_redis(app: Flask) -> None:
+    if "redis" not in app.extensions:  # tests may hand in their own connection
+        app.extensions["redis"] = redis.Redis.from_url(app.config["REDIS_URL"])
+
+
+def get_redis() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def wants_json() -> bool:
+    """Requests from our own scripts (and the job/status endpoints) get JSON errors."""
+    if request.path.startswith("/api/") or request.path.endswith(".json"):
+        return True
+    accept = request.accept_mimetypes
+    return accept["application/json"] > accept["text/html"]
+
+
+class LoginUser:
+    """What Flask-Login keeps as ``current_user``: the ORM row plus the attributes Flask-Login
+    asks for (hosting's User stays free of Flask)."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, row: User) -> None:
+        self.row = row
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.row.is_active)
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.row.is_admin)
+
+    @property
+    def email(self) -> str:
+        return self.row.email
+
+    def get_id(self) -> str:
+        return str(self.row.id)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> LoginUser | None:
+    try:
+        user = get_session().get(User, int(user_id))
+    except ValueError:
+        return None
+    return LoginUser(user) if user is not None and user.is_active else None
+
+
+def me() -> User:
+    """The logged-in user's row (views behind login_required only)."""
+    from flask_login import current_user
+
+    return current_user.row
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> Any:
+    if wants_json():
+        response = jsonify(error={"message": "log in first", "field": None})
+        response.status_code = 401
+        return response
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def init_login(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    # "strong": a session cookie replayed from another address/agent is dropped.
+    login_manager.session_protection = "strong"
+
+
+def init_csrf(app: Flask) -> None:
+    csrf.init_app(app)

@@ -1,0 +1,161 @@
+"""Rows and dicts the pages and the JSON endpoints show: apps, processes, services, jobs.
+
+Process rows merge two sources: the database says which programs an app should run (its
+enabled services), Redis says what its runtime reports (``hosting.status``, written by the
+workers' poller). A program the database knows but the runtime does not report yet is shown
+as PENDING; one the runtime reports that we did not render (a tenant's own file) as "own".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hosting.models import App, Job, Service
+from hosting.status import read_app_status
+
+from admin_web.actions import process_names
+
+RUNNING = "RUNNING"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def process_rows(app: App, status: dict[str, Any] | None) -> list[dict[str, Any]]:
+    kinds = {service.name: service.kind for service in app.services}
+    reported = {(p.get("group") or p["name"], p["name"]): p for p in (status or {}).get(
+        "processes", []
+    )}
+    rows: list[dict[str, Any]] = []
+    for group, names in process_names(app).items():
+        for name in names:
+            info = reported.pop((group, name), None)
+            rows.append(_row(group, name, kinds.get(group, "own"), info))
+    for (group, name), info in sorted(reported.items()):
+        rows.append(_row(group, name, kinds.get(group, "own"), info))
+    return rows
+
+
+def _row(group: str, name: str, kind: str, info: dict[str, Any] | None) -> dict[str, Any]:
+    target = name if group == name else f"{group}:{name}"
+    if info is None:
+        return {
+            "name": name, "group": group, "target": target, "kind": kind,
+            "state": "PENDING", "pid": None, "uptime": None,
+            "description": "not reported by the runtime yet",
+        }
+    state = info.get("statename") or "UNKNOWN"
+    uptime = None
+    start, now = info.get("start") or 0, info.get("now") or 0
+    if state == RUNNING and start and now >= start:
+        uptime = int(now - start)
+    return {
+        "name": name, "group": group, "target": target, "kind": kind, "state": state,
+        "pid": info.get("pid") or None, "uptime": uptime,
+        "description": info.get("description") or "",
+    }
+
+
+def app_state(app: App, status: dict[str, Any] | None) -> dict[str, Any]:
+    """A one-word state of the whole app, and counts, for lists and headers."""
+    rows = process_rows(app, status)
+    running = sum(1 for row in rows if row["state"] == RUNNING)
+    if status is None:
+        state = "unknown"
+    elif status.get("runtime") != "up":
+        state = "down"
+    elif rows and running == len(rows):
+        state = "running"
+    elif running == 0:
+        state = "stopped"
+    else:
+        state = "partial"
+    return {
+        "state": state,
+        "running": running,
+        "total": len(rows),
+        "updated": (status or {}).get("updated"),
+        "runtime": (status or {}).get("runtime"),
+        "error": (status or {}).get("error"),
+    }
+
+
+def status_payload(app: App, redis: Any) -> dict[str, Any]:
+    status = read_app_status(redis, app.id)
+    return {"app": app.id, **app_state(app, status), "processes": process_rows(app, status)}
+
+
+def service_dict(service: Service) -> dict[str, Any]:
+    return {
+        "id": service.id,
+        "name": service.name,
+        "kind": service.kind,
+        "enabled": service.enabled,
+        "settings": dict(service.settings or {}),
+        "updated_at": _iso(service.updated_at),
+    }
+
+
+def app_dict(app: App, redis: Any | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": app.id,
+        "name": app.name,
+        "tech": app.tech,
+        "tenant": {"id": app.tenant.id, "slug": app.tenant.slug, "name": app.tenant.name},
+        "host": app.host.name,
+        "root": app.root,
+        "created_at": _iso(app.created_at),
+    }
+    if redis is not None:
+        data["status"] = app_state(app, read_app_status(redis, app.id))
+    return data
+
+
+JOB_TITLES = {
+    "create_app": "Create app",
+    "apply_services": "Apply services",
+    "read_log": "Read log",
+    "delete_app": "Delete app",
+}
+
+
+def job_title(job: Job) -> str:
+    args = job.arguments or {}
+    if job.kind == "program_action":
+        return f"{str(args.get('action', '?')).capitalize()} {args.get('program', '?')}"
+    if job.kind == "read_log":
+        return f"Read {args.get('program', '?')} {args.get('channel', 'stdout')} log"
+    return JOB_TITLES.get(job.kind, job.kind)
+
+
+def job_dict(job: Job, *, with_result: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": job.id,
+        "kind": job.kind,
+        "title": job_title(job),
+        "status": job.status,
+        "finished": job.finished,
+        "arguments": job.arguments or {},
+        "app": job.app_id,
+        "actor": job.actor,
+        "attempts": job.attempts,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "error": job.error,
+    }
+    if with_result:
+        data["result"] = job.result
+        data["log_tail"] = job.log_tail
+    return data
+
+
+def log_text(job: Job) -> str | None:
+    """The text a finished read_log job returned."""
+    result = job.result
+    if isinstance(result, dict):
+        text = result.get("text")
+        return text if isinstance(text, str) else None
+    return result if isinstance(result, str) else None

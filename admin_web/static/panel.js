@@ -1,0 +1,269 @@
+// The panel's live parts, in plain JavaScript (no framework, nothing from a CDN):
+// - an app page polls its status JSON and redraws the process table and the activity list;
+// - the apps list polls every app's state;
+// - a job card (shown after a click) follows its job: queued -> running -> done/failed;
+// - the log viewer enqueues read_log jobs and shows their text, again and again when following;
+// - forms with data-confirm ask first.
+"use strict";
+
+(function () {
+  const meta = (name) => (document.querySelector(`meta[name="${name}"]`) || {}).content || "";
+  const POLL_MS = parseInt(meta("poll-ms"), 10) || 2000;
+  const CSRF = meta("csrf-token");
+
+  async function getJSON(url) {
+    const response = await fetch(url, {
+      headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
+    });
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    return response.json();
+  }
+
+  function stateClass(state) {
+    return "state-" + String(state || "unknown").toLowerCase().replace(/\s+/g, "-");
+  }
+
+  function setBadge(element, text) {
+    if (!element) return;
+    element.textContent = text;
+    element.className = element.className.replace(/\bstate-[\w-]+/g, "").trim() + " " + stateClass(text);
+  }
+
+  function uptime(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    const days = Math.floor(seconds / 86400);
+    let rest = seconds % 86400;
+    const hours = Math.floor(rest / 3600);
+    rest %= 3600;
+    const text = `${hours}:${String(Math.floor(rest / 60)).padStart(2, "0")}:${String(rest % 60).padStart(2, "0")}`;
+    return days ? `${days}d ${text}` : text;
+  }
+
+  function when(iso) {
+    if (!iso) return "—";
+    return iso.replace("T", " ").replace(/\..*$/, "").replace(/\+00:00$/, "");
+  }
+
+  // Poll `fn` every POLL_MS until it returns true; a failed request just tries again.
+  function poll(fn) {
+    let stopped = false;
+    async function tick() {
+      if (stopped) return;
+      let done = false;
+      try { done = await fn(); } catch (error) { console.warn(error); }
+      if (!done && !stopped) setTimeout(tick, POLL_MS);
+    }
+    tick();
+    return () => { stopped = true; };
+  }
+
+  // -- the app page ---------------------------------------------------------------------
+
+  function processRow(template, section, process) {
+    const row = template.content.firstElementChild.cloneNode(true);
+    row.dataset.process = process.target;
+    row.querySelector("[data-name]").textContent = process.name;
+    row.querySelector("[data-group]").textContent = process.group !== process.name ? `(${process.group})` : "";
+    row.querySelector("[data-kind]").textContent = process.kind;
+    const urlTemplate = section.dataset.controlUrl;
+    row.querySelectorAll("form[data-action]").forEach((form) => {
+      form.action = urlTemplate.replace("__TARGET__", encodeURIComponent(process.target))
+        .replace("__ACTION__", form.dataset.action);
+      form.querySelector('input[name="csrf_token"]').value = CSRF;
+    });
+    const link = row.querySelector("[data-log-link]");
+    link.href = `${section.dataset.logsUrl}?program=${encodeURIComponent(process.name)}`;
+    return row;
+  }
+
+  function updateRow(row, process) {
+    setBadge(row.querySelector("[data-state]"), process.state);
+    row.querySelector("[data-pid]").textContent = process.pid || "—";
+    row.querySelector("[data-uptime]").textContent = uptime(process.uptime);
+    row.querySelector("[data-description]").textContent = process.description || "";
+  }
+
+  function renderActivity(list, jobs) {
+    if (!list) return;
+    list.replaceChildren();
+    if (!jobs.length) {
+      const empty = document.createElement("li");
+      empty.className = "muted";
+      empty.textContent = "Nothing yet.";
+      list.append(empty);
+    }
+    for (const job of jobs) {
+      const item = document.createElement("li");
+      item.dataset.jobId = job.id;
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      setBadge(badge, job.status);
+      const title = document.createElement("span");
+      title.className = "strong";
+      title.textContent = ` ${job.title} `;
+      const who = document.createElement("span");
+      who.className = "muted small";
+      who.textContent = `${(job.actor || "").replace("user:", "")} · ${when(job.created_at)}`;
+      item.append(badge, title, who);
+      if (job.error) {
+        const error = document.createElement("div");
+        error.className = "text-error small";
+        error.textContent = job.error.split("\n")[0].slice(0, 160);
+        item.append(error);
+      }
+      list.append(item);
+    }
+  }
+
+  function watchAppPage(section) {
+    const tbody = section.querySelector("[data-process-rows]");
+    const template = document.getElementById("process-row");
+    const note = section.querySelector("[data-status-note]");
+    const headerBadge = document.querySelector("h1 [data-app-state]");
+    const activity = document.querySelector("[data-activity]");
+    poll(async () => {
+      const status = await getJSON(section.dataset.statusUrl);
+      setBadge(headerBadge, status.state);
+      if (note) {
+        note.textContent = status.state === "unknown" ? "no status from the host yet"
+          : status.runtime === "down" ? "runtime not answering" : `live · ${status.running}/${status.total} running`;
+      }
+      const existing = new Map([...tbody.querySelectorAll("tr[data-process]")].map((r) => [r.dataset.process, r]));
+      const wanted = status.processes.map((p) => p.target);
+      const sameSet = wanted.length === existing.size && wanted.every((t) => existing.has(t));
+      if (!sameSet) {
+        tbody.replaceChildren(...status.processes.map((p) => processRow(template, section, p)));
+      }
+      for (const process of status.processes) {
+        const row = tbody.querySelector(`tr[data-process="${CSS.escape(process.target)}"]`);
+        if (row) updateRow(row, process);
+      }
+      renderActivity(activity, status.jobs || []);
+      return false;
+    });
+  }
+
+  // -- the apps list --------------------------------------------------------------------
+
+  function watchAppsList(grid) {
+    poll(async () => {
+      const data = await getJSON(grid.dataset.appsStatusUrl);
+      for (const [id, state] of Object.entries(data.apps)) {
+        const card = grid.querySelector(`[data-app-id="${id}"]`);
+        if (!card) continue;
+        setBadge(card.querySelector("[data-app-state]"), state.state);
+        card.querySelector("[data-app-count]").textContent = `${state.running}/${state.total}`;
+      }
+      return false;
+    });
+  }
+
+  // -- job cards ------------------------------------------------------------------------
+
+  function watchJobCard(card) {
+    const badge = card.querySelector("[data-job-status]");
+    const detail = card.querySelector("[data-job-detail]");
+    const log = card.querySelector("[data-job-log]");
+    poll(async () => {
+      const { job } = await getJSON(card.dataset.jobUrl);
+      card.querySelector(".jobcard-title").textContent = job.title;
+      setBadge(badge, job.status);
+      card.classList.toggle("is-done", job.status === "done");
+      card.classList.toggle("is-failed", job.status === "failed");
+      detail.textContent = {
+        queued: "waiting for a worker…",
+        running: "running on the host…",
+        done: `done at ${when(job.finished_at)}`,
+        failed: job.error ? job.error.split("\n")[0] : "failed",
+      }[job.status] || job.status;
+      if (job.status === "failed" && (job.error || job.log_tail)) {
+        log.hidden = false;
+        log.textContent = (job.error || "") + (job.log_tail ? `\n\n--- log tail ---\n${job.log_tail}` : "");
+      }
+      return job.finished;
+    });
+  }
+
+  // -- the log viewer -------------------------------------------------------------------
+
+  function watchLogViewer(form) {
+    const output = document.querySelector("[data-log-output]");
+    const status = form.querySelector("[data-log-status]");
+    const follow = form.querySelector("[data-follow]");
+    const button = form.querySelector('button[type="submit"]');
+    let timer = null;
+    let busy = false;
+
+    function show(job) {
+      if (job.status === "failed") {
+        output.textContent = job.error || "reading the log failed";
+      } else if (job.status === "done") {
+        const result = job.result || {};
+        const text = typeof result === "string" ? result : result.text || "";
+        const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 40;
+        output.textContent = text || "(the log is empty)";
+        if (atBottom || !follow.checked) output.scrollTop = output.scrollHeight;
+      }
+    }
+
+    async function followJob(url) {
+      for (;;) {
+        const { job } = await getJSON(url);
+        status.textContent = `job ${job.status}`;
+        if (job.finished) { show(job); return job; }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+
+    async function readOnce() {
+      if (busy) return;
+      busy = true;
+      button.disabled = true;
+      try {
+        const response = await fetch(form.action, {
+          method: "POST", body: new FormData(form), credentials: "same-origin",
+          headers: { Accept: "application/json", "X-CSRFToken": CSRF },
+        });
+        const data = await response.json();
+        if (!response.ok) {
+          status.textContent = (data.error && data.error.message) || `HTTP ${response.status}`;
+          return;
+        }
+        status.textContent = "job queued";
+        await followJob(form.dataset.jobBase.replace("__JOB__", data.job.id));
+      } catch (error) {
+        status.textContent = String(error);
+      } finally {
+        busy = false;
+        button.disabled = false;
+        if (follow.checked) timer = setTimeout(readOnce, POLL_MS);
+      }
+    }
+
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      clearTimeout(timer);
+      readOnce();
+    });
+    follow.addEventListener("change", () => {
+      clearTimeout(timer);
+      if (follow.checked) readOnce();
+    });
+    if (output.dataset.jobUrl) followJob(output.dataset.jobUrl).catch((e) => { status.textContent = String(e); });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("form[data-confirm]").forEach((form) => {
+      form.addEventListener("submit", (event) => {
+        if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+      });
+    });
+    const section = document.querySelector("[data-status-url]");
+    if (section) watchAppPage(section);
+    const grid = document.querySelector("[data-apps-status-url]");
+    if (grid) watchAppsList(grid);
+    document.querySelectorAll("[data-job-url].jobcard").forEach(watchJobCard);
+    const logForm = document.getElementById("log-form");
+    if (logForm) watchLogViewer(logForm);
+  });
+})();

@@ -1,0 +1,42 @@
+"""Jinja filters and globals shared by the templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app
+
+from admin_web.presenters import job_title
+
+
+def when(moment: datetime | None) -> str:
+    """A UTC time as ``2025-01-31 14:05:09``; SQLite gives it back naive (still UTC)."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def uptime(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{days}d {text}" if days else text
+
+
+def state_class(state: str | None) -> str:
+    return "state-" + (state or "unknown").lower().replace(" ", "-")
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(when=when, uptime=uptime, state_class=state_class)
+    app.jinja_env.globals.update(job_title=job_title)
+
+    @app.context_processor
+    def _poll() -> dict[str, Any]:
+        return {"poll_ms": current_app.config["STATUS_POLL_MS"]}

@@ -1,0 +1,240 @@
+"""The panel's main flows in a real browser against the real stack: redis-server, a host
+runtime (our supervisord) running RQ workers and the app's own runtime, and the panel
+served over HTTP. Log in, enable Redis, restart the app and watch its state change live,
+read its log. Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.web.browser import ServerThread, screenshot, start_browser, unavailable_reason
+
+REASON = unavailable_reason()
+pytestmark = [
+    pytest.mark.skipif(REASON is not None, reason=f"browser tests need the real stack: {REASON}"),
+    pytest.mark.timeout(300),
+]
+
+if REASON is None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import Select
+
+    from tests.workers.fixtures import (  # noqa: F401  (fixtures used by name)
+        Platform,
+        base_dir,
+        platform,
+        redis_url,
+        sqlite_template,
+    )
+
+PASSWORD = "browser pass 123"
+WAIT = 60.0
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the DOM changes under us while polling
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+
+
+@dataclass
+class Stack:
+    platform: Any
+    url: str
+    app_id: int
+    app_port: int
+
+
+@pytest.fixture
+def stack(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    from hosting import services
+    from hosting.models import Tenant
+
+    from admin_web import create_app
+
+    monkeypatch.setattr("hosting.passwords.N", 2**8)
+    platform.add_host("h1")
+    app_id, port = platform.create_app(name="shop")
+    platform.run("create_app", app_id)
+    with platform.sessions() as session:
+        user = services.create_user(session, "alice@acme.example", PASSWORD)
+        tenant = session.query(Tenant).filter_by(slug="acme").one()
+        services.add_member(session, tenant, user, "owner")
+        services.create_user(session, "root@example.com", PASSWORD, is_admin=True)
+        session.commit()
+    panel = create_app(
+        {
+            "DATABASE_URL": platform.database_url,
+            "REDIS_URL": platform.redis_url,
+            "HOSTING_DATA_DIR": str(platform.base),
+            "SECRET_KEY": "browser-tests",
+            # Served over plain http on 127.0.0.1 here; CSRF stays on, as in production.
+            "SESSION_COOKIE_SECURE": False,
+            "REMEMBER_COOKIE_SECURE": False,
+            "STATUS_POLL_MS": 1000,
+        }
+    )
+    with ServerThread(panel) as server:
+        yield Stack(platform, server.url, app_id, port)
+    panel.extensions["hosting_engine"].dispose()
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    driver = start_browser()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def process_cell(driver: WebDriver, target: str, cell: str) -> str:
+    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-process="{target}"]')
+    return row.find_element(By.CSS_SELECTOR, f"[data-{cell}]").text
+
+
+def click_form_button(driver: WebDriver, action_suffix: str) -> None:
+    form = driver.find_element(By.CSS_SELECTOR, f'form[action$="{action_suffix}"]')
+    form.find_element(By.CSS_SELECTOR, "button").click()
+
+
+def wait_job_card(driver: WebDriver, status: str = "done") -> str:
+    def card_status() -> str | None:
+        text = driver.find_element(By.CSS_SELECTOR, ".jobcard [data-job-status]").text.lower()
+        return text if text in ("done", "failed") else None
+
+    final = wait_for(card_status, "the job card to finish")
+    detail = driver.find_element(By.CSS_SELECTOR, ".jobcard").text
+    assert final == status, detail
+    return detail
+
+
+def log_in(driver: WebDriver, stack: Stack, email: str = "alice@acme.example") -> None:
+    driver.get(f"{stack.url}/login")
+    driver.find_element(By.NAME, "email").send_keys(email)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".appcard"), "the apps list")
+
+
+def test_main_flows(stack: Stack, browser: WebDriver) -> None:
+    driver = browser
+    driver.get(f"{stack.url}/login")
+    screenshot(driver, "01-login")
+    log_in(driver, stack)
+    wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, "[data-app-state]").text == "RUNNING",
+        "the app list to show shop running",
+    )
+    screenshot(driver, "02-apps-list")
+
+    # The app page: its processes, live.
+    driver.find_element(By.CSS_SELECTOR, ".appcard").click()
+    wait_for(lambda: process_cell(driver, "app", "state") == "RUNNING", "app RUNNING")
+    screenshot(driver, "03-app-page")
+
+    # Enable Redis: the job runs on the host, and redis appears in the table by itself.
+    click_form_button(driver, "/services/redis/enable")
+    wait_job_card(driver)
+    wait_for(lambda: process_cell(driver, "redis", "state") == "RUNNING", "redis RUNNING")
+    assert "Disable Redis" in driver.page_source
+    screenshot(driver, "04-redis-enabled")
+
+    # Restart the app; then watch a stop made elsewhere (the CLI) show up without a reload.
+    old_pid = process_cell(driver, "app", "pid")
+    click_form_button(driver, "/control/app/restart")
+    driver.execute_script("window.__sameDocument = true")
+    wait_job_card(driver)
+    wait_for(
+        lambda: process_cell(driver, "app", "pid") not in ("", "—", old_pid)
+        and process_cell(driver, "app", "state") == "RUNNING",
+        "a new app pid",
+    )
+    screenshot(driver, "05-restarted")
+    job_id = stack.platform.enqueue("program_action", stack.app_id, action="stop", program="app")
+    wait_for(lambda: process_cell(driver, "app", "state") == "STOPPED", "app STOPPED, live")
+    assert driver.execute_script("return window.__sameDocument") is True  # no reload happened
+    assert process_cell(driver, "app", "pid") == "—"
+    wait_for(lambda: job_id in driver.page_source, "the CLI's job in the activity list")
+    screenshot(driver, "06-stopped-live")
+    click_form_button(driver, "/control/app/start")
+    wait_job_card(driver)
+    wait_for(lambda: process_cell(driver, "app", "state") == "RUNNING", "app RUNNING again")
+
+    # Read its log: make the app log a request, then tail it, then follow it live.
+    wait_for(lambda: _http_get(stack.app_port), "the app to answer HTTP")
+    driver.find_element(By.LINK_TEXT, "Logs").click()
+    Select(driver.find_element(By.NAME, "program")).select_by_value("app")
+    driver.find_element(By.CSS_SELECTOR, "#log-form button[type=submit]").click()
+    output = lambda: driver.find_element(By.CSS_SELECTOR, "[data-log-output]").text  # noqa: E731
+    wait_for(lambda: '"GET / HTTP/1.1" 200' in output(), "the request in the app's log")
+    driver.find_element(By.CSS_SELECTOR, "[data-follow]").click()
+    _http_get(stack.app_port, "/followed-live")
+    wait_for(lambda: "/followed-live" in output(), "a new log line while following")
+    driver.find_element(By.CSS_SELECTOR, "[data-follow]").click()  # stop following
+    screenshot(driver, "07-log-viewer")
+
+    # Jobs and audit log: who did what, and how it ended.
+    driver.find_element(By.LINK_TEXT, "Jobs & audit").click()
+    page = driver.page_source
+    assert "Apply services" in page and "Restart app" in page and "Read app stdout log" in page
+    screenshot(driver, "08-jobs")
+
+    # A custom program with a bad name: the error shows next to the field.
+    driver.get(f"{stack.url}/apps/{stack.app_id}/programs/new")
+    driver.find_element(By.NAME, "name").send_keys("Bad Name")
+    driver.find_element(By.NAME, "command").send_keys("sleep 1000")
+    driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    error = wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, '[data-field-error="name"]').text,
+        "the name error",
+    )
+    assert "is not a valid name" in error
+    screenshot(driver, "09-program-validation")
+
+    # An API token, shown once.
+    driver.get(f"{stack.url}/account/tokens")
+    driver.find_element(By.NAME, "name").send_keys("deploy script")
+    driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    token = driver.find_element(By.CSS_SELECTOR, "[data-new-token]").text
+    assert token.startswith("hst_")
+    screenshot(driver, "10-api-token")
+
+    # The app page on a phone-sized window.
+    driver.set_window_size(400, 900)
+    driver.get(f"{stack.url}/apps/{stack.app_id}")
+    wait_for(lambda: process_cell(driver, "app", "state") == "RUNNING", "app RUNNING (mobile)")
+    screenshot(driver, "11-app-page-mobile")
+
+    # The operator's view of the host: its real RQ workers are alive.
+    driver.set_window_size(1280, 900)
+    driver.find_element(By.CSS_SELECTOR, ".account button").click()  # log out
+    log_in(driver, stack, "root@example.com")
+    driver.get(f"{stack.url}/admin/hosts")
+    assert "host.h1" in driver.page_source
+    alive = driver.find_element(By.XPATH, "//tr[td[1][normalize-space()='h1']]/td[6]").text
+    assert alive.split()[0] == "2", alive  # the host runtime runs two workers
+    screenshot(driver, "12-admin-hosts")
+
+
+def _http_get(port: int, path: str = "/") -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
+            return True
+    except OSError:
+        return path != "/"  # a 404 for a made-up path still leaves its log line

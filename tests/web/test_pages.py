@@ -1,0 +1,342 @@
+"""The customer's and the operator's pages: what each click records and enqueues (on the
+app's host's queue), what the live JSON endpoints say, and validation errors next to fields."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from hosting.jobs import finish_job, start_job
+from hosting.models import Job, Service
+from hosting.status import write_app_status
+from rq import Queue, Worker
+from sqlalchemy import select
+
+from admin_web.extensions import get_session
+from tests.web.fixtures import AuthActions, World, rq_job_ids
+
+
+def newest_job(app: Flask) -> Job:
+    with app.app_context():
+        return get_session().scalars(select(Job).order_by(Job.created_at.desc())).first()
+
+
+def test_restart_enqueues_on_the_apps_host(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    response = client.post(f"/apps/{world.shop_id}/control/app/restart")
+    assert response.status_code == 302
+    job = newest_job(app)
+    assert (job.kind, job.arguments, job.status) == (
+        "program_action", {"action": "restart", "program": "app"}, "queued"
+    )
+    assert job.actor == "user:alice@acme.example" and job.app_id == world.shop_id
+    assert rq_job_ids(redis_client, "host.h1") == [job.id]
+    assert rq_job_ids(redis_client, "host.h2") == []
+    rq_job = Queue("host.h1", connection=redis_client).fetch_job(job.id)
+    assert rq_job.func_name == "workers.jobs.run_job" and rq_job.args == (job.id,)
+    # The page after the redirect follows that job live.
+    page = client.get(response.headers["Location"])
+    assert f"/jobs/{job.id}.json".encode() in page.data
+
+
+def test_start_all_and_stop_all(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login()
+    for action in ("stop", "start"):
+        assert client.post(f"/apps/{world.shop_id}/control/all/{action}").status_code == 302
+        assert newest_job(app).arguments == {"action": action, "program": "all"}
+
+
+def test_unknown_program_or_action_is_refused(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    response = client.post(f"/apps/{world.shop_id}/control/nope/restart", follow_redirects=True)
+    assert b"runs no program" in response.data
+    response = client.post(f"/apps/{world.shop_id}/control/app/explode", follow_redirects=True)
+    assert b"action: must be one of start, stop, restart" in response.data
+    assert rq_job_ids(redis_client, "host.h1") == []
+
+
+def test_enable_and_disable_redis(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    assert client.post(f"/apps/{world.shop_id}/services/redis/enable").status_code == 302
+    with app.app_context():
+        service = get_session().scalars(
+            select(Service).where(Service.app_id == world.shop_id, Service.name == "redis")
+        ).one()
+        assert service.kind == "redis" and service.enabled
+    job = newest_job(app)
+    assert job.kind == "apply_services" and rq_job_ids(redis_client, "host.h1") == [job.id]
+    page = client.get(f"/apps/{world.shop_id}").data.decode()
+    assert "Disable Redis" in page and "Enable Memcached" in page
+    assert client.post(f"/apps/{world.shop_id}/services/redis/disable").status_code == 302
+    with app.app_context():
+        assert not get_session().get(Service, service.id).enabled
+    assert "Enable Redis" in client.get(f"/apps/{world.shop_id}").data.decode()
+
+
+def test_enable_memcached_with_json_accept_returns_the_job(
+    client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login()
+    response = client.post(
+        f"/apps/{world.shop_id}/services/memcached/enable", headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 202
+    assert response.json["job"]["kind"] == "apply_services"
+    assert response.json["job"]["status"] == "queued"
+
+
+def test_add_edit_remove_custom_program(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login()
+    base = f"/apps/{world.shop_id}/programs"
+    response = client.post(
+        f"{base}/new",
+        data={"name": "scheduler", "command": "python sched.py", "environment": "A=1\nB=two",
+              "stopsignal": "INT", "stopwaitsecs": "20"},
+    )
+    assert response.status_code == 302, response.data
+    assert newest_job(app).kind == "apply_services"
+    with app.app_context():
+        service = get_session().scalars(select(Service).where(Service.name == "scheduler")).one()
+        assert service.settings == {
+            "command": "python sched.py", "environment": {"A": "1", "B": "two"},
+            "stopsignal": "INT", "stopwaitsecs": 20,
+        }
+    page = client.get(f"{base}/scheduler/edit").data.decode()
+    assert "python sched.py" in page and "B=two" in page
+    response = client.post(
+        f"{base}/scheduler/edit", data={"name": "ignored", "command": "python sched.py --fast"}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        service = get_session().get(Service, service.id)
+        assert service.settings == {"command": "python sched.py --fast"}
+    assert client.post(f"{base}/scheduler/remove").status_code == 302
+    with app.app_context():
+        assert get_session().get(Service, service.id) is None
+    # Only custom programs are edited or removed here.
+    assert client.post(f"{base}/app/remove").status_code == 404
+    assert client.get(f"{base}/app/edit").status_code == 404
+
+
+def field_error(html: bytes, field: str) -> str:
+    text = html.decode()
+    marker = f'data-field-error="{field}">'
+    assert marker in text, f"no error next to {field}: {text[:4000]}"
+    start = text.index(marker) + len(marker)
+    return text[start : text.index("</small>", start)]
+
+
+def test_validation_errors_are_shown_next_to_the_field(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    base = f"/apps/{world.shop_id}/programs/new"
+    response = client.post(base, data={"name": "Bad Name", "command": "x"})
+    assert response.status_code == 400
+    assert "is not a valid name" in field_error(response.data, "name")
+    response = client.post(base, data={"name": "ok", "command": "echo %(ENV_HOME)s"})
+    assert "supervisord would expand it" in field_error(response.data, "command")
+    response = client.post(base, data={"name": "ok", "command": "x", "environment": "novalue"})
+    assert "write NAME=value" in field_error(response.data, "environment")
+    response = client.post(base, data={"name": "ok", "command": "x", "environment": "1X=a"})
+    assert field_error(response.data, "environment")
+    response = client.post(base, data={"name": "ok", "command": "x", "directory": "../../etc"})
+    assert field_error(response.data, "directory")
+    response = client.post(base, data={"name": "cron", "command": "x"})
+    assert "already" in field_error(response.data, "name")
+    response = client.post(base, data={"name": "ok", "command": ""})
+    assert field_error(response.data, "command")
+    assert rq_job_ids(redis_client, "host.h1") == []
+    with app.app_context():
+        assert get_session().scalars(select(Service).where(Service.name == "ok")).first() is None
+
+
+def test_new_app_form(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    response = client.post("/apps/new", data={"name": "Nope!", "tech": "python", "tenant": "acme"})
+    assert response.status_code == 400 and field_error(response.data, "name")
+    response = client.post("/apps/new", data={"name": "api", "tech": "python", "tenant": "acme"})
+    assert response.status_code == 302
+    job = newest_job(app)
+    assert job.kind == "create_app"
+    # h1 holds shop, h2 holds blog: the tie goes to the oldest host.
+    assert rq_job_ids(redis_client, "host.h1") == [job.id]
+    # A member may not choose a host, nor a tenant that is not theirs.
+    response = client.post("/apps/new", data={"name": "x2", "tech": "node", "tenant": "beta"})
+    assert response.status_code == 400 and field_error(response.data, "tenant")
+
+
+def test_status_json_merges_database_and_runtime_status(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    data = client.get(f"/apps/{world.shop_id}/status.json").json
+    assert data["state"] == "unknown"
+    assert [(p["name"], p["state"]) for p in data["processes"]] == [
+        ("app", "PENDING"), ("cron", "PENDING")
+    ]
+    now = time.time()
+    write_app_status(redis_client, world.shop_id, [
+        {"name": "app", "group": "app", "statename": "RUNNING", "pid": 4242,
+         "description": "pid 4242, uptime 0:01:05", "start": now - 65, "now": now},
+        {"name": "cron", "group": "cron", "statename": "BACKOFF", "pid": 0,
+         "description": "Exited too quickly", "start": now - 1, "now": now},
+        {"name": "mine", "group": "mine", "statename": "RUNNING", "pid": 7,
+         "description": "pid 7", "start": now - 5, "now": now},
+    ])
+    data = client.get(f"/apps/{world.shop_id}/status.json").json
+    assert data["state"] == "partial" and (data["running"], data["total"]) == (2, 3)
+    rows = {p["name"]: p for p in data["processes"]}
+    assert rows["app"]["kind"] == "app" and rows["app"]["pid"] == 4242
+    assert rows["app"]["uptime"] == 65 and rows["app"]["target"] == "app"
+    assert rows["cron"]["kind"] == "custom" and rows["cron"]["uptime"] is None
+    assert rows["mine"]["kind"] == "own"
+    assert data["jobs"][0]["id"] == world.shop_job_id
+    page = client.get(f"/apps/{world.shop_id}").data.decode()
+    assert "4242" in page and "0:01:05" in page and "BACKOFF" in page
+    listing = client.get("/apps/status.json").json["apps"]
+    assert listing == {str(world.shop_id): listing[str(world.shop_id)]}
+    assert listing[str(world.shop_id)]["state"] == "partial"
+
+
+def test_job_json_goes_queued_running_done(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login()
+    url = f"/jobs/{world.shop_job_id}.json"
+    assert client.get(url).json["job"]["status"] == "queued"
+    with app.app_context():
+        session = get_session()
+        start_job(session, world.shop_job_id)
+        session.commit()
+    assert client.get(url).json["job"]["status"] == "running"
+    with app.app_context():
+        session = get_session()
+        finish_job(session, world.shop_job_id, error="reread failed", log_tail="boom\n")
+        session.commit()
+    job = client.get(url).json["job"]
+    assert (job["status"], job["finished"], job["error"], job["log_tail"]) == (
+        "failed", True, "reread failed", "boom\n"
+    )
+    page = client.get(f"/apps/{world.shop_id}/jobs").data.decode()
+    assert "reread failed" in page and "boom" in page and "alice@acme.example" in page
+
+
+def test_log_viewer(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    page = client.get(f"/apps/{world.shop_id}/logs")
+    assert b'<option value="app" selected>' in page.data
+    response = client.post(
+        f"/apps/{world.shop_id}/logs",
+        data={"program": "cron", "channel": "stderr", "bytes": "16384"},
+    )
+    assert response.status_code == 302
+    job = newest_job(app)
+    assert job.kind == "read_log"
+    assert job.arguments == {"program": "cron", "channel": "stderr", "bytes": 16384}
+    assert rq_job_ids(redis_client, "host.h1") == [job.id]
+    waiting = client.get(response.headers["Location"]).data.decode()
+    assert "Waiting for the log" in waiting and f"/jobs/{job.id}.json" in waiting
+    with app.app_context():
+        session = get_session()
+        finish_job(session, job.id, result={"program": "cron", "channel": "stderr",
+                                            "text": "line one\n<b>two</b>\n"})
+        session.commit()
+    shown = client.get(response.headers["Location"]).data.decode()
+    assert "line one" in shown and "&lt;b&gt;two&lt;/b&gt;" in shown
+    result = client.get(f"/jobs/{job.id}.json").json["job"]["result"]
+    assert result["text"].startswith("line one")
+    # From the page's script: JSON in, the job out.
+    response = client.post(
+        f"/apps/{world.shop_id}/logs", data={"program": "app"},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 202 and response.json["job"]["kind"] == "read_log"
+    response = client.post(
+        f"/apps/{world.shop_id}/logs", data={"program": "../etc"},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 400 and response.json["error"]["field"] == "program"
+
+
+def test_delete_app_needs_its_name(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    response = client.post(f"/apps/{world.shop_id}/delete", data={"confirm": "wrong"})
+    assert response.status_code == 302 and rq_job_ids(redis_client, "host.h1") == []
+    client.post(f"/apps/{world.shop_id}/delete", data={"confirm": "shop"})
+    job = newest_job(app)
+    assert job.kind == "delete_app" and rq_job_ids(redis_client, "host.h1") == [job.id]
+
+
+def test_admin_sees_everything(
+    client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login("root@example.com")
+    page = client.get("/").data.decode()
+    assert "shop" in page and "blog" in page
+    assert client.get(f"/apps/{world.blog_id}").status_code == 200
+    jobs = client.get("/admin/jobs").data.decode()
+    assert world.shop_job_id in jobs and world.blog_job_id in jobs
+
+
+def test_hosts_page_shows_queue_depth_and_live_workers(
+    client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    client.post(f"/apps/{world.shop_id}/control/app/restart")
+    client.post(f"/apps/{world.shop_id}/control/app/stop")
+    worker = Worker([Queue("host.h2", connection=redis_client)], connection=redis_client,
+                    name="w-h2-test")
+    worker.register_birth()
+    try:
+        auth.logout()
+        auth.login("root@example.com")
+        page = client.get("/admin/hosts").data.decode()
+    finally:
+        worker.register_death()
+    h1 = page[page.index(">h1<"):page.index(">h2<")]
+    h2 = page[page.index(">h2<"):]
+    assert "<td>2</td>" in h1 and "none" in h1  # two queued jobs, no worker
+    assert "w-h2-test" in h2
+
+
+def test_admin_creates_host_tenant_user_member(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login("root@example.com")
+    response = client.post("/admin/hosts", data={"name": "h3", "apps_root": "relative"})
+    assert response.status_code == 400 and field_error(response.data, "apps_root")
+    response = client.post("/admin/hosts", data={"name": "h3", "apps_root": "/srv/h3"})
+    assert response.status_code == 302
+    assert client.post("/admin/tenants", data={"name": "Gamma Ltd"}).status_code == 302
+    carol = {"email": "carol@gamma.example"}
+    response = client.post("/admin/users", data={**carol, "password": "short"})
+    assert response.status_code == 400 and field_error(response.data, "password")
+    response = client.post(
+        "/admin/users", data={"email": "carol@gamma.example", "password": "long enough pw"}
+    )
+    assert response.status_code == 302
+    page = client.get("/admin/tenants").data.decode()
+    gamma_id = int(page.split("Gamma Ltd")[1].split("/admin/tenants/")[1].split("/")[0])
+    client.post(f"/admin/tenants/{gamma_id}/members",
+                data={"email": "carol@gamma.example", "role": "owner"})
+    assert "carol@gamma.example" in client.get("/admin/tenants").data.decode()
+    assert "h3" in client.get("/admin/hosts").data.decode()
