@@ -45,6 +45,9 @@ def build_config(
     settings: Settings = load_settings(env)
     testing = bool(overrides.get("TESTING", False))
     debug = bool(overrides.get("DEBUG", False)) or env.get("FLASK_DEBUG") == "1"
+    # PANEL_ALLOW_HTTP=1: served over plain http on 127.0.0.1 (scripts/run), where a
+    # Secure cookie would never come back and nobody else can listen in.
+    plain_http = debug or env.get("PANEL_ALLOW_HTTP") == "1"
     config: dict[str, Any] = {
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
@@ -53,10 +56,10 @@ def build_config(
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Plain http only where nobody else can listen: a developer's machine or tests.
-        "SESSION_COOKIE_SECURE": not (testing or debug),
+        "SESSION_COOKIE_SECURE": not (testing or plain_http),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": not (testing or debug),
+        "REMEMBER_COOKIE_SECURE": not (testing or plain_http),
         "SESSION_COOKIE_NAME": "panel_session",
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead: pages stay open for hours
         "LOGIN_FAILURE_LIMIT": LOGIN_FAILURE_LIMIT,

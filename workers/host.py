@@ -39,6 +39,7 @@ from workers.runtime import Runtime
 HOST_CONF = "conf/supervisord.conf"
 HOST_SETTINGS = "conf/host.json"
 APPS_DIR = "conf/apps.d"
+PLATFORM_DIR = "conf/platform.d"
 BIN_DIR = Path(sys.executable).parent
 HOST_ROOT_ENV = "HOSTING_HOST_ROOT"
 
@@ -134,7 +135,7 @@ def render_host_config(
         runtime_python=runtime_python,
         status_interval=status_interval,
     )
-    for relative in ("conf", APPS_DIR, "run", "log"):
+    for relative in ("conf", APPS_DIR, PLATFORM_DIR, "run", "log"):
         (root / relative).mkdir(parents=True, exist_ok=True, mode=0o700)
     text = host_config_text(config)
     validate_conf_dir(root / "conf", {"supervisord.conf": text})
@@ -211,7 +212,9 @@ def host_config_text(config: HostConfig) -> str:
         status,
         "",
         "[include]",
-        "files = apps.d/*.conf",
+        # apps.d: one tenant runtime per app (written by jobs); platform.d: services the
+        # host itself runs beside the workers (Redis, the panel) in one-machine setups.
+        "files = apps.d/*.conf platform.d/*.conf",
     ]
     return "\n".join(lines) + "\n"
 

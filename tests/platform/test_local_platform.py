@@ -1,0 +1,111 @@
+"""scripts/run's launcher: the whole platform from one command, stopped without leftovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.harness import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline or text in environ:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.timeout(480)
+@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs redis-server")
+def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    # Not under tmp_path (0700): the apps' own users must be able to reach their roots.
+    data = Path(tempfile.mkdtemp(prefix="platform-", dir="/tmp")) / "run"
+    data.parent.chmod(0o755)
+    panel, app_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "HOSTING_DATA_DIR": str(data),
+        "PANEL_ADDRESS": f"127.0.0.1:{panel}",
+        "DEMO_APP_PORT": str(app_port),
+        "DEMO_MEMCACHED_PORT": str(free_port()),
+    }
+    env.pop("DATABASE_URL", None)
+    out = tmp_path / "out.txt"
+
+    def launch() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workers.local"], cwd=REPO, env=env,
+            stdout=out.open("wb"), stderr=subprocess.STDOUT,
+        )
+
+    launcher = launch()
+    try:
+        wait_until(lambda: "Ctrl-C" in out.read_text(), 150, "the launcher's summary")
+        text = out.read_text()
+        assert "==> job create_app: done" in text and "==> job apply_services: done" in text
+        token = (data / "demo-api-token").read_text().strip()
+        assert f"API token:  {token}" in text
+        hello = urllib.request.urlopen(f"http://127.0.0.1:{app_port}/", timeout=5).read()
+        assert b"Hello from the demo app" in hello
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{panel}/api/v1/apps", headers={"Authorization": f"Bearer {token}"}
+        )
+        apps = json.loads(urllib.request.urlopen(request, timeout=5).read())["apps"]
+        assert [a["name"] for a in apps] == ["demo"]
+        ctl = subprocess.run(
+            [str(Path(sys.executable).parent / "supervisorctl"), "-c",
+             str(data / "apps/demo/srv/conf/supervisord.conf"), "status"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert ctl.returncode == 0, ctl.stdout + ctl.stderr
+        assert "app " in ctl.stdout and "memcached " in ctl.stdout
+        assert ctl.stdout.count("RUNNING") == 2
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        launcher.wait(timeout=150)
+    assert "nothing is left running" in out.read_text()
+    time.sleep(0.5)
+    assert processes_mentioning(str(data)) == []
+
+    # A second start reuses what the first created, and `stop` ends it from outside.
+    out.write_text("")
+    launcher = launch()
+    try:
+        wait_until(lambda: "Ctrl-C" in out.read_text(), 120, "the second summary")
+        assert "job create_app" not in out.read_text()
+        stop = subprocess.run([sys.executable, "-m", "workers.local", "stop"], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=150)
+        assert stop.returncode == 0, stop.stderr
+    finally:
+        if launcher.poll() is None:
+            launcher.send_signal(signal.SIGINT)
+        launcher.wait(timeout=150)
+    assert processes_mentioning(str(data)) == []
+    shutil.rmtree(data.parent, ignore_errors=True)

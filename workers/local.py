@@ -1,0 +1,366 @@
+"""The whole platform on one machine, from one command (``scripts/run``).
+
+    python -m workers.local          # start (or restart) everything; Ctrl-C stops it all
+    python -m workers.local stop     # stop a running one from another terminal
+
+Everything lives under the data directory (``HOSTING_DATA_DIR``, default ``./.run``):
+a SQLite database, a host runtime (our supervisord) that runs Redis for the job queue, the
+panel (gunicorn) on http://127.0.0.1:8000, the RQ workers, the status poller and one tenant
+runtime per app. A demo tenant with an app (a tiny HTTP server as ``app``) plus memcached
+is created through the same jobs the panel enqueues. A second start reuses all of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hosting import db, services
+from hosting.jobs import get_job
+from hosting.models import App, Host, Tenant, User
+from hosting.queue import enqueue_job
+from hosting.settings import load_settings
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from supervisor_runtime.ctl.client import connect
+from workers.host import PLATFORM_DIR, HostConfig, render_host_config, start_host_runtime
+
+# Overridable so that tests can run it beside other servers on this machine.
+PANEL_ADDRESS = os.environ.get("PANEL_ADDRESS", "127.0.0.1:8000")
+DEMO_APP_PORT = int(os.environ.get("DEMO_APP_PORT", "8080"))
+DEMO_MEMCACHED_PORT = int(os.environ.get("DEMO_MEMCACHED_PORT", "11211"))
+QUEUE = "local"
+DEMO_TENANT = "Demo Company"
+DEMO_EMAIL = "demo@example.com"
+ADMIN_EMAIL = "admin@example.com"
+DEMO_APP = "demo"
+DEMO_APP_SOURCE = '''"""The demo app: a tiny HTTP server on $PORT (8080) that logs each request."""
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Hello(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"Hello from the demo app\\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+port = int(os.environ.get("PORT", "8080"))
+print(f"demo app listening on 127.0.0.1:{port}", flush=True)
+ThreadingHTTPServer(("127.0.0.1", port), Hello).serve_forever()
+'''
+
+
+def say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except Exception:  # not up yet: connection refused, no socket...
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def secret_file(path: Path, make: Callable[[], str]) -> str:
+    """A value kept in a 0600 file: made on the first start, reused after."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def runtime_python() -> str | None:
+    """An interpreter app users can run, when tenant runtimes run as app users (root)."""
+    if os.getuid() != 0:
+        return None
+    candidate = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    return candidate if candidate and os.access(candidate, os.X_OK) else None
+
+
+class LocalPlatform:
+    def __init__(self, data_dir: Path) -> None:
+        self.data = data_dir
+        self.redis_socket = data_dir / "redis.sock"
+        self.redis_url = f"unix://{self.redis_socket}"
+        settings = load_settings({"HOSTING_DATA_DIR": str(data_dir), **_env_overrides()})
+        self.database_url = settings.database_url
+        self.apps_root = settings.apps_root
+        self.host_root = data_dir / "host"
+        self.pidfile = data_dir / "platform.pid"
+
+    # -- the host runtime and what it runs -----------------------------------------------
+
+    def write_host_config(self) -> HostConfig:
+        config = render_host_config(
+            str(self.host_root), QUEUE, redis_url=self.redis_url,
+            database_url=self.database_url, workers=2, runtime_python=runtime_python(),
+        )
+        platform_dir = Path(config.root) / PLATFORM_DIR
+        env = {
+            "HOSTING_DATA_DIR": str(self.data),
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "APPS_ROOT": str(self.apps_root),
+            # Plain http on 127.0.0.1 only: secure cookies would never come back.
+            "PANEL_ALLOW_HTTP": "1",
+        }
+        environment = ",".join(f'{key}="{value}"' for key, value in env.items())
+        bin_dir = Path(sys.executable).parent
+        redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
+        (platform_dir / "redis.conf").write_text(
+            "[program:redis]\n"
+            f"command={redis_server} --port 0 --unixsocket {self.redis_socket} "
+            f"--unixsocketperm 700 --dir {self.data} --save '' --appendonly no\n"
+            "priority=100\nstartsecs=0\nautorestart=true\n"
+            f"stdout_logfile={self.host_root}/log/redis.log\nredirect_stderr=true\n"
+        )
+        (platform_dir / "web.conf").write_text(
+            "[program:web]\n"
+            f"command={shlex.quote(str(bin_dir / 'gunicorn'))} --bind {PANEL_ADDRESS} "
+            "--workers 2 --access-logfile - 'admin_web:create_app()'\n"
+            f"environment={environment}\n"
+            f"directory={self.data}\n"
+            "priority=500\nstartsecs=0\nautorestart=true\nstopwaitsecs=10\n"
+            f"stdout_logfile={self.host_root}/log/web.log\n"
+            "stdout_logfile_maxbytes=2MB\nstdout_logfile_backups=2\nredirect_stderr=true\n"
+        )
+        return config
+
+    def start(self) -> int:
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.apps_root.mkdir(parents=True, exist_ok=True)
+        check_reachable_by_app_users(self.apps_root)
+        if (other := self.running_pid()) is not None:
+            raise SystemExit(f"error: the platform is already running (pid {other}); "
+                             "stop it with: scripts/run stop")
+        self.pidfile.write_text(f"{os.getpid()}\n")
+        say(f"database {self.database_url}")
+        db.upgrade(self.database_url)
+        say("host runtime: Redis, panel, workers")
+        config = self.write_host_config()
+        runtime = start_host_runtime(config)
+        try:
+            self._serve(config, runtime)
+        finally:
+            self._stop_runtime(runtime)
+            self.pidfile.unlink(missing_ok=True)
+        return 0
+
+    def _serve(self, config: HostConfig, runtime: subprocess.Popen[bytes]) -> None:
+        stop = _stop_flag()
+        wait_until(lambda: self._all_running(config), 60, "the host runtime's programs")
+        say("demo tenant, users and app")
+        summary = self.ensure_demo()
+        wait_until(lambda: _http_ok(f"http://{PANEL_ADDRESS}/login"), 60, "the panel")
+        print(summary, flush=True)
+        while not stop() and runtime.poll() is None:
+            time.sleep(0.5)
+        if runtime.poll() is not None:
+            say(f"the host runtime exited ({runtime.returncode}); see {config.root}/log")
+
+    def _all_running(self, config: HostConfig) -> bool:
+        with connect(config.serverurl, timeout=5) as proxy:
+            infos = proxy.supervisor.getAllProcessInfo()
+        return bool(infos) and all(info["statename"] == "RUNNING" for info in infos
+                                   if not info["group"].startswith("tenant-"))
+
+    def _stop_runtime(self, runtime: subprocess.Popen[bytes]) -> None:
+        if runtime.poll() is None:
+            say("stopping: apps, workers, panel, Redis")
+            runtime.send_signal(signal.SIGTERM)
+            try:
+                runtime.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(runtime.pid, signal.SIGKILL)
+                runtime.wait()
+        say("stopped; nothing is left running")
+
+    def running_pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    # -- demo data ---------------------------------------------------------------------
+
+    def ensure_demo(self) -> str:
+        def password() -> str:
+            return secrets.token_urlsafe(12)
+
+        admin_password = secret_file(self.data / "admin-password", password)
+        demo_password = secret_file(self.data / "demo-password", password)
+        engine = db.make_engine(self.database_url)
+        sessions = db.make_session_factory(engine)
+        with sessions() as session:
+            host = self._one(session, Host, Host.name == "local") or services.create_host(
+                session, "local", str(self.apps_root), QUEUE)
+            tenant = self._one(session, Tenant, Tenant.name == DEMO_TENANT) or \
+                services.create_tenant(session, DEMO_TENANT)
+            if self._one(session, User, User.email == ADMIN_EMAIL) is None:
+                services.create_user(session, ADMIN_EMAIL, admin_password, is_admin=True)
+            demo = self._one(session, User, User.email == DEMO_EMAIL)
+            if demo is None:
+                demo = services.create_user(session, DEMO_EMAIL, demo_password)
+                services.add_member(session, tenant, demo)
+            app = self._one(session, App, App.name == DEMO_APP)
+            new_app = app is None
+            if app is None:
+                app = services.create_app(session, tenant, host, DEMO_APP, "custom",
+                                          "python3 server.py")
+                services.update_service(session, services.service_named(session, app, "app"),
+                                        {"port": DEMO_APP_PORT})
+                services.add_service(session, app, "memcached",
+                                     settings={"port": DEMO_MEMCACHED_PORT})
+            session.commit()
+            token = self._api_token(session, demo)
+            if new_app:
+                # The program file first: create_app starts the tenant runtime and its app.
+                source = Path(app.root) / "app" / "server.py"
+                source.parent.mkdir(parents=True, exist_ok=True)
+                source.write_text(DEMO_APP_SOURCE)
+                self._run_job(sessions, session, "create_app", host, app, demo)
+                self._run_job(sessions, session, "apply_services", host, app, demo)
+            root = app.root
+        engine.dispose()
+        return (
+            "\n"
+            f"  Panel:      http://{PANEL_ADDRESS}/\n"
+            f"  Customer:   {DEMO_EMAIL} / {demo_password}\n"
+            f"  Operator:   {ADMIN_EMAIL} / {admin_password}\n"
+            f"  API token:  {token}\n"
+            f"  API:        curl -H 'Authorization: Bearer {token}' "
+            f"http://{PANEL_ADDRESS}/api/v1/apps\n"
+            f"  Demo app:   {root}  (its app answers on http://127.0.0.1:{DEMO_APP_PORT}/)\n"
+            f"  SSH-style:  {Path(sys.executable).parent / 'supervisorctl'} "
+            f"-c {root}/conf/supervisord.conf status\n"
+            "\n  Ctrl-C (or `scripts/run stop` elsewhere) stops everything.\n"
+        )
+
+    def _api_token(self, session: Session, user: User) -> str:
+        from hosting.tokens import create_token, verify_token
+
+        path = self.data / "demo-api-token"
+        if path.exists():
+            token = path.read_text(encoding="utf-8").strip()
+            if verify_token(session, token) is not None:
+                return token
+            path.unlink()
+        _, token = create_token(session, user, "demo (scripts/run)")
+        session.commit()
+        return secret_file(path, lambda: token)
+
+    def _run_job(self, sessions: Any, session: Session, kind: str, host: Host, app: App,
+                 user: User) -> None:
+        from redis import Redis
+
+        job = enqueue_job(session, Redis.from_url(self.redis_url), kind=kind, host=host,
+                          app=app, user=user, actor="scripts/run")
+        job_id = job.id
+        say(f"job {kind}: queued")
+        seen = "queued"
+
+        def finished() -> bool:
+            nonlocal seen
+            with sessions() as fresh:
+                row = get_job(fresh, job_id)
+                if row.status != seen:
+                    seen = row.status
+                    say(f"job {kind}: {seen}")
+                if row.status == "failed":
+                    raise SystemExit(f"error: {kind} failed: {row.error}\n{row.log_tail or ''}")
+                return row.status == "done"
+
+        wait_until(finished, 180, f"the {kind} job")
+
+    @staticmethod
+    def _one(session: Session, model: Any, condition: Any) -> Any:
+        return session.scalars(select(model).where(condition)).first()
+
+
+def check_reachable_by_app_users(path: Path) -> None:
+    """As root, each app's runtime runs as the app's own user, who must be able to reach
+    its root: every directory above the apps root must be searchable by others."""
+    if os.getuid() != 0:
+        return
+    for directory in [path, *path.parents]:
+        if not os.stat(directory).st_mode & 0o001:
+            raise SystemExit(
+                f"error: {directory} is not searchable by other users, so the apps' own "
+                f"users cannot reach {path}; use another HOSTING_DATA_DIR or "
+                f"`chmod o+x {directory}`"
+            )
+
+
+def _env_overrides() -> dict[str, str]:
+    return {key: os.environ[key] for key in ("DATABASE_URL",) if os.environ.get(key)}
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own panel
+        return bool(response.status == 200)
+
+
+def _stop_flag() -> Callable[[], bool]:
+    """Ctrl-C and SIGTERM only set a flag: the main loop then stops everything in order."""
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return lambda: stopping
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "stop"])
+    args = parser.parse_args(argv)
+    data_dir = Path(os.environ.get("HOSTING_DATA_DIR") or ".run").absolute()
+    platform = LocalPlatform(data_dir)
+    if args.command == "stop":
+        pid = platform.running_pid()
+        if pid is None:
+            print("the platform is not running")
+            return 0
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: platform.running_pid() is None, 150, "the platform to stop")
+        print("stopped")
+        return 0
+    return platform.start()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
