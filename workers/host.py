@@ -30,7 +30,7 @@ from typing import Any
 
 from hosting import validation as v
 from hosting.queue import DEFAULT_JOB_TIMEOUT
-from hosting.rendering import MANAGED_HEADER, RPC_FACTORY
+from hosting.rendering import MANAGED_HEADER, runtime_base_sections
 
 from workers.files import ConfigRefused, atomic_write, fsync_dir, remove_file, validate_conf_dir
 from workers.layout import DEFAULT_USER_PREFIX, AppLayout, Owner
@@ -189,24 +189,7 @@ def host_config_text(config: HostConfig) -> str:
     )
     lines = [
         MANAGED_HEADER,
-        "[unix_http_server]",
-        f"file={root}/run/supervisor.sock",
-        "chmod=0700",
-        "",
-        "[supervisord]",
-        f"logfile={root}/log/supervisord.log",
-        "logfile_maxbytes=2MB",
-        "logfile_backups=5",
-        f"pidfile={root}/run/supervisord.pid",
-        f"childlogdir={root}/log",
-        "nodaemon=true",
-        "",
-        "[rpcinterface:supervisor]",
-        f"supervisor.rpcinterface_factory = {RPC_FACTORY}",
-        "",
-        "[supervisorctl]",
-        f"serverurl=unix://{root}/run/supervisor.sock",
-        "",
+        *runtime_base_sections(root),
         worker,
         "",
         status,

@@ -83,12 +83,10 @@ def socket_path(app_root: str) -> str:
     return f"{v.app_root(app_root)}/run/supervisor.sock"
 
 
-def render_app_base(app_root: str, validate: Validator | None = None) -> str:
-    """The app runtime's ``conf/supervisord.conf``: socket at run/supervisor.sock (0700),
-    logs in log/, foreground, and every file in conf/supervisor.d/ included."""
-    root = v.app_root(app_root)
-    lines = [
-        MANAGED_HEADER,
+def runtime_base_sections(root: str) -> list[str]:
+    """The lines every runtime we render starts with (an app's, a host's): its socket at
+    run/supervisor.sock (0700), logs in log/ (2MB x 5), foreground, RPC and supervisorctl."""
+    return [
         "[unix_http_server]",
         f"file={root}/run/supervisor.sock",
         "chmod=0700",
@@ -107,6 +105,16 @@ def render_app_base(app_root: str, validate: Validator | None = None) -> str:
         "[supervisorctl]",
         f"serverurl=unix://{root}/run/supervisor.sock",
         "",
+    ]
+
+
+def render_app_base(app_root: str, validate: Validator | None = None) -> str:
+    """The app runtime's ``conf/supervisord.conf``: socket at run/supervisor.sock (0700),
+    logs in log/, foreground, and every file in conf/supervisor.d/ included."""
+    root = v.app_root(app_root)
+    lines = [
+        MANAGED_HEADER,
+        *runtime_base_sections(root),
         "[include]",
         "files = supervisor.d/*.conf",  # relative to this file's directory, conf/
     ]
