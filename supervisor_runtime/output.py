@@ -28,6 +28,9 @@ READ_SIZE = 1 << 16  # a pipe's default capacity: one read empties a full pipe
 # daemon's CPU for chatty programs. A full pipe is always read at once.
 SMALL_READ = 4096
 TRICKLE_DELAY = 0.01
+# The wait adapts: a read after a wait that finds the pipe full means the writer was
+# blocked, so the wait halves (down to this); a small one lets it grow back.
+MIN_TRICKLE_DELAY = 0.001
 # One read buffer for the whole daemon: the loop is single-threaded and every consumer
 # copies what it keeps before the next read.
 _READ_BUFFER = bytearray(READ_SIZE)
@@ -177,6 +180,8 @@ class ChildOutput:
         self.protocol = protocol
         self._stdin_pending = bytearray()  # bytes the stdin pipe has not taken yet
         self._open: dict[int, str] = {}
+        self._delay: dict[int, float] = {}  # per fd: the current trickle wait
+        self._waited: set[int] = set()  # fds whose next read follows a wait
         for fd, channel in ((pipes.stdout, STDOUT), (pipes.stderr, STDERR)):
             if fd is not None:
                 self._open[fd] = channel
@@ -194,10 +199,22 @@ class ChildOutput:
             return
         channel = self._open[fd]
         self._deliver(channel, memoryview(_READ_BUFFER)[:size])
-        if size < SMALL_READ and not (self.protocol is not None and channel == STDOUT):
-            # (An event listener's protocol replies are never delayed.)
+        if self.protocol is not None and channel == STDOUT:
+            return  # an event listener's protocol replies are never delayed
+        delay = self._delay.get(fd, TRICKLE_DELAY)
+        if fd in self._waited:
+            self._waited.discard(fd)
+            # Nearly full counts as full: small writes fill each pipe page only as far as
+            # whole writes fit, so a full pipe holds a little less than READ_SIZE.
+            if size > READ_SIZE - SMALL_READ:
+                delay = max(delay / 2, MIN_TRICKLE_DELAY)
+            elif size < SMALL_READ:
+                delay = min(delay * 2, TRICKLE_DELAY)
+            self._delay[fd] = delay
+        if size < SMALL_READ:
             self.loop.remove_reader(fd)
-            self.loop.call_later(TRICKLE_DELAY, lambda: self._resume(fd))
+            self._waited.add(fd)
+            self.loop.call_later(delay, lambda: self._resume(fd))
 
     def _resume(self, fd: int) -> None:
         if fd in self._open:
