@@ -103,10 +103,9 @@ PROCESS_STATE_EVENTS: dict[ProcessState, type[ProcessStateEvent]] = {
 # -- process output ----------------------------------------------------------------
 
 
-class ProcessLogEvent(Event):
-    """PROCESS_LOG_STDOUT/STDERR: output of a program with stdout/stderr_events_enabled."""
+class _ProcessOutputEvent(Event):
+    """Output of one process: its name, group and pid, then the data."""
 
-    name = "PROCESS_LOG"
     channel: ClassVar[str] = ""
 
     def __init__(self, process: Process, pid: int, data: bytes) -> None:
@@ -114,11 +113,17 @@ class ProcessLogEvent(Event):
         self.pid = pid
         self.data = data
 
+    def _fields(self) -> str:
+        return f"processname:{self.process.name} groupname:{self.process.group_name} pid:{self.pid}"
+
+
+class ProcessLogEvent(_ProcessOutputEvent):
+    """PROCESS_LOG_STDOUT/STDERR: output of a program with stdout/stderr_events_enabled."""
+
+    name = "PROCESS_LOG"
+
     def payload(self) -> str:
-        return (
-            f"processname:{self.process.name} groupname:{self.process.group_name} "
-            f"pid:{self.pid} channel:{self.channel}\n{_text(self.data)}"
-        )
+        return f"{self._fields()} channel:{self.channel}\n{_text(self.data)}"
 
 
 class ProcessLogStdoutEvent(ProcessLogEvent):
@@ -131,24 +136,15 @@ class ProcessLogStderrEvent(ProcessLogEvent):
     channel = "stderr"
 
 
-class ProcessCommunicationEvent(Event):
+class ProcessCommunicationEvent(_ProcessOutputEvent):
     """PROCESS_COMMUNICATION_*: data a program wrote between the capture tokens."""
 
     name = "PROCESS_COMMUNICATION"
-    channel: ClassVar[str] = ""
     BEGIN_TOKEN: ClassVar[bytes] = b"<!--XSUPERVISOR:BEGIN-->"
     END_TOKEN: ClassVar[bytes] = b"<!--XSUPERVISOR:END-->"
 
-    def __init__(self, process: Process, pid: int, data: bytes) -> None:
-        self.process = process
-        self.pid = pid
-        self.data = data
-
     def payload(self) -> str:
-        return (
-            f"processname:{self.process.name} groupname:{self.process.group_name} "
-            f"pid:{self.pid}\n{_text(self.data)}"
-        )
+        return f"{self._fields()}\n{_text(self.data)}"
 
 
 class ProcessCommunicationStdoutEvent(ProcessCommunicationEvent):
@@ -261,7 +257,8 @@ def _all_event_types() -> dict[str, type[Event]]:
     pending: list[type[Event]] = [Event]
     while pending:
         cls = pending.pop()
-        found[cls.name] = cls
+        if "name" in vars(cls):  # helper bases without a name of their own are not types
+            found[cls.name] = cls
         pending.extend(cls.__subclasses__())
     return found
 
