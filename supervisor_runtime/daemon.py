@@ -89,7 +89,11 @@ def running_pid_from(pidfile: str) -> int | None:
 def write_pidfile(pidfile: str) -> None:
     """Write our pid atomically: a reader never sees a half-written file."""
     temporary = f"{pidfile}.{os.getpid()}.tmp"
-    with open(temporary, "w") as handle:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+    # O_EXCL|O_NOFOLLOW: a planted file or symlink at the temporary name is refused.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as handle:
         handle.write(f"{os.getpid()}\n")
     os.replace(temporary, pidfile)
 

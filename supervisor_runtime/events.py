@@ -273,6 +273,9 @@ Subscriber = Callable[[Any], Any]
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: dict[type, list[Subscriber]] = defaultdict(list)
+        # A subscriber's error must not stop the others, nor the state change that
+        # published the event; the daemon sets this to its log.
+        self.on_error: Callable[[str], Any] | None = None
         # One serial sequence per daemon, shared by every listener pool.
         self._serials = itertools.count(0)
 
@@ -294,7 +297,13 @@ class EventBus:
     def publish(self, event: Event | EventRejected) -> None:
         for cls in type(event).__mro__:
             for callback in tuple(self._subscribers.get(cls, ())):
-                callback(event)
+                if self.on_error is None:
+                    callback(event)
+                    continue
+                try:
+                    callback(event)
+                except Exception as error:
+                    self.on_error(f"error in a subscriber of {event.name}: {error!r}")
 
     def clear(self) -> None:
         self._subscribers.clear()

@@ -31,6 +31,7 @@ TRICKLE_DELAY = 0.01
 # The wait adapts: a read after a wait that finds the pipe full means the writer was
 # blocked, so the wait halves (down to this); a small one lets it grow back.
 MIN_TRICKLE_DELAY = 0.001
+DRAIN_READS = 4  # reads per pipe when a child has exited
 # One read buffer for the whole daemon: the loop is single-threaded and every consumer
 # copies what it keeps before the next read.
 _READ_BUFFER = bytearray(READ_SIZE)
@@ -277,7 +278,9 @@ class ChildOutput:
         """
         for fd in list(self._open):
             channel = self._open[fd]
-            while True:
+            # At most what the pipe holds: a grandchild that keeps the pipe open and
+            # writes on must not keep the loop here.
+            for _ in range(DRAIN_READS):
                 try:
                     data = os.read(fd, READ_SIZE)
                 except OSError:

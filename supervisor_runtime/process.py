@@ -274,7 +274,7 @@ class Process:
             self._change_state(ProcessState.STOPPED)
             message = f"stopped: {self.name} ({description})"
             (self.host.log.info if expected else self.host.log.warn)(message)
-        elif too_quickly:
+        elif too_quickly and self.state is ProcessState.STARTING:
             # STARTING -> BACKOFF: it never reached RUNNING.
             self.exitstatus = None
             self.spawnerr = "Exited too quickly (process log may have details)"

@@ -102,6 +102,7 @@ class Supervisor:
         self.serverurl = server_url(config)
         self.events.subscribe(ProcessStateEvent, self._on_process_state)
         loop.on_error = log.critical
+        self.events.on_error = log.critical
 
     # -- ProcessHost ------------------------------------------------------------
 
@@ -231,15 +232,20 @@ class Supervisor:
         for process in list(self.all_processes()):
             process.autostart()
 
-    def _schedule_tick(self, tick_type: type[TickEvent]) -> None:
-        """TICK_n at each wall-clock multiple of n seconds, as supervisord times them."""
-        now = self._wallclock()
-        boundary = now - now % tick_type.period + tick_type.period
+    def _schedule_tick(self, tick_type: type[TickEvent], boundary: float | None = None) -> None:
+        """TICK_n at each wall-clock multiple of n seconds, as supervisord times them.
+
+        Each tick schedules the next boundary after its own, never one computed from a
+        clock that may run a little behind the timer (which would repeat a tick).
+        """
+        if boundary is None:
+            now = self._wallclock()
+            boundary = now - now % tick_type.period + tick_type.period
 
         def fire() -> None:
             if self.events.has_subscribers(tick_type):
                 self.publish(tick_type(int(boundary)))
-            self._schedule_tick(tick_type)
+            self._schedule_tick(tick_type, boundary + tick_type.period)
 
         self.call_at_wallclock(boundary, fire)
 
@@ -257,9 +263,14 @@ class Supervisor:
                 self.log.info(f"reaped unknown pid {pid} ({description})")
                 continue
             child = self._children.pop(process)
-            child.output.finish()
-            osapi.release(child.spawned, status)
-            process.finish(status)
+            try:
+                child.output.finish()
+                osapi.release(child.spawned, status)
+                process.finish(status)
+            except Exception as error:
+                # Every other child of this batch is already reaped: handle them all.
+                self.log.critical(f"error handling the exit of {process.name}: {error!r}")
+                process.pid = 0  # never signal a pid the kernel may hand out again
 
     def reopen_logs(self) -> None:
         self.log.info("supervisord logreopen")

@@ -70,9 +70,18 @@ def say(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+class StopRequested(Exception):
+    """Ctrl-C or `scripts/run stop` arrived while we were waiting for something."""
+
+
+def wait_until(
+    check: Callable[[], Any], timeout: float, what: str,
+    stop: Callable[[], bool] = lambda: False,
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
+        if stop():
+            raise StopRequested
         try:
             result = check()
         except Exception:  # not up yet: connection refused, no socket...
@@ -113,6 +122,7 @@ class LocalPlatform:
         self.apps_root = settings.apps_root
         self.host_root = data_dir / "host"
         self.pidfile = data_dir / "platform.pid"
+        self.stop: Callable[[], bool] = lambda: False  # replaced by start()
 
     # -- the host runtime and what it runs -----------------------------------------------
 
@@ -159,25 +169,30 @@ class LocalPlatform:
         if (other := self.running_pid()) is not None:
             raise SystemExit(f"error: the platform is already running (pid {other}); "
                              "stop it with: scripts/run stop")
+        self.stop = _stop_flag()  # first: a stop request must always end in a clean stop
         self.pidfile.write_text(f"{os.getpid()}\n")
-        say(f"database {self.database_url}")
-        db.upgrade(self.database_url)
-        say("host runtime: Redis, panel, workers")
-        config = self.write_host_config()
-        runtime = start_host_runtime(config)
+        runtime = None
         try:
+            say(f"database {self.database_url}")
+            db.upgrade(self.database_url)
+            say("host runtime: Redis, panel, workers")
+            config = self.write_host_config()
+            runtime = start_host_runtime(config)
             self._serve(config, runtime)
+        except StopRequested:
+            pass
         finally:
-            self._stop_runtime(runtime)
+            if runtime is not None:
+                self._stop_runtime(runtime)
             self.pidfile.unlink(missing_ok=True)
         return 0
 
     def _serve(self, config: HostConfig, runtime: subprocess.Popen[bytes]) -> None:
-        stop = _stop_flag()
-        wait_until(lambda: self._all_running(config), 60, "the host runtime's programs")
+        stop = self.stop
+        wait_until(lambda: self._all_running(config), 60, "the host runtime's programs", stop)
         say("demo tenant, users and app")
         summary = self.ensure_demo()
-        wait_until(lambda: _http_ok(f"http://{PANEL_ADDRESS}/login"), 60, "the panel")
+        wait_until(lambda: _http_ok(f"http://{PANEL_ADDRESS}/login"), 60, "the panel", stop)
         print(summary, flush=True)
         while not stop() and runtime.poll() is None:
             time.sleep(0.5)
@@ -199,15 +214,19 @@ class LocalPlatform:
             except subprocess.TimeoutExpired:
                 os.killpg(runtime.pid, signal.SIGKILL)
                 runtime.wait()
+                say(f"the host runtime did not stop in 120 s and was killed; programs it "
+                    f"ran may still be running (see {self.host_root}/log)")
+                return
         say("stopped; nothing is left running")
 
     def running_pid(self) -> int | None:
+        """The launcher's pid from the pidfile, if that process is still this launcher."""
         try:
             pid = int(self.pidfile.read_text().strip())
-            os.kill(pid, 0)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
-        return pid
+        return pid if b"workers.local" in cmdline else None
 
     # -- demo data ---------------------------------------------------------------------
 
@@ -298,7 +317,7 @@ class LocalPlatform:
                     raise SystemExit(f"error: {kind} failed: {row.error}\n{row.log_tail or ''}")
                 return row.status == "done"
 
-        wait_until(finished, 180, f"the {kind} job")
+        wait_until(finished, 180, f"the {kind} job", self.stop)
 
     @staticmethod
     def _one(session: Session, model: Any, condition: Any) -> Any:

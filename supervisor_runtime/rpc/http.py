@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 from ..loop import EventLoop, TimerHandle
 
+ACCEPT_RETRY_DELAY = 1.0  # seconds without accepting after EMFILE/ENFILE
 MAX_HEAD = 64 * 1024
 MAX_BODY = 2 * 1024 * 1024
 IDLE_TIMEOUT = 60.0
@@ -542,6 +543,10 @@ class HttpServer:
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._on_acceptable)
 
+    def _resume_accepting(self) -> None:
+        if not self.closing and self.sock.fileno() >= 0:
+            self.loop.add_reader(self.sock.fileno(), self._on_acceptable)
+
     def _on_acceptable(self) -> None:
         for _ in range(64):  # bounded: other fds get their turn
             try:
@@ -549,8 +554,12 @@ class HttpServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
-                # EMFILE and friends: log and try again on the next readiness.
+                # EMFILE and friends: the socket stays readable, so stop watching it for
+                # a second rather than spin (and flood the log) until an fd frees up.
                 self.log_error(f"accept failed on {self.kind}: {error}")
+                fd = self.sock.fileno()
+                self.loop.remove_reader(fd)
+                self.loop.call_later(ACCEPT_RETRY_DELAY, self._resume_accepting)
                 return
             if len(self.connections) >= MAX_CONNECTIONS:
                 conn.close()
