@@ -269,6 +269,10 @@ class Connection:
         self.kind = kind
         self.closed = False
         self._input = bytearray()
+        # How much of _input an incomplete head was already scanned to, so a head that
+        # arrives a few bytes at a time is not rescanned from its start each time.
+        self._head_scanned = 0
+        self._seen_newline = False
         self._output = bytearray()
         self._current: Responder | None = None
         self._pending_request: Request | None = None  # head parsed, body still arriving
@@ -345,12 +349,28 @@ class Connection:
             self._dispatch(request)
         self._update_reading()
 
+    def _head_may_be_complete(self) -> bool:
+        """False when the bytes added since the last incomplete scan cannot change its
+        outcome: no head terminator, no first newline (a request line to check), and
+        the head is still within its size limit."""
+        old, self._head_scanned = self._head_scanned, len(self._input)
+        if old == 0 or len(self._input) > MAX_HEAD:
+            return True
+        if _HEAD_END.search(self._input, max(0, old - 3)):
+            return True
+        return not self._seen_newline and self._input.find(b"\n", old) != -1
+
     def _next_request(self) -> Request | None:
         if self._pending_request is None:
+            if not self._head_may_be_complete():
+                return None
             request, used = parse_head(self._input)
             if request is None:
+                self._seen_newline = self._input.find(b"\n") != -1
                 return None
             del self._input[:used]
+            self._head_scanned = 0
+            self._seen_newline = False
             self._pending_length = body_length(request)
             request.peer = self.peer
             request.server_kind = self.kind
