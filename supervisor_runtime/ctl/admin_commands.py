@@ -4,8 +4,8 @@ avail, reread, add, remove, update. Registered into the same table as the others
 from __future__ import annotations
 
 import errno
-import xmlrpc.client
 
+from supervisor_runtime.ctl import client
 from supervisor_runtime.ctl import formatting as fmt
 from supervisor_runtime.ctl.registry import command, usage_error
 from supervisor_runtime.ctl.session import InitExit, Session
@@ -31,7 +31,7 @@ def do_shutdown(session: Session, arg: str) -> None:
     url = session.options.serverurl
     try:
         session.supervisor.shutdown()
-    except xmlrpc.client.Fault as exc:
+    except client.Fault as exc:
         if exc.faultCode != Fault.SHUTDOWN_STATE:
             session.exitstatus = InitExit.GENERIC
             raise
@@ -57,7 +57,7 @@ def do_reload(session: Session, arg: str) -> None:
         return
     try:
         session.supervisor.restart()
-    except xmlrpc.client.Fault as exc:
+    except client.Fault as exc:
         session.exitstatus = InitExit.GENERIC
         if exc.faultCode != Fault.SHUTDOWN_STATE:
             raise
@@ -86,7 +86,7 @@ def do_avail(session: Session, arg: str) -> None:
         return
     try:
         infos = session.supervisor.getAllConfigInfo()
-    except xmlrpc.client.Fault as exc:
+    except client.Fault as exc:
         session.exitstatus = InitExit.GENERIC
         if exc.faultCode != Fault.SHUTDOWN_STATE:
             raise
@@ -103,7 +103,7 @@ def do_reread(session: Session, arg: str) -> None:
         return
     try:
         result = session.supervisor.reloadConfig()
-    except xmlrpc.client.Fault as exc:
+    except client.Fault as exc:
         session.exitstatus = InitExit.GENERIC
         if exc.faultCode == Fault.SHUTDOWN_STATE:
             session.output("ERROR: supervisor shutting down")
@@ -122,7 +122,7 @@ def do_add(session: Session, arg: str) -> None:
     for name in arg.split():
         try:
             supervisor.addProcessGroup(name)
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             if exc.faultCode == Fault.SHUTDOWN_STATE:
                 session.output("ERROR: shutting down")
                 session.exitstatus = InitExit.GENERIC
@@ -138,15 +138,13 @@ def do_add(session: Session, arg: str) -> None:
             session.output(f"{name}: added process group")
 
 
-@command(
-    "remove", "remove <name> [...]\tdeactivate stopped group(s)", completes="groups"
-)
+@command("remove", "remove <name> [...]\tdeactivate stopped group(s)", completes="groups")
 def do_remove(session: Session, arg: str) -> None:
     supervisor = session.supervisor
     for name in arg.split():
         try:
             supervisor.removeProcessGroup(name)
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             session.exitstatus = InitExit.GENERIC
             if exc.faultCode == Fault.STILL_RUNNING:
                 session.output(f"ERROR: process/group still running: {name}")
@@ -169,7 +167,7 @@ def do_update(session: Session, arg: str) -> None:
     supervisor = session.supervisor
     try:
         result = supervisor.reloadConfig()
-    except xmlrpc.client.Fault as exc:
+    except client.Fault as exc:
         session.exitstatus = InitExit.GENERIC
         if exc.faultCode != Fault.SHUTDOWN_STATE:
             raise

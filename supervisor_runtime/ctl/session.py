@@ -9,12 +9,12 @@ from __future__ import annotations
 import errno
 import getpass
 import sys
-import xmlrpc.client
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, TextIO
 
 from supervisor_runtime import API_VERSION
+from supervisor_runtime.ctl import client
 from supervisor_runtime.ctl.client import ServerProxy, ServerUnreachable, connect
 from supervisor_runtime.ctl.options import CtlOptions
 from supervisor_runtime.rpc.faults import Fault
@@ -121,7 +121,7 @@ class Session:
         status (stock's wording and codes) when it does not."""
         try:
             api = self.supervisor.getVersion()
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             if exc.faultCode == Fault.UNKNOWN_METHOD:
                 self.output(
                     "Sorry, supervisord responded but did not recognize the supervisor "

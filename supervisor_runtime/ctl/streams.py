@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import codecs
-import http.client
 import threading
-import xmlrpc.client
 
+from supervisor_runtime.ctl import client
 from supervisor_runtime.ctl.client import LogStream, LogStreamError, ServerUnreachable
 from supervisor_runtime.ctl.session import Session
 from supervisor_runtime.rpc.faults import Fault
@@ -44,7 +43,7 @@ def _copy(session: Session, stream: LogStream, lock: threading.Lock) -> None:
                     return
                 session.stdout.write(text)
                 session.stdout.flush()
-    except (OSError, http.client.HTTPException):
+    except OSError:
         pass  # the server went away: the log simply ends
 
 
@@ -103,7 +102,7 @@ def foreground(session: Session, name: str) -> None:
             line = session.read_line("") + "\n"
             try:
                 supervisor.sendProcessStdin(name, line)
-            except xmlrpc.client.Fault as exc:
+            except client.Fault as exc:
                 if exc.faultCode == Fault.NOT_RUNNING:
                     farewell.insert(0, "Process got killed")
                 else:

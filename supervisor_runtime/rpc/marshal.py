@@ -1,10 +1,12 @@
-"""XML-RPC encoding and decoding, written for the daemon.
+"""XML-RPC encoding and decoding, for the daemon and for supervisorctl.
 
 The standard library's ``xmlrpc.client`` would do the job, but importing it pulls in
 ``http.client``, ``email`` and ``ssl``: about 7 MiB of resident memory in every tenant's
-supervisord, for code the daemon never runs. This module is the part the daemon needs:
-decoding a methodCall with expat and encoding a methodResponse or a fault. Values map as
-in ``xmlrpc.client.loads(use_builtin_types=True)``.
+supervisord and 20 ms of start-up in every ``supervisorctl`` run, and its decoder takes
+40 ms for a getAllProcessInfo answer at 500 programs. The daemon decodes a methodCall with
+expat and encodes a methodResponse or a fault; the client encodes a methodCall and decodes
+a methodResponse (see ``decode_response``). Values map as in
+``xmlrpc.client.loads(use_builtin_types=True)``, except that dateTime stays text.
 """
 
 from __future__ import annotations
@@ -58,8 +60,11 @@ _SCALARS: dict[str, Callable[[str], Any]] = {
     "base64": _base64,
     "dateTime.iso8601": str,  # kept as text: no supervisor method takes a date
 }
-_STRUCTURE = frozenset(
+_CALL_STRUCTURE = frozenset(
     {"methodCall", "methodName", "params", "param", "data", "member", "name"}
+)
+_RESPONSE_STRUCTURE = frozenset(
+    {"methodResponse", "params", "param", "fault", "data", "member", "name"}
 )
 
 
@@ -89,9 +94,13 @@ class _Struct:
         return self.members
 
 
-class _CallDecoder:
-    def __init__(self) -> None:
+class _Decoder:
+    """Expat callbacks that rebuild the values of a methodCall or a methodResponse."""
+
+    def __init__(self, structure: frozenset[str]) -> None:
+        self.structure = structure
         self.method: str | None = None
+        self.fault = False
         self.params: list[Any] = []
         self._containers: list[_Array | _Struct] = []
         self._typed: list[bool] = []  # per open <value>: has a typed child element
@@ -109,8 +118,10 @@ class _CallDecoder:
             if not self._typed:
                 raise DecodeError(f"<{tag}> outside a <value>")
             self._typed[-1] = True
-        elif tag not in _STRUCTURE:
+        elif tag not in self.structure:
             raise DecodeError(f"unexpected element <{tag}>")
+        elif tag == "fault":
+            self.fault = True
 
     def _open(self, container: _Array | _Struct) -> None:
         if not self._typed or len(self._containers) >= MAX_DEPTH:
@@ -146,9 +157,8 @@ class _CallDecoder:
             self.params.append(value)
 
 
-def decode_call(body: bytes) -> tuple[str, tuple[Any, ...]]:
-    """(method name, params) of an XML-RPC methodCall; DecodeError when unusable."""
-    decoder = _CallDecoder()
+def _parse(body: bytes, structure: frozenset[str]) -> _Decoder:
+    decoder = _Decoder(structure)
     parser = expat.ParserCreate()
     parser.StartElementHandler = decoder.start
     parser.EndElementHandler = decoder.end
@@ -159,6 +169,12 @@ def decode_call(body: bytes) -> tuple[str, tuple[Any, ...]]:
         parser.Parse(body, True)
     except expat.ExpatError as error:
         raise DecodeError(f"not well-formed XML: {error}") from None
+    return decoder
+
+
+def decode_call(body: bytes) -> tuple[str, tuple[Any, ...]]:
+    """(method name, params) of an XML-RPC methodCall; DecodeError when unusable."""
+    decoder = _parse(body, _CALL_STRUCTURE)
     if not decoder.method:
         raise DecodeError("no methodName")
     return decoder.method, tuple(decoder.params)
@@ -253,3 +269,20 @@ def encode_fault(code: int, text: str) -> bytes:
     _encode({"faultCode": code, "faultString": text}, out)
     out.append("</fault>\n</methodResponse>\n")
     return "".join(out).encode("utf-8")
+
+
+def encode_call(method: str, params: tuple[Any, ...]) -> bytes:
+    out = [f"<?xml version='1.0'?>\n<methodCall>\n<methodName>{_escape(method)}</methodName>\n"]
+    out.append("<params>\n")
+    for param in params:
+        out.append("<param>\n")
+        _encode(param, out)
+        out.append("</param>\n")
+    out.append("</params>\n</methodCall>\n")
+    return "".join(out).encode("utf-8")
+
+
+def parse_response(body: bytes) -> tuple[bool, list[Any]]:
+    """(is it a fault, its values) of a methodResponse, read with expat."""
+    decoder = _parse(body, _RESPONSE_STRUCTURE)
+    return decoder.fault, decoder.params
