@@ -1,44 +1,47 @@
-"""supervisord.conf parsing: ``load_config`` turns files into the frozen model."""
+"""supervisord.conf parsing: ``load_config`` turns files into the frozen model.
+
+The names below are loaded on first use: supervisorctl imports only ``ctl_options`` from
+this package, and must not pay for the daemon's whole parser and model at every start.
+"""
 
 from __future__ import annotations
 
-from supervisor_runtime.config.ctl_options import load_ctl_config
-from supervisor_runtime.config.errors import ConfigError
-from supervisor_runtime.config.loader import load_config
-from supervisor_runtime.config.model import (
-    LOG_LEVELS,
-    AutoRestart,
-    EventListenerPoolConfig,
-    FcgiGroupConfig,
-    GroupConfig,
-    InetHttpServerConfig,
-    LogfileSpecial,
-    PluginConfig,
-    ProcessConfig,
-    StreamConfig,
-    SupervisorctlConfig,
-    SupervisordConfig,
-    UnixHttpServerConfig,
-)
-from supervisor_runtime.config.search import config_search_paths, find_config_file
+import importlib
+from typing import Any
 
-__all__ = [
-    "LOG_LEVELS",
-    "AutoRestart",
-    "ConfigError",
-    "EventListenerPoolConfig",
-    "FcgiGroupConfig",
-    "GroupConfig",
-    "InetHttpServerConfig",
-    "LogfileSpecial",
-    "PluginConfig",
-    "ProcessConfig",
-    "StreamConfig",
-    "SupervisorctlConfig",
-    "SupervisordConfig",
-    "UnixHttpServerConfig",
-    "config_search_paths",
-    "find_config_file",
-    "load_config",
-    "load_ctl_config",
-]
+# Public name -> the submodule that defines it.
+_EXPORTS = {
+    "load_ctl_config": "ctl_options",
+    "ConfigError": "errors",
+    "load_config": "loader",
+    "LOG_LEVELS": "model",
+    "AutoRestart": "model",
+    "EventListenerPoolConfig": "model",
+    "FcgiGroupConfig": "model",
+    "GroupConfig": "model",
+    "InetHttpServerConfig": "model",
+    "LogfileSpecial": "model",
+    "PluginConfig": "ctl_model",
+    "ProcessConfig": "model",
+    "StreamConfig": "model",
+    "SupervisorctlConfig": "ctl_model",
+    "SupervisordConfig": "model",
+    "UnixHttpServerConfig": "model",
+    "config_search_paths": "search",
+    "find_config_file": "search",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

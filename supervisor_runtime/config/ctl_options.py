@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from supervisor_runtime.config.datatypes import normalize_path
+from supervisor_runtime.config.ctl_model import SupervisorctlConfig
 from supervisor_runtime.config.errors import ConfigError
 from supervisor_runtime.config.expand import env_names
 from supervisor_runtime.config.ini import IniParser
-from supervisor_runtime.config.model import SupervisorctlConfig
+from supervisor_runtime.config.paths import normalize_path
 from supervisor_runtime.config.plugins import CTLPLUGIN_FACTORY_KEY, read_plugins
 from supervisor_runtime.config.reader import SectionReader
 

@@ -14,7 +14,6 @@ import shlex
 import signal
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import urlparse
 
 from supervisor_runtime.config.model import LOG_LEVELS, AutoRestart, LogfileSpecial
 
@@ -200,10 +199,6 @@ def existing_dirpath(text: str) -> str:
     raise ValueError(f"The directory named as part of the path {text} does not exist")
 
 
-def normalize_path(text: str) -> str:
-    return os.path.normpath(os.path.abspath(os.path.expanduser(text)))
-
-
 def logging_level(text: str) -> int:
     level = LOG_LEVELS.get(str(text).lower())
     if level is None:
@@ -212,6 +207,8 @@ def logging_level(text: str) -> int:
 
 
 def url(text: str) -> str:
+    from urllib.parse import urlparse  # rarely needed: 4 ms of every start-up otherwise
+
     parsed = urlparse(text)
     if parsed.scheme and (parsed.netloc or parsed.path):
         return text

@@ -30,7 +30,6 @@ COMMENT_PREFIXES = ("#", ";")
 _HEADER_RE = re.compile(r"\[(?P<name>.+)\]")
 # The key is the shortest text before a delimiter; blanks around the delimiter are dropped.
 _OPTION_RE = re.compile(r"(?P<key>.*?)\s*(?:=|:)\s*(?P<value>.*)$")
-_NON_BLANK_RE = re.compile(r"\S")
 
 
 def _inline_comment_start(line: str) -> int | None:
@@ -71,6 +70,8 @@ def _lines(text: str) -> list[str]:
 
 def _content_of(line: str) -> tuple[str, bool]:
     """The line without its comment, stripped; and whether a comment was present."""
+    if "#" not in line and ";" not in line:
+        return line.strip(), False  # most lines: no comment to look for
     if line.strip().startswith(COMMENT_PREFIXES):
         return "", True
     start = _inline_comment_start(line)
@@ -127,8 +128,7 @@ class IniParser:
                 if not had_comment and key is not None and section_name is not None:
                     pending[(section_name, key)].append("")
                 continue
-            match = _NON_BLANK_RE.search(line)
-            line_indent = match.start() if match else 0
+            line_indent = len(line) - len(line.lstrip())
             if key is not None and section_name is not None and line_indent > indent:
                 pending[(section_name, key)].append(content)
                 continue

@@ -30,6 +30,7 @@ from supervisor_runtime.config.model import (
     SupervisordConfig,
     UnixHttpServerConfig,
 )
+from supervisor_runtime.config.paths import normalize_path
 from supervisor_runtime.config.plugins import (
     CTLPLUGIN_FACTORY_KEY,
     RPCINTERFACE_FACTORY_KEY,
@@ -83,7 +84,7 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Supervis
     )
     logfile = daemon.logfile
     if logfile is not None and logfile != "syslog":
-        logfile = dt.normalize_path(logfile)
+        logfile = normalize_path(logfile)
     # supervisord logs its warnings before its infos, whatever order they were found in.
     messages = tuple(("warn", text) for text in ctx.warnings) + tuple(
         ("info", text) for text in ctx.infos
@@ -91,7 +92,7 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Supervis
     return replace(
         daemon,
         logfile=logfile,
-        pidfile=dt.normalize_path(daemon.pidfile),
+        pidfile=normalize_path(daemon.pidfile),
         groups=groups,
         unix_http_server=unix,
         inet_http_server=inet,
@@ -240,7 +241,7 @@ def _unix_server(ctx: ParseContext) -> UnixHttpServerConfig | None:
         sockfile = reader.text("file", None, {"here": ctx.here})
         if sockfile is None:
             raise reader.fail(f"section [{section}] has no file value")
-        sockfile = dt.normalize_path(sockfile.strip())
+        sockfile = normalize_path(sockfile.strip())
         username, password = _credentials(reader)
         chown = None
         text = reader.text("chown", None)

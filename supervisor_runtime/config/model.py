@@ -1,5 +1,7 @@
 """The parsed configuration: immutable dataclasses, one per section kind.
 
+(``ctl_model`` holds the two that supervisorctl needs, re-exported here.)
+
 The parser (``config.loader``) turns supervisord.conf text into these; the
 daemon, the RPC layer and supervisorctl only ever read them. Equality is
 field-by-field, which is what ``update`` uses to decide whether a group changed.
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+
+from supervisor_runtime.config.ctl_model import PluginConfig, SupervisorctlConfig
 
 
 class LogfileSpecial(Enum):
@@ -129,26 +133,6 @@ class InetHttpServerConfig:
     port: int
     username: str | None = None
     password: str | None = None
-
-
-@dataclass(frozen=True)
-class SupervisorctlConfig:
-    serverurl: str = "http://localhost:9001"
-    username: str | None = None
-    password: str | None = None
-    prompt: str = "supervisor"
-    history_file: str | None = None
-    # [ctlplugin:x] sections of the same file (supervisorctl reads no [include]).
-    plugins: tuple[PluginConfig, ...] = ()
-
-
-@dataclass(frozen=True)
-class PluginConfig:
-    """[rpcinterface:x] or [ctlplugin:x]: a factory spec and its extra keys."""
-
-    name: str
-    factory: str
-    options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from supervisor_runtime.config.model import PluginConfig
+from supervisor_runtime.config.ctl_model import PluginConfig
 from supervisor_runtime.config.reader import SectionReader
 
 RPCINTERFACE_FACTORY_KEY = "supervisor.rpcinterface_factory"

@@ -28,6 +28,7 @@ from supervisor_runtime.config.model import (
     ProcessConfig,
     StreamConfig,
 )
+from supervisor_runtime.config.paths import normalize_path
 from supervisor_runtime.config.reader import SectionReader
 
 # Event type names a listener may subscribe to (supervisor.events.EventTypes).
@@ -242,7 +243,7 @@ def _fcgi_socket(
         if owner is None and proc_uid is not None and proc_uid != os.getuid():
             # The socket must be usable by the (different) user the children run as.
             owner = (proc_uid, dt.gid_for_uid(proc_uid))
-        return "unix://" + dt.normalize_path(path), owner, 0o700 if mode is None else mode
+        return "unix://" + normalize_path(path), owner, 0o700 if mode is None else mode
     if owner is not None or mode is not None:
         raise ValueError(
             "socket_owner and socket_mode params should only be used with a Unix domain socket"

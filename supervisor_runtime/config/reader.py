@@ -50,7 +50,9 @@ class SectionReader:
         value = self.raw(key)
         if value is None:
             value = default
-        if expand_value and isinstance(value, str):
+        # Without a "%" there is nothing to expand (``value % names`` would return it as
+        # is), and building the names is most of the cost of reading a section.
+        if expand_value and isinstance(value, str) and "%" in value:
             combined: dict[str, object] = dict(self.parser_names)
             if names:
                 combined.update(names)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import getopt
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from supervisor_runtime.config import ConfigError, find_config_file, load_ctl_config
-from supervisor_runtime.config.model import PluginConfig, SupervisorctlConfig
+from supervisor_runtime.config.ctl_model import PluginConfig, SupervisorctlConfig
+from supervisor_runtime.config.ctl_options import load_ctl_config
+from supervisor_runtime.config.errors import ConfigError
+from supervisor_runtime.config.search import find_config_file
 
 DEFAULT_SERVERURL = "http://localhost:9001"
 DEFAULT_PROMPT = "supervisor"
@@ -73,20 +73,40 @@ class HelpRequested(Exception):  # noqa: N818 - a request, not an error
     """-h/--help was given: the CLI prints the usage text and exits 0."""
 
 
-@dataclass
 class CtlOptions:
     """Everything a supervisorctl run needs; mutable because ``open`` and the 401 prompt
-    change the server URL and credentials mid-session, as in stock."""
+    change the server URL and credentials mid-session, as in stock.
 
-    serverurl: str = DEFAULT_SERVERURL
-    username: str | None = None
-    password: str | None = None
-    prompt: str = DEFAULT_PROMPT
-    history_file: str | None = None
-    interactive: bool = False
-    configfile: str | None = None
-    args: list[str] = field(default_factory=list)
-    plugins: tuple[PluginConfig, ...] = ()
+    A plain class, not a dataclass: see ``config.ctl_model`` for why."""
+
+    def __init__(
+        self,
+        serverurl: str = DEFAULT_SERVERURL,
+        username: str | None = None,
+        password: str | None = None,
+        prompt: str = DEFAULT_PROMPT,
+        history_file: str | None = None,
+        interactive: bool = False,
+        configfile: str | None = None,
+        args: list[str] | None = None,
+        plugins: tuple[PluginConfig, ...] = (),
+    ) -> None:
+        self.serverurl = serverurl
+        self.username = username
+        self.password = password
+        self.prompt = prompt
+        self.history_file = history_file
+        self.interactive = interactive
+        self.configfile = configfile
+        self.args: list[str] = [] if args is None else args
+        self.plugins = plugins
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
+        return f"CtlOptions({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CtlOptions) and vars(self) == vars(other)
 
 
 def usage_text(progname: str) -> str:
@@ -95,6 +115,8 @@ def usage_text(progname: str) -> str:
 
 def check_url(value: str) -> str:
     """Stock's test for -s: a scheme plus a host or a path."""
+    from urllib.parse import urlsplit  # only when -s is given: 3 ms of start-up otherwise
+
     parts = urlsplit(value)
     if parts.scheme and (parts.netloc or parts.path):
         return value

@@ -6,11 +6,10 @@ the dispatcher, ``help`` and tab completion all read.
 
 from __future__ import annotations
 
-import xmlrpc.client
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from supervisor_runtime.ctl import client
 from supervisor_runtime.ctl import formatting as fmt
 from supervisor_runtime.ctl.session import Session
 
@@ -18,8 +17,7 @@ Completes = Literal["actions", "groups", "processes"] | None
 Action = Callable[[Session, str], bool | None]
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):  # not a dataclass: see config.ctl_model for why
     name: str
     run: Action
     help: tuple[str, ...]
@@ -59,7 +57,7 @@ def usage_error(session: Session, message: str, name: str | None, status: int) -
         show_help(session, name)
 
 
-def fault_result(exc: xmlrpc.client.Fault, namespec: str) -> dict[str, Any]:
+def fault_result(exc: client.Fault, namespec: str) -> dict[str, Any]:
     """A Fault raised for one name, as a result entry the formatting functions take."""
     group, name = fmt.split_namespec(namespec)
     return fmt.fault_result(exc.faultCode, group, name, exc.faultString)
