@@ -11,6 +11,7 @@ import os
 import signal
 from collections.abc import Callable
 
+from . import osapi
 from .config import datatypes
 from .config.model import SupervisordConfig
 from .daemon import (
@@ -79,6 +80,7 @@ def _check_not_running(config: SupervisordConfig) -> None:
 
 def run_daemon(config: SupervisordConfig, reload_config: Callable[[], SupervisordConfig]) -> int:
     """Serve until shutdown; restarts in-process on SIGHUP. Returns the exit status."""
+    osapi.protect_inherited_fds()
     first = True
     while True:
         log = MainLog(buffer=True, level=config.loglevel)
