@@ -20,16 +20,17 @@ from .http import HttpServer, Request, Responder
 from .logtail import handle_logtail, handle_mainlogtail
 from .supervisor_ns import SupervisorNamespace
 from .system_ns import SystemNamespace
-from .web import StatusPages
 from .xmlrpc import BadRequest, Deferred, Registry, marshal_fault, marshal_value, parse_call
 
 if TYPE_CHECKING:
     from ..listeners import Listener
     from ..logs.mainlog import MainLog
     from ..supervisor import Supervisor
+    from .web import StatusPages
 
 MAIN_FACTORY = "supervisor.rpcinterface:make_main_rpcinterface"
 SERVER_KINDS = ("inet_http_server", "unix_http_server")  # supervisord's order
+STATUS_PAGE_PATHS = frozenset({"/", "/index.html", "/tail.html", "/action"})
 
 
 def _server_configs(config: SupervisordConfig) -> list[tuple[str, object]]:
@@ -72,7 +73,7 @@ class ControlServer:
         for namespace in _main_interfaces(supervisor.config):
             self._register_main(namespace)
         SystemNamespace(self.registry).register()
-        self.pages = StatusPages(self.rpc)
+        self._pages: StatusPages | None = None  # see status_pages()
         self.servers: list[HttpServer] = []
         for listener in listeners:
             section = getattr(supervisor.config, listener.kind, None)
@@ -120,10 +121,19 @@ class ControlServer:
             handle_mainlogtail(self.supervisor, request, responder)
         elif path.startswith("/logtail"):
             handle_logtail(self.supervisor, request, responder)
-        elif self.pages.handles(path):
-            self.pages.handle(request, responder)
+        elif path in STATUS_PAGE_PATHS:
+            self.status_pages().handle(request, responder)
         else:
             responder.error(404)
+
+    def status_pages(self) -> StatusPages:
+        """The HTML status pages, loaded at the first visit: most daemons never get one,
+        and their imports (html, urllib.parse) cost 5 ms of every daemon's start-up."""
+        if self._pages is None:
+            from .web import StatusPages
+
+            self._pages = StatusPages(self.rpc)
+        return self._pages
 
     # -- XML-RPC --------------------------------------------------------------------
 

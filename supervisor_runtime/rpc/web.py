@@ -63,9 +63,6 @@ class StatusPages:
 
     # -- routing ------------------------------------------------------------------
 
-    def handles(self, path: str) -> bool:
-        return path in ("/", "/index.html", "/tail.html", "/action")
-
     def handle(self, request: Request, responder: Responder) -> None:
         path = request.path
         if path == "/action":
