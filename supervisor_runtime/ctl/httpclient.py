@@ -90,9 +90,7 @@ class Response:
         if "chunked" in encoding:
             self._chunked = True
         elif length is not None:
-            if not length.strip().isdigit():
-                raise BadResponse(f"bad Content-Length {length!r}")
-            self._remaining = int(length)
+            self._remaining = _decimal(length, "Content-Length")
             self.done = self._remaining == 0
 
     def read(self) -> bytes:
@@ -118,10 +116,10 @@ class Response:
         if self._chunked:
             if self._chunk_left == 0:
                 line = stream.readline(MAX_HEAD_LINE)
-                try:
-                    self._chunk_left = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise BadResponse(f"bad chunk size line {line!r}") from None
+                digits = line.split(b";", 1)[0].strip()
+                if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+                    raise BadResponse(f"bad chunk size line {line!r}")
+                self._chunk_left = int(digits, 16)
                 if self._chunk_left == 0:
                     _skip_trailers(stream)
                     self.done = True
@@ -130,12 +128,20 @@ class Response:
             if not data:
                 raise BadResponse("the connection closed inside a chunk")
             self._chunk_left -= len(data)
-            if self._chunk_left == 0:
-                stream.readline(MAX_HEAD_LINE)  # the CRLF after the chunk
+            if self._chunk_left == 0 and stream.readline(MAX_HEAD_LINE) not in (b"\r\n", b"\n"):
+                raise BadResponse("a chunk not followed by CRLF")
             return data
         data = stream.read1(size)  # type: ignore[attr-defined]
         self.done = not data  # no framing: the body ends when the server closes
         return data
+
+
+def _decimal(text: str, what: str) -> int:
+    """A non-negative decimal number in ASCII digits (str.isdigit also takes "²")."""
+    text = text.strip()
+    if not text or not text.isascii() or not text.isdigit():
+        raise BadResponse(f"bad {what} {text!r}")
+    return int(text)
 
 
 def _skip_trailers(stream: BinaryIO) -> None:
@@ -210,8 +216,9 @@ class Connection:
         if not line:
             raise RemoteDisconnected("the server closed the connection without a response")
         parts = line.decode("latin-1").rstrip("\r\n").split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
             raise BadResponse(f"bad status line {line!r}")
+        status = _decimal(parts[1], "status code")
         headers: dict[str, str] = {}
         for _ in range(MAX_HEADERS):
             line = stream.readline(MAX_HEAD_LINE)
@@ -226,4 +233,4 @@ class Connection:
         else:
             raise BadResponse("too many response headers")
         reason = parts[2] if len(parts) > 2 else ""
-        return Response(stream, parts[0], int(parts[1]), reason, headers)
+        return Response(stream, parts[0], status, reason, headers)

@@ -15,7 +15,7 @@ import base64
 import re
 from typing import Any
 
-from supervisor_runtime.rpc.marshal import DecodeError, parse_response
+from supervisor_runtime.rpc.marshal import MAX_DEPTH, DecodeError, parse_response
 
 
 class FaultResponse(Exception):
@@ -32,18 +32,23 @@ class _NotScannable(Exception):
 
 
 _TYPES = r"string|int|i4|i8|boolean|double|base64|dateTime\.iso8601"
+# XML's blanks (carriage returns never reach the scanner), matched possessively: a failed
+# match never retries shorter runs, so a body full of spaces costs linear time.
+_WS = r"[ \t\n]*+"
 _TOKEN = re.compile(
-    rf"""\s*(?:
-      <member>\s*<name>(?P<name>[^<]*)</name>\s*<value>
-        (?:\s*<(?P<mtype>{_TYPES})>(?P<mtext>[^<]*)</(?P=mtype)>\s*|(?P<muntyped>[^<]*))
-      </value>\s*</member>
-    | <value>(?:\s*<(?P<type>{_TYPES})>(?P<text>[^<]*)</(?P=type)>\s*|(?P<untyped>[^<]*))</value>
-    | <member>\s*<name>(?P<cname>[^<]*)</name>\s*<value>\s*<(?P<ckind>array|struct)>(?:\s*<data>)?
-    | <value>\s*<(?P<kind>array|struct)>(?:\s*<data>)?
-    | (?:</data>\s*)?</(?P<close>array|struct)>\s*</value>(?:\s*</member>)?
-    | (?P<fault><fault>)
-    | (?P<decl><\?xml[^>]*\?>)
-    | </?(?:methodResponse|params|param)>|</fault>
+    rf"""{_WS}(?:
+      <member>{_WS}<name>(?P<name>[^<]*+)</name>{_WS}<value>
+        (?:{_WS}<(?P<mtype>{_TYPES})>(?P<mtext>[^<]*+)</(?P=mtype)>{_WS}|(?P<muntyped>[^<]*+))
+      </value>{_WS}</member>
+    | <value>
+        (?:{_WS}<(?P<type>{_TYPES})>(?P<text>[^<]*+)</(?P=type)>{_WS}|(?P<untyped>[^<]*+))
+      </value>
+    | <member>{_WS}<name>(?P<cname>[^<]*+)</name>{_WS}<value>
+        {_WS}<(?P<ckind>array|struct)>(?:{_WS}<data>)?
+    | <value>{_WS}<(?P<kind>array|struct)>(?:{_WS}<data>)?
+    | (?:</data>{_WS})?</(?P<close>array|struct)>{_WS}</value>(?:{_WS}</member>)?
+    | (?P<outer></?(?:methodResponse|params|param|fault)>)
+    | (?P<decl><\?xml[^?>]*+\?>)
     )""",
     re.VERBOSE,
 )
@@ -84,13 +89,14 @@ def _scan(body: bytes) -> tuple[bool, list[Any]]:
     # Open containers, each with the member name it will be stored under (None: a value).
     stack: list[tuple[dict[str, Any] | list[Any], str | None]] = []
     struct: dict[str, Any] | None = None  # the innermost open container, if a struct
-    is_fault = False
+    outline = _Outline()
+    match_at = _TOKEN.match
     end = 0
-    for match in _TOKEN.finditer(text):
-        start, next_end = match.span()
-        if start != end:
-            raise _NotScannable
-        end = next_end
+    while True:
+        match = match_at(text, end)
+        if match is None:
+            break
+        end = match.end()
         group = match.lastindex
         if group in _MEMBER_GROUPS:  # the hot path: a struct member with a scalar value
             name, kind, scalar, untyped = match.group(_NAME, _MTYPE, _MTEXT, _MUNTYPED)
@@ -111,6 +117,8 @@ def _scan(body: bytes) -> tuple[bool, list[Any]]:
                 if struct is None:
                     raise DecodeError("<member> outside a <struct>")
                 name = _unescape(match[_CNAME])
+            if len(stack) >= MAX_DEPTH:
+                raise DecodeError("badly placed or too deeply nested array/struct")
             container: dict[str, Any] | list[Any] = {} if match[group] == "struct" else []
             stack.append((container, name))
             struct = container if type(container) is dict else None
@@ -125,20 +133,65 @@ def _scan(body: bytes) -> tuple[bool, list[Any]]:
             else:
                 stack[-1][0][name] = container  # type: ignore[index]
             struct = stack[-1][0] if stack and type(stack[-1][0]) is dict else None  # type: ignore[assignment]
-        elif group == _FAULT:
-            is_fault = True
-        elif group == _DECL and not _UTF8_OR_NO_ENCODING.search(match[_DECL]):
+        elif group == _OUTER:
+            if stack:
+                raise _NotScannable
+            outline.tag(match[_OUTER], len(top))
+        elif match.start() != 0 or not _UTF8_OR_NO_ENCODING.search(match[_DECL]):
+            raise _NotScannable  # a declaration not at the start, or another encoding
+    if text[end:].strip(" \t\n") or not outline.complete:
+        raise _NotScannable  # truncated, trailing or unknown text: expat says what is wrong
+    return outline.fault, top
+
+
+class _Outline:
+    """Checks the elements around the values: <methodResponse> holding <params> with one
+    value per <param>, or <fault> with one value, and nothing after its end. A body that
+    does not follow this goes to expat, which reports precisely what is wrong with it."""
+
+    def __init__(self) -> None:
+        self.open: list[str] = []
+        self.fault = False
+        self.complete = False
+        self._values_before = 0  # values decoded when the current <param>/<fault> opened
+        self._params = 0
+
+    def tag(self, tag: str, values: int) -> None:
+        name = tag.strip("</>")
+        parent = self.open[-1] if self.open else None
+        if not tag.startswith("</"):
+            allowed = {
+                "methodResponse": parent is None and not self.complete,
+                "params": parent == "methodResponse" and values == 0 and not self.fault,
+                "fault": parent == "methodResponse" and values == 0 and not self._params,
+                "param": parent == "params",
+            }
+            if not allowed[name]:
+                raise _NotScannable
+            self.open.append(name)
+            self.fault = self.fault or name == "fault"
+            self._values_before = values
+            return
+        if parent != name:
             raise _NotScannable
-    if stack or text[end:].strip():
-        raise _NotScannable  # truncated or unknown: expat gives the precise error
-    return is_fault, top
+        self.open.pop()
+        if name in ("param", "fault"):
+            if values != self._values_before + 1:
+                raise _NotScannable  # not exactly one value
+            self._params += 1
+        elif name == "params" and values != self._params:
+            raise _NotScannable  # a value outside any <param>
+        elif name == "methodResponse":
+            if self._params == 0 and not self.fault and values:
+                raise _NotScannable
+            self.complete = True
 
 
 _GROUP = _TOKEN.groupindex
 _NAME, _MTYPE, _MTEXT, _MUNTYPED = (_GROUP[g] for g in ("name", "mtype", "mtext", "muntyped"))
 _TYPE, _TEXT, _UNTYPED = (_GROUP[g] for g in ("type", "text", "untyped"))
 _CNAME, _CKIND, _KIND, _CLOSE = (_GROUP[g] for g in ("cname", "ckind", "kind", "close"))
-_FAULT, _DECL = _GROUP["fault"], _GROUP["decl"]
+_OUTER, _DECL = _GROUP["outer"], _GROUP["decl"]
 # lastindex names the last group that matched: a scalar member ends on one of these.
 _MEMBER_GROUPS = frozenset({_NAME, _MTYPE, _MTEXT, _MUNTYPED})
 _VALUE_GROUPS = frozenset({_TYPE, _TEXT, _UNTYPED})
@@ -178,7 +231,10 @@ def _value(kind: str | None, text: str | None, untyped: str | None) -> Any:
         except ValueError:
             raise DecodeError(f"bad double value {text!r}") from None
     if kind == "base64":
-        return base64.b64decode(_unescape(text).encode("ascii"))
+        try:
+            return base64.b64decode(_unescape(text).encode("ascii"))
+        except ValueError:  # binascii.Error, UnicodeEncodeError
+            raise DecodeError("bad base64 value") from None
     return _unescape(text)  # dateTime.iso8601 stays text
 
 
@@ -195,7 +251,16 @@ def _replace_reference(match: re.Match[str]) -> str:
     if ref[0] != "#":
         return _NAMED[ref]
     code = int(ref[2:], 16) if ref[1] == "x" else int(ref[1:])
-    try:
-        return chr(code)
-    except (ValueError, OverflowError):
-        raise DecodeError(f"bad character reference &{ref};") from None
+    if not _is_xml_char(code):
+        raise _NotScannable  # not a character XML allows: expat words the error
+    return chr(code)
+
+
+def _is_xml_char(code: int) -> bool:
+    """Whether XML 1.0 allows the character ``code`` (its production Char)."""
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
