@@ -64,11 +64,20 @@ class ChannelRecorder:
         self._pending = b""  # a possible partial token held back
         self._captured = bytearray()
 
+    @property
+    def plain(self) -> bool:
+        """True when output goes straight to the sink: no capture, events or debug echo."""
+        return (
+            not self.capture_maxbytes
+            and not self.events_enabled
+            and not self.mainlog.is_enabled(DEBUG)
+        )
+
     def feed(self, data: bytes | memoryview) -> None:
         """Take output; ``data`` may be a view of a reused buffer, valid only during the call."""
         if self.capture_maxbytes:
             self._scan(self._pending + data)
-        elif not self.events_enabled and not self.mainlog.is_enabled(DEBUG):
+        elif self.plain:
             self.sink(data)  # the common case: straight to the log file
         else:
             self._record(bytes(data))

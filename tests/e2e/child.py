@@ -68,6 +68,8 @@ def mode_bytes(args: argparse.Namespace) -> None:
             time.sleep(args.pause)
     if args.done_file:
         write_atomic(args.done_file, "done")
+    if args.exit:
+        sys.exit(0)
     sleep_forever()
 
 
@@ -225,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=int, default=4096)
     p.add_argument("--pause", type=float, default=0.0)
     p.add_argument("--done-file")
+    p.add_argument("--exit", action="store_true", help="exit once written instead of sleeping")
     p.set_defaults(func=mode_bytes)
 
     p = sub.add_parser("ansi", help="print a line with ANSI colour escapes, then sleep")
