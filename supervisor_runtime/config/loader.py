@@ -197,6 +197,8 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
 
 def _with_global_env(group: GroupConfig, environment: Mapping[str, str]) -> GroupConfig:
     """Each process's environment= laid over [supervisord] environment=."""
+    if not environment:
+        return group  # nothing to lay under: skip rebuilding every process config
     processes = tuple(
         replace(proc, environment={**environment, **proc.environment})
         for proc in group.processes
