@@ -175,6 +175,9 @@ def spawn(request: SpawnRequest) -> SpawnedChild:
     except ExecFailed:
         _close_all(opened)
         raise
+    except (ValueError, TypeError) as error:  # e.g. a NUL byte in the command or environment
+        _close_all(opened)
+        raise SpawnError(f"can't spawn {argv[0]}: {error}") from None
 
     # The child has its copies; close ours of the child's ends.
     child_ends = {stdout_child}

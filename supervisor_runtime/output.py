@@ -9,6 +9,7 @@ says a pipe is readable: an idle child costs nothing.
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -38,9 +39,14 @@ TRICKLE_DELAY = 0.01
 MIN_TRICKLE_DELAY = 0.001
 DRAIN_READS = 4  # reads per pipe when a child has exited
 # One read buffer for the whole daemon: the loop is single-threaded and every consumer
-# copies what it keeps before the next read. Pages beyond 64 KiB are only touched once a
-# grown pipe delivers that much.
-_READ_BUFFER = bytearray(BIG_PIPE_SIZE)
+# copies what it keeps before the next read. An anonymous mapping, not a bytearray: its
+# pages become resident only when a read fills them (a bytearray zero-fills all 1 MiB).
+_READ_BUFFER = mmap.mmap(-1, BIG_PIPE_SIZE)
+# Grown pipes count against the user's pipe quota (fs.pipe-user-pages-soft, 64 MiB by
+# default); past it the kernel gives every new pipe of that user 8 KiB. So at most this
+# many pipes are grown at a time in one daemon.
+MAX_GROWN_PIPES = 16
+_grown_pipes: set[int] = set()
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -233,12 +239,13 @@ class ChildOutput:
 
     def _grow_pipe(self, fd: int, channel: str) -> None:
         self._grow_tried.add(fd)
-        if not self.logs.plain(channel):
+        if not self.logs.plain(channel) or len(_grown_pipes) >= MAX_GROWN_PIPES:
             return
         try:
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, BIG_PIPE_SIZE)
         except OSError:
-            pass  # over the per-user pipe quota: the pipe keeps its size, nothing else changes
+            return  # refused (the quota is used up): the pipe keeps its size
+        _grown_pipes.add(fd)
 
     def _resume(self, fd: int) -> None:
         if fd in self._open:
@@ -251,6 +258,7 @@ class ChildOutput:
 
     def _close(self, fd: int) -> None:
         channel = self._open.pop(fd, None)
+        _grown_pipes.discard(fd)
         if channel is not None:
             self.loop.remove_reader(fd)
             os.close(fd)

@@ -47,9 +47,12 @@ def _host_and_port(serverurl: str) -> tuple[str, int]:
         port_text = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port_text = netloc.partition(":")
-    if port_text and not port_text.isdigit():
+    port = int(port_text) if port_text.isascii() and port_text.isdigit() else -1
+    if not port_text:
+        port = 80
+    if not 0 < port <= 65535:
         raise ValueError(f"bad port in serverurl {serverurl}")
-    return host or "localhost", int(port_text) if port_text else 80
+    return host or "localhost", port
 
 
 class Response:
