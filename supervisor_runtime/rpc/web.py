@@ -64,6 +64,8 @@ class StatusPages:
     # -- routing ------------------------------------------------------------------
 
     def handle(self, request: Request, responder: Responder) -> None:
+        # The server routes here only the paths in server.STATUS_PAGE_PATHS (it does so
+        # before importing this module): a new page is added there too.
         path = request.path
         if path == "/action":
             if request.method != "POST":
