@@ -17,7 +17,7 @@ from .faults import Fault, RPCError
 from .xmlrpc import Deferred
 
 if TYPE_CHECKING:
-    from ..loop import EventLoop
+    from ..loop import EventLoop, TimerHandle
     from ..process import Process
     from ..supervisor import Supervisor
 
@@ -76,7 +76,8 @@ def gather(
     """Run ``action`` on each process now; answer with one status struct per process.
 
     Immediate outcomes come first in process order; waiting ones are added as they
-    settle, in batches of BATCH_WINDOW seconds sorted by process order.
+    settle, in batches of BATCH_WINDOW seconds sorted by process order. The answer goes
+    out as soon as the last one settles.
     """
     results: list[dict[str, Any]] = []
     waiting: dict[int, tuple[Process, Deferred]] = {}
@@ -97,10 +98,10 @@ def gather(
 
     answer = Deferred()
     settled: dict[int, dict[str, Any]] = {}
-    flush_scheduled = [False]
+    flush_timer: list[TimerHandle] = []
 
     def flush() -> None:
-        flush_scheduled[0] = False
+        flush_timer.clear()
         for index in sorted(settled):
             results.append(settled.pop(index))
         if not waiting:
@@ -113,9 +114,15 @@ def gather(
             result_struct(process, error.code, error.text) if error is not None
             else result_struct(process, Fault.SUCCESS, "OK")
         )
-        if not flush_scheduled[0]:
-            flush_scheduled[0] = True
-            loop.call_later(BATCH_WINDOW, flush)
+        if not waiting:
+            # The last one: the open batch is complete, so its order is already final
+            # and there is nothing to wait for (a `supervisorctl update` of ten groups
+            # would otherwise spend ten windows doing nothing).
+            for timer in flush_timer:
+                timer.cancel()
+            flush()
+        elif not flush_timer:
+            flush_timer.append(loop.call_later(BATCH_WINDOW, flush))
 
     for index, (_, deferred) in list(waiting.items()):
         deferred.add_done(lambda d, index=index: settle(index, d))
