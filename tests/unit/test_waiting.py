@@ -44,7 +44,9 @@ def test_answer_goes_out_when_the_last_process_settles_without_waiting_a_window(
     # Same instant, no timer run: the answer is already there, in process order.
     assert answer.done
     assert [(r["name"], r["status"]) for r in answer.value] == [
-        ("p0", Fault.SUCCESS), ("p1", Fault.FAILED), ("p2", Fault.SUCCESS)
+        ("p0", Fault.SUCCESS),
+        ("p1", Fault.FAILED),
+        ("p2", Fault.SUCCESS),
     ]
     clock.now += BATCH_WINDOW * 2
     _run_due_timers(loop)  # the cancelled window timer must not append anything
@@ -82,6 +84,7 @@ def test_immediate_outcomes_come_first_and_need_no_deferred() -> None:
 
     answer = gather(loop, _processes(2), action)
     assert [(r["name"], r["status"]) for r in answer] == [
-        ("p0", Fault.SUCCESS), ("p1", Fault.NOT_RUNNING)
+        ("p0", Fault.SUCCESS),
+        ("p1", Fault.NOT_RUNNING),
     ]
     loop.close()
