@@ -155,10 +155,10 @@ class EventLoop:
         self._stopping = True
 
     def run(self) -> None:
-        """Run until ``stop()`` is called."""
-        self._stopping = False
+        """Run until ``stop()`` is called (at once if it was called before)."""
         while not self._stopping:
             self.run_once()
+        self._stopping = False
 
     def run_once(self, max_wait: float | None = None) -> None:
         timeout = self._next_timeout(max_wait)

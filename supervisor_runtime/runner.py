@@ -7,6 +7,7 @@ check that can refuse to start runs before anything is spawned.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from .listeners import Listener, close_listeners, open_listeners
 from .logs.childlog import clean_auto_logs
 from .logs.mainlog import MainLog
 from .loop import EventLoop
-from .rpc.server import attach_control_servers, log_startup
+from .rpc.interfaces import log_startup
 from .signals import signame
 from .states import SupervisorState
 from .supervisor import Supervisor
@@ -119,12 +120,22 @@ def _serve(
     log.info(f"supervisord started with pid {os.getpid()}")
     loop = EventLoop()
     supervisor = Supervisor(config, log, loop, reload_config=reload_config)
-    control = attach_control_servers(supervisor, listeners)
     _install_signal_handlers(loop, supervisor)
+    control = None
     try:
-        supervisor.run()
+        supervisor.start()
+        # The control server is loaded once the children are on their way (and those
+        # with startsecs=0 are RUNNING): its modules are a fifth of the daemon's start-up,
+        # and a client that connects meanwhile only waits in the socket's listen queue.
+        loop.run_once(max_wait=0)
+        from .rpc.server import attach_control_servers
+
+        control = attach_control_servers(supervisor, listeners)
+        gc.enable()  # see main(): off while start-up allocates what lives for good
+        supervisor.serve()
     finally:
-        control.close()
+        if control is not None:
+            control.close()
         supervisor.close()
         loop.close()
         remove_pidfile(config.pidfile)

@@ -252,9 +252,8 @@ class Supervisor:
 
         self.call_at_wallclock(boundary, fire)
 
-    def run(self) -> SupervisorState:
-        """Start, then serve until shutdown or restart; returns the final mood."""
-        self.start()
+    def serve(self) -> SupervisorState:
+        """Run the loop (after ``start``) until shutdown or restart; the final mood."""
         self.loop.run()
         return self.mood
 

@@ -29,6 +29,7 @@ Options (each overrides the matching [supervisord] setting of the config file):
 from __future__ import annotations
 
 import dataclasses
+import gc
 import getopt
 import os
 import sys
@@ -166,6 +167,10 @@ def make_config_loader(path: str, command_line: CommandLine) -> Callable[[], Sup
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # No cyclic garbage collection until the children have started (runner turns it back
+    # on): parsing a big config allocates thousands of objects that all live on, and
+    # collecting would only walk them again and again (4 ms of a 500-program start).
+    gc.disable()
     command_line = parse_command_line(sys.argv[1:] if argv is None else argv)
     path = locate_config(command_line)
     load = make_config_loader(path, command_line)

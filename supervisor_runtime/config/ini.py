@@ -80,6 +80,9 @@ def _content_of(line: str) -> tuple[str, bool]:
     return line[:start].strip(), True
 
 
+_NO_VALUES: dict[str, str] = {}
+
+
 class IniParser:
     """Sections of one or more INI files merged in reading order."""
 
@@ -196,6 +199,14 @@ class IniParser:
         if key in values:
             return values[key]
         return self._defaults[key]
+
+    def lookup(self, section: str, lowercase_key: str) -> str | None:
+        """As ``get``, but None when absent (a section without the key, or no such section).
+
+        The loader asks for some 30 keys per program, most of them absent: raising and
+        catching a KeyError for each was a fifth of the time it took to read a config."""
+        value = self._sections.get(section, _NO_VALUES).get(lowercase_key)
+        return self._defaults.get(lowercase_key) if value is None else value
 
     def options(self, section: str) -> list[str]:
         """The section's keys followed by inherited [DEFAULT] keys it does not override."""

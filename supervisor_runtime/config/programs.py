@@ -80,10 +80,13 @@ class ParseContext:
     parser_names: dict[str, str]  # ENV_* names; extended by [supervisord] environment=
     warnings: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
+    converted_defaults: dict = field(default_factory=dict)
 
     def reader(self, section: str) -> SectionReader:
         path = self.ini.section_files.get(section, self.path)
-        return SectionReader(self.ini, section, path, self.parser_names)
+        return SectionReader(
+            self.ini, section, path, self.parser_names, self.converted_defaults
+        )
 
 
 def groups_from_ini(ctx: ParseContext) -> tuple[GroupConfig, ...]:

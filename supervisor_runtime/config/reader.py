@@ -21,19 +21,24 @@ class SectionReader:
     """
 
     def __init__(
-        self, ini: IniParser, section: str, path: str, parser_names: Mapping[str, str]
+        self,
+        ini: IniParser,
+        section: str,
+        path: str,
+        parser_names: Mapping[str, str],
+        converted_defaults: dict[tuple[str, object, Callable[[Any], Any]], Any] | None = None,
     ) -> None:
         self.ini = ini
         self.section = section
         self.path = path
         self.parser_names = parser_names
+        # Shared by the readers of one config load: an absent key's default converts the
+        # same way in every section (500 programs read some 30 absent keys each).
+        self.converted_defaults = converted_defaults
 
     def raw(self, key: str) -> str | None:
         """The value as written (after [DEFAULT] inheritance), or None if absent."""
-        try:
-            return self.ini.get(self.section, key)
-        except KeyError:
-            return None
+        return self.ini.lookup(self.section, key.lower())
 
     def text(
         self,
@@ -73,6 +78,22 @@ class SectionReader:
         names: Mapping[str, object] | None = None,
     ) -> T:
         """The value converted with ``converter``; its ValueError becomes a ConfigError."""
+        cache = self.converted_defaults
+        if (
+            cache is not None
+            and default is not None
+            and not (isinstance(default, str) and "%" in default)
+            and self.raw(key) is None
+        ):
+            memo = (key, default, converter)
+            if memo not in cache:
+                value = self.check(key, converter, default)
+                try:
+                    hash(value)  # only immutable results may be shared between sections
+                except TypeError:
+                    return value
+                cache[memo] = value
+            return cache[memo]
         return self.check(key, converter, self.text(key, default, names))
 
     def check(self, key: str, converter: Callable[[Any], T], value: Any) -> T:

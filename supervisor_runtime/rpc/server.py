@@ -13,10 +13,10 @@ import traceback
 from typing import TYPE_CHECKING
 
 from .. import VERSION
-from ..config.model import SupervisordConfig
 from .auth import BasicAuth
 from .faults import RPCError
 from .http import HttpServer, Request, Responder
+from .interfaces import main_interfaces
 from .logtail import handle_logtail, handle_mainlogtail
 from .supervisor_ns import SupervisorNamespace
 from .system_ns import SystemNamespace
@@ -24,42 +24,10 @@ from .xmlrpc import BadRequest, Deferred, Registry, marshal_fault, marshal_value
 
 if TYPE_CHECKING:
     from ..listeners import Listener
-    from ..logs.mainlog import MainLog
     from ..supervisor import Supervisor
     from .web import StatusPages
 
-MAIN_FACTORY = "supervisor.rpcinterface:make_main_rpcinterface"
-SERVER_KINDS = ("inet_http_server", "unix_http_server")  # supervisord's order
 STATUS_PAGE_PATHS = frozenset({"/", "/index.html", "/tail.html", "/action"})
-
-
-def _server_configs(config: SupervisordConfig) -> list[tuple[str, object]]:
-    found = []
-    for kind in SERVER_KINDS:
-        section = getattr(config, kind)
-        if section is not None:
-            found.append((kind, section))
-    return found
-
-
-def _main_interfaces(config: SupervisordConfig) -> list[str]:
-    """Namespaces served by the built-in supervisor interface ([rpcinterface:x] sections)."""
-    return [p.name for p in config.rpcinterfaces if p.factory.strip() == MAIN_FACTORY]
-
-
-def log_startup(config: SupervisordConfig, log: MainLog) -> None:
-    """The lines supervisord logs while making its HTTP servers (before "started with pid")."""
-    for kind, section in _server_configs(config):
-        for plugin in config.rpcinterfaces:
-            if plugin.factory.strip() == MAIN_FACTORY:
-                log.info(f"RPC interface '{plugin.name}' initialized")
-            else:
-                log.warn(
-                    f"RPC interface '{plugin.name}' not loaded: factory {plugin.factory!r} is "
-                    "not supported (only the built-in supervisor interface is)"
-                )
-        if not getattr(section, "username", None):
-            log.critical(f"Server '{kind}' running without any HTTP authentication checking")
 
 
 class ControlServer:
@@ -70,7 +38,7 @@ class ControlServer:
         self.log = supervisor.log
         self.registry = Registry()
         self.rpc = SupervisorNamespace(supervisor)
-        for namespace in _main_interfaces(supervisor.config):
+        for namespace in main_interfaces(supervisor.config):
             self._register_main(namespace)
         SystemNamespace(self.registry).register()
         self._pages: StatusPages | None = None  # see status_pages()

@@ -63,3 +63,16 @@ def test_call_soon_runs_before_sleeping() -> None:
     loop.run()
     loop.close()
     assert order == [1, 2]
+
+
+def test_stop_before_run_makes_run_return_at_once_and_run_works_again_after() -> None:
+    loop = EventLoop()
+    fired: list[str] = []
+    loop.stop()
+    loop.call_soon(lambda: fired.append("first"))
+    loop.run()  # returns without waiting: the stop came first
+    assert fired == []
+    loop.call_later(0.01, loop.stop)
+    loop.run()
+    assert fired == ["first"]
+    loop.close()
