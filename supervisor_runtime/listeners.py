@@ -12,7 +12,7 @@ import contextlib
 import errno
 import os
 import socket
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .config.model import SupervisordConfig
 from .daemon import StartupError
@@ -23,8 +23,7 @@ IN_USE = (
 )
 
 
-@dataclass
-class Listener:
+class Listener(NamedTuple):
     kind: str  # "unix_http_server" or "inet_http_server"
     sock: socket.socket
     path: str | None = None  # unix socket file, unlinked at exit

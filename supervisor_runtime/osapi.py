@@ -24,8 +24,7 @@ import shlex
 import signal
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .process import SpawnError
 
@@ -41,20 +40,22 @@ class ExecFailed(SpawnError):
     """
 
 
-@dataclass
 class ChildPipes:
-    """The parent's ends of a child's standard streams (non-blocking)."""
+    """The parent's ends of a child's standard streams (non-blocking); each becomes None
+    once closed."""
 
-    stdin: int | None
-    stdout: int | None
-    stderr: int | None  # None when stderr is redirected into stdout
+    __slots__ = ("stdin", "stdout", "stderr")
+
+    def __init__(self, stdin: int | None, stdout: int | None, stderr: int | None) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr  # None when stderr is redirected into stdout
 
     def fds(self) -> list[int]:
         return [fd for fd in (self.stdin, self.stdout, self.stderr) if fd is not None]
 
 
-@dataclass
-class SpawnRequest:
+class SpawnRequest(NamedTuple):
     command: str
     path: Sequence[str]  # directories searched for a bare command name
     environment: Mapping[str, str]
@@ -65,8 +66,7 @@ class SpawnRequest:
     stdin_fd: int | None = None  # use this fd as stdin instead of a pipe (fcgi sockets)
 
 
-@dataclass
-class SpawnedChild:
+class SpawnedChild(NamedTuple):
     pid: int
     pipes: ChildPipes
     # Kept so CPython does not reap the child behind our back (see release());

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import osapi
 from .config.model import (
+    AnyGroupConfig,
     EventListenerPoolConfig,
-    GroupConfig,
     ProcessConfig,
     SupervisordConfig,
 )
@@ -47,7 +47,7 @@ SHUTDOWN_REPORT_INTERVAL = 3.0
 class ProcessGroup:
     """The processes of one group, in priority order."""
 
-    def __init__(self, config: GroupConfig, processes: Iterable[Process]) -> None:
+    def __init__(self, config: AnyGroupConfig, processes: Iterable[Process]) -> None:
         self.config = config
         self.processes: dict[str, Process] = {p.name: p for p in processes}
 
@@ -66,8 +66,7 @@ class ProcessGroup:
                 process.give_up()
 
 
-@dataclass
-class _Child:
+class _Child(NamedTuple):
     spawned: osapi.SpawnedChild
     output: ChildOutput
 
@@ -175,7 +174,7 @@ class Supervisor:
 
     # -- groups -----------------------------------------------------------------
 
-    def add_group(self, config: GroupConfig) -> bool:
+    def add_group(self, config: AnyGroupConfig) -> bool:
         if config.name in self.groups:
             return False
         is_pool = isinstance(config, EventListenerPoolConfig)
@@ -365,8 +364,8 @@ class Supervisor:
     # -- XML-RPC support (added by the rpc/ engineer) -------------------------------
 
     def diff_to_active(
-        self, new_groups: Iterable[GroupConfig]
-    ) -> tuple[list[GroupConfig], list[GroupConfig], list[GroupConfig]]:
+        self, new_groups: Iterable[AnyGroupConfig]
+    ) -> tuple[list[AnyGroupConfig], list[AnyGroupConfig], list[AnyGroupConfig]]:
         """(added, changed, removed) group configs of ``new_groups`` against the active
         groups; "changed" compares the frozen config dataclasses field by field."""
         new = list(new_groups)

@@ -28,13 +28,11 @@ Options (each overrides the matching [supervisord] setting of the config file):
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import getopt
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .. import VERSION
@@ -80,11 +78,13 @@ _OPTIONS = {
 PROFILE_SORTS = ("cumulative", "calls")
 
 
-@dataclass
 class CommandLine:
-    configfile: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    profile_options: tuple[str, bool] | None = None  # (sort order, print callers)
+    """What the command line asked for: a config file, settings over the file's, profiling."""
+
+    def __init__(self) -> None:
+        self.configfile: str | None = None
+        self.overrides: dict[str, Any] = {}
+        self.profile_options: tuple[str, bool] | None = None  # (sort order, print callers)
 
 
 def usage_error(message: str) -> NoReturn:
@@ -161,7 +161,7 @@ def make_config_loader(path: str, command_line: CommandLine) -> Callable[[], Sup
 
     def load() -> SupervisordConfig:
         config = load_config(path)
-        return dataclasses.replace(config, **command_line.overrides)
+        return config._replace(**command_line.overrides)
 
     return load
 

@@ -18,6 +18,7 @@ _EXPORTS = {
     "AutoRestart": "model",
     "EventListenerPoolConfig": "model",
     "FcgiGroupConfig": "model",
+    "AnyGroupConfig": "model",
     "GroupConfig": "model",
     "InetHttpServerConfig": "model",
     "LogfileSpecial": "model",

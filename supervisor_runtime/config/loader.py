@@ -16,7 +16,6 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from supervisor_runtime.config import datatypes as dt
@@ -25,7 +24,7 @@ from supervisor_runtime.config.errors import ConfigError
 from supervisor_runtime.config.expand import env_names
 from supervisor_runtime.config.ini import IniParser
 from supervisor_runtime.config.model import (
-    GroupConfig,
+    AnyGroupConfig,
     InetHttpServerConfig,
     SupervisordConfig,
     UnixHttpServerConfig,
@@ -89,8 +88,7 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Supervis
     messages = tuple(("warn", text) for text in ctx.warnings) + tuple(
         ("info", text) for text in ctx.infos
     )
-    return replace(
-        daemon,
+    return daemon._replace(
         logfile=logfile,
         pidfile=normalize_path(daemon.pidfile),
         groups=groups,
@@ -195,15 +193,15 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
     )
 
 
-def _with_global_env(group: GroupConfig, environment: Mapping[str, str]) -> GroupConfig:
+def _with_global_env(group: AnyGroupConfig, environment: Mapping[str, str]) -> AnyGroupConfig:
     """Each process's environment= laid over [supervisord] environment=."""
     if not environment:
         return group  # nothing to lay under: skip rebuilding every process config
     processes = tuple(
-        replace(proc, environment={**environment, **proc.environment})
+        proc._replace(environment={**environment, **proc.environment})
         for proc in group.processes
     )
-    return replace(group, processes=processes)
+    return group._replace(processes=processes)
 
 
 def _server_sections(ctx: ParseContext, prefix: str) -> list[str]:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from typing import Any
 
 from supervisor_runtime.config import datatypes as dt
 from supervisor_runtime.config.ini import IniParser
 from supervisor_runtime.config.model import (
+    AnyGroupConfig,
     EventListenerPoolConfig,
     FcgiGroupConfig,
     GroupConfig,
@@ -68,19 +69,26 @@ DEFAULT_RESULT_HANDLER = "supervisor.dispatchers:default_handler"
 _TCP_SOCKET_RE = re.compile(r"tcp://([^\s:]+):(\d+)$")
 
 
-@dataclass
 class ParseContext:
     """What every section parser needs: the merged INI, where it came from, and the
     messages supervisord logs once its log is open."""
 
-    ini: IniParser
-    path: str  # the main config file
-    here: str
-    host_node_name: str
-    parser_names: dict[str, str]  # ENV_* names; extended by [supervisord] environment=
-    warnings: list[str] = field(default_factory=list)
-    infos: list[str] = field(default_factory=list)
-    converted_defaults: dict = field(default_factory=dict)
+    def __init__(
+        self,
+        ini: IniParser,
+        path: str,  # the main config file
+        here: str,
+        host_node_name: str,
+        parser_names: dict[str, str],  # ENV_* names; extended by [supervisord] environment=
+    ) -> None:
+        self.ini = ini
+        self.path = path
+        self.here = here
+        self.host_node_name = host_node_name
+        self.parser_names = parser_names
+        self.warnings: list[str] = []
+        self.infos: list[str] = []
+        self.converted_defaults: dict[tuple[str, object, Any], object] = {}
 
     def reader(self, section: str) -> SectionReader:
         path = self.ini.section_files.get(section, self.path)
@@ -89,9 +97,9 @@ class ParseContext:
         )
 
 
-def groups_from_ini(ctx: ParseContext) -> tuple[GroupConfig, ...]:
+def groups_from_ini(ctx: ParseContext) -> tuple[AnyGroupConfig, ...]:
     """All process groups, ordered by (priority, name) like supervisord starts them."""
-    groups: list[GroupConfig] = []
+    groups: list[AnyGroupConfig] = []
     in_groups: set[str] = set()  # program sections claimed by a [group:x]
     sections = ctx.ini.sections()
     here = {"here": ctx.here}
@@ -411,4 +419,4 @@ def _stream(
 
 
 def _replace_logfile(stream: StreamConfig, logfile: str | None) -> StreamConfig:
-    return replace(stream, logfile=logfile)
+    return stream._replace(logfile=logfile)

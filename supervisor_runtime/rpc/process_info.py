@@ -6,7 +6,7 @@ import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..config.model import GroupConfig, LogfileSpecial, ProcessConfig
+from ..config.model import AnyGroupConfig, LogfileSpecial, ProcessConfig
 from ..states import ProcessState
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _logfile_value(target: object, resolved: str | None, realized: bool) -> str:
 
 
 def config_info(
-    supervisor: Supervisor, group: GroupConfig, pconfig: ProcessConfig
+    supervisor: Supervisor, group: AnyGroupConfig, pconfig: ProcessConfig
 ) -> dict[str, Any]:
     active = supervisor.groups.get(group.name)
     inuse = active is not None

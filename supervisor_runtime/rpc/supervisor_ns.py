@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import API_VERSION, VERSION
 from ..config import datatypes
-from ..config.model import GroupConfig
+from ..config.model import AnyGroupConfig
 from ..events import RemoteCommunicationEvent
 from ..logs.tail import read_file, tail_file
 from ..osapi import resolve_command
@@ -56,7 +56,7 @@ class SupervisorNamespace:
         self.supervisor = supervisor
         # What the last read of the config file said (reloadConfig replaces it);
         # addProcessGroup and getAllConfigInfo answer from it, as supervisord does.
-        self.known_groups: tuple[GroupConfig, ...] = tuple(supervisor.config.groups)
+        self.known_groups: tuple[AnyGroupConfig, ...] = tuple(supervisor.config.groups)
 
     # -- helpers ---------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import itertools
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
 
@@ -88,7 +87,7 @@ class FakeHost:
 
 def make(host: FakeHost, **overrides: object) -> Process:
     config = ProcessConfig(name="app", program_name="app", group_name="app", command="/bin/true")
-    return Process(replace(config, **overrides), "app", host)
+    return Process(config._replace(**overrides), "app", host)
 
 
 @pytest.fixture
