@@ -32,21 +32,25 @@ class _NotScannable(Exception):
 
 
 _TYPES = r"string|int|i4|i8|boolean|double|base64|dateTime\.iso8601"
+# A run of text up to the next tag. Characters XML forbids (C0 controls but tab and
+# newline, U+FFFE, U+FFFF) end it short, so the token fails and expat refuses the body.
+_TEXT = r"[^<\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*+"
 # XML's blanks (carriage returns never reach the scanner), matched possessively: a failed
 # match never retries shorter runs, so a body full of spaces costs linear time.
 _WS = r"[ \t\n]*+"
 _TOKEN = re.compile(
     rf"""{_WS}(?:
-      <member>{_WS}<name>(?P<name>[^<]*+)</name>{_WS}<value>
-        (?:{_WS}<(?P<mtype>{_TYPES})>(?P<mtext>[^<]*+)</(?P=mtype)>{_WS}|(?P<muntyped>[^<]*+))
+      <member>{_WS}<name>(?P<name>{_TEXT})</name>{_WS}<value>
+        (?:{_WS}<(?P<mtype>{_TYPES})>(?P<mtext>{_TEXT})</(?P=mtype)>{_WS}|(?P<muntyped>{_TEXT}))
       </value>{_WS}</member>
     | <value>
-        (?:{_WS}<(?P<type>{_TYPES})>(?P<text>[^<]*+)</(?P=type)>{_WS}|(?P<untyped>[^<]*+))
+        (?:{_WS}<(?P<type>{_TYPES})>(?P<text>{_TEXT})</(?P=type)>{_WS}|(?P<untyped>{_TEXT}))
       </value>
-    | <member>{_WS}<name>(?P<cname>[^<]*+)</name>{_WS}<value>
-        {_WS}<(?P<ckind>array|struct)>(?:{_WS}<data>)?
-    | <value>{_WS}<(?P<kind>array|struct)>(?:{_WS}<data>)?
-    | (?:</data>{_WS})?</(?P<close>array|struct)>{_WS}</value>(?:{_WS}</member>)?
+    | <member>{_WS}<name>(?P<cname>{_TEXT})</name>{_WS}<value>
+        {_WS}<(?P<ckind>array|struct)>(?P<cdata>{_WS}<data>)?
+    | <value>{_WS}<(?P<kind>array|struct)>(?P<kdata>{_WS}<data>)?
+    | (?P<enddata></data>{_WS})?</(?P<close>array|struct)>{_WS}</value>
+        (?P<endmember>{_WS}</member>)?
     | (?P<outer></?(?:methodResponse|params|param|fault)>)
     | (?P<decl><\?xml[^?>]*+\?>)
     )""",
@@ -83,11 +87,14 @@ def _scan(body: bytes) -> tuple[bool, list[Any]]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise _NotScannable from None
-    if "\r" in text or "<!" in text:
-        raise _NotScannable  # line-end normalisation, comments, CDATA, DOCTYPE: expat's job
+    if "\r" in text or "<!" in text or "]]>" in text:
+        # Line-end normalisation, comments, CDATA, DOCTYPE, "]]>" outside CDATA: expat
+        # decodes or refuses those.
+        raise _NotScannable
     top: list[Any] = []
-    # Open containers, each with the member name it will be stored under (None: a value).
-    stack: list[tuple[dict[str, Any] | list[Any], str | None]] = []
+    # Open containers, each with the member name it will be stored under (None: a value)
+    # and whether it was opened with <data> (then it must close with </data>).
+    stack: list[tuple[dict[str, Any] | list[Any], str | None, bool]] = []
     struct: dict[str, Any] | None = None  # the innermost open container, if a struct
     outline = _Outline()
     match_at = _TOKEN.match
@@ -110,26 +117,33 @@ def _scan(body: bytes) -> tuple[bool, list[Any]]:
                 struct[_unescape(name)] = _value(kind, scalar, untyped)
         elif group in _VALUE_GROUPS:
             kind, scalar, untyped = match.group(_TYPE, _TEXT, _UNTYPED)
-            _store(stack, top, _value(kind, scalar, untyped))
-        elif group in (_CKIND, _KIND):
+            _store(stack, top, outline, _value(kind, scalar, untyped))
+        elif group in _OPEN_GROUPS:
             name = None
-            if group == _CKIND:
+            if group in (_CKIND, _CDATA):
                 if struct is None:
                     raise DecodeError("<member> outside a <struct>")
                 name = _unescape(match[_CNAME])
+                kind, with_data = match[_CKIND], match[_CDATA] is not None
+            else:
+                kind, with_data = match[_KIND], match[_KDATA] is not None
             if len(stack) >= MAX_DEPTH:
                 raise DecodeError("badly placed or too deeply nested array/struct")
-            container: dict[str, Any] | list[Any] = {} if match[group] == "struct" else []
-            stack.append((container, name))
+            container: dict[str, Any] | list[Any] = {} if kind == "struct" else []
+            stack.append((container, name, with_data))
             struct = container if type(container) is dict else None
-        elif group == _CLOSE:
+        elif group in _CLOSE_GROUPS:
             if not stack:
                 raise DecodeError(f"</{match[_CLOSE]}> closes nothing")
-            container, name = stack.pop()
+            container, name, with_data = stack.pop()
             if (type(container) is dict) != (match[_CLOSE] == "struct"):
                 raise DecodeError(f"</{match[_CLOSE]}> closes the wrong element")
+            if with_data != (match[_ENDDATA] is not None) or (name is not None) != (
+                match[_ENDMEMBER] is not None
+            ):
+                raise _NotScannable  # <data> or <member> not closed where it should be
             if name is None:
-                _store(stack, top, container)
+                _store(stack, top, outline, container)
             else:
                 stack[-1][0][name] = container  # type: ignore[index]
             struct = stack[-1][0] if stack and type(stack[-1][0]) is dict else None  # type: ignore[assignment]
@@ -137,8 +151,8 @@ def _scan(body: bytes) -> tuple[bool, list[Any]]:
             if stack:
                 raise _NotScannable
             outline.tag(match[_OUTER], len(top))
-        elif match.start() != 0 or not _UTF8_OR_NO_ENCODING.search(match[_DECL]):
-            raise _NotScannable  # a declaration not at the start, or another encoding
+        elif match.start(_DECL) != 0 or not _UTF8_OR_NO_ENCODING.search(match[_DECL]):
+            raise _NotScannable  # a declaration not at the very start, or another encoding
     if text[end:].strip(" \t\n") or not outline.complete:
         raise _NotScannable  # truncated, trailing or unknown text: expat says what is wrong
     return outline.fault, top
@@ -155,6 +169,10 @@ class _Outline:
         self.complete = False
         self._values_before = 0  # values decoded when the current <param>/<fault> opened
         self._params = 0
+
+    def takes_value(self) -> bool:
+        """Whether a value may stand here: directly inside a <param> or the <fault>."""
+        return bool(self.open) and self.open[-1] in ("param", "fault")
 
     def tag(self, tag: str, values: int) -> None:
         name = tag.strip("</>")
@@ -190,15 +208,23 @@ class _Outline:
 _GROUP = _TOKEN.groupindex
 _NAME, _MTYPE, _MTEXT, _MUNTYPED = (_GROUP[g] for g in ("name", "mtype", "mtext", "muntyped"))
 _TYPE, _TEXT, _UNTYPED = (_GROUP[g] for g in ("type", "text", "untyped"))
-_CNAME, _CKIND, _KIND, _CLOSE = (_GROUP[g] for g in ("cname", "ckind", "kind", "close"))
+_CNAME, _CKIND, _CDATA = (_GROUP[g] for g in ("cname", "ckind", "cdata"))
+_KIND, _KDATA = _GROUP["kind"], _GROUP["kdata"]
+_ENDDATA, _CLOSE, _ENDMEMBER = (_GROUP[g] for g in ("enddata", "close", "endmember"))
 _OUTER, _DECL = _GROUP["outer"], _GROUP["decl"]
 # lastindex names the last group that matched: a scalar member ends on one of these.
 _MEMBER_GROUPS = frozenset({_NAME, _MTYPE, _MTEXT, _MUNTYPED})
 _VALUE_GROUPS = frozenset({_TYPE, _TEXT, _UNTYPED})
+_OPEN_GROUPS = frozenset({_CKIND, _CDATA, _KIND, _KDATA})
+_CLOSE_GROUPS = frozenset({_CLOSE, _ENDMEMBER})
 
 
-def _store(stack: list[tuple[Any, str | None]], top: list[Any], value: Any) -> None:
+def _store(
+    stack: list[tuple[Any, str | None, bool]], top: list[Any], outline: _Outline, value: Any
+) -> None:
     if not stack:
+        if not outline.takes_value():
+            raise _NotScannable  # a value outside <param>/<fault>, e.g. after the end
         top.append(value)
     elif type(stack[-1][0]) is list:
         stack[-1][0].append(value)
@@ -207,6 +233,8 @@ def _store(stack: list[tuple[Any, str | None]], top: list[Any], value: Any) -> N
 
 
 def _integer(text: str) -> int:
+    if "&" in text:
+        text = _unescape(text)  # "&#49;" is a "1" to expat
     try:
         return int(text)
     except ValueError:
@@ -221,6 +249,8 @@ def _value(kind: str | None, text: str | None, untyped: str | None) -> Any:
         return _unescape(text)
     if kind in ("int", "i4", "i8"):
         return _integer(text)
+    if "&" in text:
+        text = _unescape(text)
     if kind == "boolean":
         if text.strip() not in ("0", "1"):
             raise DecodeError(f"bad boolean value {text!r}")
@@ -232,10 +262,10 @@ def _value(kind: str | None, text: str | None, untyped: str | None) -> Any:
             raise DecodeError(f"bad double value {text!r}") from None
     if kind == "base64":
         try:
-            return base64.b64decode(_unescape(text).encode("ascii"))
+            return base64.b64decode(text.encode("ascii"))
         except ValueError:  # binascii.Error, UnicodeEncodeError
             raise DecodeError("bad base64 value") from None
-    return _unescape(text)  # dateTime.iso8601 stays text
+    return text  # dateTime.iso8601 stays text
 
 
 def _unescape(text: str) -> str:

@@ -530,3 +530,64 @@ def test_encode_call_round_trips(method: str, params: list[Any]) -> None:
     # and with nothing to normalise, what went in comes out
     if not has_cr(params):
         assert_same(list(our_params), params)
+
+
+# --------------------------------------------------------------------------- same verdict as expat
+
+_ONE = "<value><int>1</int></value>"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        respond("<value><string>a\x01b</string></value>"),  # a C0 control character
+        respond("<value><string>a\ufffeb</string></value>"),  # a non-character
+        respond("<value><string>a]]>b</string></value>"),  # a CDATA end outside CDATA
+        respond(f"<value><array><data>{_ONE}</array></value>"),  # <data> never closed
+        respond("<value><struct></data></struct></value>"),  # </data> closing nothing
+        # a member's array closed without </member>, then a value closed with one:
+        respond("<value><struct><member><name>a</name><value><array><data></data></array>"
+                "</value></struct></value>"),
+        respond("<value><array><data></data></array></value></member>"),
+        respond(_ONE) + _ONE,  # a value after the end of the document
+        _ONE + respond(_ONE),  # a value before it starts
+        " " + respond(_ONE),  # blank before the XML declaration
+    ],
+    ids=["control", "noncharacter", "cdata-end", "data-open", "data-close", "member-open",
+         "member-close", "after-end", "before-start", "blank-before-decl"],
+)
+def test_what_expat_refuses_the_scanner_refuses_too(body: str) -> None:
+    assert outcome(lambda: marshal.parse_response(body.encode())) == ("error", "DecodeError")
+    assert outcome(lambda: decode_response(body.encode())) == ("error", "DecodeError")
+
+
+@pytest.mark.parametrize(
+    ("inner", "expected"),
+    [
+        ("<value><int>&#49;&#50;</int></value>", 12),
+        ("<value><i4>-&#x31;</i4></value>", -1),
+        ("<value><boolean>&#49;</boolean></value>", True),
+        ("<value><double>&#49;.5</double></value>", 1.5),
+        ("<value><struct><member><name>n</name><value><int>&#55;</int></value></member>"
+         "</struct></value>", {"n": 7}),
+    ],
+)
+def test_character_references_in_numbers_decode_as_the_stdlib_does(
+    inner: str, expected: Any, fallback_calls: list[bytes]
+) -> None:
+    body = respond(inner).encode()
+    assert_same(decode_response(body), std_value(body))
+    assert_same(decode_response(body), expected)
+    assert fallback_calls == []  # the scanner decoded it itself
+
+
+def test_arrays_and_members_closed_properly_stay_on_the_fast_path(
+    fallback_calls: list[bytes],
+) -> None:
+    inner = (
+        "<value><struct><member><name>a</name><value><array><data>"
+        f"{_ONE}</data></array></value></member></struct></value>"
+    )
+    body = respond(inner).encode()
+    assert_same(decode_response(body), {"a": [1]})
+    assert fallback_calls == []
