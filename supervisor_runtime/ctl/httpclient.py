@@ -82,10 +82,12 @@ class Response:
     @property
     def will_close(self) -> bool:
         """Whether the server closes the connection after this response."""
+        if self._remaining is None and not self._chunked:
+            return True  # no framing: the body ends where the connection does
         connection = (self.header("Connection") or "").lower()
         if self.version == "HTTP/1.0":
             return "keep-alive" not in connection
-        return "close" in connection or (self._remaining is None and not self._chunked)
+        return "close" in connection
 
     def _frame_body(self) -> None:
         encoding = (self.header("Transfer-Encoding") or "").lower()
@@ -118,7 +120,7 @@ class Response:
             return data
         if self._chunked:
             if self._chunk_left == 0:
-                line = stream.readline(MAX_HEAD_LINE)
+                line = _read_line(stream, "chunk size line")
                 digits = line.split(b";", 1)[0].strip()
                 if not digits or digits.strip(b"0123456789abcdefABCDEF"):
                     raise BadResponse(f"bad chunk size line {line!r}")
@@ -131,7 +133,7 @@ class Response:
             if not data:
                 raise BadResponse("the connection closed inside a chunk")
             self._chunk_left -= len(data)
-            if self._chunk_left == 0 and stream.readline(MAX_HEAD_LINE) not in (b"\r\n", b"\n"):
+            if self._chunk_left == 0 and _read_line(stream, "chunk end") not in (b"\r\n", b"\n"):
                 raise BadResponse("a chunk not followed by CRLF")
             return data
         data = stream.read1(size)  # type: ignore[attr-defined]
@@ -147,9 +149,17 @@ def _decimal(text: str, what: str) -> int:
     return int(text)
 
 
+def _read_line(stream: BinaryIO, what: str) -> bytes:
+    """One line of the head (or of chunk framing); BadResponse if it is too long."""
+    line = stream.readline(MAX_HEAD_LINE + 1)
+    if len(line) > MAX_HEAD_LINE:
+        raise BadResponse(f"a {what} longer than {MAX_HEAD_LINE} bytes")
+    return line
+
+
 def _skip_trailers(stream: BinaryIO) -> None:
-    for _ in range(MAX_HEADERS):
-        if stream.readline(MAX_HEAD_LINE) in (b"\r\n", b"\n", b""):
+    for _ in range(MAX_HEADERS + 1):  # the trailers, then the blank line that ends them
+        if _read_line(stream, "trailer line") in (b"\r\n", b"\n", b""):
             return
     raise BadResponse("too many trailer lines")
 
@@ -186,7 +196,11 @@ class Connection:
                     raise
             else:
                 sock = socket.create_connection(self._address, self.timeout)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    sock.close()
+                    raise
         except OSError as exc:
             raise ServerUnreachable(self.serverurl, exc) from exc
         self.sock = sock
@@ -215,7 +229,7 @@ class Connection:
 
     @staticmethod
     def _read_head(stream: BinaryIO) -> Response:
-        line = stream.readline(MAX_HEAD_LINE)
+        line = _read_line(stream, "status line")
         if not line:
             raise RemoteDisconnected("the server closed the connection without a response")
         parts = line.decode("latin-1").rstrip("\r\n").split(None, 2)
@@ -223,8 +237,8 @@ class Connection:
             raise BadResponse(f"bad status line {line!r}")
         status = _decimal(parts[1], "status code")
         headers: dict[str, str] = {}
-        for _ in range(MAX_HEADERS):
-            line = stream.readline(MAX_HEAD_LINE)
+        for _ in range(MAX_HEADERS + 1):  # the headers, then the blank line that ends them
+            line = _read_line(stream, "header line")
             if line in (b"\r\n", b"\n"):
                 break
             if not line:
@@ -235,5 +249,5 @@ class Connection:
             headers[name.strip()] = value.strip()
         else:
             raise BadResponse("too many response headers")
-        reason = parts[2] if len(parts) > 2 else ""
+        reason = parts[2].strip() if len(parts) > 2 else ""
         return Response(stream, parts[0], status, reason, headers)

@@ -18,6 +18,8 @@ import pytest
 
 from supervisor_runtime.ctl import client
 from supervisor_runtime.ctl.httpclient import (
+    MAX_HEAD_LINE,
+    MAX_HEADERS,
     BadResponse,
     Connection,
     RemoteDisconnected,
@@ -215,6 +217,15 @@ def test_http10_body_runs_to_the_close(server: CannedServer, conn: Connection) -
     assert response.read() == b"until\r\nthe end"
 
 
+def test_http10_keep_alive_without_length_still_runs_to_the_close(
+    server: CannedServer, conn: Connection
+) -> None:
+    server.answer([b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nall of it"])
+    response = conn.request("GET", "/", {})
+    assert response.will_close  # nothing else tells where the body ends
+    assert response.read() == b"all of it"
+
+
 def test_http11_without_length_runs_to_the_close(server: CannedServer, conn: Connection) -> None:
     server.answer([b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 100_000])
     response = conn.request("GET", "/", {})
@@ -339,6 +350,38 @@ def test_too_many_headers_is_a_bad_response(server: CannedServer, conn: Connecti
     server.answer([b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 200 + b"\r\n"])
     with pytest.raises(BadResponse):
         conn.request("GET", "/", {})
+
+
+def test_exactly_max_headers_are_read(server: CannedServer, conn: Connection) -> None:
+    headers = [f"X-{i}: {i}" for i in range(MAX_HEADERS - 1)]  # with Content-Length: 100
+    server.answer([ok(b"body", *headers)])
+    response = conn.request("GET", "/", {})
+    assert len(response.headers) == MAX_HEADERS
+    assert response.read() == b"body"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 " + b"O" * MAX_HEAD_LINE + b"\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * MAX_HEAD_LINE + b"\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"5;" + b"x" * MAX_HEAD_LINE + b"\r\nhello\r\n0\r\n\r\n",
+    ],
+    ids=["status", "header", "chunk-size"],
+)
+def test_a_line_over_the_limit_is_a_bad_response(
+    server: CannedServer, conn: Connection, reply: bytes
+) -> None:
+    # Read in 64 KiB pieces, the rest of such a line would pass for the next line.
+    server.answer([reply])
+    with pytest.raises(BadResponse, match="longer than"):
+        conn.request("GET", "/", {}).read()
+
+
+def test_reason_phrase_is_stripped(server: CannedServer, conn: Connection) -> None:
+    server.answer([b"HTTP/1.1 200 All Fine  \r\nContent-Length: 0\r\n\r\n"])
+    assert conn.request("GET", "/", {}).reason == "All Fine"
 
 
 @pytest.mark.parametrize(
