@@ -264,6 +264,8 @@ class LogStream:
 
     def chunks(self, size: int = 65536) -> Iterator[bytes]:
         """Bytes as they come until the server ends the response (or close() is called)."""
+        if self.closed:
+            return  # closed (by fg's other thread) before reading began: never reconnect
         if self._response is None:
             self.open()
         response = self._response

@@ -593,3 +593,17 @@ def test_client_exceptions_are_the_stdlib_ones() -> None:
     assert client.ProtocolError is xmlrpc.client.ProtocolError
     with pytest.raises(AttributeError):
         client.NoSuchThing  # noqa: B018
+
+
+def test_log_stream_reads_until_the_server_ends(server: CannedServer) -> None:
+    server.answer([b"HTTP/1.1 200 OK\r\n\r\nline one\nline two\n"])
+    stream = client.LogStream(server.url, "/logtail/app")
+    assert b"".join(stream.chunks()) == b"line one\nline two\n"
+    assert server.requests[0][0].startswith(b"GET /logtail/app HTTP/1.1\r\n")
+
+
+def test_a_log_stream_closed_before_reading_never_connects(server: CannedServer) -> None:
+    stream = client.LogStream(server.url, "/logtail/app")
+    stream.close()  # fg's other thread may close it before the reader starts
+    assert list(stream.chunks()) == []
+    assert server.accepts == 0
