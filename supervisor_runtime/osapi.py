@@ -255,8 +255,8 @@ def protect_inherited_fds() -> None:
     """
     try:
         names = os.listdir("/proc/self/fd")
-    except OSError:
-        names = [str(fd) for fd in range(3, 1024)]
+    except OSError:  # no /proc: try every descriptor the limit allows (up to 64 Ki)
+        names = [str(fd) for fd in range(3, min(os.sysconf("SC_OPEN_MAX"), 65536))]
     for name in names:
         fd = int(name)
         if fd > 2:
