@@ -15,7 +15,9 @@ raised or named: it drags in ``http.client``, ``email`` and ``ssl``, 20 ms of st
 ``supervisorctl status`` would otherwise pay on every run. In this package, write
 ``except client.Fault`` (a lazy attribute of this module) rather than importing it.
 A server that cannot be reached raises ``ServerUnreachable`` (an ``OSError`` carrying the
-errno of the underlying failure).
+errno of the underlying failure). Values come back as ``xmlrpc.client.loads(...,
+use_builtin_types=True)`` gives them (base64 as ``bytes``), except that a dateTime.iso8601
+value stays its text: supervisord never sends one.
 """
 
 from __future__ import annotations

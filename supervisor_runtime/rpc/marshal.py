@@ -20,7 +20,7 @@ MAX_DEPTH = 64  # arrays/structs nested deeper than this are refused
 
 
 class DecodeError(ValueError):
-    """The body is not a methodCall this decoder accepts."""
+    """The body is not a methodCall (or, for clients, a methodResponse) we can decode."""
 
 
 def _boolean(text: str) -> bool:
