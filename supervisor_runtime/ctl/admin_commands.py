@@ -9,7 +9,7 @@ from supervisor_runtime.ctl import client
 from supervisor_runtime.ctl import formatting as fmt
 from supervisor_runtime.ctl.registry import command, usage_error
 from supervisor_runtime.ctl.session import InitExit, Session
-from supervisor_runtime.rpc.faults import Fault
+from supervisor_runtime.rpc.faults import FaultCode
 
 # ----------------------------------------------------------------------------- the daemon
 
@@ -32,7 +32,7 @@ def do_shutdown(session: Session, arg: str) -> None:
     try:
         session.supervisor.shutdown()
     except client.Fault as exc:
-        if exc.faultCode != Fault.SHUTDOWN_STATE:
+        if exc.faultCode != FaultCode.SHUTDOWN_STATE:
             session.exitstatus = InitExit.GENERIC
             raise
         session.output("ERROR: already shutting down")
@@ -59,7 +59,7 @@ def do_reload(session: Session, arg: str) -> None:
         session.supervisor.restart()
     except client.Fault as exc:
         session.exitstatus = InitExit.GENERIC
-        if exc.faultCode != Fault.SHUTDOWN_STATE:
+        if exc.faultCode != FaultCode.SHUTDOWN_STATE:
             raise
         session.output("ERROR: already shutting down")
     else:
@@ -88,7 +88,7 @@ def do_avail(session: Session, arg: str) -> None:
         infos = session.supervisor.getAllConfigInfo()
     except client.Fault as exc:
         session.exitstatus = InitExit.GENERIC
-        if exc.faultCode != Fault.SHUTDOWN_STATE:
+        if exc.faultCode != FaultCode.SHUTDOWN_STATE:
             raise
         session.output("ERROR: supervisor shutting down")
         return
@@ -105,9 +105,9 @@ def do_reread(session: Session, arg: str) -> None:
         result = session.supervisor.reloadConfig()
     except client.Fault as exc:
         session.exitstatus = InitExit.GENERIC
-        if exc.faultCode == Fault.SHUTDOWN_STATE:
+        if exc.faultCode == FaultCode.SHUTDOWN_STATE:
             session.output("ERROR: supervisor shutting down")
-        elif exc.faultCode == Fault.CANT_REREAD:
+        elif exc.faultCode == FaultCode.CANT_REREAD:
             session.output(f"ERROR: {exc.faultString}")
         else:
             raise
@@ -123,12 +123,12 @@ def do_add(session: Session, arg: str) -> None:
         try:
             supervisor.addProcessGroup(name)
         except client.Fault as exc:
-            if exc.faultCode == Fault.SHUTDOWN_STATE:
+            if exc.faultCode == FaultCode.SHUTDOWN_STATE:
                 session.output("ERROR: shutting down")
                 session.exitstatus = InitExit.GENERIC
-            elif exc.faultCode == Fault.ALREADY_ADDED:
+            elif exc.faultCode == FaultCode.ALREADY_ADDED:
                 session.output("ERROR: process group already active")
-            elif exc.faultCode == Fault.BAD_NAME:
+            elif exc.faultCode == FaultCode.BAD_NAME:
                 session.output(f"ERROR: no such process/group: {name}")
                 session.exitstatus = InitExit.GENERIC
             else:
@@ -146,9 +146,9 @@ def do_remove(session: Session, arg: str) -> None:
             supervisor.removeProcessGroup(name)
         except client.Fault as exc:
             session.exitstatus = InitExit.GENERIC
-            if exc.faultCode == Fault.STILL_RUNNING:
+            if exc.faultCode == FaultCode.STILL_RUNNING:
                 session.output(f"ERROR: process/group still running: {name}")
-            elif exc.faultCode == Fault.BAD_NAME:
+            elif exc.faultCode == FaultCode.BAD_NAME:
                 session.output(f"ERROR: no such process/group: {name}")
             else:
                 raise
@@ -169,7 +169,7 @@ def do_update(session: Session, arg: str) -> None:
         result = supervisor.reloadConfig()
     except client.Fault as exc:
         session.exitstatus = InitExit.GENERIC
-        if exc.faultCode != Fault.SHUTDOWN_STATE:
+        if exc.faultCode != FaultCode.SHUTDOWN_STATE:
             raise
         session.output("ERROR: already shutting down")
         return
@@ -190,7 +190,7 @@ def do_update(session: Session, arg: str) -> None:
     for group in filter(selected, removed):
         results = supervisor.stopProcessGroup(group)
         session.output(f"{group}: stopped")
-        if any(r["status"] == Fault.FAILED for r in results):
+        if any(r["status"] == FaultCode.FAILED for r in results):
             session.output(f"{group}: has problems; not removing")
             session.exitstatus = InitExit.GENERIC
             continue

@@ -26,7 +26,7 @@ from supervisor_runtime.ctl.registry import (
     usage_error,
 )
 from supervisor_runtime.ctl.session import InitExit, Session, StatusExit, describe_exception
-from supervisor_runtime.rpc.faults import Fault
+from supervisor_runtime.rpc.faults import FaultCode
 from supervisor_runtime.states import STOPPED_STATES, ProcessState
 
 # ----------------------------------------------------------------------------- dispatch
@@ -183,7 +183,7 @@ def do_pid(session: Session, arg: str) -> None:
             info = supervisor.getProcessInfo(name)
         except client.Fault as exc:
             session.exitstatus = InitExit.GENERIC
-            if exc.faultCode != Fault.BAD_NAME:
+            if exc.faultCode != FaultCode.BAD_NAME:
                 raise
             session.output(f"No such process {name}")
             continue
@@ -219,7 +219,7 @@ def _each_target(
             try:
                 results = group_call(group)
             except client.Fault as exc:
-                if exc.faultCode != Fault.BAD_NAME:
+                if exc.faultCode != FaultCode.BAD_NAME:
                     session.exitstatus = InitExit.GENERIC
                     raise
                 session.output(f"{group}: ERROR (no such group)")
@@ -263,7 +263,7 @@ def do_start(session: Session, arg: str) -> None:
         process_call=supervisor.startProcess,
         line=fmt.start_result,
         success="started",
-        ignored=Fault.ALREADY_STARTED,
+        ignored=FaultCode.ALREADY_STARTED,
         bad_group_status=InitExit.INVALID_ARGS,
     )
 
@@ -292,7 +292,7 @@ def do_stop(session: Session, arg: str) -> None:
         process_call=supervisor.stopProcess,
         line=fmt.stop_result,
         success="stopped",
-        ignored=Fault.NOT_RUNNING,
+        ignored=FaultCode.NOT_RUNNING,
         bad_group_status=InitExit.GENERIC,
     )
 
@@ -384,11 +384,11 @@ def do_clear(session: Session, arg: str) -> None:
 def _log_fault(session: Session, exc: client.Fault, who: str, bad_name: bool) -> None:
     """Report a readLog / read*Log fault, or re-raise one we have no words for."""
     session.exitstatus = InitExit.GENERIC
-    if exc.faultCode == Fault.NO_FILE:
+    if exc.faultCode == FaultCode.NO_FILE:
         session.output(f"{who}: ERROR (no log file)")
-    elif exc.faultCode == Fault.FAILED:
+    elif exc.faultCode == FaultCode.FAILED:
         session.output(f"{who}: ERROR (unknown error reading log)")
-    elif bad_name and exc.faultCode == Fault.BAD_NAME:
+    elif bad_name and exc.faultCode == FaultCode.BAD_NAME:
         session.output(f"{who}: ERROR (no such process name)")
     else:
         raise exc
@@ -506,7 +506,7 @@ def do_fg(session: Session, arg: str) -> None:
     try:
         info = session.supervisor.getProcessInfo(name)
     except client.Fault as exc:
-        if exc.faultCode == Fault.BAD_NAME:
+        if exc.faultCode == FaultCode.BAD_NAME:
             usage_error(session, "ERROR: bad process name supplied", None, 1)
         else:
             session.output(f"ERROR: {exc}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from supervisor_runtime.rpc.faults import Fault
+from supervisor_runtime.rpc.faults import FaultCode
 
 Info = Mapping[str, Any]
 
@@ -55,23 +55,23 @@ def _error(name: str, what: str) -> str:
 
 
 _START_ERRORS = {
-    Fault.BAD_NAME: "no such process",
-    Fault.NO_FILE: "no such file",
-    Fault.NOT_EXECUTABLE: "file is not executable",
-    Fault.ALREADY_STARTED: "already started",
-    Fault.SPAWN_ERROR: "spawn error",
-    Fault.ABNORMAL_TERMINATION: "abnormal termination",
+    FaultCode.BAD_NAME: "no such process",
+    FaultCode.NO_FILE: "no such file",
+    FaultCode.NOT_EXECUTABLE: "file is not executable",
+    FaultCode.ALREADY_STARTED: "already started",
+    FaultCode.SPAWN_ERROR: "spawn error",
+    FaultCode.ABNORMAL_TERMINATION: "abnormal termination",
 }
 
 _SIGNAL_ERRORS = {
-    Fault.BAD_NAME: "no such process",
-    Fault.BAD_SIGNAL: "bad signal name",
-    Fault.NOT_RUNNING: "not running",
+    FaultCode.BAD_NAME: "no such process",
+    FaultCode.BAD_SIGNAL: "bad signal name",
+    FaultCode.NOT_RUNNING: "not running",
 }
 
 _CLEAR_ERRORS = {
-    Fault.BAD_NAME: "no such process",
-    Fault.FAILED: "failed",
+    FaultCode.BAD_NAME: "no such process",
+    FaultCode.FAILED: "failed",
 }
 
 
@@ -83,7 +83,7 @@ def start_result(result: Info) -> str:
     """A line for one startProcess outcome (a multicall-style result dict)."""
     name = make_namespec(result["group"], result["name"])
     code = result["status"]
-    if code == Fault.SUCCESS:
+    if code == FaultCode.SUCCESS:
         return f"{name}: started"
     if code in _START_ERRORS:
         return _error(name, _START_ERRORS[code])
@@ -94,11 +94,11 @@ def signal_result(result: Info, success: str = "signalled") -> str:
     """A line for one signal/stop outcome; FAILED shows the server's own description."""
     name = make_namespec(result["group"], result["name"])
     code = result["status"]
-    if code == Fault.SUCCESS:
+    if code == FaultCode.SUCCESS:
         return f"{name}: {success}"
     if code in _SIGNAL_ERRORS:
         return _error(name, _SIGNAL_ERRORS[code])
-    if code == Fault.FAILED:
+    if code == FaultCode.FAILED:
         return str(result["description"])
     raise _unknown_code(code, name)
 
@@ -110,7 +110,7 @@ def stop_result(result: Info) -> str:
 def clear_result(result: Info) -> str:
     name = make_namespec(result["group"], result["name"])
     code = result["status"]
-    if code == Fault.SUCCESS:
+    if code == FaultCode.SUCCESS:
         return f"{name}: cleared"
     if code in _CLEAR_ERRORS:
         return _error(name, _CLEAR_ERRORS[code])
@@ -118,7 +118,7 @@ def clear_result(result: Info) -> str:
 
 
 def fault_result(code: int, group: str, name: str | None, description: str) -> dict[str, Any]:
-    """A Fault raised for one name, shaped like the entries of the *All* calls' results."""
+    """A fault raised for one name, shaped like the entries of the *All* calls' results."""
     return {"status": code, "group": group, "name": name, "description": description}
 
 

@@ -17,7 +17,7 @@ from supervisor_runtime import API_VERSION
 from supervisor_runtime.ctl import client
 from supervisor_runtime.ctl.client import ServerProxy, ServerUnreachable, connect
 from supervisor_runtime.ctl.options import CtlOptions
-from supervisor_runtime.rpc.faults import Fault
+from supervisor_runtime.rpc.faults import FaultCode
 
 
 class InitExit(IntEnum):
@@ -40,7 +40,9 @@ class StatusExit(IntEnum):
 
 
 # Faults meaning "the program is not running (any more)": exit 7.
-DEAD_PROGRAM_FAULTS = frozenset({Fault.SPAWN_ERROR, Fault.ABNORMAL_TERMINATION, Fault.NOT_RUNNING})
+DEAD_PROGRAM_FAULTS = frozenset(
+    {FaultCode.SPAWN_ERROR, FaultCode.ABNORMAL_TERMINATION, FaultCode.NOT_RUNNING}
+)
 
 
 class Session:
@@ -122,7 +124,7 @@ class Session:
         try:
             api = self.supervisor.getVersion()
         except client.Fault as exc:
-            if exc.faultCode == Fault.UNKNOWN_METHOD:
+            if exc.faultCode == FaultCode.UNKNOWN_METHOD:
                 self.output(
                     "Sorry, supervisord responded but did not recognize the supervisor "
                     "namespace commands that supervisorctl uses to control it.  Please check "
@@ -156,7 +158,7 @@ class Session:
     def exit_from_fault(self, code: int, ignored: int | None = None) -> None:
         """Exit status for one per-process result: 0 for success (or the ``ignored`` code,
         e.g. ALREADY_STARTED for start), 7 for a dead program, 1 for anything else."""
-        if code in (ignored, Fault.SUCCESS):
+        if code in (ignored, FaultCode.SUCCESS):
             return
         if code in DEAD_PROGRAM_FAULTS:
             self.exitstatus = InitExit.NOT_RUNNING

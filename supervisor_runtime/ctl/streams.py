@@ -8,7 +8,7 @@ import threading
 from supervisor_runtime.ctl import client
 from supervisor_runtime.ctl.client import LogStream, LogStreamError, ServerUnreachable
 from supervisor_runtime.ctl.session import Session
-from supervisor_runtime.rpc.faults import Fault
+from supervisor_runtime.rpc.faults import FaultCode
 from supervisor_runtime.states import ProcessState
 
 BANNER = "==> Press Ctrl-C to exit <=="
@@ -103,7 +103,7 @@ def foreground(session: Session, name: str) -> None:
             try:
                 supervisor.sendProcessStdin(name, line)
             except client.Fault as exc:
-                if exc.faultCode == Fault.NOT_RUNNING:
+                if exc.faultCode == FaultCode.NOT_RUNNING:
                     farewell.insert(0, "Process got killed")
                 else:
                     farewell.insert(0, f"ERROR: {exc}")

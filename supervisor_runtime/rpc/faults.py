@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import IntEnum
 
 
-class Fault(IntEnum):
+class FaultCode(IntEnum):
+    """The faultCode numbers (``xmlrpc.client.Fault`` is the exception that carries one)."""
+
     UNKNOWN_METHOD = 1
     INCORRECT_PARAMETERS = 2
     BAD_ARGUMENTS = 3
@@ -29,7 +31,7 @@ class Fault(IntEnum):
 def fault_name(code: int) -> str:
     """The symbolic name of ``code``; supervisord says UNKNOWN for codes it does not know."""
     try:
-        return Fault(code).name
+        return FaultCode(code).name
     except ValueError:
         return "UNKNOWN"
 

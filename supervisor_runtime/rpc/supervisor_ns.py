@@ -23,7 +23,7 @@ from ..states import (
     ProcessState,
     SupervisorState,
 )
-from .faults import Fault, RPCError
+from .faults import FaultCode, RPCError
 from .process_info import (
     config_info,
     log_not_created_yet,
@@ -48,7 +48,7 @@ def _int(value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise RPCError(Fault.INCORRECT_PARAMETERS) from None
+        raise RPCError(FaultCode.INCORRECT_PARAMETERS) from None
 
 
 class SupervisorNamespace:
@@ -62,32 +62,32 @@ class SupervisorNamespace:
 
     def _check_running(self) -> None:
         if self.supervisor.mood < SupervisorState.RUNNING:
-            raise RPCError(Fault.SHUTDOWN_STATE)
+            raise RPCError(FaultCode.SHUTDOWN_STATE)
 
     def _resolve(self, name: Any) -> tuple[ProcessGroup, Process | None]:
         if not isinstance(name, str):
-            raise RPCError(Fault.BAD_NAME, name)
+            raise RPCError(FaultCode.BAD_NAME, name)
         group_name, process_name = split_namespec(name)
         group = self.supervisor.groups.get(group_name)
         if group is None:
-            raise RPCError(Fault.BAD_NAME, name)
+            raise RPCError(FaultCode.BAD_NAME, name)
         if process_name is None:
             return group, None
         process = group.processes.get(process_name)
         if process is None:
-            raise RPCError(Fault.BAD_NAME, name)
+            raise RPCError(FaultCode.BAD_NAME, name)
         return group, process
 
     def _process(self, name: Any) -> Process:
         _, process = self._resolve(name)
         if process is None:
-            raise RPCError(Fault.BAD_NAME, name)
+            raise RPCError(FaultCode.BAD_NAME, name)
         return process
 
     def _group(self, name: Any) -> ProcessGroup:
         group = self.supervisor.groups.get(name) if isinstance(name, str) else None
         if group is None:
-            raise RPCError(Fault.BAD_NAME, name)
+            raise RPCError(FaultCode.BAD_NAME, name)
         return group
 
     @staticmethod
@@ -137,7 +137,7 @@ class SupervisorNamespace:
         self._check_running()
         path = self._mainlog_path()
         if path is None or not os.path.exists(path):
-            raise RPCError(Fault.NO_FILE, path)
+            raise RPCError(FaultCode.NO_FILE, path)
         return self._read(path, offset, length)
 
     @staticmethod
@@ -145,20 +145,20 @@ class SupervisorNamespace:
         try:
             return _text(read_file(path, _int(offset), _int(length)))
         except ValueError as error:
-            raise RPCError(Fault[str(error)]) from None
+            raise RPCError(FaultCode[str(error)]) from None
 
     def clearLog(self) -> bool:
         """Empty the main log."""
         self._check_running()
         path = self._mainlog_path()
         if path is None or not os.path.exists(path):
-            raise RPCError(Fault.NO_FILE)
+            raise RPCError(FaultCode.NO_FILE)
         # supervisord logs this line into the file it has just removed: nobody sees it.
         self.supervisor.log.info("reopening log file")
         try:
             self.supervisor.log.clear()
         except OSError:
-            raise RPCError(Fault.FAILED) from None
+            raise RPCError(FaultCode.FAILED) from None
         return True
 
     def shutdown(self) -> bool:
@@ -181,11 +181,11 @@ class SupervisorNamespace:
         self._check_running()
         reload = self.supervisor._reload_config
         if reload is None:
-            raise RPCError(Fault.CANT_REREAD, "no configuration file to re-read")
+            raise RPCError(FaultCode.CANT_REREAD, "no configuration file to re-read")
         try:
             fresh = reload()
         except ValueError as error:
-            raise RPCError(Fault.CANT_REREAD, error) from None
+            raise RPCError(FaultCode.CANT_REREAD, error) from None
         self.known_groups = tuple(fresh.groups)
         added, changed, removed = self.supervisor.diff_to_active(self.known_groups)
         return [[[g.name for g in added], [g.name for g in changed], [g.name for g in removed]]]
@@ -196,20 +196,20 @@ class SupervisorNamespace:
         for config in self.known_groups:
             if config.name == name:
                 if not self.supervisor.add_group(config):
-                    raise RPCError(Fault.ALREADY_ADDED, name)
+                    raise RPCError(FaultCode.ALREADY_ADDED, name)
                 group = self.supervisor.groups[config.name]
                 for process in self._by_priority(group):
                     process.autostart()
                 return True
-        raise RPCError(Fault.BAD_NAME, name)
+        raise RPCError(FaultCode.BAD_NAME, name)
 
     def removeProcessGroup(self, name: Any) -> bool:
         """Remove a group whose processes are all stopped."""
         self._check_running()
         if not isinstance(name, str) or name not in self.supervisor.groups:
-            raise RPCError(Fault.BAD_NAME, name)
+            raise RPCError(FaultCode.BAD_NAME, name)
         if not self.supervisor.remove_group(name):
-            raise RPCError(Fault.STILL_RUNNING, name)
+            raise RPCError(FaultCode.STILL_RUNNING, name)
         return True
 
     def getAllConfigInfo(self) -> list[dict[str, Any]]:
@@ -253,23 +253,24 @@ class SupervisorNamespace:
             resolve_command(process.config.command, self.supervisor._search_path(process.config))
         except SpawnError as error:
             text = str(error)
-            code = Fault.NO_FILE if text.startswith("can't find command") else Fault.NOT_EXECUTABLE
+            missing = text.startswith("can't find command")
+            code = FaultCode.NO_FILE if missing else FaultCode.NOT_EXECUTABLE
             raise RPCError(code, text) from None
         if process.state in RUNNING_STATES:
-            raise RPCError(Fault.ALREADY_STARTED, name)
+            raise RPCError(FaultCode.ALREADY_STARTED, name)
         if process.state is ProcessState.UNKNOWN:
-            raise RPCError(Fault.FAILED, f"{name} is in an unknown process state")
+            raise RPCError(FaultCode.FAILED, f"{name} is in an unknown process state")
         process.spawn()
         if process.spawnerr:
-            raise RPCError(Fault.SPAWN_ERROR, name)
+            raise RPCError(FaultCode.SPAWN_ERROR, name)
         if not wait or process.state is ProcessState.RUNNING:
             return True
 
         def started() -> Any:
             if process.spawnerr:
-                raise RPCError(Fault.SPAWN_ERROR, name)
+                raise RPCError(FaultCode.SPAWN_ERROR, name)
             if process.state not in (ProcessState.STARTING, ProcessState.RUNNING):
-                raise RPCError(Fault.ABNORMAL_TERMINATION, name)
+                raise RPCError(FaultCode.ABNORMAL_TERMINATION, name)
             return True if process.state is ProcessState.RUNNING else PENDING
 
         started()  # may fail at once (e.g. the process was still STOPPING)
@@ -299,10 +300,10 @@ class SupervisorNamespace:
         if process is None:
             return self.stopProcessGroup(group.name, wait)
         if process.state not in RUNNING_STATES:
-            raise RPCError(Fault.NOT_RUNNING, name)
+            raise RPCError(FaultCode.NOT_RUNNING, name)
         message = process.stop()
         if message is not None:
-            raise RPCError(Fault.FAILED, message)
+            raise RPCError(FaultCode.FAILED, message)
         if not wait or process.state in STOPPED_STATES:
             return True
         return wait_for(
@@ -336,12 +337,12 @@ class SupervisorNamespace:
         try:
             sig = datatypes.signal_number(signal)
         except (ValueError, AttributeError):
-            raise RPCError(Fault.BAD_SIGNAL, signal) from None
+            raise RPCError(FaultCode.BAD_SIGNAL, signal) from None
         if process.state not in SIGNALLABLE_STATES:
-            raise RPCError(Fault.NOT_RUNNING, name)
+            raise RPCError(FaultCode.NOT_RUNNING, name)
         message = process.signal(sig)
         if message is not None:
-            raise RPCError(Fault.FAILED, message)
+            raise RPCError(FaultCode.FAILED, message)
         return True
 
     def _signal_all(self, processes: list[Process], signal: Any) -> list:
@@ -356,7 +357,7 @@ class SupervisorNamespace:
         group = self.supervisor.groups.get(name) if isinstance(name, str) else None
         self._check_running()
         if group is None:
-            raise RPCError(Fault.BAD_NAME, name)
+            raise RPCError(FaultCode.BAD_NAME, name)
         return self._signal_all(self._by_priority(group), signal)
 
     def signalAllProcesses(self, signal: Any) -> list:
@@ -370,15 +371,15 @@ class SupervisorNamespace:
         """Write chars (UTF-8 encoded) to the process's stdin."""
         self._check_running()
         if not isinstance(chars, (str, bytes)):
-            raise RPCError(Fault.INCORRECT_PARAMETERS, chars)
+            raise RPCError(FaultCode.INCORRECT_PARAMETERS, chars)
         data = chars.encode("utf-8") if isinstance(chars, str) else chars
         process = self._process(name)
         if not process.pid or process.killing:
-            raise RPCError(Fault.NOT_RUNNING, name)
+            raise RPCError(FaultCode.NOT_RUNNING, name)
         try:
             self.supervisor.write_stdin(process, data)
         except BrokenPipeError:
-            raise RPCError(Fault.NO_FILE, name) from None
+            raise RPCError(FaultCode.NO_FILE, name) from None
         return True
 
     def sendRemoteCommEvent(self, type: Any, data: Any) -> bool:
@@ -398,9 +399,9 @@ class SupervisorNamespace:
             if log_not_created_yet(self._process(name), channel):
                 # An empty log: the same argument checks, and no bytes.
                 return self._read(os.devnull, offset, length)
-            raise RPCError(Fault.NO_FILE, path)
+            raise RPCError(FaultCode.NO_FILE, path)
         if path is None:
-            raise RPCError(Fault.NO_FILE, path)
+            raise RPCError(FaultCode.NO_FILE, path)
         return self._read(path, offset, length)
 
     def readProcessStdoutLog(self, name: Any, offset: Any, length: Any) -> str:
@@ -438,7 +439,7 @@ class SupervisorNamespace:
         try:
             self.supervisor.logs_of(process).clear()
         except OSError:
-            raise RPCError(Fault.FAILED, name) from None
+            raise RPCError(FaultCode.FAILED, name) from None
         return True
 
     def clearAllProcessLogs(self) -> list:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .faults import Fault, RPCError
+from .faults import FaultCode, RPCError
 from .xmlrpc import Deferred, Registry
 
 
 def unexpected_failure(error: BaseException) -> dict[str, Any]:
     """How supervisord reports a method that crashed inside a multicall."""
     return {
-        "faultCode": int(Fault.FAILED),
+        "faultCode": int(FaultCode.FAILED),
         "faultString": f"FAILED: {type(error)}:{error}",
     }
 
@@ -38,19 +38,19 @@ class SystemNamespace:
     def methodHelp(self, name: str) -> str:
         method = self.registry.methods.get(name) if isinstance(name, str) else None
         if method is None:
-            raise RPCError(Fault.SIGNATURE_UNSUPPORTED)
+            raise RPCError(FaultCode.SIGNATURE_UNSUPPORTED)
         return method.help
 
     def methodSignature(self, name: str) -> list[str]:
         method = self.registry.methods.get(name) if isinstance(name, str) else None
         if method is None:
-            raise RPCError(Fault.SIGNATURE_UNSUPPORTED)
+            raise RPCError(FaultCode.SIGNATURE_UNSUPPORTED)
         return list(method.signature)
 
     def multicall(self, calls: list[Any]) -> list[Any] | Deferred:
         """Calls run one after another; a call that waits holds back the ones after it."""
         if not isinstance(calls, list):
-            raise RPCError(Fault.INCORRECT_PARAMETERS)
+            raise RPCError(FaultCode.INCORRECT_PARAMETERS)
         remaining = list(calls)
         results: list[Any] = []
         waiting: list[Deferred] = []  # the call being waited for, if any
@@ -91,11 +91,13 @@ class SystemNamespace:
             name = call.get("methodName")
             params = call.get("params", [])
             if name is None:
-                raise RPCError(Fault.INCORRECT_PARAMETERS, "No methodName")
+                raise RPCError(FaultCode.INCORRECT_PARAMETERS, "No methodName")
             if name == "system.multicall":
-                raise RPCError(Fault.INCORRECT_PARAMETERS, "Recursive system.multicall forbidden")
+                raise RPCError(
+                    FaultCode.INCORRECT_PARAMETERS, "Recursive system.multicall forbidden"
+                )
             if not isinstance(params, (list, tuple)):
-                raise RPCError(Fault.INCORRECT_PARAMETERS)
+                raise RPCError(FaultCode.INCORRECT_PARAMETERS)
             return self.registry.call(name, params)
         except RPCError as error:
             return error.as_struct()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..events import ProcessStateEvent
-from .faults import Fault, RPCError
+from .faults import FaultCode, RPCError
 from .xmlrpc import Deferred
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def gather(
         elif isinstance(outcome, Deferred) and outcome.error is not None:
             results.append(result_struct(process, outcome.error.code, outcome.error.text))
         else:
-            results.append(result_struct(process, Fault.SUCCESS, "OK"))
+            results.append(result_struct(process, FaultCode.SUCCESS, "OK"))
     if not waiting:
         return results
 
@@ -112,7 +112,7 @@ def gather(
         error = deferred.error
         settled[index] = (
             result_struct(process, error.code, error.text) if error is not None
-            else result_struct(process, Fault.SUCCESS, "OK")
+            else result_struct(process, FaultCode.SUCCESS, "OK")
         )
         if not waiting:
             # The last one: the open batch is complete, so its order is already final

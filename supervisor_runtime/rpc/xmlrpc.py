@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .faults import Fault, RPCError
+from .faults import FaultCode, RPCError
 from .marshal import DecodeError, decode_call, encode_fault, encode_response
 
 # DOCTYPE and ENTITY declarations have no place in an XML-RPC call; refusing them
@@ -101,12 +101,12 @@ class Registry:
     def lookup(self, name: object) -> Method:
         # Exactly two dotted parts, and nothing private, as supervisord requires.
         if not isinstance(name, str) or name.count(".") != 1:
-            raise RPCError(Fault.UNKNOWN_METHOD)
+            raise RPCError(FaultCode.UNKNOWN_METHOD)
         if name.split(".", 1)[1].startswith("_"):
-            raise RPCError(Fault.UNKNOWN_METHOD)
+            raise RPCError(FaultCode.UNKNOWN_METHOD)
         method = self.methods.get(name)
         if method is None:
-            raise RPCError(Fault.UNKNOWN_METHOD)
+            raise RPCError(FaultCode.UNKNOWN_METHOD)
         return method
 
     def call(self, name: object, params: tuple[Any, ...] | list[Any]) -> Any:
@@ -115,12 +115,12 @@ class Registry:
         try:
             inspect.signature(method.func).bind(*params)
         except TypeError:
-            raise RPCError(Fault.INCORRECT_PARAMETERS) from None
+            raise RPCError(FaultCode.INCORRECT_PARAMETERS) from None
         try:
             return method.func(*params)
         except TypeError:
             # supervisord reports any TypeError (e.g. int() of a list) this way too.
-            raise RPCError(Fault.INCORRECT_PARAMETERS) from None
+            raise RPCError(FaultCode.INCORRECT_PARAMETERS) from None
 
 
 def parse_call(body: bytes) -> tuple[str, tuple[Any, ...]]:

@@ -22,7 +22,7 @@ from supervisor_runtime.ctl.options import (
     parse_args,
 )
 from supervisor_runtime.ctl.session import Session, describe_exception
-from supervisor_runtime.rpc.faults import Fault
+from supervisor_runtime.rpc.faults import FaultCode
 
 # ----------------------------------------------------------------------------- formatting
 
@@ -64,13 +64,13 @@ def test_status_lines_widen_for_long_names() -> None:
 @pytest.mark.parametrize(
     ("code", "line"),
     [
-        (Fault.SUCCESS, "web:w1: started"),
-        (Fault.BAD_NAME, "web:w1: ERROR (no such process)"),
-        (Fault.NO_FILE, "web:w1: ERROR (no such file)"),
-        (Fault.NOT_EXECUTABLE, "web:w1: ERROR (file is not executable)"),
-        (Fault.ALREADY_STARTED, "web:w1: ERROR (already started)"),
-        (Fault.SPAWN_ERROR, "web:w1: ERROR (spawn error)"),
-        (Fault.ABNORMAL_TERMINATION, "web:w1: ERROR (abnormal termination)"),
+        (FaultCode.SUCCESS, "web:w1: started"),
+        (FaultCode.BAD_NAME, "web:w1: ERROR (no such process)"),
+        (FaultCode.NO_FILE, "web:w1: ERROR (no such file)"),
+        (FaultCode.NOT_EXECUTABLE, "web:w1: ERROR (file is not executable)"),
+        (FaultCode.ALREADY_STARTED, "web:w1: ERROR (already started)"),
+        (FaultCode.SPAWN_ERROR, "web:w1: ERROR (spawn error)"),
+        (FaultCode.ABNORMAL_TERMINATION, "web:w1: ERROR (abnormal termination)"),
     ],
 )
 def test_start_result(code: int, line: str) -> None:
@@ -79,13 +79,13 @@ def test_start_result(code: int, line: str) -> None:
 
 def test_signal_stop_clear_results() -> None:
     r = fmt.fault_result
-    assert fmt.stop_result(r(Fault.SUCCESS, "a", "a", "")) == "a: stopped"
-    assert fmt.stop_result(r(Fault.NOT_RUNNING, "a", "a", "")) == "a: ERROR (not running)"
-    assert fmt.signal_result(r(Fault.BAD_SIGNAL, "a", "a", "")) == "a: ERROR (bad signal name)"
-    assert fmt.signal_result(r(Fault.FAILED, "a", "a", "FAILED: boom")) == "FAILED: boom"
-    assert fmt.clear_result(r(Fault.FAILED, "a", "a", "")) == "a: ERROR (failed)"
+    assert fmt.stop_result(r(FaultCode.SUCCESS, "a", "a", "")) == "a: stopped"
+    assert fmt.stop_result(r(FaultCode.NOT_RUNNING, "a", "a", "")) == "a: ERROR (not running)"
+    assert fmt.signal_result(r(FaultCode.BAD_SIGNAL, "a", "a", "")) == "a: ERROR (bad signal name)"
+    assert fmt.signal_result(r(FaultCode.FAILED, "a", "a", "FAILED: boom")) == "FAILED: boom"
+    assert fmt.clear_result(r(FaultCode.FAILED, "a", "a", "")) == "a: ERROR (failed)"
     with pytest.raises(ValueError, match="Unknown result code 6 for a"):
-        fmt.start_result(r(Fault.SHUTDOWN_STATE, "a", "a", ""))
+        fmt.start_result(r(FaultCode.SHUTDOWN_STATE, "a", "a", ""))
 
 
 def test_config_info_and_changes() -> None:
@@ -177,8 +177,8 @@ class FakeSupervisor:
         return self.infos
 
     def _startAllProcesses(self) -> list[dict]:  # noqa: N802
-        return [fmt.fault_result(Fault.SPAWN_ERROR, "a", "a", ""),
-                fmt.fault_result(Fault.ALREADY_STARTED, "b", "b", "")]
+        return [fmt.fault_result(FaultCode.SPAWN_ERROR, "a", "a", ""),
+                fmt.fault_result(FaultCode.ALREADY_STARTED, "b", "b", "")]
 
     def _getSupervisorVersion(self) -> str:  # noqa: N802
         return "4.3.0"
@@ -187,7 +187,7 @@ class FakeSupervisor:
         return [[["new"], ["changed"], ["gone"]]]
 
     def _stopProcessGroup(self, name: str) -> list[dict]:  # noqa: N802
-        return [fmt.fault_result(Fault.SUCCESS, name, name, "")]
+        return [fmt.fault_result(FaultCode.SUCCESS, name, name, "")]
 
     def _removeProcessGroup(self, name: str) -> bool:  # noqa: N802
         return True
@@ -243,11 +243,11 @@ def test_update_stops_removes_and_adds() -> None:
 
 
 def test_reread_cant_reread_and_shutdown_state() -> None:
-    fault = xmlrpc.client.Fault(Fault.CANT_REREAD, "CANT_REREAD: bad line")
+    fault = xmlrpc.client.Fault(FaultCode.CANT_REREAD, "CANT_REREAD: bad line")
     session, out = session_for(FakeSupervisor([], {"reloadConfig": fault}))
     commands.execute(session, "reread")
     assert (out.getvalue(), session.exitstatus) == ("ERROR: CANT_REREAD: bad line\n", 1)
-    fault = xmlrpc.client.Fault(Fault.SHUTDOWN_STATE, "SHUTDOWN_STATE")
+    fault = xmlrpc.client.Fault(FaultCode.SHUTDOWN_STATE, "SHUTDOWN_STATE")
     session, out = session_for(FakeSupervisor([], {"getAllConfigInfo": fault}))
     commands.execute(session, "avail")
     assert out.getvalue() == "ERROR: supervisor shutting down\n"
@@ -259,7 +259,7 @@ def test_unknown_api_version_and_missing_namespace() -> None:
     session, out = session_for(fake)
     commands.execute(session, "version")
     assert session.exitstatus == 5 and "remote version is 2.0." in out.getvalue()
-    fault = xmlrpc.client.Fault(Fault.UNKNOWN_METHOD, "UNKNOWN_METHOD")
+    fault = xmlrpc.client.Fault(FaultCode.UNKNOWN_METHOD, "UNKNOWN_METHOD")
     session, out = session_for(FakeSupervisor([], {"getVersion": fault}))
     commands.execute(session, "status")
     assert session.exitstatus == 4  # status turns any failed check into "unknown"
@@ -340,7 +340,7 @@ def fake_server() -> Iterator[_CountingServer]:
                              "supervisor.getAllProcessInfo")
 
     def fail() -> None:
-        raise xmlrpc.client.Fault(int(Fault.BAD_NAME), "BAD_NAME: x")
+        raise xmlrpc.client.Fault(int(FaultCode.BAD_NAME), "BAD_NAME: x")
 
     server.register_function(fail, "supervisor.getProcessInfo")
     # serve each connection on its own thread, so a kept-alive one does not block others
@@ -360,7 +360,7 @@ def test_one_connection_for_many_calls(fake_server: _CountingServer) -> None:
         assert proxy.supervisor.getAllProcessInfo()[0]["name"] == "app"
         with pytest.raises(xmlrpc.client.Fault) as caught:
             proxy.supervisor.getProcessInfo()
-        assert caught.value.faultCode == Fault.BAD_NAME
+        assert caught.value.faultCode == FaultCode.BAD_NAME
         assert proxy.supervisor.getVersion() == "3.0"
     assert fake_server.connections == 1
 

@@ -9,7 +9,7 @@ import xmlrpc.client
 import pytest
 
 from supervisor_runtime.rpc.auth import BasicAuth
-from supervisor_runtime.rpc.faults import Fault, RPCError, fault_name
+from supervisor_runtime.rpc.faults import FaultCode, RPCError, fault_name
 from supervisor_runtime.rpc.system_ns import SystemNamespace
 from supervisor_runtime.rpc.xmlrpc import (
     BadRequest,
@@ -48,12 +48,15 @@ def test_password_may_contain_colons() -> None:
 
 
 def test_fault_codes_and_strings() -> None:
-    assert Fault.UNKNOWN_METHOD == 1 and Fault.CANT_REREAD == 92 and Fault.SHUTDOWN_STATE == 6
-    assert RPCError(Fault.BAD_NAME, "foo").text == "BAD_NAME: foo"
-    assert RPCError(Fault.NO_FILE).text == "NO_FILE"
-    assert RPCError(Fault.NO_FILE, None).text == "NO_FILE"
+    assert FaultCode.UNKNOWN_METHOD == 1
+    assert FaultCode.CANT_REREAD == 92
+    assert FaultCode.SHUTDOWN_STATE == 6
+    assert RPCError(FaultCode.BAD_NAME, "foo").text == "BAD_NAME: foo"
+    assert RPCError(FaultCode.NO_FILE).text == "NO_FILE"
+    assert RPCError(FaultCode.NO_FILE, None).text == "NO_FILE"
     assert fault_name(12345) == "UNKNOWN"
-    assert RPCError(Fault.FAILED, "x").as_struct() == {"faultCode": 30, "faultString": "FAILED: x"}
+    failed = RPCError(FaultCode.FAILED, "x").as_struct()
+    assert failed == {"faultCode": 30, "faultString": "FAILED: x"}
 
 
 def registry() -> Registry:
@@ -72,7 +75,7 @@ def registry() -> Registry:
 def test_only_exact_registered_names_are_callable(name: object) -> None:
     with pytest.raises(RPCError) as info:
         registry().call(name, (1, 2))
-    assert info.value.code == Fault.UNKNOWN_METHOD
+    assert info.value.code == FaultCode.UNKNOWN_METHOD
 
 
 def test_wrong_arity_and_type_errors_are_incorrect_parameters() -> None:
@@ -81,7 +84,7 @@ def test_wrong_arity_and_type_errors_are_incorrect_parameters() -> None:
     for name, params in (("ns.add", (1,)), ("ns.add", (1, 2, 3)), ("ns.bad", ())):
         with pytest.raises(RPCError) as info:
             reg.call(name, params)
-        assert info.value.code == Fault.INCORRECT_PARAMETERS
+        assert info.value.code == FaultCode.INCORRECT_PARAMETERS
 
 
 def test_parse_call_refuses_doctype_and_garbage() -> None:
@@ -98,7 +101,7 @@ def test_parse_call_refuses_doctype_and_garbage() -> None:
 def test_marshalling_matches_xmlrpc_client() -> None:
     assert xmlrpc.client.loads(marshal_value([1, "a"]))[0] == ([1, "a"],)
     with pytest.raises(xmlrpc.client.Fault) as info:
-        xmlrpc.client.loads(marshal_fault(RPCError(Fault.BAD_NAME, "x")))
+        xmlrpc.client.loads(marshal_fault(RPCError(FaultCode.BAD_NAME, "x")))
     assert (info.value.faultCode, info.value.faultString) == (10, "BAD_NAME: x")
     with pytest.raises(TypeError):
         marshal_value(None)  # supervisord does not marshal None either
@@ -114,7 +117,7 @@ def test_system_namespace_and_multicall() -> None:
     assert system.methodSignature("ns.add") == ["int", "int", "int"]
     with pytest.raises(RPCError) as info:
         system.methodHelp("nope.nope")
-    assert info.value.code == Fault.SIGNATURE_UNSUPPORTED
+    assert info.value.code == FaultCode.SIGNATURE_UNSUPPORTED
     calls = [
         {"methodName": "ns.add", "params": [1, 2]},
         {"methodName": "system.multicall", "params": [[]]},

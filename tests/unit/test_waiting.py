@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from supervisor_runtime.loop import EventLoop
-from supervisor_runtime.rpc.faults import Fault, RPCError
+from supervisor_runtime.rpc.faults import FaultCode, RPCError
 from supervisor_runtime.rpc.waiting import BATCH_WINDOW, gather
 from supervisor_runtime.rpc.xmlrpc import Deferred
 
@@ -40,13 +40,13 @@ def test_answer_goes_out_when_the_last_process_settles_without_waiting_a_window(
     pending["p2"].resolve(True)
     pending["p0"].resolve(True)
     assert not answer.done
-    pending["p1"].fail(RPCError(Fault.FAILED, "boom"))
+    pending["p1"].fail(RPCError(FaultCode.FAILED, "boom"))
     # Same instant, no timer run: the answer is already there, in process order.
     assert answer.done
     assert [(r["name"], r["status"]) for r in answer.value] == [
-        ("p0", Fault.SUCCESS),
-        ("p1", Fault.FAILED),
-        ("p2", Fault.SUCCESS),
+        ("p0", FaultCode.SUCCESS),
+        ("p1", FaultCode.FAILED),
+        ("p2", FaultCode.SUCCESS),
     ]
     clock.now += BATCH_WINDOW * 2
     _run_due_timers(loop)  # the cancelled window timer must not append anything
@@ -79,12 +79,12 @@ def test_immediate_outcomes_come_first_and_need_no_deferred() -> None:
 
     def action(process: SimpleNamespace) -> bool:
         if process.name == "p1":
-            raise RPCError(Fault.NOT_RUNNING, process.name)
+            raise RPCError(FaultCode.NOT_RUNNING, process.name)
         return True
 
     answer = gather(loop, _processes(2), action)
     assert [(r["name"], r["status"]) for r in answer] == [
-        ("p0", Fault.SUCCESS),
-        ("p1", Fault.NOT_RUNNING),
+        ("p0", FaultCode.SUCCESS),
+        ("p1", FaultCode.NOT_RUNNING),
     ]
     loop.close()
