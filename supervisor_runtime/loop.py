@@ -8,6 +8,10 @@ what is ready.
 
 Signal handlers only record; the loop dispatches them from its own context
 (the s6 rule), so no callback ever runs inside a signal handler.
+
+Readiness comes from ``select.epoll`` itself (the runtime is for Linux), not through
+``selectors``, whose per-fd key objects and lookups were a fifth of the Python work of
+starting a program.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
-import selectors
+import select
 import signal
 import time
 import traceback
@@ -42,13 +46,15 @@ class TimerHandle:
 class EventLoop:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._selector = selectors.DefaultSelector()
+        self._epoll = select.epoll()
+        # fd -> [reader, writer]; the epoll registration asks for the ones not None.
+        self._handlers: dict[int, list[Callback | None]] = {}
         self._timers: list[tuple[float, int, TimerHandle]] = []
         self._sequence = itertools.count()  # tie-breaker: FIFO among equal deadlines
         self._ready: list[Callback] = []
         self._signal_handlers: dict[int, Callable[[int], Any]] = {}
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._selector.register(self._wakeup_r, selectors.EVENT_READ, None)
+        self._epoll.register(self._wakeup_r, select.EPOLLIN)
         self._stopping = False
         self._previous_wakeup_fd: int | None = None
         self.on_error: Callable[[str], Any] = _print_error
@@ -77,41 +83,35 @@ class EventLoop:
     # -- file descriptors ---------------------------------------------------
 
     def add_reader(self, fd: int, callback: Callback) -> None:
-        self._register(fd, selectors.EVENT_READ, callback, 0)
+        self._set_handler(fd, _READ, callback)
 
     def add_writer(self, fd: int, callback: Callback) -> None:
-        self._register(fd, selectors.EVENT_WRITE, callback, 1)
+        self._set_handler(fd, _WRITE, callback)
 
     def remove_reader(self, fd: int) -> None:
-        self._unregister(fd, selectors.EVENT_READ, 0)
+        self._set_handler(fd, _READ, None)
 
     def remove_writer(self, fd: int) -> None:
-        self._unregister(fd, selectors.EVENT_WRITE, 1)
+        self._set_handler(fd, _WRITE, None)
 
-    def _register(self, fd: int, event: int, callback: Callback, slot: int) -> None:
-        try:
-            key = self._selector.get_key(fd)
-        except KeyError:
-            callbacks: list[Callback | None] = [None, None]
-            callbacks[slot] = callback
-            self._selector.register(fd, event, callbacks)
+    def _set_handler(self, fd: int, slot: int, callback: Callback | None) -> None:
+        handlers = self._handlers.get(fd)
+        if handlers is None:
+            if callback is None:
+                return
+            handlers = self._handlers[fd] = [None, None]
+            handlers[slot] = callback
+            self._epoll.register(fd, _EVENTS[slot])
             return
-        callbacks = key.data
-        callbacks[slot] = callback
-        self._selector.modify(fd, key.events | event, callbacks)
-
-    def _unregister(self, fd: int, event: int, slot: int) -> None:
-        try:
-            key = self._selector.get_key(fd)
-        except KeyError:
-            return
-        callbacks = key.data
-        callbacks[slot] = None
-        remaining = key.events & ~event
-        if remaining:
-            self._selector.modify(fd, remaining, callbacks)
+        handlers[slot] = callback
+        events = (_EVENTS[_READ] if handlers[_READ] else 0) | (
+            _EVENTS[_WRITE] if handlers[_WRITE] else 0
+        )
+        if events:
+            self._epoll.modify(fd, events)
         else:
-            self._selector.unregister(fd)
+            del self._handlers[fd]
+            self._epoll.unregister(fd)
 
     # -- signals ------------------------------------------------------------
 
@@ -162,26 +162,23 @@ class EventLoop:
 
     def run_once(self, max_wait: float | None = None) -> None:
         timeout = self._next_timeout(max_wait)
-        for key, mask in self._selector.select(timeout):
-            if key.fd == self._wakeup_r:
+        for fd, events in self._epoll.poll(-1 if timeout is None else timeout):
+            if fd == self._wakeup_r:
                 self._drain_signals()
                 continue
-            reader, writer = key.data
-            if mask & selectors.EVENT_READ and reader is not None:
+            handlers = self._handlers.get(fd)
+            if handlers is None:
+                continue  # unregistered by a callback earlier in this batch
+            # A hang-up or error is news to both sides, as selectors reports it.
+            reader = handlers[_READ]
+            if events & ~select.EPOLLOUT and reader is not None:
                 self._call(reader)
-            if mask & selectors.EVENT_WRITE and writer is not None:
-                # The reader may have unregistered the writer meanwhile.
-                current = self._current_writer(key.fd)
-                if current is not None:
-                    self._call(current)
+            # Read the writer only now: the reader may have removed it.
+            writer = handlers[_WRITE]
+            if events & ~select.EPOLLIN and writer is not None:
+                self._call(writer)
         self._run_due_timers()
         self._run_ready()
-
-    def _current_writer(self, fd: int) -> Callback | None:
-        try:
-            return self._selector.get_key(fd).data[1]
-        except KeyError:
-            return None
 
     def _next_timeout(self, max_wait: float | None) -> float | None:
         if self._ready or self._stopping:
@@ -209,9 +206,13 @@ class EventLoop:
 
     def close(self) -> None:
         self.restore_signals()
-        self._selector.close()
+        self._epoll.close()
         os.close(self._wakeup_r)
         os.close(self._wakeup_w)
+
+
+_READ, _WRITE = 0, 1  # slots of a handlers list
+_EVENTS = (select.EPOLLIN, select.EPOLLOUT)
 
 
 def _ignore_in_handler(signum: int, frame: object) -> None:
