@@ -95,23 +95,30 @@ class EventLoop:
         self._set_handler(fd, _WRITE, None)
 
     def _set_handler(self, fd: int, slot: int, callback: Callback | None) -> None:
+        # epoll first, the table after: a refused fd (a regular file, a closed one) must
+        # leave no handler behind.
         handlers = self._handlers.get(fd)
         if handlers is None:
-            if callback is None:
-                return
-            handlers = self._handlers[fd] = [None, None]
-            handlers[slot] = callback
-            self._epoll.register(fd, _EVENTS[slot])
+            if callback is not None:
+                self._epoll.register(fd, _EVENTS[slot])
+                self._handlers[fd] = [None, None]
+                self._handlers[fd][slot] = callback
             return
-        handlers[slot] = callback
-        events = (_EVENTS[_READ] if handlers[_READ] else 0) | (
-            _EVENTS[_WRITE] if handlers[_WRITE] else 0
+        wanted = list(handlers)
+        wanted[slot] = callback
+        events = (_EVENTS[_READ] if wanted[_READ] else 0) | (
+            _EVENTS[_WRITE] if wanted[_WRITE] else 0
         )
         if events:
             self._epoll.modify(fd, events)
-        else:
-            del self._handlers[fd]
+            handlers[slot] = callback
+            return
+        handlers[slot] = None  # a batch being dispatched may still hold this list
+        del self._handlers[fd]
+        try:
             self._epoll.unregister(fd)
+        except OSError:
+            pass  # closed already: epoll forgot it by itself
 
     # -- signals ------------------------------------------------------------
 

@@ -256,7 +256,8 @@ def protect_inherited_fds() -> None:
     try:
         names = os.listdir("/proc/self/fd")
     except OSError:  # no /proc: try every descriptor the limit allows (up to 64 Ki)
-        names = [str(fd) for fd in range(3, min(os.sysconf("SC_OPEN_MAX"), 65536))]
+        limit = os.sysconf("SC_OPEN_MAX")
+        names = [str(fd) for fd in range(3, min(limit if limit > 0 else 1024, 65536))]
     for name in names:
         fd = int(name)
         if fd > 2:

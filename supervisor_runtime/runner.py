@@ -123,14 +123,21 @@ def _serve(
     _install_signal_handlers(loop, supervisor)
     control = None
     try:
-        supervisor.start()
-        # The control server is loaded once the children are on their way (and those
-        # with startsecs=0 are RUNNING): its modules are a fifth of the daemon's start-up,
-        # and a client that connects meanwhile only waits in the socket's listen queue.
-        loop.run_once(max_wait=0)
-        from .rpc.server import attach_control_servers
+        try:
+            supervisor.start()
+            # The control server is loaded once the children are on their way (and those
+            # with startsecs=0 are RUNNING): its modules are a fifth of the daemon's
+            # start-up, and a client that connects meanwhile waits in the listen queue.
+            loop.run_once(max_wait=0)
+            from .rpc.server import attach_control_servers
 
-        control = attach_control_servers(supervisor, listeners)
+            control = attach_control_servers(supervisor, listeners)
+        except BaseException:
+            # Children may be running already: stop them as a shutdown would, rather
+            # than leave them behind when the error ends the daemon.
+            supervisor.request_shutdown()
+            supervisor.serve()
+            raise
         gc.enable()  # see main(): off while start-up allocates what lives for good
         supervisor.serve()
     finally:

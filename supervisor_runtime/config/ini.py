@@ -80,9 +80,6 @@ def _content_of(line: str) -> tuple[str, bool]:
     return line[:start].strip(), True
 
 
-_NO_VALUES: dict[str, str] = {}
-
-
 class IniParser:
     """Sections of one or more INI files merged in reading order."""
 
@@ -205,7 +202,10 @@ class IniParser:
 
         The loader asks for some 30 keys per program, most of them absent: raising and
         catching a KeyError for each was a fifth of the time it took to read a config."""
-        value = self._sections.get(section, _NO_VALUES).get(lowercase_key)
+        values = self._sections.get(section)
+        if values is None:
+            return None
+        value = values.get(lowercase_key)
         return self._defaults.get(lowercase_key) if value is None else value
 
     def options(self, section: str) -> list[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from supervisor_runtime.config import datatypes as dt
 from supervisor_runtime.config.ini import IniParser
@@ -30,7 +29,7 @@ from supervisor_runtime.config.model import (
     StreamConfig,
 )
 from supervisor_runtime.config.paths import normalize_path
-from supervisor_runtime.config.reader import SectionReader
+from supervisor_runtime.config.reader import ConvertedDefaults, SectionReader
 
 # Event type names a listener may subscribe to (supervisor.events.EventTypes).
 EVENT_TYPES = frozenset(
@@ -88,7 +87,7 @@ class ParseContext:
         self.parser_names = parser_names
         self.warnings: list[str] = []
         self.infos: list[str] = []
-        self.converted_defaults: dict[tuple[str, object, Any], object] = {}
+        self.converted_defaults: ConvertedDefaults = {}
 
     def reader(self, section: str) -> SectionReader:
         path = self.ini.section_files.get(section, self.path)

@@ -10,6 +10,8 @@ from supervisor_runtime.config.expand import expand
 from supervisor_runtime.config.ini import IniParser
 
 T = TypeVar("T")
+# (key, type of the default, default, converter) -> the converted default.
+ConvertedDefaults = dict[tuple[str, type, object, Callable[[Any], Any]], Any]
 
 
 class SectionReader:
@@ -26,7 +28,7 @@ class SectionReader:
         section: str,
         path: str,
         parser_names: Mapping[str, str],
-        converted_defaults: dict[tuple[str, object, Callable[[Any], Any]], Any] | None = None,
+        converted_defaults: ConvertedDefaults | None = None,
     ) -> None:
         self.ini = ini
         self.section = section
@@ -81,11 +83,11 @@ class SectionReader:
         cache = self.converted_defaults
         if (
             cache is not None
-            and default is not None
+            and isinstance(default, (str, int, float))  # bool is an int
             and not (isinstance(default, str) and "%" in default)
             and self.raw(key) is None
         ):
-            memo = (key, default, converter)
+            memo = (key, type(default), default, converter)  # True and 1 are equal keys
             if memo not in cache:
                 value = self.check(key, converter, default)
                 try:

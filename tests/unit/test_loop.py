@@ -76,3 +76,27 @@ def test_stop_before_run_makes_run_return_at_once_and_run_works_again_after() ->
     loop.run()
     assert fired == ["first"]
     loop.close()
+
+
+def test_a_refused_fd_leaves_no_handler_and_a_closed_one_can_be_removed(tmp_path) -> None:
+    loop = EventLoop()
+    regular = os.open(tmp_path / "file", os.O_CREAT | os.O_RDONLY)
+    try:
+        loop.add_reader(regular, lambda: None)  # epoll refuses regular files (EPERM)
+    except PermissionError:
+        pass
+    loop.remove_reader(regular)  # nothing registered: nothing to do, no error
+    os.close(regular)
+    r, w = os.pipe()
+    loop.add_reader(r, lambda: None)
+    os.close(r)  # closed before removal: epoll has forgotten it already
+    loop.remove_reader(r)
+    r2, w2 = os.pipe()  # may reuse r's number: must register cleanly
+    seen: list[bytes] = []
+    loop.add_reader(r2, lambda: seen.append(os.read(r2, 10)))
+    os.write(w2, b"x")
+    loop.run_once(max_wait=1)
+    assert seen == [b"x"]
+    loop.close()
+    for fd in (w, r2, w2):
+        os.close(fd)

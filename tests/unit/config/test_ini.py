@@ -114,3 +114,13 @@ def test_replace_here_substitutes_literally_in_all_sections() -> None:
     ini.replace_here("/conf")
     assert ini.get("s", "a") == "/conf/x"
     assert ini.get("s", "d") == "/conf/d"
+
+
+def test_lookup_is_get_without_exceptions_and_never_defaults_an_unknown_section() -> None:
+    ini = parse("[DEFAULT]\nserverurl=unix:///x\n[s]\na=1\n")
+    assert ini.lookup("s", "a") == "1"
+    assert ini.lookup("s", "serverurl") == "unix:///x"  # inherited, as get() gives it
+    assert ini.lookup("s", "missing") is None
+    assert ini.lookup("nosuchsection", "serverurl") is None  # get() raises KeyError here
+    with pytest.raises(KeyError):
+        ini.get("nosuchsection", "serverurl")

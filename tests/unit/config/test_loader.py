@@ -392,3 +392,22 @@ def test_rpcinterface_without_factory(load: LoadConf) -> None:
     with pytest.raises(ConfigError, match=r"section \[rpcinterface:x\] does not specify a "
                        r"supervisor.rpcinterface_factory"):
         load("[rpcinterface:x]\nfoo=1\n")
+
+
+def test_converted_defaults_are_shared_only_between_equal_defaults_of_one_type() -> None:
+    from supervisor_runtime.config.ini import IniParser
+    from supervisor_runtime.config.reader import SectionReader
+
+    ini = IniParser()
+    ini.read_text("[a]\n[b]\n", "/x.conf")
+    cache: dict = {}
+    a = SectionReader(ini, "a", "/x.conf", {}, cache)
+    b = SectionReader(ini, "b", "/x.conf", {}, cache)
+
+    def same(value: object) -> object:
+        return value
+
+    assert a.convert("k", 1, same) == 1
+    assert b.convert("k", True, same) is True  # True == 1, but not the same default
+    assert a.convert("names", ["x"], same) == ["x"]  # unhashable: simply not cached
+    assert len(cache) == 2

@@ -220,6 +220,9 @@ def test_fifo_target(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=reader)
     thread.start()
+    # A writer of our own for the whole test: while reopen() has the fifo closed, the
+    # reader must not see end-of-file (then nobody would read, and reopen would block).
+    keep_open = os.open(fifo, os.O_WRONLY)
     payload = b"0123456789" * 20_000  # bigger than the pipe buffer: partial writes
     with RotatingFile(str(fifo), 10, 2) as f:
         assert f.special
@@ -227,6 +230,7 @@ def test_fifo_target(tmp_path: Path) -> None:
         f.clear()
         f.reopen()
         f.write(b"end")
+    os.close(keep_open)
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert received == [payload + b"end"]
