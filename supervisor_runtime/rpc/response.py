@@ -34,19 +34,19 @@ class _NotScannable(Exception):
 _TYPES = r"string|int|i4|i8|boolean|double|base64|dateTime\.iso8601"
 # A run of text up to the next tag. Characters XML forbids (C0 controls but tab and
 # newline, U+FFFE, U+FFFF) end it short, so the token fails and expat refuses the body.
-_TEXT = r"[^<\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*+"
+_TEXT_RUN = r"[^<\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*+"
 # XML's blanks (carriage returns never reach the scanner), matched possessively: a failed
 # match never retries shorter runs, so a body full of spaces costs linear time.
 _WS = r"[ \t\n]*+"
 _TOKEN = re.compile(
     rf"""{_WS}(?:
-      <member>{_WS}<name>(?P<name>{_TEXT})</name>{_WS}<value>
-        (?:{_WS}<(?P<mtype>{_TYPES})>(?P<mtext>{_TEXT})</(?P=mtype)>{_WS}|(?P<muntyped>{_TEXT}))
+      <member>{_WS}<name>(?P<name>{_TEXT_RUN})</name>{_WS}<value>
+        (?:{_WS}<(?P<mtype>{_TYPES})>(?P<mtext>{_TEXT_RUN})</(?P=mtype)>{_WS}|(?P<muntyped>{_TEXT_RUN}))
       </value>{_WS}</member>
     | <value>
-        (?:{_WS}<(?P<type>{_TYPES})>(?P<text>{_TEXT})</(?P=type)>{_WS}|(?P<untyped>{_TEXT}))
+        (?:{_WS}<(?P<type>{_TYPES})>(?P<text>{_TEXT_RUN})</(?P=type)>{_WS}|(?P<untyped>{_TEXT_RUN}))
       </value>
-    | <member>{_WS}<name>(?P<cname>{_TEXT})</name>{_WS}<value>
+    | <member>{_WS}<name>(?P<cname>{_TEXT_RUN})</name>{_WS}<value>
         {_WS}<(?P<ckind>array|struct)>(?P<cdata>{_WS}<data>)?
     | <value>{_WS}<(?P<kind>array|struct)>(?P<kdata>{_WS}<data>)?
     | (?P<enddata></data>{_WS})?</(?P<close>array|struct)>{_WS}</value>
