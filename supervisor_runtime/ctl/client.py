@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import base64
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from supervisor_runtime.ctl.httpclient import (
@@ -91,12 +91,14 @@ class Transport:
         username: str | None = None,
         password: str | None = None,
         timeout: float | None = None,
+        check_peer: Callable[[socket.socket], None] | None = None,
     ) -> None:
         check_serverurl(serverurl)
         self.serverurl = serverurl
         self.username = username
         self.password = password
         self.timeout = timeout
+        self.check_peer = check_peer
         self._conn: Connection | None = None
         self._used = False  # whether _conn has already carried a request
 
@@ -104,6 +106,12 @@ class Transport:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def abort(self) -> None:
+        """End a call in progress from another thread (a deadline): it raises OSError."""
+        conn = self._conn
+        if conn is not None:
+            conn.abort()
 
     def headers(self, body_length: int) -> dict[str, str]:
         headers = {
@@ -140,7 +148,7 @@ class Transport:
 
     def _post_once(self, body: bytes) -> bytes:
         if self._conn is None:
-            conn = Connection(self.serverurl, self.timeout)
+            conn = Connection(self.serverurl, self.timeout, self.check_peer)
             conn.open()
             self._conn, self._used = conn, False
         conn = self._conn
@@ -213,12 +221,15 @@ def connect(
     password: str | None = None,
     *,
     timeout: float | None = None,
+    check_peer: Callable[[socket.socket], None] | None = None,
 ) -> ServerProxy:
     """A proxy for the supervisord at ``serverurl``; it connects on its first call.
+    ``check_peer`` sees every new unix socket before it is used, and may refuse it by
+    raising (the exception reaches the caller as it is).
 
     ValueError for a URL that is neither unix:// nor http://.
     """
-    return ServerProxy(Transport(serverurl, username, password, timeout))
+    return ServerProxy(Transport(serverurl, username, password, timeout, check_peer))
 
 
 class LogStreamError(Exception):

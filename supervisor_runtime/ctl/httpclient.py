@@ -9,7 +9,7 @@ headers and body (Content-Length, chunked, or up to the close), and nothing more
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 MAX_HEAD_LINE = 65536
@@ -167,10 +167,18 @@ def _skip_trailers(stream: BinaryIO) -> None:
 class Connection:
     """One connection to a supervisord; opened by ``open``, reopened by the caller."""
 
-    def __init__(self, serverurl: str, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        serverurl: str,
+        timeout: float | None = None,
+        check_peer: Callable[[socket.socket], None] | None = None,
+    ) -> None:
         check_serverurl(serverurl)
         self.serverurl = serverurl
         self.timeout = timeout
+        # Called with each new unix socket once connected, before a byte is sent: it may
+        # raise (e.g. when SO_PEERCRED names another user than the expected server's).
+        self.check_peer = check_peer
         if serverurl.startswith("unix://"):
             self._unix_path: str | None = serverurl[len("unix://") :]
             self.host_header = "localhost"
@@ -194,6 +202,12 @@ class Connection:
                 except OSError:
                     sock.close()
                     raise
+                if self.check_peer is not None:
+                    try:
+                        self.check_peer(sock)
+                    except BaseException:
+                        sock.close()
+                        raise
             else:
                 sock = socket.create_connection(self._address, self.timeout)
                 try:
@@ -205,6 +219,15 @@ class Connection:
             raise ServerUnreachable(self.serverurl, exc) from exc
         self.sock = sock
         self._stream = sock.makefile("rb")
+
+    def abort(self) -> None:
+        """Wake a thread blocked reading from this connection (safe from any thread)."""
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         if self._stream is not None:
