@@ -1,0 +1,1 @@
+"""Tenant containers: real bwrap, cgroups and network namespaces (root only)."""

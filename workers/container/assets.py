@@ -1,0 +1,133 @@
+"""What a container runs that is ours: the runtime package and the commands on the PATH.
+
+``install(base, python)`` copies the ``supervisor_runtime`` package (standard library only)
+into ``<base>/runtime-<digest>/lib`` and writes ``supervisord``, ``supervisorctl``,
+``echo_supervisord_conf`` and ``pidproxy`` into ``.../bin``, and ``etc/supervisord.conf``, a
+link to the app's config; containers see the directory read-only at /opt/hosting. A copy
+rather than the platform's own install, because:
+
+- bubblewrap binds host paths as the tenant, who must be able to reach them, and the
+  platform's virtualenv (or a pyenv under /root) is no tenant's business;
+- the directory is named by the digest of its content, never changed once made: a running
+  runtime that imports a module late (its control server, status pages) gets the code it
+  started with, while a new release goes to a new directory for the next start.
+
+The commands run the system Python in isolated mode (``-I``: no PYTHONPATH, no user site;
+``-S``: no site-packages, the runtime needs none). ``supervisorctl`` with no ``-c`` finds
+/opt/hosting/etc/supervisord.conf, the app's own config, next to itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from workers.container.spec import BASE_CONF, TOOLS_LIB
+
+ENTRY_POINTS = {
+    "supervisord": "supervisor_runtime.cli.supervisord",
+    "supervisorctl": "supervisor_runtime.cli.supervisorctl",
+    "echo_supervisord_conf": "supervisor_runtime.cli.echo_conf",
+    "pidproxy": "supervisor_runtime.cli.pidproxy",
+}
+PACKAGE_FILES = ("*.py", "*.conf")
+MIN_PYTHON = (3, 11)
+
+
+class AssetsError(Exception):
+    """The assets cannot be installed (no suitable Python, unwritable base)."""
+
+
+def script_text(python: str, module: str) -> str:
+    return (
+        f"#!{python} -IS\n"
+        f"# {module.rsplit('.', 1)[-1]} of the hosting runtime, from {TOOLS_LIB}\n"
+        "import sys\n"
+        f"sys.path.insert(0, {TOOLS_LIB!r})\n"
+        f"from {module} import main\n"
+        "sys.exit(main())\n"
+    )
+
+
+def package_dir() -> Path:
+    import supervisor_runtime
+
+    return Path(supervisor_runtime.__file__).resolve().parent
+
+
+def package_files(source: Path) -> list[Path]:
+    """The package's files (relative), without caches or anything but code and samples."""
+    found = {p.relative_to(source) for pattern in PACKAGE_FILES for p in source.rglob(pattern)}
+    return sorted(p for p in found if "__pycache__" not in p.parts)
+
+
+def check_python(python: str) -> None:
+    """``python`` must be a Python 3.11+ from the system (seen the same inside containers)."""
+    if not python.startswith(("/usr/", "/bin/")):
+        raise AssetsError(f"{python}: tenant runtimes need a system Python under /usr")
+    probe = "import sys; print(sys.version_info >= (3, 11))"
+    try:
+        done = subprocess.run(
+            [python, "-IS", "-c", probe], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError as exc:
+        raise AssetsError(f"{python}: {exc.strerror} (Debian: apt-get install python3)") from None
+    if done.stdout.strip() != "True":
+        wanted = ".".join(map(str, MIN_PYTHON))
+        raise AssetsError(f"{python} is not Python {wanted} or newer, which the runtime needs")
+
+
+def digest(source: Path, files: list[Path], python: str) -> str:
+    hashing = hashlib.sha256(python.encode())
+    for relative in files:
+        hashing.update(str(relative).encode() + b"\0" + (source / relative).read_bytes())
+    return hashing.hexdigest()[:16]
+
+
+def install(base: Path, python: str) -> Path:
+    """The assets directory for ``python`` and the runtime installed here, made if missing
+    (root's, 0755 directories and 0644/0755 files); returns its path."""
+    check_python(python)
+    source = package_dir()
+    files = package_files(source)
+    target = base / f"runtime-{digest(source, files, python)}"
+    if target.is_dir():
+        return target
+    base.mkdir(mode=0o755, parents=True, exist_ok=True)
+    os.chmod(base, 0o755)
+    scratch = Path(tempfile.mkdtemp(prefix=".runtime-", dir=base))
+    try:
+        for relative in files:
+            destination = scratch / "lib" / "supervisor_runtime" / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / relative, destination)
+        (scratch / "bin").mkdir()
+        for name, module in ENTRY_POINTS.items():
+            (scratch / "bin" / name).write_text(script_text(python, module), encoding="utf-8")
+        # Resolved inside the container only: supervisorctl's "../etc/supervisord.conf".
+        (scratch / "etc").mkdir()
+        (scratch / "etc" / "supervisord.conf").symlink_to(BASE_CONF)
+        for directory, _subdirs, names in os.walk(scratch):
+            os.chmod(directory, 0o755)
+            for name in names:
+                path = Path(directory) / name
+                if not path.is_symlink():
+                    os.chmod(path, 0o755 if path.parent.name == "bin" else 0o644)
+        try:
+            os.rename(scratch, target)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            # Another worker installed the same content meanwhile: theirs is as good.
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+    return target

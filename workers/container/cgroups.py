@@ -1,0 +1,213 @@
+"""An app's cgroup with its plan's limits: memory (no swap beyond it), tasks and CPU weight.
+
+cgroup v2 where the unified hierarchy has the controllers (current Debian), v1 where the
+controllers are mounted one per hierarchy (older hosts, and this project's CI machine).
+Every app's cgroup is ``hosting-tenants/<key>`` under each hierarchy's root: the launcher
+moves itself there before it becomes the container, so every process of the container,
+however it forks, is counted against the app's limits and no other's.
+
+Only root writes here; paths are made from the app's key (a checked user name), never from
+anything a tenant wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.container.spec import KEY_RE, Limits
+
+GROUP_DIR = "hosting-tenants"
+REQUIRED = ("memory", "pids")  # a memory hog and a fork bomb must stop at the limit
+OPTIONAL = ("cpu",)
+MIB = 1024 * 1024
+
+
+class CgroupError(Exception):
+    """The cgroup could not be made or used; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Where the controllers are: ``version`` 2 with one root, or 1 with a root each."""
+
+    version: int
+    roots: dict[str, Path]  # controller -> mount point (v2: every controller -> the root)
+
+    def cgroup(self, key: str) -> Cgroup:
+        if not KEY_RE.fullmatch(key):
+            raise CgroupError(f"{key!r} is not a valid cgroup key")
+        dirs = {name: root / GROUP_DIR / key for name, root in self.roots.items()}
+        return Cgroup(self, key, dirs)
+
+
+def detect(mounts: str | None = None) -> Hierarchy:
+    """The hierarchy to use, from /proc/self/mounts; CgroupError naming what is missing."""
+    if mounts is None:
+        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8")
+    v1: dict[str, Path] = {}
+    v2_roots: list[Path] = []
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        point, kind, options = Path(fields[1]), fields[2], fields[3].split(",")
+        if kind == "cgroup2":
+            v2_roots.append(point)
+        elif kind == "cgroup":
+            for name in (*REQUIRED, *OPTIONAL):
+                if name in options:
+                    v1.setdefault(name, point)
+    for root in v2_roots:
+        try:
+            available = (root / "cgroup.controllers").read_text(encoding="ascii").split()
+        except OSError:
+            continue
+        if all(name in available for name in REQUIRED):
+            names = [n for n in (*REQUIRED, *OPTIONAL) if n in available]
+            return Hierarchy(2, {name: root for name in names})
+    missing = [name for name in REQUIRED if name not in v1]
+    if missing:
+        raise CgroupError(
+            "no cgroup hierarchy offers the "
+            + " and ".join(missing)
+            + " controller"
+            + ("s" if len(missing) > 1 else "")
+            + " (see /proc/self/mounts)"
+        )
+    return Hierarchy(1, v1)
+
+
+def _write(path: Path, value: str) -> None:
+    try:
+        path.write_text(value, encoding="ascii")
+    except OSError as exc:
+        raise CgroupError(f"cannot write {value!r} to {path}: {exc.strerror}") from None
+
+
+class Cgroup:
+    """One app's cgroup: a directory per v1 controller, or the same v2 directory for all."""
+
+    def __init__(self, hierarchy: Hierarchy, key: str, dirs: dict[str, Path]) -> None:
+        self.hierarchy = hierarchy
+        self.key = key
+        self.dirs = dirs
+
+    def _unique_dirs(self) -> list[Path]:
+        return list(dict.fromkeys(self.dirs.values()))
+
+    def create(self, limits: Limits) -> None:
+        """Make the cgroup (idempotent) and set its limits."""
+        if self.hierarchy.version == 2:
+            self._create_v2(limits)
+        else:
+            self._create_v1(limits)
+
+    def _create_v1(self, limits: Limits) -> None:
+        for directory in self._unique_dirs():
+            directory.mkdir(parents=True, exist_ok=True)
+        memory = self.dirs["memory"]
+        limit = str(limits.memory_mb * MIB)
+        swap = memory / "memory.memsw.limit_in_bytes"
+        if swap.exists():
+            # memsw may never be below the memory limit: lift it, set memory, then pin it.
+            _write(swap, "-1")
+            _write(memory / "memory.limit_in_bytes", limit)
+            _write(swap, limit)
+        else:
+            _write(memory / "memory.limit_in_bytes", limit)
+        _write(self.dirs["pids"] / "pids.max", str(limits.pids))
+        if "cpu" in self.dirs:
+            shares = max(2, limits.cpu_weight * 1024 // 100)
+            _write(self.dirs["cpu"] / "cpu.shares", str(shares))
+
+    def _create_v2(self, limits: Limits) -> None:
+        root = next(iter(self.hierarchy.roots.values()))
+        group = root / GROUP_DIR
+        group.mkdir(exist_ok=True)
+        enable = " ".join(f"+{name}" for name in self.dirs)
+        for parent in (root, group):
+            _write(parent / "cgroup.subtree_control", enable)
+        directory = group / self.key
+        directory.mkdir(exist_ok=True)
+        _write(directory / "memory.max", str(limits.memory_mb * MIB))
+        if (directory / "memory.swap.max").exists():
+            _write(directory / "memory.swap.max", "0")
+        _write(directory / "pids.max", str(limits.pids))
+        if "cpu" in self.dirs:
+            _write(directory / "cpu.weight", str(limits.cpu_weight))
+
+    def add(self, pid: int) -> None:
+        """Move process ``pid`` into the cgroup (every controller)."""
+        for directory in self._unique_dirs():
+            _write(directory / "cgroup.procs", str(pid))
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for directory in self._unique_dirs():
+            try:
+                text = (directory / "cgroup.procs").read_text(encoding="ascii")
+            except FileNotFoundError:
+                continue
+            found.update(int(word) for word in text.split())
+        return found
+
+    def contains(self, pid: int) -> bool:
+        """Whether ``pid`` is in this cgroup, by the kernel's own account of it."""
+        try:
+            lines = Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return False
+        suffix = f"/{GROUP_DIR}/{self.key}"
+        for line in lines:
+            _id, controllers, path = line.split(":", 2)
+            names = controllers.split(",") if controllers else []
+            if self.hierarchy.version == 2 and not names and path == suffix:
+                return True
+            if self.hierarchy.version == 1 and "pids" in names and path.endswith(suffix):
+                return True
+        return False
+
+    def kill_all(self, timeout: float = 10.0) -> None:
+        """SIGKILL every process in the cgroup and wait until it is empty: what a container
+        left behind must never run beside the next one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.pids()
+            if not left:
+                return
+            _kill(left)
+            if time.monotonic() > deadline:
+                raise CgroupError(f"processes {sorted(left)} of {self.key} would not die")
+            time.sleep(0.02)
+
+    def remove(self) -> None:
+        """Remove the (empty) cgroup directories; missing ones are fine."""
+        self.kill_all()
+        for directory in self._unique_dirs():
+            try:
+                directory.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise CgroupError(f"cannot remove {directory}: {exc.strerror}") from None
+
+    def memory_usage(self) -> int | None:
+        """Bytes charged to the cgroup now, or None when unknown."""
+        name = "memory.current" if self.hierarchy.version == 2 else "memory.usage_in_bytes"
+        try:
+            return int((self.dirs["memory"] / name).read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            return None
+
+
+def _kill(pids: Iterable[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,98 @@
+"""Run a command inside a running tenant container, as its user: ``hostingctl exec``.
+
+What a tenant's SSH login runs, and what operators use to act as the tenant. The caller
+(root) joins the app's cgroup, then util-linux's ``nsenter`` enters every namespace of the
+container's PID 1 and drops to the app's user; the command starts in /srv with the
+container's clean environment (plus TERM, for an interactive shell), and finds
+``supervisorctl`` on its PATH, talking to the app's runtime with no ``-c``.
+
+The container's PID 1 is found through the app's cgroup, which only root can change: the
+one process there that runs as the app's user and is PID 1 of its own PID namespace (no
+tenant can make another: user namespaces are disabled inside).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from workers.container import cgroups
+from workers.container.launch import LaunchError, tool
+from workers.container.spec import APP_ROOT, ContainerSpec
+
+LOGIN_SHELL = ("/bin/sh", "-l")
+
+
+class NotRunning(LaunchError):
+    """The app's container is not running (nothing to enter)."""
+
+
+def process_uid(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def is_namespace_init(pid: int) -> bool:
+    """Whether ``pid`` is PID 1 of the innermost PID namespace it lives in."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith("NSpid:"):
+                ids = line.split()[1:]
+                return len(ids) > 1 and ids[-1] == "1"
+    except OSError:
+        return False
+    return False
+
+
+def container_init(spec: ContainerSpec, cgroup: cgroups.Cgroup | None = None) -> int:
+    """The host PID of the container's PID 1 (the tenant runtime); NotRunning otherwise."""
+    cgroup = cgroup or cgroups.detect().cgroup(spec.key)
+    for pid in sorted(cgroup.pids()):
+        if process_uid(pid) == spec.uid and is_namespace_init(pid):
+            return pid
+    raise NotRunning(f"the container of app {spec.app} is not running")
+
+
+def enter_argv(
+    spec: ContainerSpec,
+    pid: int,
+    command: Sequence[str],
+    extra_env: Mapping[str, str] | None = None,
+) -> list[str]:
+    env = {**spec.base_environment(), **(extra_env or {})}
+    return [
+        tool("nsenter"),
+        f"--target={pid}",
+        "--all",
+        f"--setuid={spec.uid}",
+        f"--setgid={spec.gid}",
+        "--",
+        "/usr/bin/env",
+        "-i",
+        "-C",
+        APP_ROOT,
+        *(f"{k}={v}" for k, v in env.items()),
+        *(command or LOGIN_SHELL),
+    ]
+
+
+def enter(spec: ContainerSpec, command: Sequence[str]) -> None:
+    """Become ``command`` inside the container (never returns on success)."""
+    if os.geteuid() != 0:
+        raise LaunchError("entering a container needs root (tenants go through sudo)")
+    cgroup = cgroups.detect().cgroup(spec.key)
+    pid = container_init(spec, cgroup)
+    extra = {"TERM": os.environ["TERM"]} if os.environ.get("TERM") and sys.stdin.isatty() else {}
+    argv = enter_argv(spec, pid, command, extra)
+    cgroup.add(os.getpid())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    os.execv(argv[0], argv)

@@ -1,0 +1,123 @@
+"""Start one tenant container: ``python -m workers.container.launch SPEC``.
+
+Run by the host runtime, as root, as the app's ``tenant-<app>`` program. In order:
+
+1. read the spec (root's JSON, see ``spec``) and open the host directories the view binds
+   (root's all the way down, never through a link);
+2. kill whatever an earlier container of this app left in its cgroup, then move this
+   process into the cgroup, with the plan's limits: everything below inherits it;
+3. make sure the app's network namespace exists with its loopback up, and enter it;
+4. drop to the app's user, with no capabilities and no way to gain any (``setpriv``);
+5. become ``bwrap``, which makes the user, PID, IPC, UTS and mount namespaces and runs the
+   runtime as PID 1 of the container, on the view of ``view``.
+
+Every step is a well-kept tool (util-linux's nsenter and setpriv, iproute2, bubblewrap)
+exec'd in turn, so the host runtime's child is bwrap itself: stop it with ``stopasgroup``
+(SIGTERM reaches the runtime, which stops its programs; bwrap ignores it and exits with the
+runtime), and when the runtime dies, even by SIGKILL, the kernel ends every process of its
+PID namespace: nothing survives the container and nothing is started twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Sequence
+
+from workers.container import cgroups, netns
+from workers.container.spec import BASE_CONF, TOOLS_BIN, ContainerSpec, SpecError, load_spec
+from workers.container.view import HostMounts, ViewError, bwrap_args, opened_mounts
+
+TOOL_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+
+
+class LaunchError(Exception):
+    """The container cannot start; the message says what is missing or wrong."""
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=TOOL_PATH)
+    if found is None:
+        packages = {"bwrap": "bubblewrap", "nsenter": "util-linux", "setpriv": "util-linux"}
+        raise LaunchError(f"{name} is not installed (Debian: apt-get install {packages[name]})")
+    return found
+
+
+def drop_privileges_args(spec: ContainerSpec) -> list[str]:
+    """setpriv: the app's user and group only, no capabilities, no new privileges ever."""
+    return [
+        tool("setpriv"),
+        f"--reuid={spec.uid}",
+        f"--regid={spec.gid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]
+
+
+def runtime_command(spec: ContainerSpec) -> list[str]:
+    """The tenant runtime, as PID 1: our supervisord on the app's config."""
+    return [spec.python, "-IS", f"{TOOLS_BIN}/supervisord", "-n", "-c", BASE_CONF]
+
+
+def container_argv(spec: ContainerSpec, mounts: HostMounts, command: Sequence[str]) -> list[str]:
+    """nsenter (the app's network) -> setpriv (the app's user) -> bwrap (the rest)."""
+    return [
+        tool("nsenter"),
+        f"--net={netns.path_of(spec.netns)}",
+        "--",
+        *drop_privileges_args(spec),
+        tool("bwrap"),
+        *bwrap_args(spec, mounts, writable=True, own_network=False),
+        "--",
+        *command,
+    ]
+
+
+def prepare(spec: ContainerSpec) -> cgroups.Cgroup:
+    """The cgroup and network namespace of ``spec``, made and emptied of leftovers."""
+    cgroup = cgroups.detect().cgroup(spec.key)
+    cgroup.create(spec.limits)
+    cgroup.kill_all()
+    netns.ensure(spec.netns)
+    return cgroup
+
+
+def launch(spec: ContainerSpec, command: Sequence[str] | None = None) -> None:
+    """Become the container (never returns on success)."""
+    if os.geteuid() != 0:
+        raise LaunchError("the launcher must run as root (it drops to the app's user itself)")
+    cgroup = prepare(spec)
+    with opened_mounts(spec) as mounts:
+        argv = container_argv(spec, mounts, command or runtime_command(spec))
+        cgroup.add(os.getpid())
+        # bwrap is the host runtime's child from here on: it ignores SIGTERM, so a stop
+        # (sent to the whole process group) is the runtime's alone to act on. Python
+        # ignores SIGPIPE and SIGXFSZ; everything below should not inherit that.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        os.execv(argv[0], argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m workers.container.launch", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("spec", help="the container spec (JSON, root's)")
+    args = parser.parse_args(argv)
+    try:
+        launch(load_spec(args.spec))
+    except (SpecError, ViewError, LaunchError, cgroups.CgroupError, netns.NetnsError) as exc:
+        print(f"tenant container: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0  # not reached: launch() execs
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""What one tenant container is made of, kept as a root-owned JSON file on the host.
+
+The workers write a spec when they register an app; the launcher (run by the host runtime
+as root) reads it and nothing else, so it needs neither the database nor the platform's
+settings. The file lives in the host root (``conf/containers/<app>.json``, root, 0600), out
+of every tenant's reach, and is refused if anyone but root could have changed it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+KEY_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# Paths inside the container (the seeds' layout, plus our tools).
+APP_ROOT = "/srv"
+TOOLS_PREFIX = "/opt/hosting"
+TOOLS_BIN = f"{TOOLS_PREFIX}/bin"
+TOOLS_LIB = f"{TOOLS_PREFIX}/lib"
+BASE_CONF = f"{APP_ROOT}/conf/supervisord.conf"
+DEFAULT_PATH = f"{TOOLS_BIN}:/usr/local/bin:/usr/bin:/bin"
+
+
+class SpecError(Exception):
+    """A container spec is missing, unsafe (not root's) or malformed."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The plan's limits: memory (MiB, no swap beyond it), tasks, and CPU weight (cgroup v2's
+    scale, 1..10000, 100 = an even share)."""
+
+    memory_mb: int = 1024
+    pids: int = 512
+    cpu_weight: int = 100
+
+    def __post_init__(self) -> None:
+        for name, low, high in (
+            ("memory_mb", 16, 1 << 20),
+            ("pids", 16, 1 << 22),
+            ("cpu_weight", 1, 10000),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise SpecError(f"limits.{name}: {value!r} is not a number from {low} to {high}")
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    app: str  # the app's name: the container's hostname
+    key: str  # never reused (the app's user name): names its cgroup and network namespace
+    user: str
+    uid: int
+    gid: int
+    root: str  # the app's root on the host, mounted at /srv
+    assets: str  # host directory with bin/ and lib/ (see ``assets``), at /opt/hosting
+    python: str  # the system Python (3.11+) the runtime runs on, the same path inside
+    limits: Limits = field(default_factory=Limits)
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not KEY_RE.fullmatch(self.key):
+            raise SpecError(f"key: {self.key!r} is not a user-name-like key")
+        if self.uid == 0 or self.gid == 0:
+            raise SpecError("a tenant container never runs as root (uid or gid 0)")
+        for name in ("root", "assets", "python"):
+            if not os.path.isabs(getattr(self, name)):
+                raise SpecError(f"{name}: {getattr(self, name)!r} is not an absolute path")
+
+    @property
+    def netns(self) -> str:
+        return f"hosting-{self.key}"
+
+    def base_environment(self) -> dict[str, str]:
+        """All the tenant's processes start with: the platform's nothing, only their own."""
+        return {
+            "PATH": DEFAULT_PATH,
+            "HOME": APP_ROOT,
+            "USER": self.user,
+            "LOGNAME": self.user,
+            "LANG": "C.UTF-8",
+            **self.environment,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContainerSpec:
+        try:
+            values = dict(data)
+            values["limits"] = Limits(**values.get("limits", {}))
+            return cls(**values)
+        except (TypeError, KeyError) as exc:
+            raise SpecError(f"malformed container spec: {exc}") from None
+
+
+def load_spec(path: str | os.PathLike[str]) -> ContainerSpec:
+    """Read a spec written by root; SpecError if the file (or its directory) is a symlink,
+    or not root's, or writable by anyone else."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise SpecError(f"cannot open the container spec {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(f"{path} is not a regular file")
+        if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            raise SpecError(f"{path} could have been changed by someone else; refusing it")
+        try:
+            data = json.loads(handle.read(1 << 20))
+        except ValueError as exc:
+            raise SpecError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path} does not hold a JSON object")
+    return ContainerSpec.from_dict(data)

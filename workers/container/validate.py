@@ -1,0 +1,89 @@
+"""Parse an app's config the way its runtime will: as the tenant, inside the tenant's view.
+
+A tenant writes its own files into conf/supervisor.d/, and ``%(ENV_X)s``, ``%(here)s``,
+include globs and path checks in them are evaluated by whoever parses them. The workers run
+as root with the platform's environment, so they never parse a tenant's config themselves:
+the parser runs in a throw-away sandbox with the container's view (the app's root at /srv,
+read-only, with the config to check laid over /srv/conf), the container's clean environment,
+no network, and the app's user. What it reports names /srv paths, never the host's.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from workers.container.launch import drop_privileges_args, tool
+from workers.container.spec import BASE_CONF, TOOLS_LIB, ContainerSpec
+from workers.container.view import bwrap_args, opened_mounts
+
+TIMEOUT_SECONDS = 30
+MAX_MESSAGE_CHARS = 4096
+REFUSED = 3  # the exit status that means "the parser refused the config"
+
+CHECK = f"""
+import sys
+sys.path.insert(0, {TOOLS_LIB!r})
+from supervisor_runtime.config import load_config
+from supervisor_runtime.config.errors import ConfigError
+try:
+    load_config({BASE_CONF!r})
+except ConfigError as exc:
+    print(exc)
+    sys.exit({REFUSED})
+except OSError as exc:
+    print(f"cannot read the config: {{exc}}")
+    sys.exit({REFUSED})
+"""
+
+
+class SandboxFailed(Exception):
+    """The sandbox itself failed (not the config): a transient or set-up problem."""
+
+
+def check_config(spec: ContainerSpec, conf_dir: Path) -> str | None:
+    """Parse ``conf_dir`` (a root-owned scratch copy of the app's conf/, readable by the
+    app's group) as /srv/conf; the parser's message when it refuses it, None when it loads."""
+    with opened_mounts(spec, conf_overlay=conf_dir, cover_etc=False) as mounts:
+        argv = [
+            *drop_privileges_args(spec),
+            tool("bwrap"),
+            *bwrap_args(spec, mounts, writable=False, own_network=True),
+            "--",
+            spec.python,
+            "-IS",
+            "-c",
+            CHECK,
+        ]
+        try:
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=TIMEOUT_SECONDS,
+                pass_fds=mounts.fds(),
+                env={},
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"reading the config took more than {TIMEOUT_SECONDS} s"
+    text = done.stdout.decode("utf-8", "replace").strip()[:MAX_MESSAGE_CHARS]
+    if done.returncode == 0:
+        return None
+    if done.returncode == REFUSED:
+        return text
+    error = done.stderr.decode("utf-8", "replace").strip()[-MAX_MESSAGE_CHARS:]
+    raise SandboxFailed(f"the config check could not run (exit {done.returncode}): {error}")
+
+
+def prepare_scratch(conf_dir: Path, gid: int) -> None:
+    """Make a scratch conf/ (and what is in it) readable by the app's group, root's only."""
+    os.chmod(conf_dir.parent, 0o711)
+    for directory, _subdirs, names in os.walk(conf_dir):
+        os.chown(directory, 0, gid)
+        os.chmod(directory, 0o750)
+        for name in names:
+            path = os.path.join(directory, name)
+            os.chown(path, 0, gid)
+            os.chmod(path, 0o640)
