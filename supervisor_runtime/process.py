@@ -197,7 +197,8 @@ class Process:
             return message
         # The first signal honours stopasgroup; the SIGKILL after stopwaitsecs killasgroup.
         as_group = (
-            self.config.killasgroup if self.state is ProcessState.STOPPING
+            self.config.killasgroup
+            if self.state is ProcessState.STOPPING
             else self.config.stopasgroup
         )
         group_text = "process group " if as_group else ""
@@ -321,4 +322,3 @@ class Process:
         """Start at daemon start-up if configured to and never started yet."""
         if self.state is ProcessState.STOPPED and not self.laststart and self.config.autostart:
             self.spawn()
-

@@ -373,8 +373,7 @@ class Supervisor:
         new_names = {config.name for config in new}
         added = [config for config in new if config.name not in current]
         changed = [
-            config for config in new
-            if config.name in current and config != current[config.name]
+            config for config in new if config.name in current and config != current[config.name]
         ]
         removed = [config for name, config in current.items() if name not in new_names]
         return added, changed, removed

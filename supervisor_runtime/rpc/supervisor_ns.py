@@ -281,15 +281,17 @@ class SupervisorNamespace:
         self._check_running()
         group = self._group(name)
         targets = [p for p in self._by_priority(group) if p.state not in RUNNING_STATES]
-        return gather(self.supervisor.loop, targets,
-                      lambda p: self.startProcess(self._namespec(p), wait))
+        return gather(
+            self.supervisor.loop, targets, lambda p: self.startProcess(self._namespec(p), wait)
+        )
 
     def startAllProcesses(self, wait: Any = True) -> list | Deferred:
         """Start every process not already running; one result struct each."""
         self._check_running()
         targets = [p for p in self._all_by_priority() if p.state not in RUNNING_STATES]
-        return gather(self.supervisor.loop, targets,
-                      lambda p: self.startProcess(self._namespec(p), wait))
+        return gather(
+            self.supervisor.loop, targets, lambda p: self.startProcess(self._namespec(p), wait)
+        )
 
     # -- stopping ------------------------------------------------------------------
 
@@ -307,7 +309,8 @@ class SupervisorNamespace:
         if not wait or process.state in STOPPED_STATES:
             return True
         return wait_for(
-            self.supervisor, process,
+            self.supervisor,
+            process,
             lambda: True if process.state in STOPPED_STATES else PENDING,
         )
 
@@ -316,15 +319,17 @@ class SupervisorNamespace:
         self._check_running()
         group = self._group(name)
         targets = [p for p in self._by_priority(group) if p.state in RUNNING_STATES]
-        return gather(self.supervisor.loop, targets,
-                      lambda p: self.stopProcess(self._namespec(p), wait))
+        return gather(
+            self.supervisor.loop, targets, lambda p: self.stopProcess(self._namespec(p), wait)
+        )
 
     def stopAllProcesses(self, wait: Any = True) -> list | Deferred:
         """Stop every running process; one result struct each."""
         self._check_running()
         targets = [p for p in self._all_by_priority() if p.state in RUNNING_STATES]
-        return gather(self.supervisor.loop, targets,
-                      lambda p: self.stopProcess(self._namespec(p), wait))
+        return gather(
+            self.supervisor.loop, targets, lambda p: self.stopProcess(self._namespec(p), wait)
+        )
 
     # -- signals -------------------------------------------------------------------
 
@@ -347,8 +352,9 @@ class SupervisorNamespace:
 
     def _signal_all(self, processes: list[Process], signal: Any) -> list:
         targets = [p for p in processes if p.state in SIGNALLABLE_STATES]
-        results = gather(self.supervisor.loop, targets,
-                         lambda p: self.signalProcess(self._namespec(p), signal))
+        results = gather(
+            self.supervisor.loop, targets, lambda p: self.signalProcess(self._namespec(p), signal)
+        )
         assert isinstance(results, list)  # signalling never waits
         return results
 
@@ -445,8 +451,11 @@ class SupervisorNamespace:
     def clearAllProcessLogs(self) -> list:
         """Empty every process's logs; one result struct each."""
         self._check_running()
-        results = gather(self.supervisor.loop, self._all_by_priority(),
-                         lambda p: self.clearProcessLogs(self._namespec(p)))
+        results = gather(
+            self.supervisor.loop,
+            self._all_by_priority(),
+            lambda p: self.clearProcessLogs(self._namespec(p)),
+        )
         assert isinstance(results, list)
         return results
 
