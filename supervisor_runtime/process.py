@@ -17,11 +17,8 @@ from .config.model import AutoRestart, ProcessConfig
 from .events import PROCESS_STATE_EVENTS, Event
 from .loop import Callback, TimerHandle
 from .signals import decode_wait_status, signame
+from .spawnerror import SpawnError
 from .states import ProcessState
-
-
-class SpawnError(Exception):
-    """The child could not be started; ``str()`` is the spawnerr text."""
 
 
 class Logger(Protocol):

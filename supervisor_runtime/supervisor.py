@@ -36,8 +36,9 @@ from .logs.childlog import LogFileTable
 from .logs.mainlog import MainLog
 from .loop import Callback, EventLoop, TimerHandle
 from .output import ChildOutput, ProcessLogs
-from .process import Process, SpawnError
+from .process import Process
 from .signals import decode_wait_status
+from .spawnerror import SpawnError
 from .states import STOPPED_STATES, ProcessState, SupervisorState
 
 DEFAULT_PATH = ("/bin", "/usr/bin", "/usr/local/bin")

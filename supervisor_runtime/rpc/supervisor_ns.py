@@ -15,7 +15,7 @@ from ..config.model import AnyGroupConfig
 from ..events import RemoteCommunicationEvent
 from ..logs.tail import read_file, tail_file
 from ..osapi import resolve_command
-from ..process import SpawnError
+from ..spawnerror import SpawnError
 from ..states import (
     RUNNING_STATES,
     SIGNALLABLE_STATES,
