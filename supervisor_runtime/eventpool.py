@@ -31,8 +31,13 @@ DEFAULT_RESULT_HANDLERS = {
     "supervisor_runtime.eventpool:default_handler",
 }
 ENDED_STATES = frozenset(
-    {ProcessState.EXITED, ProcessState.STOPPED, ProcessState.BACKOFF, ProcessState.FATAL,
-     ProcessState.UNKNOWN}
+    {
+        ProcessState.EXITED,
+        ProcessState.STOPPED,
+        ProcessState.BACKOFF,
+        ProcessState.FATAL,
+        ProcessState.UNKNOWN,
+    }
 )
 
 
@@ -220,7 +225,7 @@ class EventListenerPool:
                 if len(channel.buffer) < len(READY):
                     return
                 if channel.buffer.startswith(READY):
-                    channel.buffer = channel.buffer[len(READY):]
+                    channel.buffer = channel.buffer[len(READY) :]
                     channel.event = None
                     self._change(process, channel, L.READY)
                     self._schedule_dispatch()
@@ -246,7 +251,7 @@ class EventListenerPool:
                 return False
             channel.buffer = rest
             try:
-                channel.result_len = int(line[len(RESULT):])
+                channel.result_len = int(line[len(RESULT) :])
             except ValueError:
                 text = line.decode("utf-8", errors="replace")
                 self.host.log.warn(f"{process.name}: bad result line: '{text}'")
