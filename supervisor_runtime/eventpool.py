@@ -17,7 +17,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .config.model import EventListenerPoolConfig
-from .events import EVENT_TYPES, Event, EventBus, EventRejected, ProcessStateEvent
+from .events import (
+    EVENT_TYPES,
+    Event,
+    EventBus,
+    EventProcess,
+    EventRejected,
+    ProcessStateEvent,
+)
 from .states import EventListenerState as L
 from .states import ProcessState
 
@@ -98,7 +105,8 @@ class EventListenerPool:
         self.result_handler = load_result_handler(config.result_handler)
         self.buffer: deque[Event] = deque()
         self._pool_serials = itertools.count(0)
-        self._channels: dict[Process, ListenerChannel] = {}
+        # Keyed by the process objects events carry (see events.EventProcess).
+        self._channels: dict[EventProcess, ListenerChannel] = {}
         self._dispatch_scheduled = False
         self._event_types = tuple(EVENT_TYPES[name] for name in config.events)
         for event_type in self._event_types:
