@@ -3,7 +3,9 @@
 ``Supervisor`` is the ``ProcessHost`` of every ``Process``: it owns the event
 loop, the OS layer, the log sinks and the event bus. It keeps an index by pid
 (reaping is a dict lookup) and by name (the RPC layer reads state without
-scanning every process).
+scanning every process). The OS layer is a parameter (``OSLayer``, the ``osapi``
+module by default), so spawning, reaping and shutdown can run in tests without a
+child process.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from . import osapi
 from .config.model import (
@@ -67,6 +69,19 @@ class ProcessGroup:
                 process.give_up()
 
 
+class OSLayer(Protocol):
+    """What the Supervisor needs of the OS layer; the ``osapi`` module is the real one.
+
+    ``spawn`` raises SpawnError with a spawnerr text, or osapi.ExecFailed when the child
+    was forked but could not exec (that text also goes to the program's log).
+    """
+
+    def spawn(self, request: osapi.SpawnRequest) -> osapi.SpawnedChild: ...
+    def kill(self, pid: int, sig: int) -> None: ...
+    def reap(self) -> Iterable[tuple[int, int]]: ...
+    def release(self, child: osapi.SpawnedChild, status: int) -> None: ...
+
+
 class _Child(NamedTuple):
     spawned: osapi.SpawnedChild
     output: ChildOutput
@@ -80,10 +95,12 @@ class Supervisor:
         loop: EventLoop,
         reload_config: Callable[[], SupervisordConfig] | None = None,
         wallclock: Callable[[], float] = time.time,
+        os_layer: OSLayer = osapi,
     ) -> None:
         self.config = config
         self.log = log
         self.loop = loop
+        self._os = os_layer
         self.events = EventBus()
         self._reload_config = reload_config
         self._wallclock = wallclock
@@ -125,7 +142,7 @@ class Supervisor:
         self.events.publish(event)
 
     def kill(self, pid: int, sig: int) -> None:
-        osapi.kill(pid, sig)
+        self._os.kill(pid, sig)
 
     def spawn(self, process: Process) -> int:
         logs = self._logs[process]
@@ -145,7 +162,7 @@ class Supervisor:
             redirect_stderr=process.config.redirect_stderr,
         )
         try:
-            spawned = osapi.spawn(request)
+            spawned = self._os.spawn(request)
         except osapi.ExecFailed as error:
             # supervisord's forked child writes this to its stderr, i.e. the log.
             text = f"supervisor: {error}\nsupervisor: child process was not spawned\n"
@@ -258,7 +275,7 @@ class Supervisor:
         return self.mood
 
     def reap(self) -> None:
-        for pid, status in osapi.reap():
+        for pid, status in self._os.reap():
             process = self._by_pid.pop(pid, None)
             if process is None:
                 _, description = decode_wait_status(status)
@@ -267,7 +284,7 @@ class Supervisor:
             child = self._children.pop(process)
             try:
                 child.output.finish()
-                osapi.release(child.spawned, status)
+                self._os.release(child.spawned, status)
                 process.finish(status)
             except Exception as error:
                 # Every other child of this batch is already reaped: handle them all.
