@@ -154,7 +154,7 @@ class Supervisor:
             ) from None
         request = osapi.SpawnRequest(
             command=process.config.command,
-            path=self._search_path(process.config),
+            path=self.search_path(process.config),
             environment=self._child_environment(process),
             directory=process.config.directory,
             umask=process.config.umask,
@@ -175,7 +175,9 @@ class Supervisor:
         self._by_pid[spawned.pid] = process
         return spawned.pid
 
-    def _search_path(self, config: ProcessConfig) -> list[str]:
+    def search_path(self, config: ProcessConfig) -> list[str]:
+        """The directories a bare command name of ``config`` is looked up in: its own
+        PATH, else the daemon's, else supervisord's default."""
         path = config.environment.get("PATH") or self._daemon_environment.get("PATH")
         return path.split(os.pathsep) if path else list(DEFAULT_PATH)
 
@@ -301,6 +303,13 @@ class Supervisor:
 
     def request_shutdown(self) -> None:
         self._begin_stopping(SupervisorState.SHUTDOWN)
+
+    def reread_config(self) -> SupervisordConfig | None:
+        """The configuration as its file says now, applying nothing; None when the daemon
+        was given no file to re-read. Raises ValueError when the file is invalid."""
+        if self._reload_config is None:
+            return None
+        return self._reload_config()
 
     def request_restart(self) -> None:
         """Reload: the new config is read and checked first; a bad one is refused."""

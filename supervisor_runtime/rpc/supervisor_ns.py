@@ -179,13 +179,12 @@ class SupervisorNamespace:
         """Re-read the config file: [[added, changed, removed]] group names. Nothing is
         applied; a config that does not parse is refused (CANT_REREAD) and changes nothing."""
         self._check_running()
-        reload = self.supervisor._reload_config
-        if reload is None:
-            raise RPCError(FaultCode.CANT_REREAD, "no configuration file to re-read")
         try:
-            fresh = reload()
+            fresh = self.supervisor.reread_config()
         except ValueError as error:
             raise RPCError(FaultCode.CANT_REREAD, error) from None
+        if fresh is None:
+            raise RPCError(FaultCode.CANT_REREAD, "no configuration file to re-read")
         self.known_groups = tuple(fresh.groups)
         added, changed, removed = self.supervisor.diff_to_active(self.known_groups)
         return [[[g.name for g in added], [g.name for g in changed], [g.name for g in removed]]]
@@ -250,7 +249,7 @@ class SupervisorNamespace:
         if process is None:
             return self.startProcessGroup(group.name, wait)
         try:
-            resolve_command(process.config.command, self.supervisor._search_path(process.config))
+            resolve_command(process.config.command, self.supervisor.search_path(process.config))
         except SpawnError as error:
             text = str(error)
             missing = text.startswith("can't find command")
