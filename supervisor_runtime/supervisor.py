@@ -388,13 +388,13 @@ class Supervisor:
             logs.close()
         self._logs.clear()
 
-    # -- XML-RPC support (added by the rpc/ engineer) -------------------------------
+    # -- for the XML-RPC namespaces: they read tables only the Supervisor keeps ------
 
     def diff_to_active(
         self, new_groups: Iterable[AnyGroupConfig]
     ) -> tuple[list[AnyGroupConfig], list[AnyGroupConfig], list[AnyGroupConfig]]:
         """(added, changed, removed) group configs of ``new_groups`` against the active
-        groups; "changed" compares the frozen config dataclasses field by field."""
+        groups; "changed" compares the config NamedTuples field by field."""
         new = list(new_groups)
         current = {name: group.config for name, group in self.groups.items()}
         new_names = {config.name for config in new}
