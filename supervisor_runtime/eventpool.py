@@ -17,7 +17,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .config.model import EventListenerPoolConfig
-from .events import EVENT_TYPES, Event, EventBus, EventRejected, ProcessStateEvent
+from .events import (
+    EVENT_TYPES,
+    Event,
+    EventBus,
+    EventProcess,
+    EventRejected,
+    ProcessStateEvent,
+)
 from .states import EventListenerState as L
 from .states import ProcessState
 
@@ -31,8 +38,13 @@ DEFAULT_RESULT_HANDLERS = {
     "supervisor_runtime.eventpool:default_handler",
 }
 ENDED_STATES = frozenset(
-    {ProcessState.EXITED, ProcessState.STOPPED, ProcessState.BACKOFF, ProcessState.FATAL,
-     ProcessState.UNKNOWN}
+    {
+        ProcessState.EXITED,
+        ProcessState.STOPPED,
+        ProcessState.BACKOFF,
+        ProcessState.FATAL,
+        ProcessState.UNKNOWN,
+    }
 )
 
 
@@ -93,7 +105,8 @@ class EventListenerPool:
         self.result_handler = load_result_handler(config.result_handler)
         self.buffer: deque[Event] = deque()
         self._pool_serials = itertools.count(0)
-        self._channels: dict[Process, ListenerChannel] = {}
+        # Keyed by the process objects events carry (see events.EventProcess).
+        self._channels: dict[EventProcess, ListenerChannel] = {}
         self._dispatch_scheduled = False
         self._event_types = tuple(EVENT_TYPES[name] for name in config.events)
         for event_type in self._event_types:
@@ -220,7 +233,7 @@ class EventListenerPool:
                 if len(channel.buffer) < len(READY):
                     return
                 if channel.buffer.startswith(READY):
-                    channel.buffer = channel.buffer[len(READY):]
+                    channel.buffer = channel.buffer[len(READY) :]
                     channel.event = None
                     self._change(process, channel, L.READY)
                     self._schedule_dispatch()
@@ -246,7 +259,7 @@ class EventListenerPool:
                 return False
             channel.buffer = rest
             try:
-                channel.result_len = int(line[len(RESULT):])
+                channel.result_len = int(line[len(RESULT) :])
             except ValueError:
                 text = line.decode("utf-8", errors="replace")
                 self.host.log.warn(f"{process.name}: bad result line: '{text}'")

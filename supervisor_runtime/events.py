@@ -12,12 +12,25 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from .states import ProcessState
 
-if TYPE_CHECKING:
-    from .process import Process
+
+class EventProcess(Protocol):
+    """What events need of the process they are about.
+
+    A Protocol rather than ``process.Process``: process.py publishes these events, so
+    naming its class here would make the two modules import each other.
+    """
+
+    group_name: str
+    # Not read by the events themselves: subscribers look at the state the process
+    # is in when the event reaches them (the shutdown and listener-pool checks).
+    state: ProcessState
+
+    @property
+    def name(self) -> str: ...
 
 
 class Event:
@@ -54,7 +67,7 @@ class ProcessStateEvent(Event):
 
     def __init__(
         self,
-        process: Process,
+        process: EventProcess,
         from_state: ProcessState,
         expected: bool = True,
         tries: int = 0,
@@ -108,7 +121,7 @@ class _ProcessOutputEvent(Event):
 
     channel: ClassVar[str] = ""
 
-    def __init__(self, process: Process, pid: int, data: bytes) -> None:
+    def __init__(self, process: EventProcess, pid: int, data: bytes) -> None:
         self.process = process
         self.pid = pid
         self.data = data
@@ -247,7 +260,7 @@ class EventRejected:
     Not an Event: listeners can never subscribe to it, only pools do.
     """
 
-    def __init__(self, process: Process, event: Event) -> None:
+    def __init__(self, process: EventProcess, event: Event) -> None:
         self.process = process
         self.event = event
 

@@ -26,7 +26,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from .process import SpawnError
+from .spawnerror import SpawnError
 
 if TYPE_CHECKING:
     import subprocess

@@ -17,11 +17,8 @@ from .config.model import AutoRestart, ProcessConfig
 from .events import PROCESS_STATE_EVENTS, Event
 from .loop import Callback, TimerHandle
 from .signals import decode_wait_status, signame
+from .spawnerror import SpawnError
 from .states import ProcessState
-
-
-class SpawnError(Exception):
-    """The child could not be started; ``str()`` is the spawnerr text."""
 
 
 class Logger(Protocol):
@@ -197,7 +194,8 @@ class Process:
             return message
         # The first signal honours stopasgroup; the SIGKILL after stopwaitsecs killasgroup.
         as_group = (
-            self.config.killasgroup if self.state is ProcessState.STOPPING
+            self.config.killasgroup
+            if self.state is ProcessState.STOPPING
             else self.config.stopasgroup
         )
         group_text = "process group " if as_group else ""
@@ -321,4 +319,3 @@ class Process:
         """Start at daemon start-up if configured to and never started yet."""
         if self.state is ProcessState.STOPPED and not self.laststart and self.config.autostart:
             self.spawn()
-

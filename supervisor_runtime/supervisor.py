@@ -3,7 +3,9 @@
 ``Supervisor`` is the ``ProcessHost`` of every ``Process``: it owns the event
 loop, the OS layer, the log sinks and the event bus. It keeps an index by pid
 (reaping is a dict lookup) and by name (the RPC layer reads state without
-scanning every process).
+scanning every process). The OS layer is a parameter (``OSLayer``, the ``osapi``
+module by default), so spawning, reaping and shutdown can run in tests without a
+child process.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from . import osapi
 from .config.model import (
@@ -36,8 +38,9 @@ from .logs.childlog import LogFileTable
 from .logs.mainlog import MainLog
 from .loop import Callback, EventLoop, TimerHandle
 from .output import ChildOutput, ProcessLogs
-from .process import Process, SpawnError
+from .process import Process
 from .signals import decode_wait_status
+from .spawnerror import SpawnError
 from .states import STOPPED_STATES, ProcessState, SupervisorState
 
 DEFAULT_PATH = ("/bin", "/usr/bin", "/usr/local/bin")
@@ -66,6 +69,19 @@ class ProcessGroup:
                 process.give_up()
 
 
+class OSLayer(Protocol):
+    """What the Supervisor needs of the OS layer; the ``osapi`` module is the real one.
+
+    ``spawn`` raises SpawnError with a spawnerr text, or osapi.ExecFailed when the child
+    was forked but could not exec (that text also goes to the program's log).
+    """
+
+    def spawn(self, request: osapi.SpawnRequest) -> osapi.SpawnedChild: ...
+    def kill(self, pid: int, sig: int) -> None: ...
+    def reap(self) -> Iterable[tuple[int, int]]: ...
+    def release(self, child: osapi.SpawnedChild, status: int) -> None: ...
+
+
 class _Child(NamedTuple):
     spawned: osapi.SpawnedChild
     output: ChildOutput
@@ -79,10 +95,12 @@ class Supervisor:
         loop: EventLoop,
         reload_config: Callable[[], SupervisordConfig] | None = None,
         wallclock: Callable[[], float] = time.time,
+        os_layer: OSLayer = osapi,
     ) -> None:
         self.config = config
         self.log = log
         self.loop = loop
+        self._os = os_layer
         self.events = EventBus()
         self._reload_config = reload_config
         self._wallclock = wallclock
@@ -124,7 +142,7 @@ class Supervisor:
         self.events.publish(event)
 
     def kill(self, pid: int, sig: int) -> None:
-        osapi.kill(pid, sig)
+        self._os.kill(pid, sig)
 
     def spawn(self, process: Process) -> int:
         logs = self._logs[process]
@@ -136,7 +154,7 @@ class Supervisor:
             ) from None
         request = osapi.SpawnRequest(
             command=process.config.command,
-            path=self._search_path(process.config),
+            path=self.search_path(process.config),
             environment=self._child_environment(process),
             directory=process.config.directory,
             umask=process.config.umask,
@@ -144,7 +162,7 @@ class Supervisor:
             redirect_stderr=process.config.redirect_stderr,
         )
         try:
-            spawned = osapi.spawn(request)
+            spawned = self._os.spawn(request)
         except osapi.ExecFailed as error:
             # supervisord's forked child writes this to its stderr, i.e. the log.
             text = f"supervisor: {error}\nsupervisor: child process was not spawned\n"
@@ -157,7 +175,9 @@ class Supervisor:
         self._by_pid[spawned.pid] = process
         return spawned.pid
 
-    def _search_path(self, config: ProcessConfig) -> list[str]:
+    def search_path(self, config: ProcessConfig) -> list[str]:
+        """The directories a bare command name of ``config`` is looked up in: its own
+        PATH, else the daemon's, else supervisord's default."""
         path = config.environment.get("PATH") or self._daemon_environment.get("PATH")
         return path.split(os.pathsep) if path else list(DEFAULT_PATH)
 
@@ -257,7 +277,7 @@ class Supervisor:
         return self.mood
 
     def reap(self) -> None:
-        for pid, status in osapi.reap():
+        for pid, status in self._os.reap():
             process = self._by_pid.pop(pid, None)
             if process is None:
                 _, description = decode_wait_status(status)
@@ -266,7 +286,7 @@ class Supervisor:
             child = self._children.pop(process)
             try:
                 child.output.finish()
-                osapi.release(child.spawned, status)
+                self._os.release(child.spawned, status)
                 process.finish(status)
             except Exception as error:
                 # Every other child of this batch is already reaped: handle them all.
@@ -283,6 +303,13 @@ class Supervisor:
 
     def request_shutdown(self) -> None:
         self._begin_stopping(SupervisorState.SHUTDOWN)
+
+    def reread_config(self) -> SupervisordConfig | None:
+        """The configuration as its file says now, applying nothing; None when the daemon
+        was given no file to re-read. Raises ValueError when the file is invalid."""
+        if self._reload_config is None:
+            return None
+        return self._reload_config()
 
     def request_restart(self) -> None:
         """Reload: the new config is read and checked first; a bad one is refused."""
@@ -361,20 +388,19 @@ class Supervisor:
             logs.close()
         self._logs.clear()
 
-    # -- XML-RPC support (added by the rpc/ engineer) -------------------------------
+    # -- for the XML-RPC namespaces: they read tables only the Supervisor keeps ------
 
     def diff_to_active(
         self, new_groups: Iterable[AnyGroupConfig]
     ) -> tuple[list[AnyGroupConfig], list[AnyGroupConfig], list[AnyGroupConfig]]:
         """(added, changed, removed) group configs of ``new_groups`` against the active
-        groups; "changed" compares the frozen config dataclasses field by field."""
+        groups; "changed" compares the config NamedTuples field by field."""
         new = list(new_groups)
         current = {name: group.config for name, group in self.groups.items()}
         new_names = {config.name for config in new}
         added = [config for config in new if config.name not in current]
         changed = [
-            config for config in new
-            if config.name in current and config != current[config.name]
+            config for config in new if config.name in current and config != current[config.name]
         ]
         removed = [config for name, config in current.items() if name not in new_names]
         return added, changed, removed

@@ -1,7 +1,9 @@
 """The parts of the parsed configuration supervisorctl reads, as named tuples.
 
-They are not dataclasses like the rest of ``model`` because importing ``dataclasses``
-(which imports ``inspect``) costs 10 ms, and supervisorctl runs once per command.
+They live apart from ``model`` (which re-exports them) so that supervisorctl, which runs
+once per command, does not import the daemon's records. Like the rest of ``model`` they
+are not dataclasses, because importing ``dataclasses`` (which imports ``inspect``) costs
+10 ms.
 """
 
 from __future__ import annotations

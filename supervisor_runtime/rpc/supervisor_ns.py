@@ -15,7 +15,7 @@ from ..config.model import AnyGroupConfig
 from ..events import RemoteCommunicationEvent
 from ..logs.tail import read_file, tail_file
 from ..osapi import resolve_command
-from ..process import SpawnError
+from ..spawnerror import SpawnError
 from ..states import (
     RUNNING_STATES,
     SIGNALLABLE_STATES,
@@ -179,13 +179,12 @@ class SupervisorNamespace:
         """Re-read the config file: [[added, changed, removed]] group names. Nothing is
         applied; a config that does not parse is refused (CANT_REREAD) and changes nothing."""
         self._check_running()
-        reload = self.supervisor._reload_config
-        if reload is None:
-            raise RPCError(FaultCode.CANT_REREAD, "no configuration file to re-read")
         try:
-            fresh = reload()
+            fresh = self.supervisor.reread_config()
         except ValueError as error:
             raise RPCError(FaultCode.CANT_REREAD, error) from None
+        if fresh is None:
+            raise RPCError(FaultCode.CANT_REREAD, "no configuration file to re-read")
         self.known_groups = tuple(fresh.groups)
         added, changed, removed = self.supervisor.diff_to_active(self.known_groups)
         return [[[g.name for g in added], [g.name for g in changed], [g.name for g in removed]]]
@@ -250,7 +249,7 @@ class SupervisorNamespace:
         if process is None:
             return self.startProcessGroup(group.name, wait)
         try:
-            resolve_command(process.config.command, self.supervisor._search_path(process.config))
+            resolve_command(process.config.command, self.supervisor.search_path(process.config))
         except SpawnError as error:
             text = str(error)
             missing = text.startswith("can't find command")
@@ -281,15 +280,17 @@ class SupervisorNamespace:
         self._check_running()
         group = self._group(name)
         targets = [p for p in self._by_priority(group) if p.state not in RUNNING_STATES]
-        return gather(self.supervisor.loop, targets,
-                      lambda p: self.startProcess(self._namespec(p), wait))
+        return gather(
+            self.supervisor.loop, targets, lambda p: self.startProcess(self._namespec(p), wait)
+        )
 
     def startAllProcesses(self, wait: Any = True) -> list | Deferred:
         """Start every process not already running; one result struct each."""
         self._check_running()
         targets = [p for p in self._all_by_priority() if p.state not in RUNNING_STATES]
-        return gather(self.supervisor.loop, targets,
-                      lambda p: self.startProcess(self._namespec(p), wait))
+        return gather(
+            self.supervisor.loop, targets, lambda p: self.startProcess(self._namespec(p), wait)
+        )
 
     # -- stopping ------------------------------------------------------------------
 
@@ -307,7 +308,8 @@ class SupervisorNamespace:
         if not wait or process.state in STOPPED_STATES:
             return True
         return wait_for(
-            self.supervisor, process,
+            self.supervisor,
+            process,
             lambda: True if process.state in STOPPED_STATES else PENDING,
         )
 
@@ -316,15 +318,17 @@ class SupervisorNamespace:
         self._check_running()
         group = self._group(name)
         targets = [p for p in self._by_priority(group) if p.state in RUNNING_STATES]
-        return gather(self.supervisor.loop, targets,
-                      lambda p: self.stopProcess(self._namespec(p), wait))
+        return gather(
+            self.supervisor.loop, targets, lambda p: self.stopProcess(self._namespec(p), wait)
+        )
 
     def stopAllProcesses(self, wait: Any = True) -> list | Deferred:
         """Stop every running process; one result struct each."""
         self._check_running()
         targets = [p for p in self._all_by_priority() if p.state in RUNNING_STATES]
-        return gather(self.supervisor.loop, targets,
-                      lambda p: self.stopProcess(self._namespec(p), wait))
+        return gather(
+            self.supervisor.loop, targets, lambda p: self.stopProcess(self._namespec(p), wait)
+        )
 
     # -- signals -------------------------------------------------------------------
 
@@ -347,8 +351,9 @@ class SupervisorNamespace:
 
     def _signal_all(self, processes: list[Process], signal: Any) -> list:
         targets = [p for p in processes if p.state in SIGNALLABLE_STATES]
-        results = gather(self.supervisor.loop, targets,
-                         lambda p: self.signalProcess(self._namespec(p), signal))
+        results = gather(
+            self.supervisor.loop, targets, lambda p: self.signalProcess(self._namespec(p), signal)
+        )
         assert isinstance(results, list)  # signalling never waits
         return results
 
@@ -445,8 +450,11 @@ class SupervisorNamespace:
     def clearAllProcessLogs(self) -> list:
         """Empty every process's logs; one result struct each."""
         self._check_running()
-        results = gather(self.supervisor.loop, self._all_by_priority(),
-                         lambda p: self.clearProcessLogs(self._namespec(p)))
+        results = gather(
+            self.supervisor.loop,
+            self._all_by_priority(),
+            lambda p: self.clearProcessLogs(self._namespec(p)),
+        )
         assert isinstance(results, list)
         return results
 

@@ -12,7 +12,8 @@ import pytest
 
 from supervisor_runtime.config.model import AutoRestart, ProcessConfig
 from supervisor_runtime.events import Event
-from supervisor_runtime.process import Process, SpawnError
+from supervisor_runtime.process import Process
+from supervisor_runtime.spawnerror import SpawnError
 from supervisor_runtime.states import ProcessState as S
 
 
