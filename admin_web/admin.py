@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from hosting import services
 from hosting.errors import InvalidInput
-from hosting.jobs import jobs_visible_to
+from hosting.job_records import jobs_visible_to
 from hosting.models import App, Host, Tenant, User
 from rq import Queue, Worker
 from sqlalchemy import func, select

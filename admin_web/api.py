@@ -16,12 +16,12 @@ from flask import Blueprint, g, jsonify, request
 from hosting import services, tokens
 from hosting.catalog import describe_kinds
 from hosting.errors import InvalidInput, NotFound
-from hosting.jobs import jobs_visible_to
+from hosting.job_records import jobs_visible_to
 from hosting.models import App, User
 
 from admin_web import actions
 from admin_web.extensions import get_redis, get_session
-from admin_web.jobs import job_for
+from admin_web.job_status import job_for
 from admin_web.openapi import openapi_document
 from admin_web.presenters import app_dict, job_dict, service_dict, status_payload
 

@@ -19,7 +19,7 @@ from flask import (
 from flask_login import login_required
 from hosting import services
 from hosting.errors import InvalidInput, NotFound
-from hosting.jobs import jobs_visible_to
+from hosting.job_records import jobs_visible_to
 from hosting.models import App, Host, Job, Service
 from hosting.status import read_app_status
 from sqlalchemy import select

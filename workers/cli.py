@@ -19,7 +19,7 @@ from typing import Any
 
 from hosting import db, services
 from hosting.errors import HostingError, InvalidInput, NotFound
-from hosting.jobs import get_job
+from hosting.job_records import get_job
 from hosting.models import App, Host, Job, Service, Tenant
 from hosting.queue import enqueue_job
 from hosting.settings import load_settings

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hosting import db, services
-from hosting.jobs import get_job
+from hosting.job_records import get_job
 from hosting.models import App, Host, Tenant, User
 from hosting.queue import enqueue_job
 from hosting.settings import load_settings

@@ -14,7 +14,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from hosting import db, services, tokens
-from hosting.jobs import record_job
+from hosting.job_records import record_job
 
 from admin_web import create_app
 from tests.web.redis_server import RedisServer, start_redis

@@ -8,7 +8,7 @@ import time
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from hosting.jobs import finish_job, start_job
+from hosting.job_records import finish_job, start_job
 from hosting.models import Job, Service
 from hosting.status import write_app_status
 from rq import Queue, Worker
@@ -37,7 +37,7 @@ def test_restart_enqueues_on_the_apps_host(
     assert rq_job_ids(redis_client, "host.h1") == [job.id]
     assert rq_job_ids(redis_client, "host.h2") == []
     rq_job = Queue("host.h1", connection=redis_client).fetch_job(job.id)
-    assert rq_job.func_name == "workers.jobs.run_job" and rq_job.args == (job.id,)
+    assert rq_job.func_name == "workers.job_handlers.run_job" and rq_job.args == (job.id,)
     # The page after the redirect follows that job live.
     page = client.get(response.headers["Location"])
     assert f"/jobs/{job.id}.json".encode() in page.data

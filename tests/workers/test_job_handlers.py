@@ -118,7 +118,7 @@ def test_create_app_runs_under_the_host_runtime(platform: Platform) -> None:
 
     # Idempotent: a finished job run again changes nothing; applying again neither.
     before = pids(platform, app_id)
-    from workers.jobs import Context, execute
+    from workers.job_handlers import Context, execute
 
     context = Context(config, platform.redis, platform.sessions)
     assert execute(context, job.id) == job.result

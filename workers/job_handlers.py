@@ -25,7 +25,7 @@ from typing import Any
 
 from hosting.db import make_engine, make_session_factory, session_scope
 from hosting.errors import HostingError
-from hosting.jobs import finish_job, get_job, start_job
+from hosting.job_records import finish_job, get_job, start_job
 from hosting.models import App, Job
 from hosting.rendering import render_app_base, render_enabled_services
 from hosting.status import status_key
@@ -70,7 +70,7 @@ class JobFailed(Exception):
 
 
 def run_job(job_id: str) -> Any:
-    """The RQ entry point (``workers.jobs.run_job``): runs Job ``job_id`` on this host."""
+    """The RQ entry point (``workers.job_handlers.run_job``): runs Job ``job_id`` on this host."""
     from redis import Redis
     from rq import get_current_job
 
