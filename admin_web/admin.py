@@ -119,7 +119,9 @@ def users() -> Any:
     if form.validate_on_submit():
         try:
             user = services.create_user(
-                session, form.email.data or "", form.password.data or "",
+                session,
+                form.email.data or "",
+                form.password.data or "",
                 is_admin=bool(form.is_admin.data),
             )
             session.commit()

@@ -191,9 +191,7 @@ def toggle_service(app_id: int, name: str, change: str) -> Any:
     service, job = actions.set_service_enabled(
         get_session(), get_redis(), api_user(), app, name, change == "enable"
     )
-    return _accepted(
-        {"service": service_dict(service) if service else None, "job": job_dict(job)}
-    )
+    return _accepted({"service": service_dict(service) if service else None, "job": job_dict(job)})
 
 
 @bp.post("/apps/<int:app_id>/programs/<program>/<action>")

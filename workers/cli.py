@@ -68,7 +68,12 @@ class Cli:
 
     def enqueue(self, session: Session, kind: str, app: App, **arguments: Any) -> int:
         job = enqueue_job(
-            session, self.redis(), kind=kind, host=app.host, app=app, actor=self.actor,
+            session,
+            self.redis(),
+            kind=kind,
+            host=app.host,
+            app=app,
+            actor=self.actor,
             arguments=arguments or None,
         )
         self.out(f"job {job.id} {kind} {app.host.name}/{app.name}: queued")
@@ -92,8 +97,10 @@ class Cli:
                 if job.finished:
                     return self.report(job)
             if time.monotonic() > deadline:
-                self.out(f"job {job_id}: still {seen[0]} after {self.args.timeout:g}s;"
-                         " see `hostingctl jobs`")
+                self.out(
+                    f"job {job_id}: still {seen[0]} after {self.args.timeout:g}s;"
+                    " see `hostingctl jobs`"
+                )
                 return EXIT_TIMEOUT
             time.sleep(0.2)
 
@@ -130,8 +137,12 @@ class Cli:
             from workers.host import host_runtime_command, render_host_config
 
             config = render_host_config(
-                a.host_root, queue, redis_url=self.redis_url, database_url=self.database_url,
-                workers=a.workers, runtime_python=a.runtime_python,
+                a.host_root,
+                queue,
+                redis_url=self.redis_url,
+                database_url=self.database_url,
+                workers=a.workers,
+                runtime_python=a.runtime_python,
             )
             self.out(f"host runtime config: {config.conf}")
             self.out("start it with: " + " ".join(host_runtime_command(config)))
@@ -255,8 +266,9 @@ class Cli:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hostingctl", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hostingctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", help="default $DATABASE_URL")
     parser.add_argument("--redis-url", help="default $REDIS_URL")
     parser.add_argument("--no-wait", action="store_true", help="enqueue and return")

@@ -266,8 +266,11 @@ def program_action(context: Context, app_id: int, arguments: dict[str, Any]) -> 
     return {
         "action": action,
         "program": program,
-        "processes": {name: {"state": states[name]["statename"], "pid": states[name]["pid"]}
-                      for name in done if name in states},
+        "processes": {
+            name: {"state": states[name]["statename"], "pid": states[name]["pid"]}
+            for name in done
+            if name in states
+        },
     }
 
 

@@ -75,7 +75,9 @@ class StopRequested(Exception):
 
 
 def wait_until(
-    check: Callable[[], Any], timeout: float, what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    what: str,
     stop: Callable[[], bool] = lambda: False,
 ) -> Any:
     deadline = time.monotonic() + timeout
@@ -128,8 +130,12 @@ class LocalPlatform:
 
     def write_host_config(self) -> HostConfig:
         config = render_host_config(
-            str(self.host_root), QUEUE, redis_url=self.redis_url,
-            database_url=self.database_url, workers=2, runtime_python=runtime_python(),
+            str(self.host_root),
+            QUEUE,
+            redis_url=self.redis_url,
+            database_url=self.database_url,
+            workers=2,
+            runtime_python=runtime_python(),
         )
         platform_dir = Path(config.root) / PLATFORM_DIR
         env = {
@@ -167,8 +173,10 @@ class LocalPlatform:
         self.apps_root.mkdir(parents=True, exist_ok=True)
         check_reachable_by_app_users(self.apps_root)
         if (other := self.running_pid()) is not None:
-            raise SystemExit(f"error: the platform is already running (pid {other}); "
-                             "stop it with: scripts/run stop")
+            raise SystemExit(
+                f"error: the platform is already running (pid {other}); "
+                "stop it with: scripts/run stop"
+            )
         self.stop = _stop_flag()  # first: a stop request must always end in a clean stop
         self.pidfile.write_text(f"{os.getpid()}\n")
         runtime = None
@@ -202,8 +210,11 @@ class LocalPlatform:
     def _all_running(self, config: HostConfig) -> bool:
         with connect(config.serverurl, timeout=5) as proxy:
             infos = proxy.supervisor.getAllProcessInfo()
-        return bool(infos) and all(info["statename"] == "RUNNING" for info in infos
-                                   if not info["group"].startswith("tenant-"))
+        return bool(infos) and all(
+            info["statename"] == "RUNNING"
+            for info in infos
+            if not info["group"].startswith("tenant-")
+        )
 
     def _stop_runtime(self, runtime: subprocess.Popen[bytes]) -> None:
         if runtime.poll() is None:
@@ -214,8 +225,10 @@ class LocalPlatform:
             except subprocess.TimeoutExpired:
                 os.killpg(runtime.pid, signal.SIGKILL)
                 runtime.wait()
-                say(f"the host runtime did not stop in 120 s and was killed; programs it "
-                    f"ran may still be running (see {self.host_root}/log)")
+                say(
+                    f"the host runtime did not stop in 120 s and was killed; programs it "
+                    f"ran may still be running (see {self.host_root}/log)"
+                )
                 return
         say("stopped; nothing is left running")
 
@@ -240,9 +253,11 @@ class LocalPlatform:
         sessions = db.make_session_factory(engine)
         with sessions() as session:
             host = self._one(session, Host, Host.name == "local") or services.create_host(
-                session, "local", str(self.apps_root), QUEUE)
-            tenant = self._one(session, Tenant, Tenant.name == DEMO_TENANT) or \
-                services.create_tenant(session, DEMO_TENANT)
+                session, "local", str(self.apps_root), QUEUE
+            )
+            tenant = self._one(
+                session, Tenant, Tenant.name == DEMO_TENANT
+            ) or services.create_tenant(session, DEMO_TENANT)
             if self._one(session, User, User.email == ADMIN_EMAIL) is None:
                 services.create_user(session, ADMIN_EMAIL, admin_password, is_admin=True)
             demo = self._one(session, User, User.email == DEMO_EMAIL)
@@ -252,12 +267,15 @@ class LocalPlatform:
             app = self._one(session, App, App.name == DEMO_APP)
             new_app = app is None
             if app is None:
-                app = services.create_app(session, tenant, host, DEMO_APP, "custom",
-                                          "python3 server.py")
-                services.update_service(session, services.service_named(session, app, "app"),
-                                        {"port": DEMO_APP_PORT})
-                services.add_service(session, app, "memcached",
-                                     settings={"port": DEMO_MEMCACHED_PORT})
+                app = services.create_app(
+                    session, tenant, host, DEMO_APP, "custom", "python3 server.py"
+                )
+                services.update_service(
+                    session, services.service_named(session, app, "app"), {"port": DEMO_APP_PORT}
+                )
+                services.add_service(
+                    session, app, "memcached", settings={"port": DEMO_MEMCACHED_PORT}
+                )
             session.commit()
             token = self._api_token(session, demo)
             if new_app:
@@ -296,12 +314,20 @@ class LocalPlatform:
         session.commit()
         return secret_file(path, lambda: token)
 
-    def _run_job(self, sessions: Any, session: Session, kind: str, host: Host, app: App,
-                 user: User) -> None:
+    def _run_job(
+        self, sessions: Any, session: Session, kind: str, host: Host, app: App, user: User
+    ) -> None:
         from redis import Redis
 
-        job = enqueue_job(session, Redis.from_url(self.redis_url), kind=kind, host=host,
-                          app=app, user=user, actor="scripts/run")
+        job = enqueue_job(
+            session,
+            Redis.from_url(self.redis_url),
+            kind=kind,
+            host=host,
+            app=app,
+            user=user,
+            actor="scripts/run",
+        )
         job_id = job.id
         say(f"job {kind}: queued")
         seen = "queued"
@@ -363,8 +389,9 @@ def _stop_flag() -> Callable[[], bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", nargs="?", default="run", choices=["run", "stop"])
     args = parser.parse_args(argv)
     data_dir = Path(os.environ.get("HOSTING_DATA_DIR") or ".run").absolute()

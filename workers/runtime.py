@@ -128,9 +128,7 @@ class Runtime:
 
     # -- update ----------------------------------------------------------------------
 
-    def update(
-        self, only: Iterable[str] | None = None, stop_timeout: float = 60.0
-    ) -> UpdateResult:
+    def update(self, only: Iterable[str] | None = None, stop_timeout: float = 60.0) -> UpdateResult:
         """reloadConfig, then remove/replace/add groups as ``supervisorctl update`` does
         (limited to the groups in ``only`` when given, as ``supervisorctl update NAME``).
         Convergent: run again after an interruption, it finishes the job."""
@@ -279,9 +277,7 @@ class Runtime:
             if time.monotonic() > deadline:
                 first = next((f for f in sorted(running) if f in states), None)
                 tail = self.log_tail(first) if first is not None else None
-                raise ProgramFailed(
-                    f"gave up after {timeout:g}s: {'; '.join(waiting)}", tail
-                )
+                raise ProgramFailed(f"gave up after {timeout:g}s: {'; '.join(waiting)}", tail)
             time.sleep(POLL_SECONDS)
 
     def _failure(self, full: str, info: dict[str, Any]) -> ProgramFailed:

@@ -300,9 +300,7 @@ def add_service(
         raise ServiceSettingError("name", f"a {kind} service needs a name")
     if _exists(session, select(Service).where(Service.app_id == app.id, Service.name == name)):
         raise ServiceSettingError("name", f"app {app.name} has a service named {name!r} already")
-    overrides = _validated(
-        session, app, kind, name, settings, current=None, check_ports=enabled
-    )
+    overrides = _validated(session, app, kind, name, settings, current=None, check_ports=enabled)
     service = Service(app=app, kind=kind, name=name, settings=overrides, enabled=enabled)
     session.add(service)
     session.flush()

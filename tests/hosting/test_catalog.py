@@ -241,9 +241,11 @@ def test_redis_conf_tcp_and_socket() -> None:
 
 def test_every_kind_documents_its_keys() -> None:
     described = {entry["kind"]: entry for entry in describe_kinds()}
-    assert set(described) == set(KINDS) == {
-        "app", "nginx", "memcached", "redis", "rq-worker", "custom"
-    }
+    assert (
+        set(described)
+        == set(KINDS)
+        == {"app", "nginx", "memcached", "redis", "rq-worker", "custom"}
+    )
     for entry in described.values():
         assert entry["doc"]
         for key in entry["keys"]:

@@ -85,4 +85,3 @@ def screenshot(driver: Any, name: str) -> Path:
     driver.set_window_size(width, max(600, min(int(height) + 140, 3000)))
     driver.save_screenshot(str(path))
     return path
-
