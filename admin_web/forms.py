@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from hosting.catalog import STOP_SIGNALS
+from hosting.catalog import STOP_SIGNALS, TECHS
 from hosting.errors import InvalidInput
-from hosting.models import ROLES, TECHS
+from hosting.models import ROLES
 from wtforms import (
     BooleanField,
     EmailField,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hosting import db, services
+from hosting.catalog import TECHS
 from hosting.errors import HostingError, InvalidInput, NotFound
 from hosting.job_records import get_job
 from hosting.models import App, Host, Job, Service, Tenant
@@ -311,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("tenant", help="tenant slug")
     sub.add_argument("host", help="host name")
     sub.add_argument("name")
-    sub.add_argument("--tech", required=True, choices=("python", "node", "php", "custom"))
+    sub.add_argument("--tech", required=True, choices=TECHS)
     sub.add_argument("--command", help="the command of a custom app")
 
     for name, doc in (("enable", "enable a service"), ("disable", "disable a service")):

@@ -279,7 +279,7 @@ def read_log(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[s
     program, channel = arguments.get("program", "app"), arguments.get("channel", "stdout")
     nbytes = int(arguments.get("bytes", 16 * 1024))
     with _tenant(context, info) as runtime:
-        names = runtime._targets([program])
+        names = runtime.targets([program])
         text = runtime.log_tail(names[0], channel, nbytes)
     return {"program": program, "channel": channel, "text": text}
 

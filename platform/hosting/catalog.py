@@ -23,7 +23,9 @@ from hosting import daemon_confs
 from hosting import validation as v
 from hosting.errors import ServiceSettingError
 
-TECHS = ("python", "node", "php", "custom")  # as models.TECHS; rendering needs no SQLAlchemy
+# The techs an app can be built with: defined here, not in models, because rendering must work
+# without SQLAlchemy; the models (a CHECK constraint), the forms and hostingctl import it.
+TECHS = ("python", "node", "php", "custom")
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 LOG_MAXBYTES = "2MB"
 LOG_BACKUPS = 5

@@ -26,10 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from hosting.catalog import TECHS
 from hosting.db import Base
 
 ROLES = ("owner", "member")
-TECHS = ("python", "node", "php", "custom")
 JOB_STATUSES = ("queued", "running", "done", "failed")
 FINISHED_JOB_STATUSES = ("done", "failed")
 

@@ -20,12 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from hosting import validation as v
-from hosting.catalog import ServiceSpec, get_kind
+from hosting.catalog import TECHS, ServiceSpec, get_kind
 from hosting.errors import InvalidInput, NotFound, ServiceSettingError
 from hosting.job_records import finish_job, jobs_visible_to, record_job, start_job  # noqa: F401
 from hosting.models import (
     ROLES,
-    TECHS,
     App,
     Host,
     Membership,
