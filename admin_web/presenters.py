@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hosting.commands import process_names
 from hosting.models import App, Job, Service
 from hosting.status import read_app_status
-
-from admin_web.actions import process_names
 
 RUNNING = "RUNNING"
 

@@ -1,4 +1,5 @@
-"""``hostingctl``: the operator's command line. It enqueues the same jobs as the panel.
+"""``hostingctl``: the operator's command line. It runs the same commands as the panel
+(``hosting.commands``), as an operator: no User row, recorded as ``cli:<login>``, every app.
 
 Settings come from the environment (``hosting.settings``: DATABASE_URL, REDIS_URL, ...) or
 ``--database-url`` / ``--redis-url``. Commands that enqueue a job wait for it and show its
@@ -17,18 +18,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from hosting import db, services
+from hosting import commands, db, services
 from hosting.catalog import TECHS
+from hosting.commands import TOGGLE_KINDS, Actor
 from hosting.errors import HostingError, InvalidInput, NotFound
 from hosting.job_records import get_job
-from hosting.models import App, Host, Job, Service, Tenant
-from hosting.queue import enqueue_job
+from hosting.models import Job, Tenant
 from hosting.settings import load_settings
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 EXIT_FAILED, EXIT_INPUT, EXIT_TIMEOUT = 1, 2, 3
-TOGGLE_KINDS = ("memcached", "redis")
 
 
 class Cli:
@@ -39,7 +38,7 @@ class Cli:
         self.redis_url = args.redis_url or settings.redis_url
         self.engine = db.make_engine(self.database_url)
         self.sessions = db.make_session_factory(self.engine)
-        self.actor = f"cli:{getpass.getuser()}"
+        self.actor = Actor.operator(f"cli:{getpass.getuser()}")
 
     def redis(self) -> Any:
         from redis import Redis
@@ -49,35 +48,12 @@ class Cli:
     def out(self, text: str) -> None:
         print(text, flush=True)
 
-    # -- lookups -----------------------------------------------------------------------
-
-    def find_app(self, session: Session, name: str) -> App:
-        """``app`` or ``host/app``."""
-        host_name, _, app_name = name.rpartition("/")
-        statement = select(App).join(Host).where(App.name == app_name)
-        if host_name:
-            statement = statement.where(Host.name == host_name)
-        apps = list(session.scalars(statement))
-        if not apps:
-            raise NotFound(f"no app {name!r}")
-        if len(apps) > 1:
-            hosts = ", ".join(f"{app.host.name}/{app.name}" for app in apps)
-            raise InvalidInput("app", f"{name!r} is on several hosts; say which: {hosts}")
-        return apps[0]
-
     # -- jobs --------------------------------------------------------------------------
 
-    def enqueue(self, session: Session, kind: str, app: App, **arguments: Any) -> int:
-        job = enqueue_job(
-            session,
-            self.redis(),
-            kind=kind,
-            host=app.host,
-            app=app,
-            actor=self.actor,
-            arguments=arguments or None,
-        )
-        self.out(f"job {job.id} {kind} {app.host.name}/{app.name}: queued")
+    def follow(self, job: Job) -> int:
+        """Say the job is queued, then wait for it unless --no-wait."""
+        app = job.app
+        self.out(f"job {job.id} {job.kind} {app.host.name}/{app.name}: queued")
         if self.args.no_wait:
             return 0
         return self.wait(job.id)
@@ -181,29 +157,26 @@ class Cli:
     def cmd_create_app(self) -> int:
         a = self.args
         with self.sessions() as session:
-            tenant = session.scalars(select(Tenant).where(Tenant.slug == a.tenant)).first()
-            host = session.scalars(select(Host).where(Host.name == a.host)).first()
-            if tenant is None:
-                raise NotFound(f"no tenant {a.tenant!r}")
-            if host is None:
-                raise NotFound(f"no host {a.host!r}")
-            app = services.create_app(session, tenant, host, a.name, a.tech, a.command)
-            session.commit()
-            return self.enqueue(session, "create_app", app)
+            _app, job = commands.create_app(
+                session,
+                self.redis(),
+                self.actor,
+                name=a.name,
+                tech=a.tech,
+                tenant_ref=a.tenant,
+                host_ref=a.host,
+                custom_command=a.command,
+            )
+            return self.follow(job)
 
     def _toggle(self, enabled: bool) -> int:
         a = self.args
         with self.sessions() as session:
-            app = self.find_app(session, a.app)
-            service = session.scalars(
-                select(Service).where(Service.app_id == app.id, Service.kind == a.kind)
-            ).first()
-            if service is None and enabled:
-                services.add_service(session, app, a.kind)
-            elif service is not None:
-                services.set_service_enabled(session, service, enabled)
-            session.commit()
-            return self.enqueue(session, "apply_services", app)
+            app = commands.find_app(session, self.actor, a.app)
+            _service, job = commands.set_service_enabled(
+                session, self.redis(), self.actor, app, a.kind, enabled
+            )
+            return self.follow(job)
 
     def cmd_enable(self) -> int:
         return self._toggle(True)
@@ -213,10 +186,11 @@ class Cli:
 
     def _action(self, action: str) -> int:
         with self.sessions() as session:
-            app = self.find_app(session, self.args.app)
-            return self.enqueue(
-                session, "program_action", app, action=action, program=self.args.program
+            app = commands.find_app(session, self.actor, self.args.app)
+            job = commands.program_action(
+                session, self.redis(), self.actor, app, self.args.program, action
             )
+            return self.follow(job)
 
     def cmd_restart(self) -> int:
         return self._action("restart")
@@ -229,26 +203,30 @@ class Cli:
 
     def cmd_apply(self) -> int:
         with self.sessions() as session:
-            return self.enqueue(session, "apply_services", self.find_app(session, self.args.app))
+            app = commands.find_app(session, self.actor, self.args.app)
+            return self.follow(commands.apply_services(session, self.redis(), self.actor, app))
 
     def cmd_delete_app(self) -> int:
         with self.sessions() as session:
-            return self.enqueue(session, "delete_app", self.find_app(session, self.args.app))
+            app = commands.find_app(session, self.actor, self.args.app)
+            return self.follow(commands.delete_app(session, self.redis(), self.actor, app))
 
     def cmd_logs(self) -> int:
         a = self.args
         with self.sessions() as session:
-            app = self.find_app(session, a.app)
+            app = commands.find_app(session, self.actor, a.app)
             channel = "stderr" if a.stderr else "stdout"
-            return self.enqueue(
-                session, "read_log", app, program=a.program, channel=channel, bytes=a.bytes
+            job = commands.read_log(
+                session, self.redis(), self.actor, app, a.program, channel, a.bytes
             )
+            return self.follow(job)
 
     def cmd_jobs(self) -> int:
         with self.sessions() as session:
             statement = select(Job).order_by(Job.created_at.desc()).limit(self.args.limit)
             if self.args.app:
-                statement = statement.where(Job.app_id == self.find_app(session, self.args.app).id)
+                app = commands.find_app(session, self.actor, self.args.app)
+                statement = statement.where(Job.app_id == app.id)
             for job in session.scalars(statement):
                 app = job.app.name if job.app is not None else "-"
                 when = job.created_at.strftime("%Y-%m-%d %H:%M:%S")

@@ -34,6 +34,8 @@ def custom(**settings: Any) -> ServiceSpec:
         ("custom", "supervisord", "reserved for the runtime"),
         ("redis", "supervisor", "reserved for the runtime"),
         ("nginx", "app", "reserved for the app's main program"),
+        ("custom", "all", "'all' is reserved: it means every program"),
+        ("memcached", "all", "'all' is reserved"),
         ("app", "web", "always named 'app'"),
     ],
 )
