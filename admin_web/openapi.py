@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hosting.catalog import TECHS
+
 _ERROR = {"$ref": "#/components/responses/Error"}
 _UNAUTHORIZED = {"$ref": "#/components/responses/Unauthorized"}
 _NOT_FOUND = {"$ref": "#/components/responses/NotFound"}
@@ -226,7 +228,7 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                             "type": "string",
                             "pattern": "^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$",
                         },
-                        tech={"type": "string", "enum": ["python", "node", "php", "custom"]},
+                        tech={"type": "string", "enum": list(TECHS)},
                         tenant={"type": "string", "description": "slug or id; optional with one"},
                         host={"type": "string", "description": "admins only; default least loaded"},
                         custom_command={"type": "string", "description": "custom apps only"},
