@@ -25,7 +25,8 @@ from hosting.errors import HostingError, InvalidInput, NotFound
 from hosting.job_records import get_job
 from hosting.models import Job, Tenant
 from hosting.settings import load_settings
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 EXIT_FAILED, EXIT_INPUT, EXIT_TIMEOUT = 1, 2, 3
 
@@ -36,9 +37,18 @@ class Cli:
         self.args = args
         self.database_url = args.database_url or settings.database_url
         self.redis_url = args.redis_url or settings.redis_url
-        self.engine = db.make_engine(self.database_url)
-        self.sessions = db.make_session_factory(self.engine)
         self.actor = Actor.operator(f"cli:{getpass.getuser()}")
+        self._engine: Engine | None = None
+
+    def sessions(self) -> Session:
+        """A new session; the engine is made on first use (host-config needs no database)."""
+        if self._engine is None:
+            self._engine = db.make_engine(self.database_url)
+        return db.make_session_factory(self._engine)()
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
     def redis(self) -> Any:
         from redis import Redis
@@ -113,16 +123,33 @@ class Cli:
         if a.host_root:
             from workers.host import host_runtime_command, render_host_config
 
-            config = render_host_config(
-                a.host_root,
-                queue,
-                redis_url=self.redis_url,
-                database_url=self.database_url,
-                workers=a.workers,
-                runtime_python=a.runtime_python,
-            )
+            config = render_host_config(a.host_root, queue, **self._host_settings())
             self.out(f"host runtime config: {config.conf}")
             self.out("start it with: " + " ".join(host_runtime_command(config)))
+        return 0
+
+    def _host_settings(self) -> dict[str, Any]:
+        """The host options given; the others keep ``workers.host.host_config``'s defaults."""
+        given = {name: getattr(self.args, name) for name in HOST_OPTIONS}
+        settings = {name: value for name, value in given.items() if value is not None}
+        return {"redis_url": self.redis_url, "database_url": self.database_url, **settings}
+
+    def cmd_host_config(self) -> int:
+        """Write the host runtime's config and host.json (what the Ansible role runs): one
+        line per file, ``changed <path>`` or ``unchanged <path>``; --check writes nothing."""
+        from workers.files import ConfigRefused
+        from workers.host import HOST_CONF, HOST_SETTINGS, host_config, write_host_config
+
+        a = self.args
+        try:
+            config = host_config(a.host_root, a.queue, **self._host_settings())
+            changed = write_host_config(config, check=a.check)
+        except ConfigRefused as exc:
+            raise InvalidInput("host-config", str(exc)) from None
+        for path in (HOST_CONF, HOST_SETTINGS):
+            self.out(f"{'changed' if path in changed else 'unchanged'} {path}")
+        if a.check:
+            self.out("check only: nothing was written")
         return 0
 
     def cmd_create_tenant(self) -> int:
@@ -244,6 +271,36 @@ class Cli:
         return 0  # not reached
 
 
+# The host runtime's settings (``workers.host.HostConfig``); unset ones keep its defaults.
+HOST_OPTIONS = (
+    "workers",
+    "job_timeout",
+    "wait_timeout",
+    "user_prefix",
+    "runtime_python",
+    "status_interval",
+    "status_poller",
+    "worker_umask",
+)
+
+
+def add_host_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--workers", type=int, help="RQ worker processes (default 2; 0: none)")
+    sub.add_argument("--job-timeout", type=int, help="longest job, in seconds (default 300)")
+    sub.add_argument("--wait-timeout", type=float, help="seconds a job waits for programs")
+    sub.add_argument("--user-prefix", help="apps' system users are <prefix><app id>")
+    sub.add_argument("--runtime-python", help="interpreter for tenant runtimes")
+    sub.add_argument("--status-interval", type=float, help="seconds between status polls")
+    sub.add_argument(
+        "--no-status-poller",
+        dest="status_poller",
+        action="store_const",
+        const=False,
+        help="run no status poller (a host without apps)",
+    )
+    sub.add_argument("--worker-umask", help="the workers' umask, e.g. 007")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hostingctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -269,8 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--apps-root", required=True, help="where its apps' roots live")
     sub.add_argument("--queue", help="its RQ queue (default host.<name>)")
     sub.add_argument("--host-root", help="write the host runtime's config here")
-    sub.add_argument("--workers", type=int, default=2, help="RQ worker processes")
-    sub.add_argument("--runtime-python", help="interpreter for tenant runtimes")
+    add_host_options(sub)
+
+    sub = command("host-config", "write the host runtime's config and host.json")
+    sub.add_argument("--host-root", required=True, help="the host runtime's root")
+    sub.add_argument("--queue", required=True, help="the host's RQ queue")
+    add_host_options(sub)
+    sub.add_argument("--check", action="store_true", help="say what would change, write nothing")
 
     sub = command("run-host", "run a host runtime in the foreground")
     sub.add_argument("--host-root", help="default $HOSTING_HOST_ROOT")
@@ -329,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hostingctl: {exc}", file=sys.stderr)
         return EXIT_INPUT
     finally:
-        cli.engine.dispose()
+        cli.close()
 
 
 if __name__ == "__main__":

@@ -28,8 +28,10 @@ from typing import Any
 from hosting import db, services
 from hosting.job_records import get_job
 from hosting.models import App, Host, Tenant, User
+from hosting.program_section import program_section
 from hosting.queue import enqueue_job
 from hosting.settings import load_settings
+from hosting.validation import format_environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -146,26 +148,39 @@ class LocalPlatform:
             # Plain http on 127.0.0.1 only: secure cookies would never come back.
             "PANEL_ALLOW_HTTP": "1",
         }
-        environment = ",".join(f'{key}="{value}"' for key, value in env.items())
         bin_dir = Path(sys.executable).parent
         redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
-        (platform_dir / "redis.conf").write_text(
-            "[program:redis]\n"
-            f"command={redis_server} --port 0 --unixsocket {self.redis_socket} "
-            f"--unixsocketperm 700 --dir {self.data} --save '' --appendonly no\n"
-            "priority=100\nstartsecs=0\nautorestart=true\n"
-            f"stdout_logfile={self.host_root}/log/redis.log\nredirect_stderr=true\n"
-        )
-        (platform_dir / "web.conf").write_text(
-            "[program:web]\n"
-            f"command={shlex.quote(str(bin_dir / 'gunicorn'))} --bind {PANEL_ADDRESS} "
-            "--workers 2 --access-logfile - 'admin_web:create_app()'\n"
-            f"environment={environment}\n"
-            f"directory={self.data}\n"
-            "priority=500\nstartsecs=0\nautorestart=true\nstopwaitsecs=10\n"
-            f"stdout_logfile={self.host_root}/log/web.log\n"
-            "stdout_logfile_maxbytes=2MB\nstdout_logfile_backups=2\nredirect_stderr=true\n"
-        )
+        redis = [
+            (
+                "command",
+                f"{redis_server} --port 0 --unixsocket {self.redis_socket} "
+                f"--unixsocketperm 700 --dir {self.data} --save '' --appendonly no",
+            ),
+            ("priority", "100"),
+            ("startsecs", "0"),
+            ("autorestart", "true"),
+            ("stdout_logfile", f"{self.host_root}/log/redis.log"),
+            ("redirect_stderr", "true"),
+        ]
+        (platform_dir / "redis.conf").write_text(program_section("redis", redis))
+        web = [
+            (
+                "command",
+                f"{shlex.quote(str(bin_dir / 'gunicorn'))} --bind {PANEL_ADDRESS} "
+                "--workers 2 --access-logfile - 'admin_web:create_app()'",
+            ),
+            ("environment", format_environment(env)),
+            ("directory", str(self.data)),
+            ("priority", "500"),
+            ("startsecs", "0"),
+            ("autorestart", "true"),
+            ("stopwaitsecs", "10"),
+            ("stdout_logfile", f"{self.host_root}/log/web.log"),
+            ("stdout_logfile_maxbytes", "2MB"),
+            ("stdout_logfile_backups", "2"),
+            ("redirect_stderr", "true"),
+        ]
+        (platform_dir / "web.conf").write_text(program_section("web", web))
         return config
 
     def start(self) -> int:

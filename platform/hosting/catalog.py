@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from hosting import daemon_confs
 from hosting import validation as v
 from hosting.errors import ServiceSettingError
+from hosting.program_section import program_section
 
 # The techs an app can be built with: defined here, not in models, because rendering must work
 # without SQLAlchemy; the models (a CHECK constraint), the forms and hostingctl import it.
@@ -88,7 +89,8 @@ class ServiceSpec:
 
 @dataclass(frozen=True)
 class ProgramSection:
-    """A ``[program:x]`` section in the seeds' layout; ``text()`` escapes what it must."""
+    """A ``[program:x]`` section in the seeds' layout; ``text()`` escapes what it must and
+    writes it with ``program_section``."""
 
     name: str
     command: str  # as supervisord should see it after expansion
@@ -98,24 +100,20 @@ class ProgramSection:
     options: tuple[tuple[str, str], ...] = ()  # ours, written verbatim (may use expansions)
 
     def text(self) -> str:
-        lines = [f"[program:{self.name}]", f"command={v.escape_percent(self.command)}"]
+        options = [("command", v.escape_percent(self.command))]
         if self.environment:
-            lines.append(f"environment={v.format_environment(self.environment)}")
-        lines += [f"directory={self.directory}"]
-        lines += [f"{key}={value}" for key, value in self.options]
-        lines += [
-            "autostart=true",
-            "autorestart=true",
-            f"stdout_logfile={self.log_file}",
-            f"stdout_logfile_maxbytes={LOG_MAXBYTES}",
-            f"stdout_logfile_backups={LOG_BACKUPS}",
-            "redirect_stderr=true",
+            options.append(("environment", v.format_environment(self.environment)))
+        options.append(("directory", self.directory))
+        options += self.options
+        options += [
+            ("autostart", "true"),
+            ("autorestart", "true"),
+            ("stdout_logfile", self.log_file),
+            ("stdout_logfile_maxbytes", LOG_MAXBYTES),
+            ("stdout_logfile_backups", str(LOG_BACKUPS)),
+            ("redirect_stderr", "true"),
         ]
-        for line in lines:
-            # Last line of defence: whatever slipped through must not start a new line.
-            if any(char in line for char in "\r\n\x00"):
-                raise ServiceSettingError("settings", f"line {line!r} would break the config")
-        return "\n".join(lines) + "\n"
+        return program_section(self.name, options)
 
 
 @dataclass(frozen=True)
