@@ -14,7 +14,6 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +21,7 @@ from hosting import commands, db, services
 from hosting.catalog import TECHS
 from hosting.commands import TOGGLE_KINDS, Actor
 from hosting.errors import HostingError, InvalidInput, NotFound
-from hosting.job_records import get_job
+from hosting.job_records import wait_for_job
 from hosting.models import Job, Tenant
 from hosting.settings import load_settings
 from sqlalchemy import Engine, select
@@ -69,27 +68,21 @@ class Cli:
         return self.wait(job.id)
 
     def wait(self, job_id: str) -> int:
-        deadline = time.monotonic() + self.args.timeout
-        seen: tuple[Any, ...] = ("queued", 0, None)
-        while True:
-            with self.sessions() as session:
-                job = get_job(session, job_id)
-                retry_note = job.error if job.status == "queued" else None
-                state = (job.status, job.attempts, retry_note)
-                if state != seen:
-                    note = f" (attempt {job.attempts})" if job.status == "running" else ""
-                    note = f" ({retry_note})" if retry_note else note
-                    self.out(f"job {job.id}: {job.status}{note}")
-                    seen = state
-                if job.finished:
-                    return self.report(job)
-            if time.monotonic() > deadline:
-                self.out(
-                    f"job {job_id}: still {seen[0]} after {self.args.timeout:g}s;"
-                    " see `hostingctl jobs`"
-                )
-                return EXIT_TIMEOUT
-            time.sleep(0.2)
+        job = wait_for_job(
+            self.sessions, job_id, timeout=self.args.timeout, on_change=self.progress
+        )
+        if job.finished:
+            return self.report(job)
+        self.out(
+            f"job {job_id}: still {job.status} after {self.args.timeout:g}s; see `hostingctl jobs`"
+        )
+        return EXIT_TIMEOUT
+
+    def progress(self, job: Job) -> None:
+        note = f" (attempt {job.attempts})" if job.status == "running" else ""
+        if job.status == "queued" and job.error:
+            note = f" ({job.error})"  # the reason of a coming retry
+        self.out(f"job {job.id}: {job.status}{note}")
 
     def report(self, job: Job) -> int:
         if job.status == "failed":

@@ -61,7 +61,7 @@ def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None
 
     def launch() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "workers.local"],
+            [sys.executable, "-m", "local_platform"],
             cwd=REPO,
             env=env,
             stdout=out.open("wb"),
@@ -110,7 +110,7 @@ def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None
         wait_until(lambda: "Ctrl-C" in out.read_text(), 120, "the second summary")
         assert "job create_app" not in out.read_text()
         stop = subprocess.run(
-            [sys.executable, "-m", "workers.local", "stop"],
+            [sys.executable, "-m", "local_platform", "stop"],
             cwd=REPO,
             env=env,
             capture_output=True,

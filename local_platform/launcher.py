@@ -1,7 +1,7 @@
 """The whole platform on one machine, from one command (``scripts/run``).
 
-    python -m workers.local          # start (or restart) everything; Ctrl-C stops it all
-    python -m workers.local stop     # stop a running one from another terminal
+    python -m local_platform          # start (or restart) everything; Ctrl-C stops it all
+    python -m local_platform stop     # stop a running one from another terminal
 
 Everything lives under the data directory (``HOSTING_DATA_DIR``, default ``./.run``):
 a SQLite database, a host runtime (our supervisord) that runs Redis for the job queue, the
@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from hosting import db, services
-from hosting.job_records import get_job
+from hosting.job_records import wait_for_job
 from hosting.models import App, Host, Tenant, User
 from hosting.program_section import program_section
 from hosting.queue import enqueue_job
 from hosting.settings import load_settings
 from hosting.validation import format_environment
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from supervisor_runtime.ctl.client import connect
 from workers.host import PLATFORM_DIR, HostConfig, render_host_config, start_host_runtime
@@ -254,7 +254,7 @@ class LocalPlatform:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
-        return pid if b"workers.local" in cmdline else None
+        return pid if b"local_platform" in cmdline else None
 
     # -- demo data ---------------------------------------------------------------------
 
@@ -330,7 +330,13 @@ class LocalPlatform:
         return secret_file(path, lambda: token)
 
     def _run_job(
-        self, sessions: Any, session: Session, kind: str, host: Host, app: App, user: User
+        self,
+        sessions: sessionmaker[Session],
+        session: Session,
+        kind: str,
+        host: Host,
+        app: App,
+        user: User,
     ) -> None:
         from redis import Redis
 
@@ -343,22 +349,21 @@ class LocalPlatform:
             user=user,
             actor="scripts/run",
         )
-        job_id = job.id
         say(f"job {kind}: queued")
-        seen = "queued"
-
-        def finished() -> bool:
-            nonlocal seen
-            with sessions() as fresh:
-                row = get_job(fresh, job_id)
-                if row.status != seen:
-                    seen = row.status
-                    say(f"job {kind}: {seen}")
-                if row.status == "failed":
-                    raise SystemExit(f"error: {kind} failed: {row.error}\n{row.log_tail or ''}")
-                return row.status == "done"
-
-        wait_until(finished, 180, f"the {kind} job", self.stop)
+        timeout = 180
+        job = wait_for_job(
+            sessions,
+            job.id,
+            timeout=timeout,
+            on_change=lambda row: say(f"job {kind}: {row.status}"),
+            cancelled=self.stop,
+        )
+        if job.status == "failed":
+            raise SystemExit(f"error: {kind} failed: {job.error}\n{job.log_tail or ''}")
+        if not job.finished:
+            if self.stop():
+                raise StopRequested
+            raise SystemExit(f"error: timed out after {timeout:g}s waiting for the {kind} job")
 
     @staticmethod
     def _one(session: Session, model: Any, condition: Any) -> Any:
