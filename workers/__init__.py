@@ -10,5 +10,5 @@ parser and the XML-RPC client); neither depends on this package. Modules:
 - ``locks``: the per-app lock;
 - ``job_handlers``: ``run_job``, what an RQ worker runs, and one handler per job kind;
 - ``worker`` / ``status``: the processes the host runtime runs (RQ worker, status poller);
-- ``cli``: ``hostingctl``, the operator's command line.
+- ``cli``: ``hostingctl``, the operator's command line (``hosting.commands`` as an operator).
 """
