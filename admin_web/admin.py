@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from hosting import services
 from hosting.errors import InvalidInput
-from hosting.jobs import jobs_visible_to
+from hosting.job_records import jobs_visible_to
 from hosting.models import App, Host, Tenant, User
 from rq import Queue, Worker
 from sqlalchemy import func, select
@@ -119,7 +119,9 @@ def users() -> Any:
     if form.validate_on_submit():
         try:
             user = services.create_user(
-                session, form.email.data or "", form.password.data or "",
+                session,
+                form.email.data or "",
+                form.password.data or "",
                 is_admin=bool(form.is_admin.data),
             )
             session.commit()

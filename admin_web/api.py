@@ -13,15 +13,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, g, jsonify, request
-from hosting import services, tokens
+from hosting import commands, services, tokens
 from hosting.catalog import describe_kinds
+from hosting.commands import Actor
 from hosting.errors import InvalidInput, NotFound
-from hosting.jobs import jobs_visible_to
+from hosting.job_records import jobs_visible_to
 from hosting.models import App, User
 
-from admin_web import actions
 from admin_web.extensions import get_redis, get_session
-from admin_web.jobs import job_for
+from admin_web.job_status import job_for
 from admin_web.openapi import openapi_document
 from admin_web.presenters import app_dict, job_dict, service_dict, status_payload
 
@@ -79,6 +79,11 @@ def api_user() -> User:
     return g.api_user
 
 
+def acting() -> Actor:
+    """The token's user as the commands' actor (scoped to their tenants)."""
+    return Actor.for_user(api_user())
+
+
 def _app(app_id: int) -> App:
     return services.get_app_for(get_session(), api_user(), app_id)
 
@@ -116,7 +121,7 @@ def openapi() -> Any:
 @token_required
 def whoami() -> Any:
     user = api_user()
-    tenants = actions.tenants_of(get_session(), user)
+    tenants = commands.tenants_of(get_session(), acting())
     return jsonify(
         email=user.email,
         is_admin=user.is_admin,
@@ -142,10 +147,10 @@ def list_apps() -> Any:
 @token_required
 def create_app() -> Any:
     data = _body()
-    app, job = actions.create_app(
+    app, job = commands.create_app(
         get_session(),
         get_redis(),
-        api_user(),
+        acting(),
         name=_string(data, "name", required=True) or "",
         tech=_string(data, "tech", required=True) or "",
         tenant_ref=_string(data, "tenant"),
@@ -168,7 +173,7 @@ def show_app(app_id: int) -> Any:
 @token_required
 def delete_app(app_id: int) -> Any:
     app = _app(app_id)
-    job = actions.delete_app(get_session(), get_redis(), api_user(), app)
+    job = commands.delete_app(get_session(), get_redis(), acting(), app)
     return _accepted({"job": job_dict(job)})
 
 
@@ -188,19 +193,17 @@ def list_services(app_id: int) -> Any:
 @token_required
 def toggle_service(app_id: int, name: str, change: str) -> Any:
     app = _app(app_id)
-    service, job = actions.set_service_enabled(
-        get_session(), get_redis(), api_user(), app, name, change == "enable"
+    service, job = commands.set_service_enabled(
+        get_session(), get_redis(), acting(), app, name, change == "enable"
     )
-    return _accepted(
-        {"service": service_dict(service) if service else None, "job": job_dict(job)}
-    )
+    return _accepted({"service": service_dict(service) if service else None, "job": job_dict(job)})
 
 
 @bp.post("/apps/<int:app_id>/programs/<program>/<action>")
 @token_required
 def program_action(app_id: int, program: str, action: str) -> Any:
     app = _app(app_id)
-    job = actions.program_action(get_session(), get_redis(), api_user(), app, program, action)
+    job = commands.program_action(get_session(), get_redis(), acting(), app, program, action)
     return _accepted({"job": job_dict(job)})
 
 
@@ -210,10 +213,10 @@ def read_log(app_id: int) -> Any:
     app = _app(app_id)
     data = _body()
     size = data.get("bytes", 64 * 1024)
-    job = actions.read_log(
+    job = commands.read_log(
         get_session(),
         get_redis(),
-        api_user(),
+        acting(),
         app,
         _string(data, "program") or "app",
         _string(data, "channel") or "stdout",

@@ -17,14 +17,15 @@ from flask import (
     url_for,
 )
 from flask_login import login_required
-from hosting import services
+from hosting import commands, services
+from hosting.catalog import get_kind
+from hosting.commands import Actor
 from hosting.errors import InvalidInput, NotFound
-from hosting.jobs import jobs_visible_to
+from hosting.job_records import jobs_visible_to
 from hosting.models import App, Host, Job, Service
 from hosting.status import read_app_status
 from sqlalchemy import select
 
-from admin_web import actions
 from admin_web.extensions import get_redis, get_session, me, wants_json
 from admin_web.forms import CustomProgramForm, NewAppForm, attach_error, labelled
 from admin_web.presenters import (
@@ -38,6 +39,11 @@ from admin_web.presenters import (
 bp = Blueprint("apps", __name__)
 RECENT_JOBS = 8
 LOG_SIZES = (16 * 1024, 64 * 1024, 256 * 1024)
+
+
+def acting() -> Actor:
+    """The logged-in user as the commands' actor (scoped to their tenants)."""
+    return Actor.for_user(me())
 
 
 def load_app(app_id: int) -> App:
@@ -88,7 +94,7 @@ def index_status() -> Any:
 def new() -> Any:
     session = get_session()
     form = NewAppForm()
-    tenants = actions.tenants_of(session, me())
+    tenants = commands.tenants_of(session, acting())
     form.tenant.choices = [labelled(t.slug, t.name) for t in tenants]
     hosts = list(session.scalars(select(Host).order_by(Host.name))) if me().is_admin else []
     if hosts:
@@ -99,10 +105,10 @@ def new() -> Any:
         flash("You are not a member of any company yet.", "error")
     if form.validate_on_submit():
         try:
-            app, job = actions.create_app(
+            app, job = commands.create_app(
                 session,
                 get_redis(),
-                me(),
+                acting(),
                 name=(form.name.data or "").strip(),
                 tech=form.tech.data or "",
                 tenant_ref=form.tenant.data,
@@ -126,8 +132,8 @@ def detail(app_id: int) -> Any:
     status = read_app_status(redis, app.id)
     by_name = {service.name: service for service in app.services}
     toggles = [
-        {"name": kind, "kind": kind, "service": by_name.get(kind), "doc": actions.kind_doc(kind)}
-        for kind in actions.TOGGLE_KINDS
+        {"name": kind, "kind": kind, "service": by_name.get(kind), "doc": get_kind(kind).doc}
+        for kind in commands.TOGGLE_KINDS
     ]
     jobs = jobs_visible_to(session, me(), app=app, limit=RECENT_JOBS)
     return render_template(
@@ -137,7 +143,7 @@ def detail(app_id: int) -> Any:
         processes=process_rows(app, status),
         toggles=toggles,
         customs=[s for s in app.services if s.kind == "custom"],
-        others=[s for s in app.services if s.kind not in ("custom", *actions.TOGGLE_KINDS)],
+        others=[s for s in app.services if s.kind not in ("custom", *commands.TOGGLE_KINDS)],
         jobs=jobs,
     )
 
@@ -157,7 +163,7 @@ def status(app_id: int) -> Any:
 def control(app_id: int, target: str, action: str) -> Any:
     app = load_app(app_id)
     try:
-        job = actions.program_action(get_session(), get_redis(), me(), app, target, action)
+        job = commands.program_action(get_session(), get_redis(), acting(), app, target, action)
     except InvalidInput as exc:
         return _refused(app, exc)
     what = "all programs" if target == "all" else target
@@ -169,8 +175,8 @@ def control(app_id: int, target: str, action: str) -> Any:
 def toggle_service(app_id: int, name: str, change: str) -> Any:
     app = load_app(app_id)
     try:
-        _service, job = actions.set_service_enabled(
-            get_session(), get_redis(), me(), app, name, change == "enable"
+        _service, job = commands.set_service_enabled(
+            get_session(), get_redis(), acting(), app, name, change == "enable"
         )
     except (InvalidInput, NotFound) as exc:
         return _refused(app, exc)
@@ -204,8 +210,8 @@ def _program_form(app: App, existing: Service | None) -> Any:
     if form.validate_on_submit():
         name = existing.name if existing is not None else (form.name.data or "").strip()
         try:
-            _service, job = actions.save_custom_program(
-                get_session(), get_redis(), me(), app, name, form.settings(), existing=existing
+            _service, job = commands.save_custom_program(
+                get_session(), get_redis(), acting(), app, name, form.settings(), existing=existing
             )
         except InvalidInput as exc:
             get_session().rollback()
@@ -222,7 +228,7 @@ def program_remove(app_id: int, name: str) -> Any:
     app = load_app(app_id)
     service = _custom_or_404(app, name)
     try:
-        job = actions.remove_custom_program(get_session(), get_redis(), me(), app, service)
+        job = commands.remove_custom_program(get_session(), get_redis(), acting(), app, service)
     except InvalidInput as exc:
         return _refused(app, exc)
     return _queued(job, f"Program {name} removed, applying.")
@@ -232,7 +238,7 @@ def program_remove(app_id: int, name: str) -> Any:
 @login_required
 def logs(app_id: int) -> Any:
     app = load_app(app_id)
-    programs = sorted({n for names in actions.process_names(app).values() for n in names})
+    programs = sorted({n for names in commands.process_names(app).values() for n in names})
     program = request.args.get("program") or ("app" if "app" in programs else "")
     channel = request.args.get("channel", "stdout")
     job = None
@@ -264,7 +270,7 @@ def logs_read(app_id: int) -> Any:
     except ValueError:
         size = -1
     try:
-        job = actions.read_log(get_session(), get_redis(), me(), app, program, channel, size)
+        job = commands.read_log(get_session(), get_redis(), acting(), app, program, channel, size)
     except InvalidInput as exc:
         return _refused(app, exc)
     if wants_json():
@@ -289,5 +295,5 @@ def delete(app_id: int) -> Any:
     if request.form.get("confirm") != app.name:
         flash("Type the app's name to confirm deleting it.", "error")
         return redirect(url_for("apps.detail", app_id=app.id))
-    job = actions.delete_app(get_session(), get_redis(), me(), app)
+    job = commands.delete_app(get_session(), get_redis(), acting(), app)
     return _queued(job, f"App {app.name} is being deleted.")

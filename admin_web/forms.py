@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from hosting.catalog import STOP_SIGNALS
+from hosting.catalog import STOP_SIGNALS, TECHS
 from hosting.errors import InvalidInput
-from hosting.models import ROLES, TECHS
+from hosting.models import ROLES
 from wtforms import (
     BooleanField,
     EmailField,
@@ -35,7 +35,8 @@ class CustomProgramForm(FlaskForm):
     command = StringField("Command", validators=[DataRequired(), Length(max=4096)])
     directory = StringField("Working directory", validators=[Optional(), Length(max=4096)])
     environment = TextAreaField(
-        "Environment", validators=[Optional(), Length(max=16384)],
+        "Environment",
+        validators=[Optional(), Length(max=16384)],
         description="One NAME=value per line.",
     )
     stopsignal = SelectField("Stop signal", choices=list(STOP_SIGNALS), default="TERM")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hosting.catalog import TECHS
+
 _ERROR = {"$ref": "#/components/responses/Error"}
 _UNAUTHORIZED = {"$ref": "#/components/responses/Unauthorized"}
 _NOT_FOUND = {"$ref": "#/components/responses/NotFound"}
@@ -34,89 +36,164 @@ def _op(summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
 
 def openapi_document(server_url: str = "") -> dict[str, Any]:
     paths: dict[str, Any] = {
-        "/me": {"get": _op("The token's user and tenants", {"200": _json(_obj(
-            email={"type": "string"}, is_admin={"type": "boolean"},
-            tenants={"type": "array", "items": _ref("TenantRef")}), "The user")})},
-        "/kinds": {"get": _op("Service kinds and their settings", {"200": _json(
-            _obj(kinds={"type": "array", "items": {"type": "object"}}), "The catalog")})},
+        "/me": {
+            "get": _op(
+                "The token's user and tenants",
+                {
+                    "200": _json(
+                        _obj(
+                            email={"type": "string"},
+                            is_admin={"type": "boolean"},
+                            tenants={"type": "array", "items": _ref("TenantRef")},
+                        ),
+                        "The user",
+                    )
+                },
+            )
+        },
+        "/kinds": {
+            "get": _op(
+                "Service kinds and their settings",
+                {
+                    "200": _json(
+                        _obj(kinds={"type": "array", "items": {"type": "object"}}), "The catalog"
+                    )
+                },
+            )
+        },
         "/apps": {
-            "get": _op("List the apps you may see", {"200": _json(
-                _obj(apps={"type": "array", "items": _ref("App")}), "Apps")}),
+            "get": _op(
+                "List the apps you may see",
+                {"200": _json(_obj(apps={"type": "array", "items": _ref("App")}), "Apps")},
+            ),
             "post": _op(
                 "Create an app (queues create_app)",
                 {"202": _queued({"app": _ref("App")}), "400": _ERROR},
-                requestBody={"required": True, "content": {"application/json": {
-                    "schema": _ref("NewApp")}}},
+                requestBody={
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("NewApp")}},
+                },
             ),
         },
         "/apps/{app_id}": {
             "parameters": [_APP_ID],
-            "get": _op("Show an app with its services and status", {
-                "200": _json(_obj(app=_ref("App")), "The app"), "404": _NOT_FOUND}),
-            "delete": _op("Delete an app (queues delete_app)", {
-                "202": _queued(), "404": _NOT_FOUND}),
+            "get": _op(
+                "Show an app with its services and status",
+                {"200": _json(_obj(app=_ref("App")), "The app"), "404": _NOT_FOUND},
+            ),
+            "delete": _op(
+                "Delete an app (queues delete_app)", {"202": _queued(), "404": _NOT_FOUND}
+            ),
         },
         "/apps/{app_id}/status": {
             "parameters": [_APP_ID],
-            "get": _op("Live process status (from the workers' poller)", {
-                "200": _json(_ref("Status"), "Status"), "404": _NOT_FOUND}),
+            "get": _op(
+                "Live process status (from the workers' poller)",
+                {"200": _json(_ref("Status"), "Status"), "404": _NOT_FOUND},
+            ),
         },
         "/apps/{app_id}/services": {
             "parameters": [_APP_ID],
-            "get": _op("List the app's services", {"200": _json(_obj(
-                services={"type": "array", "items": _ref("Service")}), "Services"),
-                "404": _NOT_FOUND}),
+            "get": _op(
+                "List the app's services",
+                {
+                    "200": _json(
+                        _obj(services={"type": "array", "items": _ref("Service")}), "Services"
+                    ),
+                    "404": _NOT_FOUND,
+                },
+            ),
         },
         "/apps/{app_id}/services/{name}/{change}": {
             "parameters": [
                 _APP_ID,
-                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
-                 "description": "a service name; 'memcached' or 'redis' are added on enable"},
-                {"name": "change", "in": "path", "required": True,
-                 "schema": {"type": "string", "enum": ["enable", "disable"]}},
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "a service name; 'memcached' or 'redis' are added on enable",
+                },
+                {
+                    "name": "change",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["enable", "disable"]},
+                },
             ],
-            "post": _op("Enable or disable a service (queues apply_services)", {
-                "202": _queued({"service": _ref("Service")}), "400": _ERROR, "404": _NOT_FOUND}),
+            "post": _op(
+                "Enable or disable a service (queues apply_services)",
+                {"202": _queued({"service": _ref("Service")}), "400": _ERROR, "404": _NOT_FOUND},
+            ),
         },
         "/apps/{app_id}/programs/{program}/{action}": {
             "parameters": [
                 _APP_ID,
-                {"name": "program", "in": "path", "required": True,
-                 "schema": {"type": "string"},
-                 "description": "a service name, group:process, or 'all'"},
-                {"name": "action", "in": "path", "required": True,
-                 "schema": {"type": "string", "enum": ["start", "stop", "restart"]}},
+                {
+                    "name": "program",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "a service name, group:process, or 'all'",
+                },
+                {
+                    "name": "action",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["start", "stop", "restart"]},
+                },
             ],
-            "post": _op("Start, stop or restart a program (queues program_action)", {
-                "202": _queued(), "400": _ERROR, "404": _NOT_FOUND}),
+            "post": _op(
+                "Start, stop or restart a program (queues program_action)",
+                {"202": _queued(), "400": _ERROR, "404": _NOT_FOUND},
+            ),
         },
         "/apps/{app_id}/logs": {
             "parameters": [_APP_ID],
             "post": _op(
                 "Read a log tail (queues read_log; the job's result holds the text)",
                 {"202": _queued(), "400": _ERROR, "404": _NOT_FOUND},
-                requestBody={"content": {"application/json": {"schema": _obj(
-                    program={"type": "string", "default": "app"},
-                    channel={"type": "string", "enum": ["stdout", "stderr"]},
-                    bytes={"type": "integer", "minimum": 1, "maximum": 1048576},
-                )}}},
+                requestBody={
+                    "content": {
+                        "application/json": {
+                            "schema": _obj(
+                                program={"type": "string", "default": "app"},
+                                channel={"type": "string", "enum": ["stdout", "stderr"]},
+                                bytes={"type": "integer", "minimum": 1, "maximum": 1048576},
+                            )
+                        }
+                    }
+                },
             ),
         },
         "/apps/{app_id}/jobs": {
             "parameters": [_APP_ID],
-            "get": _op("The app's job history and audit log, newest first", {
-                "200": _json(_obj(jobs={"type": "array", "items": _ref("Job")}), "Jobs"),
-                "404": _NOT_FOUND}),
+            "get": _op(
+                "The app's job history and audit log, newest first",
+                {
+                    "200": _json(_obj(jobs={"type": "array", "items": _ref("Job")}), "Jobs"),
+                    "404": _NOT_FOUND,
+                },
+            ),
         },
         "/jobs/{job_id}": {
-            "parameters": [{"name": "job_id", "in": "path", "required": True,
-                            "schema": {"type": "string", "format": "uuid"}}],
-            "get": _op("A job's status, result (e.g. a log's text), error and log tail", {
-                "200": _json(_obj(job=_ref("Job")), "The job"), "404": _NOT_FOUND}),
+            "parameters": [
+                {
+                    "name": "job_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+            ],
+            "get": _op(
+                "A job's status, result (e.g. a log's text), error and log tail",
+                {"200": _json(_obj(job=_ref("Job")), "The job"), "404": _NOT_FOUND},
+            ),
         },
     }
-    error_schema = _obj(error=_obj(message={"type": "string"},
-                                   field={"type": "string", "nullable": True}))
+    error_schema = _obj(
+        error=_obj(message={"type": "string"}, field={"type": "string", "nullable": True})
+    )
     return {
         "openapi": "3.0.3",
         "info": {
@@ -129,56 +206,89 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "hst_... token from the panel"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "hst_... token from the panel",
+                }
+            },
             "responses": {
                 "Error": _json(error_schema, "Invalid input; error.field names it"),
                 "Unauthorized": _json(error_schema, "Missing, wrong or revoked token"),
                 "NotFound": _json(error_schema, "No such thing, or not yours"),
             },
             "schemas": {
-                "TenantRef": _obj(id={"type": "integer"}, slug={"type": "string"},
-                                  name={"type": "string"}),
-                "NewApp": {**_obj(
-                    name={"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"},
-                    tech={"type": "string", "enum": ["python", "node", "php", "custom"]},
-                    tenant={"type": "string", "description": "slug or id; optional with one"},
-                    host={"type": "string", "description": "admins only; default least loaded"},
-                    custom_command={"type": "string", "description": "custom apps only"},
-                ), "required": ["name", "tech"]},
+                "TenantRef": _obj(
+                    id={"type": "integer"}, slug={"type": "string"}, name={"type": "string"}
+                ),
+                "NewApp": {
+                    **_obj(
+                        name={
+                            "type": "string",
+                            "pattern": "^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$",
+                        },
+                        tech={"type": "string", "enum": list(TECHS)},
+                        tenant={"type": "string", "description": "slug or id; optional with one"},
+                        host={"type": "string", "description": "admins only; default least loaded"},
+                        custom_command={"type": "string", "description": "custom apps only"},
+                    ),
+                    "required": ["name", "tech"],
+                },
                 "App": _obj(
-                    id={"type": "integer"}, name={"type": "string"}, tech={"type": "string"},
-                    tenant=_ref("TenantRef"), host={"type": "string"}, root={"type": "string"},
+                    id={"type": "integer"},
+                    name={"type": "string"},
+                    tech={"type": "string"},
+                    tenant=_ref("TenantRef"),
+                    host={"type": "string"},
+                    root={"type": "string"},
                     created_at={"type": "string", "format": "date-time"},
-                    status=_obj(state={"type": "string", "enum": [
-                        "running", "partial", "stopped", "down", "unknown"]},
-                        running={"type": "integer"}, total={"type": "integer"}),
+                    status=_obj(
+                        state={
+                            "type": "string",
+                            "enum": ["running", "partial", "stopped", "down", "unknown"],
+                        },
+                        running={"type": "integer"},
+                        total={"type": "integer"},
+                    ),
                     services={"type": "array", "items": _ref("Service")},
                 ),
                 "Service": _obj(
-                    id={"type": "integer"}, name={"type": "string"}, kind={"type": "string"},
-                    enabled={"type": "boolean"}, settings={"type": "object"},
+                    id={"type": "integer"},
+                    name={"type": "string"},
+                    kind={"type": "string"},
+                    enabled={"type": "boolean"},
+                    settings={"type": "object"},
                 ),
                 "Process": _obj(
-                    name={"type": "string"}, group={"type": "string"},
-                    target={"type": "string"}, kind={"type": "string"},
-                    state={"type": "string"}, pid={"type": "integer", "nullable": True},
+                    name={"type": "string"},
+                    group={"type": "string"},
+                    target={"type": "string"},
+                    kind={"type": "string"},
+                    state={"type": "string"},
+                    pid={"type": "integer", "nullable": True},
                     uptime={"type": "integer", "nullable": True},
                     description={"type": "string"},
                 ),
                 "Status": _obj(
-                    app={"type": "integer"}, state={"type": "string"},
-                    running={"type": "integer"}, total={"type": "integer"},
+                    app={"type": "integer"},
+                    state={"type": "string"},
+                    running={"type": "integer"},
+                    total={"type": "integer"},
                     runtime={"type": "string", "nullable": True},
                     processes={"type": "array", "items": _ref("Process")},
                 ),
                 "Job": _obj(
-                    id={"type": "string"}, kind={"type": "string"}, title={"type": "string"},
+                    id={"type": "string"},
+                    kind={"type": "string"},
+                    title={"type": "string"},
                     status={"type": "string", "enum": ["queued", "running", "done", "failed"]},
-                    finished={"type": "boolean"}, arguments={"type": "object"},
+                    finished={"type": "boolean"},
+                    arguments={"type": "object"},
                     app={"type": "integer", "nullable": True},
                     actor={"type": "string", "nullable": True},
-                    created_at={"type": "string"}, started_at={"type": "string"},
+                    created_at={"type": "string"},
+                    started_at={"type": "string"},
                     finished_at={"type": "string"},
                     result={"nullable": True, "description": "read_log: {program, channel, text}"},
                     error={"type": "string", "nullable": True},

@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hosting.commands import process_names
 from hosting.models import App, Job, Service
 from hosting.status import read_app_status
-
-from admin_web.actions import process_names
 
 RUNNING = "RUNNING"
 
@@ -25,9 +24,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 def process_rows(app: App, status: dict[str, Any] | None) -> list[dict[str, Any]]:
     kinds = {service.name: service.kind for service in app.services}
-    reported = {(p.get("group") or p["name"], p["name"]): p for p in (status or {}).get(
-        "processes", []
-    )}
+    reported = {
+        (p.get("group") or p["name"], p["name"]): p for p in (status or {}).get("processes", [])
+    }
     rows: list[dict[str, Any]] = []
     for group, names in process_names(app).items():
         for name in names:
@@ -42,8 +41,13 @@ def _row(group: str, name: str, kind: str, info: dict[str, Any] | None) -> dict[
     target = name if group == name else f"{group}:{name}"
     if info is None:
         return {
-            "name": name, "group": group, "target": target, "kind": kind,
-            "state": "PENDING", "pid": None, "uptime": None,
+            "name": name,
+            "group": group,
+            "target": target,
+            "kind": kind,
+            "state": "PENDING",
+            "pid": None,
+            "uptime": None,
             "description": "not reported by the runtime yet",
         }
     state = info.get("statename") or "UNKNOWN"
@@ -52,8 +56,13 @@ def _row(group: str, name: str, kind: str, info: dict[str, Any] | None) -> dict[
     if state == RUNNING and start and now >= start:
         uptime = int(now - start)
     return {
-        "name": name, "group": group, "target": target, "kind": kind, "state": state,
-        "pid": info.get("pid") or None, "uptime": uptime,
+        "name": name,
+        "group": group,
+        "target": target,
+        "kind": kind,
+        "state": state,
+        "pid": info.get("pid") or None,
+        "uptime": uptime,
         "description": info.get("description") or "",
     }
 

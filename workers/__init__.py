@@ -8,7 +8,7 @@ parser and the XML-RPC client); neither depends on this package. Modules:
 - ``runtime``: talking to one runtime over its socket (update, wait, start/stop, log tail);
 - ``host``: the host-level runtime supervising tenant runtimes and the workers;
 - ``locks``: the per-app lock;
-- ``jobs``: ``run_job``, what an RQ worker runs;
+- ``job_handlers``: ``run_job``, what an RQ worker runs, and one handler per job kind;
 - ``worker`` / ``status``: the processes the host runtime runs (RQ worker, status poller);
-- ``cli``: ``hostingctl``, the operator's command line.
+- ``cli``: ``hostingctl``, the operator's command line (``hosting.commands`` as an operator).
 """

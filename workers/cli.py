@@ -1,4 +1,5 @@
-"""``hostingctl``: the operator's command line. It enqueues the same jobs as the panel.
+"""``hostingctl``: the operator's command line. It runs the same commands as the panel
+(``hosting.commands``), as an operator: no User row, recorded as ``cli:<login>``, every app.
 
 Settings come from the environment (``hosting.settings``: DATABASE_URL, REDIS_URL, ...) or
 ``--database-url`` / ``--redis-url``. Commands that enqueue a job wait for it and show its
@@ -13,21 +14,20 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from hosting import db, services
+from hosting import commands, db, services
+from hosting.catalog import TECHS
+from hosting.commands import TOGGLE_KINDS, Actor
 from hosting.errors import HostingError, InvalidInput, NotFound
-from hosting.jobs import get_job
-from hosting.models import App, Host, Job, Service, Tenant
-from hosting.queue import enqueue_job
+from hosting.job_records import wait_for_job
+from hosting.models import Job, Tenant
 from hosting.settings import load_settings
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 EXIT_FAILED, EXIT_INPUT, EXIT_TIMEOUT = 1, 2, 3
-TOGGLE_KINDS = ("memcached", "redis")
 
 
 class Cli:
@@ -36,9 +36,18 @@ class Cli:
         self.args = args
         self.database_url = args.database_url or settings.database_url
         self.redis_url = args.redis_url or settings.redis_url
-        self.engine = db.make_engine(self.database_url)
-        self.sessions = db.make_session_factory(self.engine)
-        self.actor = f"cli:{getpass.getuser()}"
+        self.actor = Actor.operator(f"cli:{getpass.getuser()}")
+        self._engine: Engine | None = None
+
+    def sessions(self) -> Session:
+        """A new session; the engine is made on first use (host-config needs no database)."""
+        if self._engine is None:
+            self._engine = db.make_engine(self.database_url)
+        return db.make_session_factory(self._engine)()
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
     def redis(self) -> Any:
         from redis import Redis
@@ -48,54 +57,32 @@ class Cli:
     def out(self, text: str) -> None:
         print(text, flush=True)
 
-    # -- lookups -----------------------------------------------------------------------
-
-    def find_app(self, session: Session, name: str) -> App:
-        """``app`` or ``host/app``."""
-        host_name, _, app_name = name.rpartition("/")
-        statement = select(App).join(Host).where(App.name == app_name)
-        if host_name:
-            statement = statement.where(Host.name == host_name)
-        apps = list(session.scalars(statement))
-        if not apps:
-            raise NotFound(f"no app {name!r}")
-        if len(apps) > 1:
-            hosts = ", ".join(f"{app.host.name}/{app.name}" for app in apps)
-            raise InvalidInput("app", f"{name!r} is on several hosts; say which: {hosts}")
-        return apps[0]
-
     # -- jobs --------------------------------------------------------------------------
 
-    def enqueue(self, session: Session, kind: str, app: App, **arguments: Any) -> int:
-        job = enqueue_job(
-            session, self.redis(), kind=kind, host=app.host, app=app, actor=self.actor,
-            arguments=arguments or None,
-        )
-        self.out(f"job {job.id} {kind} {app.host.name}/{app.name}: queued")
+    def follow(self, job: Job) -> int:
+        """Say the job is queued, then wait for it unless --no-wait."""
+        app = job.app
+        self.out(f"job {job.id} {job.kind} {app.host.name}/{app.name}: queued")
         if self.args.no_wait:
             return 0
         return self.wait(job.id)
 
     def wait(self, job_id: str) -> int:
-        deadline = time.monotonic() + self.args.timeout
-        seen: tuple[Any, ...] = ("queued", 0, None)
-        while True:
-            with self.sessions() as session:
-                job = get_job(session, job_id)
-                retry_note = job.error if job.status == "queued" else None
-                state = (job.status, job.attempts, retry_note)
-                if state != seen:
-                    note = f" (attempt {job.attempts})" if job.status == "running" else ""
-                    note = f" ({retry_note})" if retry_note else note
-                    self.out(f"job {job.id}: {job.status}{note}")
-                    seen = state
-                if job.finished:
-                    return self.report(job)
-            if time.monotonic() > deadline:
-                self.out(f"job {job_id}: still {seen[0]} after {self.args.timeout:g}s;"
-                         " see `hostingctl jobs`")
-                return EXIT_TIMEOUT
-            time.sleep(0.2)
+        job = wait_for_job(
+            self.sessions, job_id, timeout=self.args.timeout, on_change=self.progress
+        )
+        if job.finished:
+            return self.report(job)
+        self.out(
+            f"job {job_id}: still {job.status} after {self.args.timeout:g}s; see `hostingctl jobs`"
+        )
+        return EXIT_TIMEOUT
+
+    def progress(self, job: Job) -> None:
+        note = f" (attempt {job.attempts})" if job.status == "running" else ""
+        if job.status == "queued" and job.error:
+            note = f" ({job.error})"  # the reason of a coming retry
+        self.out(f"job {job.id}: {job.status}{note}")
 
     def report(self, job: Job) -> int:
         if job.status == "failed":
@@ -129,12 +116,33 @@ class Cli:
         if a.host_root:
             from workers.host import host_runtime_command, render_host_config
 
-            config = render_host_config(
-                a.host_root, queue, redis_url=self.redis_url, database_url=self.database_url,
-                workers=a.workers, runtime_python=a.runtime_python,
-            )
+            config = render_host_config(a.host_root, queue, **self._host_settings())
             self.out(f"host runtime config: {config.conf}")
             self.out("start it with: " + " ".join(host_runtime_command(config)))
+        return 0
+
+    def _host_settings(self) -> dict[str, Any]:
+        """The host options given; the others keep ``workers.host.host_config``'s defaults."""
+        given = {name: getattr(self.args, name) for name in HOST_OPTIONS}
+        settings = {name: value for name, value in given.items() if value is not None}
+        return {"redis_url": self.redis_url, "database_url": self.database_url, **settings}
+
+    def cmd_host_config(self) -> int:
+        """Write the host runtime's config and host.json (what the Ansible role runs): one
+        line per file, ``changed <path>`` or ``unchanged <path>``; --check writes nothing."""
+        from workers.files import ConfigRefused
+        from workers.host import HOST_CONF, HOST_SETTINGS, host_config, write_host_config
+
+        a = self.args
+        try:
+            config = host_config(a.host_root, a.queue, **self._host_settings())
+            changed = write_host_config(config, check=a.check)
+        except ConfigRefused as exc:
+            raise InvalidInput("host-config", str(exc)) from None
+        for path in (HOST_CONF, HOST_SETTINGS):
+            self.out(f"{'changed' if path in changed else 'unchanged'} {path}")
+        if a.check:
+            self.out("check only: nothing was written")
         return 0
 
     def cmd_create_tenant(self) -> int:
@@ -169,29 +177,26 @@ class Cli:
     def cmd_create_app(self) -> int:
         a = self.args
         with self.sessions() as session:
-            tenant = session.scalars(select(Tenant).where(Tenant.slug == a.tenant)).first()
-            host = session.scalars(select(Host).where(Host.name == a.host)).first()
-            if tenant is None:
-                raise NotFound(f"no tenant {a.tenant!r}")
-            if host is None:
-                raise NotFound(f"no host {a.host!r}")
-            app = services.create_app(session, tenant, host, a.name, a.tech, a.command)
-            session.commit()
-            return self.enqueue(session, "create_app", app)
+            _app, job = commands.create_app(
+                session,
+                self.redis(),
+                self.actor,
+                name=a.name,
+                tech=a.tech,
+                tenant_ref=a.tenant,
+                host_ref=a.host,
+                custom_command=a.command,
+            )
+            return self.follow(job)
 
     def _toggle(self, enabled: bool) -> int:
         a = self.args
         with self.sessions() as session:
-            app = self.find_app(session, a.app)
-            service = session.scalars(
-                select(Service).where(Service.app_id == app.id, Service.kind == a.kind)
-            ).first()
-            if service is None and enabled:
-                services.add_service(session, app, a.kind)
-            elif service is not None:
-                services.set_service_enabled(session, service, enabled)
-            session.commit()
-            return self.enqueue(session, "apply_services", app)
+            app = commands.find_app(session, self.actor, a.app)
+            _service, job = commands.set_service_enabled(
+                session, self.redis(), self.actor, app, a.kind, enabled
+            )
+            return self.follow(job)
 
     def cmd_enable(self) -> int:
         return self._toggle(True)
@@ -201,10 +206,11 @@ class Cli:
 
     def _action(self, action: str) -> int:
         with self.sessions() as session:
-            app = self.find_app(session, self.args.app)
-            return self.enqueue(
-                session, "program_action", app, action=action, program=self.args.program
+            app = commands.find_app(session, self.actor, self.args.app)
+            job = commands.program_action(
+                session, self.redis(), self.actor, app, self.args.program, action
             )
+            return self.follow(job)
 
     def cmd_restart(self) -> int:
         return self._action("restart")
@@ -217,26 +223,30 @@ class Cli:
 
     def cmd_apply(self) -> int:
         with self.sessions() as session:
-            return self.enqueue(session, "apply_services", self.find_app(session, self.args.app))
+            app = commands.find_app(session, self.actor, self.args.app)
+            return self.follow(commands.apply_services(session, self.redis(), self.actor, app))
 
     def cmd_delete_app(self) -> int:
         with self.sessions() as session:
-            return self.enqueue(session, "delete_app", self.find_app(session, self.args.app))
+            app = commands.find_app(session, self.actor, self.args.app)
+            return self.follow(commands.delete_app(session, self.redis(), self.actor, app))
 
     def cmd_logs(self) -> int:
         a = self.args
         with self.sessions() as session:
-            app = self.find_app(session, a.app)
+            app = commands.find_app(session, self.actor, a.app)
             channel = "stderr" if a.stderr else "stdout"
-            return self.enqueue(
-                session, "read_log", app, program=a.program, channel=channel, bytes=a.bytes
+            job = commands.read_log(
+                session, self.redis(), self.actor, app, a.program, channel, a.bytes
             )
+            return self.follow(job)
 
     def cmd_jobs(self) -> int:
         with self.sessions() as session:
             statement = select(Job).order_by(Job.created_at.desc()).limit(self.args.limit)
             if self.args.app:
-                statement = statement.where(Job.app_id == self.find_app(session, self.args.app).id)
+                app = commands.find_app(session, self.actor, self.args.app)
+                statement = statement.where(Job.app_id == app.id)
             for job in session.scalars(statement):
                 app = job.app.name if job.app is not None else "-"
                 when = job.created_at.strftime("%Y-%m-%d %H:%M:%S")
@@ -254,9 +264,40 @@ class Cli:
         return 0  # not reached
 
 
+# The host runtime's settings (``workers.host.HostConfig``); unset ones keep its defaults.
+HOST_OPTIONS = (
+    "workers",
+    "job_timeout",
+    "wait_timeout",
+    "user_prefix",
+    "runtime_python",
+    "status_interval",
+    "status_poller",
+    "worker_umask",
+)
+
+
+def add_host_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--workers", type=int, help="RQ worker processes (default 2; 0: none)")
+    sub.add_argument("--job-timeout", type=int, help="longest job, in seconds (default 300)")
+    sub.add_argument("--wait-timeout", type=float, help="seconds a job waits for programs")
+    sub.add_argument("--user-prefix", help="apps' system users are <prefix><app id>")
+    sub.add_argument("--runtime-python", help="interpreter for tenant runtimes")
+    sub.add_argument("--status-interval", type=float, help="seconds between status polls")
+    sub.add_argument(
+        "--no-status-poller",
+        dest="status_poller",
+        action="store_const",
+        const=False,
+        help="run no status poller (a host without apps)",
+    )
+    sub.add_argument("--worker-umask", help="the workers' umask, e.g. 007")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hostingctl", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hostingctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", help="default $DATABASE_URL")
     parser.add_argument("--redis-url", help="default $REDIS_URL")
     parser.add_argument("--no-wait", action="store_true", help="enqueue and return")
@@ -278,8 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--apps-root", required=True, help="where its apps' roots live")
     sub.add_argument("--queue", help="its RQ queue (default host.<name>)")
     sub.add_argument("--host-root", help="write the host runtime's config here")
-    sub.add_argument("--workers", type=int, default=2, help="RQ worker processes")
-    sub.add_argument("--runtime-python", help="interpreter for tenant runtimes")
+    add_host_options(sub)
+
+    sub = command("host-config", "write the host runtime's config and host.json")
+    sub.add_argument("--host-root", required=True, help="the host runtime's root")
+    sub.add_argument("--queue", required=True, help="the host's RQ queue")
+    add_host_options(sub)
+    sub.add_argument("--check", action="store_true", help="say what would change, write nothing")
 
     sub = command("run-host", "run a host runtime in the foreground")
     sub.add_argument("--host-root", help="default $HOSTING_HOST_ROOT")
@@ -299,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("tenant", help="tenant slug")
     sub.add_argument("host", help="host name")
     sub.add_argument("name")
-    sub.add_argument("--tech", required=True, choices=("python", "node", "php", "custom"))
+    sub.add_argument("--tech", required=True, choices=TECHS)
     sub.add_argument("--command", help="the command of a custom app")
 
     for name, doc in (("enable", "enable a service"), ("disable", "disable a service")):
@@ -338,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hostingctl: {exc}", file=sys.stderr)
         return EXIT_INPUT
     finally:
-        cli.engine.dispose()
+        cli.close()
 
 
 if __name__ == "__main__":

@@ -7,13 +7,18 @@ runs:
 
 - ``worker-<queue>``: the RQ workers of the host's queue (the rq docs' supervisor recipe:
   numprocs, ``%(process_num)02d``, stopsignal TERM so the current job finishes, stopwaitsecs
-  above the job timeout);
-- ``status-<queue>``: the status poller (``workers.status``);
+  above the job timeout); none when ``workers`` is 0 (a host that only serves the panel);
+- ``status-<queue>``: the status poller (``workers.status``), unless ``status_poller`` is off;
 - ``tenant-<app>``: ``supervisord -n -c <app root>/conf/supervisord.conf`` for each app, as
   the app's own user when the host runs as root, restarted if it ever exits.
 
 Registering an app writes its ``apps.d`` file (validated with the whole host config first)
 and applies just that program to the running host runtime.
+
+``render_host_config`` is the only writer of the host runtime's config: ``hostingctl
+create-host --host-root``, the one-machine launcher and the Ansible role (through
+``hostingctl host-config``) all call it, and every ``[program:x]`` in it comes from
+``hosting.program_section``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hosting import validation as v
+from hosting.program_section import program_section
 from hosting.queue import DEFAULT_JOB_TIMEOUT
 from hosting.rendering import MANAGED_HEADER, runtime_base_sections
 
@@ -57,7 +63,7 @@ class HostConfig:
     queue: str
     redis_url: str
     database_url: str
-    workers: int = 2
+    workers: int = 2  # RQ worker processes; 0 runs none (a host that only serves the panel)
     job_timeout: int = DEFAULT_JOB_TIMEOUT
     wait_timeout: float = 60.0  # how long a job waits for programs to reach their state
     user_prefix: str = DEFAULT_USER_PREFIX
@@ -66,6 +72,10 @@ class HostConfig:
     # may not read it (a pyenv under /root). The runtime needs only the standard library.
     runtime_python: str | None = None
     status_interval: float = 2.0
+    status_poller: bool = True
+    # The workers' umask, e.g. "007" on a real host: they run as root, and the panel (the
+    # service account, same group) must be able to write the database files they create.
+    worker_umask: str | None = None
 
     @property
     def path(self) -> Path:
@@ -87,8 +97,8 @@ class HostConfig:
     def apps_dir(self) -> Path:
         return self.path / APPS_DIR
 
-    def save(self) -> None:
-        atomic_write(self.path / HOST_SETTINGS, json.dumps(asdict(self), indent=2) + "\n", 0o600)
+    def settings_text(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
 
     @classmethod
     def load(cls, root: str | os.PathLike[str] | None = None) -> HostConfig:
@@ -99,15 +109,7 @@ class HostConfig:
         return cls(**data)
 
 
-def _program(name: str, options: list[tuple[str, str]]) -> str:
-    return "\n".join([f"[program:{name}]", *(f"{key}={value}" for key, value in options)])
-
-
-def _environment(values: dict[str, str]) -> str:
-    return v.format_environment(values)
-
-
-def render_host_config(
+def host_config(
     host_root: str,
     queue: str,
     *,
@@ -119,12 +121,16 @@ def render_host_config(
     user_prefix: str = DEFAULT_USER_PREFIX,
     runtime_python: str | None = None,
     status_interval: float = 2.0,
+    status_poller: bool = True,
+    worker_umask: str | None = None,
 ) -> HostConfig:
-    """Write the host runtime's config and settings under ``host_root`` (validated first);
-    returns the settings. Running it again with the same values changes nothing."""
-    root = Path(v.app_root(str(Path(host_root).absolute())))
-    config = HostConfig(
-        root=str(root),
+    """A host's settings with its root made absolute, checked; nothing is written."""
+    if workers < 0:
+        raise ConfigRefused(f"workers must be 0 or more, not {workers}")
+    if worker_umask is not None and not re.fullmatch(r"0?[0-7]{3}", worker_umask):
+        raise ConfigRefused(f"worker umask {worker_umask!r} is not an octal mode like 007")
+    return HostConfig(
+        root=v.app_root(str(Path(host_root).absolute())),
         queue=queue,
         redis_url=redis_url,
         database_url=database_url,
@@ -134,15 +140,42 @@ def render_host_config(
         user_prefix=user_prefix,
         runtime_python=runtime_python,
         status_interval=status_interval,
+        status_poller=status_poller,
+        worker_umask=worker_umask,
     )
-    for relative in ("conf", APPS_DIR, PLATFORM_DIR, "run", "log"):
-        (root / relative).mkdir(parents=True, exist_ok=True, mode=0o700)
-    text = host_config_text(config)
-    validate_conf_dir(root / "conf", {"supervisord.conf": text})
-    if not config.conf.exists() or config.conf.read_text(encoding="utf-8") != text:
-        atomic_write(config.conf, text, 0o600)
-    config.save()
+
+
+def write_host_config(config: HostConfig, *, check: bool = False) -> list[str]:
+    """Write ``conf/supervisord.conf`` (validated with the runtime's parser first) and
+    ``conf/host.json``, each only when its text differs; returns the paths (relative to the
+    root) that changed. ``check`` validates, writes nothing and returns what would change
+    (``hostingctl host-config --check``, Ansible's check mode)."""
+    root = config.path
+    texts = {HOST_CONF: host_config_text(config), HOST_SETTINGS: config.settings_text()}
+    changed = [name for name, text in texts.items() if _differs(root / name, text)]
+    if not check:
+        for relative in ("conf", APPS_DIR, PLATFORM_DIR, "run", "log"):
+            (root / relative).mkdir(parents=True, exist_ok=True, mode=0o700)
+    # The parser insists that log/ exists: a check of a root not made yet cannot validate.
+    if not check or (root / "log").is_dir():
+        validate_conf_dir(root / "conf", {"supervisord.conf": texts[HOST_CONF]})
+    if check:
+        return changed
+    for name in changed:
+        atomic_write(root / name, texts[name], 0o600)
+    return changed
+
+
+def render_host_config(host_root: str, queue: str, **settings: Any) -> HostConfig:
+    """``host_config`` then ``write_host_config``: returns the settings. Running it again
+    with the same values changes nothing."""
+    config = host_config(host_root, queue, **settings)
+    write_host_config(config)
     return config
+
+
+def _differs(path: Path, text: str) -> bool:
+    return not path.exists() or path.read_text(encoding="utf-8") != text
 
 
 def host_config_text(config: HostConfig) -> str:
@@ -150,15 +183,17 @@ def host_config_text(config: HostConfig) -> str:
     python = shlex.quote(sys.executable)
     host_arg = f"--host-root {shlex.quote(root)}"
     queue = program_safe(config.queue)
-    env = _environment({HOST_ROOT_ENV: root, "PYTHONUNBUFFERED": "1"})
-    worker = _program(
-        f"worker-{queue}",
-        [
+    env = v.format_environment({HOST_ROOT_ENV: root, "PYTHONUNBUFFERED": "1"})
+    programs = []
+    if config.workers:
+        umask = [("umask", config.worker_umask)] if config.worker_umask else []
+        worker = [
             ("command", f"{python} -m workers.worker {host_arg}"),
             ("process_name", "%(program_name)s-%(process_num)02d"),
             ("numprocs", str(config.workers)),
             ("directory", root),
             ("environment", env),
+            *umask,
             ("autostart", "true"),
             ("autorestart", "true"),
             ("startsecs", "0"),
@@ -169,11 +204,10 @@ def host_config_text(config: HostConfig) -> str:
             ("stdout_logfile_maxbytes", "2MB"),
             ("stdout_logfile_backups", "5"),
             ("redirect_stderr", "true"),
-        ],
-    )
-    status = _program(
-        f"status-{queue}",
-        [
+        ]
+        programs.append(program_section(f"worker-{queue}", worker))
+    if config.status_poller:
+        status = [
             ("command", f"{python} -m workers.status {host_arg}"),
             ("directory", root),
             ("environment", env),
@@ -185,21 +219,13 @@ def host_config_text(config: HostConfig) -> str:
             ("stdout_logfile_maxbytes", "2MB"),
             ("stdout_logfile_backups", "2"),
             ("redirect_stderr", "true"),
-        ],
-    )
-    lines = [
-        MANAGED_HEADER,
-        *runtime_base_sections(root),
-        worker,
-        "",
-        status,
-        "",
-        "[include]",
-        # apps.d: one tenant runtime per app (written by jobs); platform.d: services the
-        # host itself runs beside the workers (Redis, the panel) in one-machine setups.
-        "files = apps.d/*.conf platform.d/*.conf",
-    ]
-    return "\n".join(lines) + "\n"
+        ]
+        programs.append(program_section(f"status-{queue}", status))
+    head = "\n".join([MANAGED_HEADER, *runtime_base_sections(root)]) + "\n"
+    # apps.d: one tenant runtime per app (written by jobs); platform.d: services the host
+    # itself runs beside the workers (Redis, the panel) in one-machine setups and the roles.
+    include = "[include]\nfiles = apps.d/*.conf platform.d/*.conf\n"
+    return head + "".join(section + "\n" for section in programs) + include
 
 
 def host_runtime_command(config: HostConfig) -> list[str]:
@@ -246,7 +272,7 @@ def tenant_program_text(config: HostConfig, app_name: str, layout: AppLayout, ow
         env["PYTHONPATH"] = _runtime_source_dir()
     options += [
         ("directory", str(layout.root)),
-        ("environment", _environment(env)),
+        ("environment", v.format_environment(env)),
         ("autostart", "true"),
         ("autorestart", "true"),
         ("startsecs", "0"),
@@ -258,7 +284,7 @@ def tenant_program_text(config: HostConfig, app_name: str, layout: AppLayout, ow
         ("stdout_logfile_backups", "2"),
         ("redirect_stderr", "true"),
     ]
-    return f"{MANAGED_HEADER}\n{_program(tenant_program(app_name), options)}\n"
+    return f"{MANAGED_HEADER}\n{program_section(tenant_program(app_name), options)}"
 
 
 def host_runtime(config: HostConfig, timeout: float = 10.0) -> Runtime:

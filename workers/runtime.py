@@ -16,18 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from supervisor_runtime import states as runtime_states
 from supervisor_runtime.ctl.client import ServerProxy, ServerUnreachable, connect
+from supervisor_runtime.rpc.faults import FaultCode
 
-FAULT_BAD_NAME = 10
-FAULT_SHUTDOWN_STATE = 6
-FAULT_ALREADY_STARTED = 60
-FAULT_NOT_RUNNING = 70
-FAULT_ALREADY_ADDED = 90
-FAULT_STILL_RUNNING = 91
-FAULT_CANT_REREAD = 92
-
-RUNNING_STATES = {"STARTING", "RUNNING", "BACKOFF"}
-STOPPED_STATES = {"STOPPED", "EXITED", "FATAL"}
+# getProcessInfo answers with state names: the runtime's own sets, by name (supervisord's
+# STOPPED_STATES include UNKNOWN, as supervisorctl's do).
+RUNNING_STATES = frozenset(state.name for state in runtime_states.RUNNING_STATES)
+STOPPED_STATES = frozenset(state.name for state in runtime_states.STOPPED_STATES)
 POLL_SECONDS = 0.1
 LOG_TAIL_BYTES = 4096
 RPC_TIMEOUT = 30.0
@@ -62,7 +58,7 @@ class UpdateResult:
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (ServerUnreachable, ConnectionRefusedError, FileNotFoundError)):
         return True
-    return isinstance(exc, xmlrpc.client.Fault) and exc.faultCode == FAULT_SHUTDOWN_STATE
+    return isinstance(exc, xmlrpc.client.Fault) and exc.faultCode == FaultCode.SHUTDOWN_STATE
 
 
 class Runtime:
@@ -128,16 +124,14 @@ class Runtime:
 
     # -- update ----------------------------------------------------------------------
 
-    def update(
-        self, only: Iterable[str] | None = None, stop_timeout: float = 60.0
-    ) -> UpdateResult:
+    def update(self, only: Iterable[str] | None = None, stop_timeout: float = 60.0) -> UpdateResult:
         """reloadConfig, then remove/replace/add groups as ``supervisorctl update`` does
         (limited to the groups in ``only`` when given, as ``supervisorctl update NAME``).
         Convergent: run again after an interruption, it finishes the job."""
         try:
             added, changed, removed = self.call("reloadConfig")[0]
         except xmlrpc.client.Fault as exc:
-            if exc.faultCode == FAULT_CANT_REREAD:
+            if exc.faultCode == FaultCode.CANT_REREAD:
                 message = f"the runtime cannot read its config: {exc.faultString}"
                 raise RuntimeRefused(message) from None
             raise
@@ -160,7 +154,7 @@ class Runtime:
         try:
             self.call("addProcessGroup", group)
         except xmlrpc.client.Fault as exc:
-            if exc.faultCode != FAULT_ALREADY_ADDED:
+            if exc.faultCode != FaultCode.ALREADY_ADDED:
                 raise
 
     def _remove_group(self, group: str, stop_timeout: float) -> None:
@@ -171,15 +165,15 @@ class Runtime:
                 self.call("removeProcessGroup", group)
                 return
             except xmlrpc.client.Fault as exc:
-                if exc.faultCode == FAULT_BAD_NAME:
+                if exc.faultCode == FaultCode.BAD_NAME:
                     return  # gone already (a retried job)
-                if exc.faultCode != FAULT_STILL_RUNNING or time.monotonic() > deadline:
+                if exc.faultCode != FaultCode.STILL_RUNNING or time.monotonic() > deadline:
                     raise
             time.sleep(POLL_SECONDS)
 
     # -- start / stop ----------------------------------------------------------------
 
-    def _targets(self, names: Iterable[str] | None) -> list[str]:
+    def targets(self, names: Iterable[str] | None) -> list[str]:
         """Full process names for program/group names (``None`` or "all" means all)."""
         states = self.states()
         if names is None:
@@ -202,14 +196,14 @@ class Runtime:
     def start(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> list[str]:
         """Start the processes of ``names`` that are not running and wait until all are
         RUNNING; ProgramFailed (with its log tail) otherwise."""
-        targets = self._targets(names)
+        targets = self.targets(names)
         states = self.states()
         for full in targets:
             if states[full]["statename"] not in RUNNING_STATES:
                 try:
                     self.call("startProcess", full, False)
                 except xmlrpc.client.Fault as exc:
-                    if exc.faultCode != FAULT_ALREADY_STARTED:
+                    if exc.faultCode != FaultCode.ALREADY_STARTED:
                         raise ProgramFailed(
                             f"{full} cannot start: {exc.faultString}", self.log_tail(full)
                         ) from None
@@ -219,7 +213,7 @@ class Runtime:
     def stop(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> list[str]:
         """Stop the processes of ``names`` and wait until none runs."""
         try:
-            targets = self._targets(names)
+            targets = self.targets(names)
         except RuntimeRefused:
             return []  # nothing by that name runs: stopped already
         states = self.states()
@@ -228,7 +222,7 @@ class Runtime:
                 try:
                     self.call("stopProcess", full, False)
                 except xmlrpc.client.Fault as exc:
-                    if exc.faultCode != FAULT_NOT_RUNNING:
+                    if exc.faultCode != FaultCode.NOT_RUNNING:
                         raise
         self.wait_for(stopped=targets, timeout=timeout)
         return targets
@@ -279,9 +273,7 @@ class Runtime:
             if time.monotonic() > deadline:
                 first = next((f for f in sorted(running) if f in states), None)
                 tail = self.log_tail(first) if first is not None else None
-                raise ProgramFailed(
-                    f"gave up after {timeout:g}s: {'; '.join(waiting)}", tail
-                )
+                raise ProgramFailed(f"gave up after {timeout:g}s: {'; '.join(waiting)}", tail)
             time.sleep(POLL_SECONDS)
 
     def _failure(self, full: str, info: dict[str, Any]) -> ProgramFailed:

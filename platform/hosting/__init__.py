@@ -7,5 +7,9 @@ workers and the panel build on it. Submodules:
 - ``db`` / ``models``: SQLAlchemy engine, sessions, tables, and ``upgrade()`` (Alembic);
 - ``passwords`` / ``tokens``: password hashing and API tokens;
 - ``catalog`` / ``rendering``: service kinds and the supervisord config they render to;
-- ``services``: the enqueue-side API (create things, validate settings, record jobs).
+- ``program_section``: the one writer of ``[program:x]`` text;
+- ``services``: the enqueue-side API (create things, validate settings, record jobs);
+- ``job_records``: Job rows, the audit trail of who asked for what and how it ended;
+- ``queue``: ``enqueue_job``, the contract with the workers (job kinds and arguments);
+- ``commands``: what each action means, for the panel, the API and hostingctl alike.
 """

@@ -22,8 +22,11 @@ from typing import Any, ClassVar
 from hosting import daemon_confs
 from hosting import validation as v
 from hosting.errors import ServiceSettingError
+from hosting.program_section import program_section
 
-TECHS = ("python", "node", "php", "custom")  # as models.TECHS; rendering needs no SQLAlchemy
+# The techs an app can be built with: defined here, not in models, because rendering must work
+# without SQLAlchemy; the models (a CHECK constraint), the forms and hostingctl import it.
+TECHS = ("python", "node", "php", "custom")
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 LOG_MAXBYTES = "2MB"
 LOG_BACKUPS = 5
@@ -86,7 +89,8 @@ class ServiceSpec:
 
 @dataclass(frozen=True)
 class ProgramSection:
-    """A ``[program:x]`` section in the seeds' layout; ``text()`` escapes what it must."""
+    """A ``[program:x]`` section in the seeds' layout; ``text()`` escapes what it must and
+    writes it with ``program_section``."""
 
     name: str
     command: str  # as supervisord should see it after expansion
@@ -96,24 +100,20 @@ class ProgramSection:
     options: tuple[tuple[str, str], ...] = ()  # ours, written verbatim (may use expansions)
 
     def text(self) -> str:
-        lines = [f"[program:{self.name}]", f"command={v.escape_percent(self.command)}"]
+        options = [("command", v.escape_percent(self.command))]
         if self.environment:
-            lines.append(f"environment={v.format_environment(self.environment)}")
-        lines += [f"directory={self.directory}"]
-        lines += [f"{key}={value}" for key, value in self.options]
-        lines += [
-            "autostart=true",
-            "autorestart=true",
-            f"stdout_logfile={self.log_file}",
-            f"stdout_logfile_maxbytes={LOG_MAXBYTES}",
-            f"stdout_logfile_backups={LOG_BACKUPS}",
-            "redirect_stderr=true",
+            options.append(("environment", v.format_environment(self.environment)))
+        options.append(("directory", self.directory))
+        options += self.options
+        options += [
+            ("autostart", "true"),
+            ("autorestart", "true"),
+            ("stdout_logfile", self.log_file),
+            ("stdout_logfile_maxbytes", LOG_MAXBYTES),
+            ("stdout_logfile_backups", str(LOG_BACKUPS)),
+            ("redirect_stderr", "true"),
         ]
-        for line in lines:
-            # Last line of defence: whatever slipped through must not start a new line.
-            if any(char in line for char in "\r\n\x00"):
-                raise ServiceSettingError("settings", f"line {line!r} would break the config")
-        return "\n".join(lines) + "\n"
+        return program_section(self.name, options)
 
 
 @dataclass(frozen=True)
@@ -173,11 +173,17 @@ class ServiceKind:
         return {key.name: key for key in self.keys}
 
     def check_name(self, name: Any) -> str:
+        """The one rule for reserved program names (every service passes here): the
+        runtime's own ``supervisor*``, ``app`` for the main program only, and ``all``, which
+        supervisorctl and our program actions read as every program (a program named so
+        could never be addressed alone, and acting on it would act on all of them)."""
         name = v.program_name("name", name)
         if name.startswith("supervisor"):
             raise ServiceSettingError("name", f"{name!r} is reserved for the runtime itself")
         if name == "app" and self.kind != "app":
             raise ServiceSettingError("name", "'app' is reserved for the app's main program")
+        if name == "all":
+            raise ServiceSettingError("name", "'all' is reserved: it means every program")
         return name
 
     def applicable(self, tech: str) -> dict[str, Key]:

@@ -26,10 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from hosting.catalog import TECHS
 from hosting.db import Base
 
 ROLES = ("owner", "member")
-TECHS = ("python", "node", "php", "custom")
 JOB_STATUSES = ("queued", "running", "done", "failed")
 FINISHED_JOB_STATUSES = ("done", "failed")
 
@@ -118,9 +118,7 @@ class Membership(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    tenant_id: Mapped[int] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16), default="member")
 
     user: Mapped[User] = relationship(back_populates="memberships")

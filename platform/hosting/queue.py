@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hosting.errors import InvalidInput
-from hosting.jobs import record_job
+from hosting.job_records import record_job
 from hosting.models import App, Host, Job, User
 
 JOB_KINDS = ("create_app", "apply_services", "program_action", "read_log", "delete_app")
@@ -34,7 +34,7 @@ PROGRAM_ACTIONS = ("start", "stop", "restart")
 LOG_CHANNELS = ("stdout", "stderr")
 MAX_LOG_BYTES = 1024 * 1024
 
-WORKER_FUNCTION = "workers.jobs.run_job"
+WORKER_FUNCTION = "workers.job_handlers.run_job"
 DEFAULT_JOB_TIMEOUT = 300  # seconds; the host's workers' stopwaitsecs are above this
 RETRY_MAX = 3
 RETRY_INTERVALS = (1, 5, 15)  # seconds between attempts after a transient error
@@ -109,7 +109,7 @@ def enqueue_job(
             description=description,
         )
     except Exception as exc:
-        from hosting.jobs import finish_job
+        from hosting.job_records import finish_job
 
         finish_job(session, job.id, error=f"could not enqueue on {host.queue}: {exc}")
         session.commit()

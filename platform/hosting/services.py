@@ -20,12 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from hosting import validation as v
-from hosting.catalog import ServiceSpec, get_kind
+from hosting.catalog import TECHS, ServiceSpec, get_kind
 from hosting.errors import InvalidInput, NotFound, ServiceSettingError
-from hosting.jobs import finish_job, jobs_visible_to, record_job, start_job  # noqa: F401
+from hosting.job_records import finish_job, jobs_visible_to, record_job, start_job  # noqa: F401
 from hosting.models import (
     ROLES,
-    TECHS,
     App,
     Host,
     Membership,
@@ -300,9 +299,7 @@ def add_service(
         raise ServiceSettingError("name", f"a {kind} service needs a name")
     if _exists(session, select(Service).where(Service.app_id == app.id, Service.name == name)):
         raise ServiceSettingError("name", f"app {app.name} has a service named {name!r} already")
-    overrides = _validated(
-        session, app, kind, name, settings, current=None, check_ports=enabled
-    )
+    overrides = _validated(session, app, kind, name, settings, current=None, check_ports=enabled)
     service = Service(app=app, kind=kind, name=name, settings=overrides, enabled=enabled)
     session.add(service)
     session.flush()

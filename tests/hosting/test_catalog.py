@@ -34,6 +34,8 @@ def custom(**settings: Any) -> ServiceSpec:
         ("custom", "supervisord", "reserved for the runtime"),
         ("redis", "supervisor", "reserved for the runtime"),
         ("nginx", "app", "reserved for the app's main program"),
+        ("custom", "all", "'all' is reserved: it means every program"),
+        ("memcached", "all", "'all' is reserved"),
         ("app", "web", "always named 'app'"),
     ],
 )
@@ -241,9 +243,11 @@ def test_redis_conf_tcp_and_socket() -> None:
 
 def test_every_kind_documents_its_keys() -> None:
     described = {entry["kind"]: entry for entry in describe_kinds()}
-    assert set(described) == set(KINDS) == {
-        "app", "nginx", "memcached", "redis", "rq-worker", "custom"
-    }
+    assert (
+        set(described)
+        == set(KINDS)
+        == {"app", "nginx", "memcached", "redis", "rq-worker", "custom"}
+    )
     for entry in described.values():
         assert entry["doc"]
         for key in entry["keys"]:

@@ -61,8 +61,11 @@ def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None
 
     def launch() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "workers.local"], cwd=REPO, env=env,
-            stdout=out.open("wb"), stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "local_platform"],
+            cwd=REPO,
+            env=env,
+            stdout=out.open("wb"),
+            stderr=subprocess.STDOUT,
         )
 
     launcher = launch()
@@ -80,9 +83,15 @@ def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None
         apps = json.loads(urllib.request.urlopen(request, timeout=5).read())["apps"]
         assert [a["name"] for a in apps] == ["demo"]
         ctl = subprocess.run(
-            [str(Path(sys.executable).parent / "supervisorctl"), "-c",
-             str(data / "apps/demo/srv/conf/supervisord.conf"), "status"],
-            capture_output=True, text=True, timeout=30,
+            [
+                str(Path(sys.executable).parent / "supervisorctl"),
+                "-c",
+                str(data / "apps/demo/srv/conf/supervisord.conf"),
+                "status",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert ctl.returncode == 0, ctl.stdout + ctl.stderr
         assert "app " in ctl.stdout and "memcached " in ctl.stdout
@@ -100,8 +109,14 @@ def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None
     try:
         wait_until(lambda: "Ctrl-C" in out.read_text(), 120, "the second summary")
         assert "job create_app" not in out.read_text()
-        stop = subprocess.run([sys.executable, "-m", "workers.local", "stop"], cwd=REPO,
-                              env=env, capture_output=True, text=True, timeout=150)
+        stop = subprocess.run(
+            [sys.executable, "-m", "local_platform", "stop"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
+        )
         assert stop.returncode == 0, stop.stderr
     finally:
         if launcher.poll() is None:

@@ -42,9 +42,20 @@ def build_wheel(shared_dir: Path) -> Path:
         if wheels:
             return wheels[-1]
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-             "--wheel-dir", str(shared_dir), str(REPO)],
-            check=True, capture_output=True, timeout=180,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--wheel-dir",
+                str(shared_dir),
+                str(REPO),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
         )
         wheels = sorted(shared_dir.glob("hosting_platform-*.whl"))
         if not wheels:
@@ -132,16 +143,29 @@ class Install:
             ANSIBLE_STDOUT_CALLBACK="default",
         )
         proc = subprocess.run(
-            [str(ANSIBLE_PLAYBOOK), "-i", str(self.inventory()), str(ROLES / "site.yml"),
-             "-e", f"@{vars_file}", *args],
-            cwd=ROLES, env=env, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT,
+            [
+                str(ANSIBLE_PLAYBOOK),
+                "-i",
+                str(self.inventory()),
+                str(ROLES / "site.yml"),
+                "-e",
+                f"@{vars_file}",
+                *args,
+            ],
+            cwd=ROLES,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=PLAYBOOK_TIMEOUT,
         )
         return proc, parse_recap(proc.stdout)
 
     def ctl(self, conf: Path, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.venv_bin / "supervisorctl"), "-c", str(conf), *args],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
 
     def pids(self) -> set[int]:

@@ -104,8 +104,13 @@ def test_installed_files_match_the_platform_contracts(install: Install) -> None:
         "import json, sys; from dataclasses import asdict; from workers.host import HostConfig;"
         "print(json.dumps(asdict(HostConfig.load(sys.argv[1]))))"
     )
-    loaded = subprocess.run([python, "-c", code, str(install.host_home)],
-                            capture_output=True, text=True, timeout=60, check=True)
+    loaded = subprocess.run(
+        [python, "-c", code, str(install.host_home)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     settings = json.loads(loaded.stdout)
     assert settings["queue"] == "localhost"
     assert settings["redis_url"] == f"redis://127.0.0.1:{install.redis_port}/0"
@@ -123,8 +128,12 @@ def test_installed_files_match_the_platform_contracts(install: Install) -> None:
         " for g in c.groups if not g.name.startswith('hosting-')};"
         "print(progs(load_config(sys.argv[2])) == progs(load_config(str(d / 'ref.conf'))))"
     )
-    same = subprocess.run([python, "-c", code, str(install.host_home), str(install.host_conf)],
-                          capture_output=True, text=True, timeout=60)
+    same = subprocess.run(
+        [python, "-c", code, str(install.host_home), str(install.host_conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert same.stdout.strip() == "True", same.stdout + same.stderr
 
     unit = (install.prefix / "etc/systemd/system/supervisord.service").read_text()
@@ -150,8 +159,10 @@ def test_check_mode_on_a_fresh_prefix_changes_nothing(install: Install) -> None:
 @pytest.mark.skipif(not ANSIBLE_LINT.exists(), reason="ansible-lint is not installed")
 def test_roles_and_site_pass_ansible_lint_production_profile() -> None:
     proc = subprocess.run(
-        [str(ANSIBLE_LINT), "--offline", "--profile", "production", "--nocolor",
-         "site.yml", "."],
-        cwd=ROLES, capture_output=True, text=True, timeout=180,
+        [str(ANSIBLE_LINT), "--offline", "--profile", "production", "--nocolor", "site.yml", "."],
+        cwd=ROLES,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

@@ -38,7 +38,7 @@ def unavailable_reason() -> str | None:
         return "selenium missing (pip install -e '.[platform,test]')"
     try:
         import workers.host  # noqa: F401
-        import workers.jobs  # noqa: F401
+        import workers.job_handlers  # noqa: F401
     except ImportError as exc:
         return f"workers/ is not usable: {exc}"
     return None
@@ -85,4 +85,3 @@ def screenshot(driver: Any, name: str) -> Path:
     driver.set_window_size(width, max(600, min(int(height) + 140, 3000)))
     driver.save_screenshot(str(path))
     return path
-

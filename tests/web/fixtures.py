@@ -14,7 +14,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from hosting import db, services, tokens
-from hosting.jobs import record_job
+from hosting.job_records import record_job
 
 from admin_web import create_app
 from tests.web.redis_server import RedisServer, start_redis
@@ -100,9 +100,16 @@ def populate(app: Flask, apps_root: Path) -> World:
         _bob_token, bob_plain = tokens.create_token(session, bob, "cli")
         session.commit()
         return World(
-            admin_id=admin.id, alice_id=alice.id, bob_id=bob.id, shop_id=shop.id,
-            blog_id=blog.id, shop_job_id=shop_job.id, blog_job_id=blog_job.id,
-            alice_token=alice_plain, bob_token=bob_plain, alice_token_id=alice_token.id,
+            admin_id=admin.id,
+            alice_id=alice.id,
+            bob_id=bob.id,
+            shop_id=shop.id,
+            blog_id=blog.id,
+            shop_job_id=shop_job.id,
+            blog_job_id=blog_job.id,
+            alice_token=alice_plain,
+            bob_token=bob_plain,
+            alice_token_id=alice_token.id,
         )
 
 

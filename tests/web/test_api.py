@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from hosting.jobs import finish_job
+from hosting.job_records import finish_job
 
 from admin_web.extensions import get_session
 from tests.web.fixtures import World, rq_job_ids
@@ -24,8 +24,13 @@ class Api:
 
 def test_missing_wrong_and_malformed_tokens_are_401(client: FlaskClient, world: World) -> None:
     assert client.get("/api/v1/apps").status_code == 401
-    for header in ("Bearer", "Bearer hst_wrong_token", "Basic YTpi",
-                   f"Bearer {world.alice_token}x", world.alice_token):
+    for header in (
+        "Bearer",
+        "Bearer hst_wrong_token",
+        "Basic YTpi",
+        f"Bearer {world.alice_token}x",
+        world.alice_token,
+    ):
         response = client.get("/api/v1/apps", headers={"Authorization": header})
         assert response.status_code == 401, header
         assert response.json["error"]["message"]
@@ -53,8 +58,10 @@ def test_create_and_delete_app(
     response = api("POST", "/apps", json={"name": "API!", "tech": "python"})
     assert response.status_code == 400 and response.json["error"]["field"] == "name"
     response = api("POST", "/apps", json={"name": "x", "tech": "cobol"})
-    assert response.json["error"] == {"message": "must be one of python, node, php, custom",
-                                      "field": "tech"}
+    assert response.json["error"] == {
+        "message": "must be one of python, node, php, custom",
+        "field": "tech",
+    }
     response = api("POST", "/apps", json={"name": "x", "tech": "node", "host": "h2"})
     assert response.status_code == 400 and response.json["error"]["field"] == "host"
     response = api("POST", "/apps", json=["not", "an", "object"])
@@ -76,8 +83,9 @@ def test_admin_creates_an_app_on_a_chosen_host(
         _row, token = tokens.create_token(session, session.get(User, world.admin_id), "ops")
         session.commit()
     api = Api(client, token)
-    response = api("POST", "/apps", json={"name": "api", "tech": "node", "tenant": "beta",
-                                          "host": "h2"})
+    response = api(
+        "POST", "/apps", json={"name": "api", "tech": "node", "tenant": "beta", "host": "h2"}
+    )
     assert response.status_code == 202
     assert rq_job_ids(redis_client, "host.h2") == [response.json["job"]["id"]]
     assert len(api("GET", "/apps").json["apps"]) == 3
@@ -89,12 +97,16 @@ def test_services_enable_disable(client: FlaskClient, world: World) -> None:
     assert response.status_code == 202
     assert response.json["service"]["kind"] == "memcached"
     assert response.json["job"]["kind"] == "apply_services"
-    names = {s["name"]: s["enabled"] for s in api("GET", f"/apps/{world.shop_id}/services").json[
-        "services"]}
+    names = {
+        s["name"]: s["enabled"]
+        for s in api("GET", f"/apps/{world.shop_id}/services").json["services"]
+    }
     assert names["memcached"] is True
     api("POST", f"/apps/{world.shop_id}/services/memcached/disable")
-    names = {s["name"]: s["enabled"] for s in api("GET", f"/apps/{world.shop_id}/services").json[
-        "services"]}
+    names = {
+        s["name"]: s["enabled"]
+        for s in api("GET", f"/apps/{world.shop_id}/services").json["services"]
+    }
     assert names["memcached"] is False
     assert api("POST", f"/apps/{world.shop_id}/services/nginx2/enable").status_code == 404
     response = api("POST", f"/apps/{world.shop_id}/services/app/disable")
@@ -116,15 +128,19 @@ def test_program_actions(client: FlaskClient, world: World, redis_client: redis.
 
 def test_log_tail_through_a_job(app: Flask, client: FlaskClient, world: World) -> None:
     api = Api(client, world.alice_token)
-    response = api("POST", f"/apps/{world.shop_id}/logs",
-                   json={"program": "app", "channel": "stdout", "bytes": 2048})
+    response = api(
+        "POST",
+        f"/apps/{world.shop_id}/logs",
+        json={"program": "app", "channel": "stdout", "bytes": 2048},
+    )
     assert response.status_code == 202
     job_id = response.json["job"]["id"]
     assert api("GET", f"/jobs/{job_id}").json["job"]["status"] == "queued"
     with app.app_context():
         session = get_session()
-        finish_job(session, job_id, result={"program": "app", "channel": "stdout",
-                                            "text": "hello\n"})
+        finish_job(
+            session, job_id, result={"program": "app", "channel": "stdout", "text": "hello\n"}
+        )
         session.commit()
     job = api("GET", f"/jobs/{job_id}").json["job"]
     assert job["status"] == "done" and job["result"]["text"] == "hello\n"

@@ -8,7 +8,7 @@ import time
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from hosting.jobs import finish_job, start_job
+from hosting.job_records import finish_job, start_job
 from hosting.models import Job, Service
 from hosting.status import write_app_status
 from rq import Queue, Worker
@@ -31,13 +31,15 @@ def test_restart_enqueues_on_the_apps_host(
     assert response.status_code == 302
     job = newest_job(app)
     assert (job.kind, job.arguments, job.status) == (
-        "program_action", {"action": "restart", "program": "app"}, "queued"
+        "program_action",
+        {"action": "restart", "program": "app"},
+        "queued",
     )
     assert job.actor == "user:alice@acme.example" and job.app_id == world.shop_id
     assert rq_job_ids(redis_client, "host.h1") == [job.id]
     assert rq_job_ids(redis_client, "host.h2") == []
     rq_job = Queue("host.h1", connection=redis_client).fetch_job(job.id)
-    assert rq_job.func_name == "workers.jobs.run_job" and rq_job.args == (job.id,)
+    assert rq_job.func_name == "workers.job_handlers.run_job" and rq_job.args == (job.id,)
     # The page after the redirect follows that job live.
     page = client.get(response.headers["Location"])
     assert f"/jobs/{job.id}.json".encode() in page.data
@@ -69,9 +71,13 @@ def test_enable_and_disable_redis(
     auth.login()
     assert client.post(f"/apps/{world.shop_id}/services/redis/enable").status_code == 302
     with app.app_context():
-        service = get_session().scalars(
-            select(Service).where(Service.app_id == world.shop_id, Service.name == "redis")
-        ).one()
+        service = (
+            get_session()
+            .scalars(
+                select(Service).where(Service.app_id == world.shop_id, Service.name == "redis")
+            )
+            .one()
+        )
         assert service.kind == "redis" and service.enabled
     job = newest_job(app)
     assert job.kind == "apply_services" and rq_job_ids(redis_client, "host.h1") == [job.id]
@@ -102,16 +108,23 @@ def test_add_edit_remove_custom_program(
     base = f"/apps/{world.shop_id}/programs"
     response = client.post(
         f"{base}/new",
-        data={"name": "scheduler", "command": "python sched.py", "environment": "A=1\nB=two",
-              "stopsignal": "INT", "stopwaitsecs": "20"},
+        data={
+            "name": "scheduler",
+            "command": "python sched.py",
+            "environment": "A=1\nB=two",
+            "stopsignal": "INT",
+            "stopwaitsecs": "20",
+        },
     )
     assert response.status_code == 302, response.data
     assert newest_job(app).kind == "apply_services"
     with app.app_context():
         service = get_session().scalars(select(Service).where(Service.name == "scheduler")).one()
         assert service.settings == {
-            "command": "python sched.py", "environment": {"A": "1", "B": "two"},
-            "stopsignal": "INT", "stopwaitsecs": 20,
+            "command": "python sched.py",
+            "environment": {"A": "1", "B": "two"},
+            "stopsignal": "INT",
+            "stopwaitsecs": 20,
         }
     page = client.get(f"{base}/scheduler/edit").data.decode()
     assert "python sched.py" in page and "B=two" in page
@@ -187,17 +200,43 @@ def test_status_json_merges_database_and_runtime_status(
     data = client.get(f"/apps/{world.shop_id}/status.json").json
     assert data["state"] == "unknown"
     assert [(p["name"], p["state"]) for p in data["processes"]] == [
-        ("app", "PENDING"), ("cron", "PENDING")
+        ("app", "PENDING"),
+        ("cron", "PENDING"),
     ]
     now = time.time()
-    write_app_status(redis_client, world.shop_id, [
-        {"name": "app", "group": "app", "statename": "RUNNING", "pid": 4242,
-         "description": "pid 4242, uptime 0:01:05", "start": now - 65, "now": now},
-        {"name": "cron", "group": "cron", "statename": "BACKOFF", "pid": 0,
-         "description": "Exited too quickly", "start": now - 1, "now": now},
-        {"name": "mine", "group": "mine", "statename": "RUNNING", "pid": 7,
-         "description": "pid 7", "start": now - 5, "now": now},
-    ])
+    write_app_status(
+        redis_client,
+        world.shop_id,
+        [
+            {
+                "name": "app",
+                "group": "app",
+                "statename": "RUNNING",
+                "pid": 4242,
+                "description": "pid 4242, uptime 0:01:05",
+                "start": now - 65,
+                "now": now,
+            },
+            {
+                "name": "cron",
+                "group": "cron",
+                "statename": "BACKOFF",
+                "pid": 0,
+                "description": "Exited too quickly",
+                "start": now - 1,
+                "now": now,
+            },
+            {
+                "name": "mine",
+                "group": "mine",
+                "statename": "RUNNING",
+                "pid": 7,
+                "description": "pid 7",
+                "start": now - 5,
+                "now": now,
+            },
+        ],
+    )
     data = client.get(f"/apps/{world.shop_id}/status.json").json
     assert data["state"] == "partial" and (data["running"], data["total"]) == (2, 3)
     rows = {p["name"]: p for p in data["processes"]}
@@ -230,7 +269,10 @@ def test_job_json_goes_queued_running_done(
         session.commit()
     job = client.get(url).json["job"]
     assert (job["status"], job["finished"], job["error"], job["log_tail"]) == (
-        "failed", True, "reread failed", "boom\n"
+        "failed",
+        True,
+        "reread failed",
+        "boom\n",
     )
     page = client.get(f"/apps/{world.shop_id}/jobs").data.decode()
     assert "reread failed" in page and "boom" in page and "alice@acme.example" in page
@@ -255,8 +297,11 @@ def test_log_viewer(
     assert "Waiting for the log" in waiting and f"/jobs/{job.id}.json" in waiting
     with app.app_context():
         session = get_session()
-        finish_job(session, job.id, result={"program": "cron", "channel": "stderr",
-                                            "text": "line one\n<b>two</b>\n"})
+        finish_job(
+            session,
+            job.id,
+            result={"program": "cron", "channel": "stderr", "text": "line one\n<b>two</b>\n"},
+        )
         session.commit()
     shown = client.get(response.headers["Location"]).data.decode()
     assert "line one" in shown and "&lt;b&gt;two&lt;/b&gt;" in shown
@@ -264,12 +309,14 @@ def test_log_viewer(
     assert result["text"].startswith("line one")
     # From the page's script: JSON in, the job out.
     response = client.post(
-        f"/apps/{world.shop_id}/logs", data={"program": "app"},
+        f"/apps/{world.shop_id}/logs",
+        data={"program": "app"},
         headers={"Accept": "application/json"},
     )
     assert response.status_code == 202 and response.json["job"]["kind"] == "read_log"
     response = client.post(
-        f"/apps/{world.shop_id}/logs", data={"program": "../etc"},
+        f"/apps/{world.shop_id}/logs",
+        data={"program": "../etc"},
         headers={"Accept": "application/json"},
     )
     assert response.status_code == 400 and response.json["error"]["field"] == "program"
@@ -303,8 +350,9 @@ def test_hosts_page_shows_queue_depth_and_live_workers(
     auth.login()
     client.post(f"/apps/{world.shop_id}/control/app/restart")
     client.post(f"/apps/{world.shop_id}/control/app/stop")
-    worker = Worker([Queue("host.h2", connection=redis_client)], connection=redis_client,
-                    name="w-h2-test")
+    worker = Worker(
+        [Queue("host.h2", connection=redis_client)], connection=redis_client, name="w-h2-test"
+    )
     worker.register_birth()
     try:
         auth.logout()
@@ -312,8 +360,8 @@ def test_hosts_page_shows_queue_depth_and_live_workers(
         page = client.get("/admin/hosts").data.decode()
     finally:
         worker.register_death()
-    h1 = page[page.index(">h1<"):page.index(">h2<")]
-    h2 = page[page.index(">h2<"):]
+    h1 = page[page.index(">h1<") : page.index(">h2<")]
+    h2 = page[page.index(">h2<") :]
     assert "<td>2</td>" in h1 and "none" in h1  # two queued jobs, no worker
     assert "w-h2-test" in h2
 
@@ -336,7 +384,8 @@ def test_admin_creates_host_tenant_user_member(
     assert response.status_code == 302
     page = client.get("/admin/tenants").data.decode()
     gamma_id = int(page.split("Gamma Ltd")[1].split("/admin/tenants/")[1].split("/")[0])
-    client.post(f"/admin/tenants/{gamma_id}/members",
-                data={"email": "carol@gamma.example", "role": "owner"})
+    client.post(
+        f"/admin/tenants/{gamma_id}/members", data={"email": "carol@gamma.example", "role": "owner"}
+    )
     assert "carol@gamma.example" in client.get("/admin/tenants").data.decode()
     assert "h3" in client.get("/admin/hosts").data.decode()

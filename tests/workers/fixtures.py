@@ -61,8 +61,21 @@ def base_dir() -> Iterator[Path]:
 def redis_url(base_dir: Path) -> Iterator[str]:
     sock = base_dir / "redis.sock"
     process = subprocess.Popen(
-        [REDIS_SERVER, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--save", "", "--appendonly", "no", "--dir", str(base_dir)],
+        [
+            REDIS_SERVER,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(base_dir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -162,8 +175,9 @@ class Platform:
             host_row = session.query(Host).filter_by(name=host).one()
             command = f"{DEBIAN_PYTHON} -m http.server --bind 127.0.0.1 {port}"
             app = services.create_app(session, tenant_row, host_row, name, "custom", command)
-            services.update_service(session, services.service_named(session, app, "app"),
-                                    {"port": port})
+            services.update_service(
+                session, services.service_named(session, app, "app"), {"port": port}
+            )
             session.commit()
             return app.id, port
 
@@ -171,7 +185,12 @@ class Platform:
         with self.sessions() as session:
             app = session.get(App, app_id)
             job = enqueue_job(
-                session, self.redis, kind=kind, host=app.host, app=app, actor="test",
+                session,
+                self.redis,
+                kind=kind,
+                host=app.host,
+                app=app,
+                actor="test",
                 arguments=arguments or None,
             )
             return job.id
@@ -181,8 +200,9 @@ class Platform:
             return session.get(Job, job_id)
 
     def wait_job(self, job_id: str, timeout: float = 60) -> Job:
-        job = wait_until(lambda: (j := self.job(job_id)).finished and j, timeout, f"job {job_id}",
-                         step=0.1)
+        job = wait_until(
+            lambda: (j := self.job(job_id)).finished and j, timeout, f"job {job_id}", step=0.1
+        )
         return job
 
     def run(self, kind: str, app_id: int, timeout: float = 60, **arguments: Any) -> Job:

@@ -17,7 +17,11 @@ def hostingctl(platform: Platform, *args: str, stdin: str | None = None) -> tupl
     env = {**os.environ, "DATABASE_URL": platform.database_url, "REDIS_URL": platform.redis_url}
     done = subprocess.run(
         [sys.executable, "-m", "workers.cli", "--timeout", "60", *args],
-        input=stdin, capture_output=True, text=True, env=env, timeout=90,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=90,
     )
     return done.returncode, done.stdout + done.stderr
 
@@ -26,7 +30,12 @@ def test_operator_cli(platform: Platform) -> None:
     platform.add_host("h1")
     assert hostingctl(platform, "create-tenant", "Acme Corp")[0] == 0
     code, out = hostingctl(
-        platform, "create-user", "ops@acme.example", "--tenant", "acme-corp", "--password-stdin",
+        platform,
+        "create-user",
+        "ops@acme.example",
+        "--tenant",
+        "acme-corp",
+        "--password-stdin",
         stdin="correct horse battery\n",
     )
     assert code == 0, out

@@ -62,8 +62,13 @@ def pids(platform: Platform, app_id: int) -> dict[str, int]:
         return {name: info["pid"] for name, info in runtime.states().items()}
 
 
-def add_service(platform: Platform, app_id: int, kind: str, name: str | None = None,
-                settings: dict | None = None) -> None:
+def add_service(
+    platform: Platform,
+    app_id: int,
+    kind: str,
+    name: str | None = None,
+    settings: dict | None = None,
+) -> None:
     with platform.sessions() as session:
         services.add_service(session, session.get(App, app_id), kind, name, settings)
         session.commit()
@@ -118,7 +123,7 @@ def test_create_app_runs_under_the_host_runtime(platform: Platform) -> None:
 
     # Idempotent: a finished job run again changes nothing; applying again neither.
     before = pids(platform, app_id)
-    from workers.jobs import Context, execute
+    from workers.job_handlers import Context, execute
 
     context = Context(config, platform.redis, platform.sessions)
     assert execute(context, job.id) == job.result
@@ -185,8 +190,13 @@ def test_a_program_that_cannot_start_fails_the_job_with_its_log(platform: Platfo
     platform.add_host("h1")
     app_id, _port = platform.create_app()
     platform.run("create_app", app_id)
-    add_service(platform, app_id, "custom", "broken",
-                {"command": "/bin/sh -c 'echo no database here && exit 3'"})
+    add_service(
+        platform,
+        app_id,
+        "custom",
+        "broken",
+        {"command": "/bin/sh -c 'echo no database here && exit 3'"},
+    )
     job = platform.wait_job(platform.enqueue("apply_services", app_id))
     assert job.status == "failed"
     assert "broken:broken is FATAL" in job.error or "broken:broken" in job.error
@@ -196,8 +206,7 @@ def test_a_program_that_cannot_start_fails_the_job_with_its_log(platform: Platfo
 
 def _slow_app(platform: Platform) -> int:
     app_id, _port = platform.create_app()
-    add_service(platform, app_id, "custom", "stubborn",
-                {"command": STUBBORN, "stopwaitsecs": 3})
+    add_service(platform, app_id, "custom", "stubborn", {"command": STUBBORN, "stopwaitsecs": 3})
     platform.run("create_app", app_id)
     return app_id
 
@@ -294,7 +303,7 @@ def test_a_tenant_cannot_reach_another_tenants_runtime(platform: Platform) -> No
     platform.run("create_app", first)
     platform.run("create_app", second)
     own_url, other_url = platform.app_serverurl(first), platform.app_serverurl(second)
-    other_sock = os.stat(other_url[len("unix://"):])
+    other_sock = os.stat(other_url[len("unix://") :])
     user = pwd.getpwnam(f"{platform.user_prefix}{first}")
     assert other_sock.st_uid != user.pw_uid and stat.S_IMODE(other_sock.st_mode) == 0o700
 
@@ -312,8 +321,15 @@ def test_a_tenant_cannot_reach_another_tenants_runtime(platform: Platform) -> No
 
     def as_first_tenant(url: str) -> str:
         done = subprocess.run(
-            [DEBIAN_PYTHON, "-c", probe, url], user=user.pw_uid, group=user.pw_gid,
-            extra_groups=[], env=env, capture_output=True, text=True, timeout=20, cwd="/",
+            [DEBIAN_PYTHON, "-c", probe, url],
+            user=user.pw_uid,
+            group=user.pw_gid,
+            extra_groups=[],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            cwd="/",
         )
         return done.stdout.strip() + done.stderr.strip()
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from hosting.db import make_engine, make_session_factory, session_scope
 from hosting.errors import HostingError
-from hosting.jobs import finish_job, get_job, start_job
+from hosting.job_records import finish_job, get_job, start_job
 from hosting.models import App, Job
 from hosting.rendering import render_app_base, render_enabled_services
 from hosting.status import status_key
@@ -70,7 +70,7 @@ class JobFailed(Exception):
 
 
 def run_job(job_id: str) -> Any:
-    """The RQ entry point (``workers.jobs.run_job``): runs Job ``job_id`` on this host."""
+    """The RQ entry point (``workers.job_handlers.run_job``): runs Job ``job_id`` on this host."""
     from redis import Redis
     from rq import get_current_job
 
@@ -266,8 +266,11 @@ def program_action(context: Context, app_id: int, arguments: dict[str, Any]) -> 
     return {
         "action": action,
         "program": program,
-        "processes": {name: {"state": states[name]["statename"], "pid": states[name]["pid"]}
-                      for name in done if name in states},
+        "processes": {
+            name: {"state": states[name]["statename"], "pid": states[name]["pid"]}
+            for name in done
+            if name in states
+        },
     }
 
 
@@ -276,7 +279,7 @@ def read_log(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[s
     program, channel = arguments.get("program", "app"), arguments.get("channel", "stdout")
     nbytes = int(arguments.get("bytes", 16 * 1024))
     with _tenant(context, info) as runtime:
-        names = runtime._targets([program])
+        names = runtime.targets([program])
         text = runtime.log_tail(names[0], channel, nbytes)
     return {"program": program, "channel": channel, "text": text}
 

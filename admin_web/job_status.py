@@ -1,5 +1,5 @@
 """Job status as JSON for the pages' live updates (session-authenticated; the API has its
-own token-authenticated twin)."""
+own token-authenticated twin). The blueprint keeps the name ``jobs`` (``jobs.show``)."""
 
 from __future__ import annotations
 

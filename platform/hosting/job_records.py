@@ -1,14 +1,17 @@
 """Job rows: the work queued for a host's workers, and the audit trail of who did what.
 
 ``record_job`` is called on the enqueue side (panel, CLI) before the RQ job is enqueued with
-the same id; ``start_job``/``finish_job`` by the worker. Arguments are ids and plain values,
-never ORM objects, so they are stored as JSON as they are.
+the same id; ``start_job``/``finish_job`` by the worker; ``wait_for_job`` by whoever waits
+for one (hostingctl, the one-machine launcher). Arguments are ids and plain values, never ORM
+objects, so they are stored as JSON as they are.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -113,3 +116,36 @@ def jobs_visible_to(
             .where(Membership.user_id == user.id)
         )
     return list(session.scalars(statement.order_by(Job.created_at.desc()).limit(limit)))
+
+
+def _progress(job: Job) -> tuple[str, int, str | None]:
+    """What a watcher sees change: status, attempt, and the reason of a coming retry."""
+    return (job.status, job.attempts, job.error if job.status == "queued" else None)
+
+
+def wait_for_job(
+    sessions: Callable[[], Session],
+    job_id: str,
+    *,
+    timeout: float,
+    on_change: Callable[[Job], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    poll_seconds: float = 0.2,
+) -> Job:
+    """Poll Job ``job_id`` (a fresh session each time: the worker commits in another process)
+    until it is finished, ``timeout`` seconds pass or ``cancelled()`` says so; returns the
+    Job as last read (``finished`` tells which). ``on_change`` sees it whenever its progress
+    (status, attempt, retry reason) differs from the last seen, starting from a freshly
+    queued job."""
+    deadline = time.monotonic() + timeout
+    seen: tuple[str, int, str | None] = ("queued", 0, None)
+    while True:
+        with sessions() as session:
+            job = get_job(session, job_id)
+        if _progress(job) != seen:
+            seen = _progress(job)
+            if on_change is not None:
+                on_change(job)
+        if job.finished or cancelled() or time.monotonic() > deadline:
+            return job
+        time.sleep(poll_seconds)

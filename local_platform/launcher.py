@@ -1,7 +1,7 @@
 """The whole platform on one machine, from one command (``scripts/run``).
 
-    python -m workers.local          # start (or restart) everything; Ctrl-C stops it all
-    python -m workers.local stop     # stop a running one from another terminal
+    python -m local_platform          # start (or restart) everything; Ctrl-C stops it all
+    python -m local_platform stop     # stop a running one from another terminal
 
 Everything lives under the data directory (``HOSTING_DATA_DIR``, default ``./.run``):
 a SQLite database, a host runtime (our supervisord) that runs Redis for the job queue, the
@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from hosting import db, services
-from hosting.jobs import get_job
+from hosting.job_records import wait_for_job
 from hosting.models import App, Host, Tenant, User
+from hosting.program_section import program_section
 from hosting.queue import enqueue_job
 from hosting.settings import load_settings
+from hosting.validation import format_environment
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from supervisor_runtime.ctl.client import connect
 from workers.host import PLATFORM_DIR, HostConfig, render_host_config, start_host_runtime
@@ -75,7 +77,9 @@ class StopRequested(Exception):
 
 
 def wait_until(
-    check: Callable[[], Any], timeout: float, what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    what: str,
     stop: Callable[[], bool] = lambda: False,
 ) -> Any:
     deadline = time.monotonic() + timeout
@@ -128,8 +132,12 @@ class LocalPlatform:
 
     def write_host_config(self) -> HostConfig:
         config = render_host_config(
-            str(self.host_root), QUEUE, redis_url=self.redis_url,
-            database_url=self.database_url, workers=2, runtime_python=runtime_python(),
+            str(self.host_root),
+            QUEUE,
+            redis_url=self.redis_url,
+            database_url=self.database_url,
+            workers=2,
+            runtime_python=runtime_python(),
         )
         platform_dir = Path(config.root) / PLATFORM_DIR
         env = {
@@ -140,26 +148,39 @@ class LocalPlatform:
             # Plain http on 127.0.0.1 only: secure cookies would never come back.
             "PANEL_ALLOW_HTTP": "1",
         }
-        environment = ",".join(f'{key}="{value}"' for key, value in env.items())
         bin_dir = Path(sys.executable).parent
         redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
-        (platform_dir / "redis.conf").write_text(
-            "[program:redis]\n"
-            f"command={redis_server} --port 0 --unixsocket {self.redis_socket} "
-            f"--unixsocketperm 700 --dir {self.data} --save '' --appendonly no\n"
-            "priority=100\nstartsecs=0\nautorestart=true\n"
-            f"stdout_logfile={self.host_root}/log/redis.log\nredirect_stderr=true\n"
-        )
-        (platform_dir / "web.conf").write_text(
-            "[program:web]\n"
-            f"command={shlex.quote(str(bin_dir / 'gunicorn'))} --bind {PANEL_ADDRESS} "
-            "--workers 2 --access-logfile - 'admin_web:create_app()'\n"
-            f"environment={environment}\n"
-            f"directory={self.data}\n"
-            "priority=500\nstartsecs=0\nautorestart=true\nstopwaitsecs=10\n"
-            f"stdout_logfile={self.host_root}/log/web.log\n"
-            "stdout_logfile_maxbytes=2MB\nstdout_logfile_backups=2\nredirect_stderr=true\n"
-        )
+        redis = [
+            (
+                "command",
+                f"{redis_server} --port 0 --unixsocket {self.redis_socket} "
+                f"--unixsocketperm 700 --dir {self.data} --save '' --appendonly no",
+            ),
+            ("priority", "100"),
+            ("startsecs", "0"),
+            ("autorestart", "true"),
+            ("stdout_logfile", f"{self.host_root}/log/redis.log"),
+            ("redirect_stderr", "true"),
+        ]
+        (platform_dir / "redis.conf").write_text(program_section("redis", redis))
+        web = [
+            (
+                "command",
+                f"{shlex.quote(str(bin_dir / 'gunicorn'))} --bind {PANEL_ADDRESS} "
+                "--workers 2 --access-logfile - 'admin_web:create_app()'",
+            ),
+            ("environment", format_environment(env)),
+            ("directory", str(self.data)),
+            ("priority", "500"),
+            ("startsecs", "0"),
+            ("autorestart", "true"),
+            ("stopwaitsecs", "10"),
+            ("stdout_logfile", f"{self.host_root}/log/web.log"),
+            ("stdout_logfile_maxbytes", "2MB"),
+            ("stdout_logfile_backups", "2"),
+            ("redirect_stderr", "true"),
+        ]
+        (platform_dir / "web.conf").write_text(program_section("web", web))
         return config
 
     def start(self) -> int:
@@ -167,8 +188,10 @@ class LocalPlatform:
         self.apps_root.mkdir(parents=True, exist_ok=True)
         check_reachable_by_app_users(self.apps_root)
         if (other := self.running_pid()) is not None:
-            raise SystemExit(f"error: the platform is already running (pid {other}); "
-                             "stop it with: scripts/run stop")
+            raise SystemExit(
+                f"error: the platform is already running (pid {other}); "
+                "stop it with: scripts/run stop"
+            )
         self.stop = _stop_flag()  # first: a stop request must always end in a clean stop
         self.pidfile.write_text(f"{os.getpid()}\n")
         runtime = None
@@ -202,8 +225,11 @@ class LocalPlatform:
     def _all_running(self, config: HostConfig) -> bool:
         with connect(config.serverurl, timeout=5) as proxy:
             infos = proxy.supervisor.getAllProcessInfo()
-        return bool(infos) and all(info["statename"] == "RUNNING" for info in infos
-                                   if not info["group"].startswith("tenant-"))
+        return bool(infos) and all(
+            info["statename"] == "RUNNING"
+            for info in infos
+            if not info["group"].startswith("tenant-")
+        )
 
     def _stop_runtime(self, runtime: subprocess.Popen[bytes]) -> None:
         if runtime.poll() is None:
@@ -214,8 +240,10 @@ class LocalPlatform:
             except subprocess.TimeoutExpired:
                 os.killpg(runtime.pid, signal.SIGKILL)
                 runtime.wait()
-                say(f"the host runtime did not stop in 120 s and was killed; programs it "
-                    f"ran may still be running (see {self.host_root}/log)")
+                say(
+                    f"the host runtime did not stop in 120 s and was killed; programs it "
+                    f"ran may still be running (see {self.host_root}/log)"
+                )
                 return
         say("stopped; nothing is left running")
 
@@ -226,7 +254,7 @@ class LocalPlatform:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
-        return pid if b"workers.local" in cmdline else None
+        return pid if b"local_platform" in cmdline else None
 
     # -- demo data ---------------------------------------------------------------------
 
@@ -240,9 +268,11 @@ class LocalPlatform:
         sessions = db.make_session_factory(engine)
         with sessions() as session:
             host = self._one(session, Host, Host.name == "local") or services.create_host(
-                session, "local", str(self.apps_root), QUEUE)
-            tenant = self._one(session, Tenant, Tenant.name == DEMO_TENANT) or \
-                services.create_tenant(session, DEMO_TENANT)
+                session, "local", str(self.apps_root), QUEUE
+            )
+            tenant = self._one(
+                session, Tenant, Tenant.name == DEMO_TENANT
+            ) or services.create_tenant(session, DEMO_TENANT)
             if self._one(session, User, User.email == ADMIN_EMAIL) is None:
                 services.create_user(session, ADMIN_EMAIL, admin_password, is_admin=True)
             demo = self._one(session, User, User.email == DEMO_EMAIL)
@@ -252,12 +282,15 @@ class LocalPlatform:
             app = self._one(session, App, App.name == DEMO_APP)
             new_app = app is None
             if app is None:
-                app = services.create_app(session, tenant, host, DEMO_APP, "custom",
-                                          "python3 server.py")
-                services.update_service(session, services.service_named(session, app, "app"),
-                                        {"port": DEMO_APP_PORT})
-                services.add_service(session, app, "memcached",
-                                     settings={"port": DEMO_MEMCACHED_PORT})
+                app = services.create_app(
+                    session, tenant, host, DEMO_APP, "custom", "python3 server.py"
+                )
+                services.update_service(
+                    session, services.service_named(session, app, "app"), {"port": DEMO_APP_PORT}
+                )
+                services.add_service(
+                    session, app, "memcached", settings={"port": DEMO_MEMCACHED_PORT}
+                )
             session.commit()
             token = self._api_token(session, demo)
             if new_app:
@@ -296,28 +329,41 @@ class LocalPlatform:
         session.commit()
         return secret_file(path, lambda: token)
 
-    def _run_job(self, sessions: Any, session: Session, kind: str, host: Host, app: App,
-                 user: User) -> None:
+    def _run_job(
+        self,
+        sessions: sessionmaker[Session],
+        session: Session,
+        kind: str,
+        host: Host,
+        app: App,
+        user: User,
+    ) -> None:
         from redis import Redis
 
-        job = enqueue_job(session, Redis.from_url(self.redis_url), kind=kind, host=host,
-                          app=app, user=user, actor="scripts/run")
-        job_id = job.id
+        job = enqueue_job(
+            session,
+            Redis.from_url(self.redis_url),
+            kind=kind,
+            host=host,
+            app=app,
+            user=user,
+            actor="scripts/run",
+        )
         say(f"job {kind}: queued")
-        seen = "queued"
-
-        def finished() -> bool:
-            nonlocal seen
-            with sessions() as fresh:
-                row = get_job(fresh, job_id)
-                if row.status != seen:
-                    seen = row.status
-                    say(f"job {kind}: {seen}")
-                if row.status == "failed":
-                    raise SystemExit(f"error: {kind} failed: {row.error}\n{row.log_tail or ''}")
-                return row.status == "done"
-
-        wait_until(finished, 180, f"the {kind} job", self.stop)
+        timeout = 180
+        job = wait_for_job(
+            sessions,
+            job.id,
+            timeout=timeout,
+            on_change=lambda row: say(f"job {kind}: {row.status}"),
+            cancelled=self.stop,
+        )
+        if job.status == "failed":
+            raise SystemExit(f"error: {kind} failed: {job.error}\n{job.log_tail or ''}")
+        if not job.finished:
+            if self.stop():
+                raise StopRequested
+            raise SystemExit(f"error: timed out after {timeout:g}s waiting for the {kind} job")
 
     @staticmethod
     def _one(session: Session, model: Any, condition: Any) -> Any:
@@ -363,8 +409,9 @@ def _stop_flag() -> Callable[[], bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", nargs="?", default="run", choices=["run", "stop"])
     args = parser.parse_args(argv)
     data_dir = Path(os.environ.get("HOSTING_DATA_DIR") or ".run").absolute()

@@ -1,0 +1,85 @@
+"""hostingctl host-config: the host runtime's config and host.json as the roles get them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from supervisor_runtime.config import load_config
+from workers.cli import main
+from workers.host import HostConfig, host_config_text
+
+URLS = ["--database-url", "sqlite:////nowhere/hosting.db", "--redis-url", "redis://r:6379/0"]
+
+
+def host_config(capsys: pytest.CaptureFixture[str], root: Path, *args: str) -> tuple[int, str]:
+    code = main([*URLS, "host-config", "--host-root", str(root), "--queue", "Web.1", *args])
+    return code, capsys.readouterr().out
+
+
+def test_writes_once_reports_what_changed_and_checks_without_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "host"
+    code, out = host_config(capsys, root, "--check")
+    assert code == 0
+    assert out.splitlines() == [
+        "changed conf/supervisord.conf",
+        "changed conf/host.json",
+        "check only: nothing was written",
+    ]
+    assert not root.exists()
+
+    code, out = host_config(capsys, root, "--workers", "3")
+    assert (code, out) == (0, "changed conf/supervisord.conf\nchanged conf/host.json\n")
+    config = HostConfig.load(root)
+    assert (config.queue, config.workers, config.database_url) == (
+        "Web.1",
+        3,
+        "sqlite:////nowhere/hosting.db",
+    )
+    assert config.conf.read_text() == host_config_text(config)
+    assert not Path("/nowhere").exists()  # no database is opened for this command
+
+    code, out = host_config(capsys, root, "--workers", "3")
+    assert out == "unchanged conf/supervisord.conf\nunchanged conf/host.json\n"
+    code, out = host_config(capsys, root, "--workers", "3", "--status-interval", "5", "--check")
+    assert out.splitlines()[:2] == ["unchanged conf/supervisord.conf", "changed conf/host.json"]
+    assert HostConfig.load(root).status_interval == 2.0
+
+
+def test_worker_umask_and_hosts_without_apps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "host"
+    assert host_config(capsys, root, "--worker-umask", "007")[0] == 0
+    groups = {
+        group.name: group for group in load_config(str(root / "conf/supervisord.conf")).groups
+    }
+    assert set(groups) == {"worker-web-1", "status-web-1"}
+    assert groups["worker-web-1"].processes[0].umask == 0o007
+    assert groups["status-web-1"].processes[0].umask is None
+
+    # A web-only host (the roles' web group): no workers, no status poller.
+    assert host_config(capsys, root, "--workers", "0", "--no-status-poller")[0] == 0
+    assert load_config(str(root / "conf/supervisord.conf")).groups == ()
+    settings = json.loads((root / "conf/host.json").read_text())
+    assert (settings["workers"], settings["status_poller"]) == (0, False)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--worker-umask", "99"], "is not an octal mode like 007"),
+        (["--workers", "-1"], "workers must be 0 or more"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code = main([*URLS, "host-config", "--host-root", str(tmp_path / "h"), "--queue", "q", *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "h").exists()
