@@ -10,7 +10,8 @@ from hosting import services
 from hosting.errors import InvalidInput
 from hosting.job_records import jobs_visible_to
 from hosting.models import App, Host, Tenant, User
-from rq import Queue, Worker
+from hosting.queue import job_queue
+from rq import Worker
 from sqlalchemy import func, select
 
 from admin_web.extensions import get_redis, get_session, me
@@ -27,7 +28,7 @@ def host_rows() -> list[dict[str, Any]]:
     )
     rows = []
     for host in session.scalars(select(Host).order_by(Host.name)):
-        queue = Queue(host.queue, connection=redis)
+        queue = job_queue(host.queue, redis)
         workers = Worker.all(connection=redis, queue=queue)
         rows.append(
             {

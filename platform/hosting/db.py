@@ -62,7 +62,23 @@ def make_engine(
     _configure_sqlite(
         engine, begin=f"BEGIN {sqlite_begin}", wal=not in_memory, foreign_keys=sqlite_foreign_keys
     )
+    if not in_memory:
+        event.listen(engine, "connect", lambda *_: keep_private(Path(database)))
     return engine
+
+
+def keep_private(database: Path) -> None:
+    """Nobody but the platform's user (and group, which the roles share between the workers
+    and the panel) may read the database: it holds every user's e-mail and password hash,
+    token hashes and other tenants' log text. SQLite gives its -wal and -shm files the
+    database file's mode."""
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o007:
+            path.chmod(mode & ~0o007)
 
 
 def _configure_sqlite(engine: Engine, *, begin: str, wal: bool, foreign_keys: bool) -> None:

@@ -52,6 +52,17 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({quoted})"
 
 
+class PlatformInstance(Base):
+    """This platform's own random id (one row): tells its system users from those of
+    another platform on the same machine."""
+
+    __tablename__ = "platform_instance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Host(Base):
     """A machine running a host-level runtime and one RQ queue's workers."""
 
@@ -150,6 +161,8 @@ class App(Base):
     __table_args__ = (
         UniqueConstraint("host_id", "name"),
         CheckConstraint(_one_of("tech", TECHS), name="tech"),
+        # Ids name the apps' system users: never hand one out again after a delete.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

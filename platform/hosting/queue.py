@@ -16,7 +16,10 @@ Job kinds and their ``arguments``:
   holds ``{"program", "channel", "text"}``.
 - ``delete_app``: stop everything and unregister the app's runtime; its logs are kept.
 
-Redis: pass a ``redis.Redis`` made with ``decode_responses=False`` (RQ pickles job data).
+Jobs are serialized as JSON (``job_queue``), never pickle: the job data is an id and plain
+values, and a foreign write into the queue (which Redis's password and its unix socket's
+directory keep out in the first place) can at worst name a function, never run code while
+it is read. Redis: pass a ``redis.Redis`` made with ``decode_responses=False``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,15 @@ RETRY_MAX = 3
 RETRY_INTERVALS = (1, 5, 15)  # seconds between attempts after a transient error
 RESULT_TTL = 24 * 3600  # RQ's copy; the Job row is the record that lasts
 FAILURE_TTL = 7 * 24 * 3600
+
+
+def job_queue(name: str, redis: Any) -> Any:
+    """The RQ queue ``name``, with jobs in JSON: the workers, the panel and the CLI all reach
+    queues through here, so they all agree on the serializer."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    return Queue(name, connection=redis, serializer=JSONSerializer)
 
 
 def check_arguments(kind: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
@@ -88,14 +100,14 @@ def enqueue_job(
     The commit comes first so that a worker never picks up a job whose row it cannot see.
     If enqueueing fails (Redis down), the row is marked failed and the error re-raised.
     """
-    from rq import Queue, Retry  # here: the models must import without rq installed
+    from rq import Retry  # here: the models must import without rq installed
 
     arguments = check_arguments(kind, arguments)
     if app is not None and app.host_id != host.id:
         raise InvalidInput("host", f"app {app.name} lives on another host")
     job = record_job(session, kind, arguments, app=app, user=user, actor=actor)
     session.commit()
-    queue = Queue(host.queue, connection=redis)
+    queue = job_queue(host.queue, redis)
     description = f"{kind} app={app.name}" if app is not None else kind
     try:
         queue.enqueue(

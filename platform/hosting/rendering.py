@@ -70,12 +70,15 @@ def render_service(
     )
 
 
-def render_enabled_services(app: Any, validate: Validator | None = None) -> list[RenderedFiles]:
-    """The files of every enabled service of ``app`` (a models.App), in service order.
-    Disabled services render nothing: their program files are to be removed."""
-    return [
-        render_service(app.root, service, validate) for service in app.services if service.enabled
-    ]
+def render_enabled_services(
+    app: Any, validate: Validator | None = None, root: str | None = None
+) -> list[RenderedFiles]:
+    """The files of every enabled service of ``app`` (a models.App), in service order, for
+    a runtime that sees the app's root at ``root`` (/srv in a container; the host's path,
+    ``app.root``, by default). Disabled services render nothing: their program files are
+    to be removed."""
+    root = app.root if root is None else root
+    return [render_service(root, service, validate) for service in app.services if service.enabled]
 
 
 def socket_path(app_root: str) -> str:

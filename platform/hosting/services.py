@@ -5,9 +5,10 @@ raises ``InvalidInput`` / ``ServiceSettingError`` naming the field otherwise. Fu
 (so ids exist and constraint errors surface here) but never commit: the caller owns the
 transaction (see ``hosting.db.session_scope``).
 
-TCP ports are unique across the whole platform, not just per host: several hosts may share
-one machine (tests, small setups), and a clash would only show when a program fails to bind.
-Ports a user did not choose are allocated from the kind's default upwards.
+TCP ports are unique within an app: every app runs in a network namespace of its own (see
+workers.container), so its app listens on 8080, its Redis on 6379 and its memcached on 11211
+whatever other apps do. Ports a user did not choose are allocated from the kind's default
+upwards, past the app's other services.
 """
 
 from __future__ import annotations
@@ -203,10 +204,12 @@ def get_app_for(session: Session, user: User, app_id: int) -> App:
 # -- services -----------------------------------------------------------------------------
 
 
-def _ports_in_use(session: Session, exclude: Service | None) -> dict[int, Service]:
+def _ports_in_use(session: Session, app: App, exclude: Service | None) -> dict[int, Service]:
     used: dict[int, Service] = {}
     rows = session.scalars(
-        select(Service).where(Service.enabled.is_(True)).options(selectinload(Service.app))
+        select(Service)
+        .where(Service.app_id == app.id, Service.enabled.is_(True))
+        .options(selectinload(Service.app))
     )
     for service in rows:
         if service is exclude:
@@ -230,15 +233,14 @@ def _assign_ports(
     overrides = dict(spec.settings)
     if spec.kind == "nginx" and "upstream_port" not in overrides:
         overrides["upstream_port"] = _app_port(app)  # follow the app, wherever it listens
-    used = _ports_in_use(session, current)
+    used = _ports_in_use(session, app, current)
     wanted = kind.tcp_ports(kind.effective(overrides, spec.tech))
     taken = set(used)
     for field, port in wanted.items():
         if field in overrides:
             if port in used:
                 holder = used[port]
-                where = f"service {holder.name!r} of app {holder.app.name!r}"
-                raise ServiceSettingError(field, f"port {port} is used by {where}")
+                raise ServiceSettingError(field, f"port {port} is used by {holder.name!r}")
             taken.add(port)
     for field, port in wanted.items():
         if field in overrides:

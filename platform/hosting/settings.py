@@ -1,8 +1,11 @@
 """Settings read from the environment, with defaults that work on a developer's machine.
 
 Environment variables: ``HOSTING_DATA_DIR`` (default ``./.run``), ``DATABASE_URL`` (default a
-SQLite file ``<data dir>/hosting.db``), ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``)
-and ``APPS_ROOT`` (default ``<data dir>/apps``).
+SQLite file ``<data dir>/hosting.db``), ``REDIS_URL`` (default the unix socket
+``<data dir>/redis.sock``, as ``scripts/run`` starts it: the platform's Redis never listens on
+TCP, where every tenant of a host could reach it)
+``APPS_ROOT`` (default ``<data dir>/apps``) and ``HOSTING_HOST_ROOT``, this machine's host
+runtime (default ``<data dir>/host``, where ``scripts/run`` makes it).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "./.run"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_SOCKET = "redis.sock"
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Settings:
     database_url: str
     redis_url: str
     apps_root: Path
+    host_root: Path
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -31,8 +35,9 @@ class Settings:
         return cls(
             data_dir=data_dir,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'hosting.db'}",
-            redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            redis_url=env.get("REDIS_URL") or f"unix://{data_dir / REDIS_SOCKET}",
             apps_root=Path(env.get("APPS_ROOT") or data_dir / "apps").absolute(),
+            host_root=Path(env.get("HOSTING_HOST_ROOT") or data_dir / "host").absolute(),
         )
 
 

@@ -66,3 +66,21 @@ def read_app_status(redis: Any, app_id: int) -> dict[str, Any] | None:
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8")
     return json.loads(raw)
+
+
+HOST_KEY_PREFIX = "hosting:host:"
+
+
+def write_host_status(
+    redis: Any, queue: str, containers: bool, containers_off: str | None, ttl: int = 30
+) -> None:
+    """Whether the host of ``queue`` keeps its tenants in containers, and why not."""
+    value = {"updated": time.time(), "containers": containers, "containers_off": containers_off}
+    redis.set(f"{HOST_KEY_PREFIX}{queue}", json.dumps(value), ex=ttl)
+
+
+def read_host_status(redis: Any, queue: str) -> dict[str, Any] | None:
+    raw = redis.get(f"{HOST_KEY_PREFIX}{queue}")
+    if raw is None:
+        return None
+    return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)

@@ -22,6 +22,7 @@ rq = pytest.importorskip("rq")
 @dataclass
 class Enqueued:
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    serializers: list[Any] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -29,8 +30,9 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> Enqueued:
     record = Enqueued()
 
     class RecordingQueue:
-        def __init__(self, name: str, connection: Any = None) -> None:
+        def __init__(self, name: str, connection: Any = None, serializer: Any = None) -> None:
             self.name = name
+            record.serializers.append(serializer)
 
         def enqueue(self, function: str, *args: Any, **options: Any) -> None:
             record.calls.append((self.name, args))

@@ -171,24 +171,22 @@ def test_settings_store_only_overrides_normalized(session: Session, world: World
     assert worker.settings == {"job_timeout": 60}
 
 
-def test_ports_are_allocated_and_never_shared(session: Session, world: World) -> None:
+def test_ports_are_per_app_and_never_shared_within_one(session: Session, world: World) -> None:
     def ports(app: App) -> dict[str, dict]:
         return {s.name: s.settings for s in app.services}
 
-    # shop (created first) got the defaults; blog on the same host the next free ones.
-    assert ports(world.shop)["app"] == {}
-    assert ports(world.blog)["app"] == {"port": 8081}
-    assert ports(world.wiki)["app"] == {"port": 8082}  # another host, same machine maybe
-    services.add_service(session, world.shop, "nginx")
-    nginx = services.add_service(session, world.blog, "nginx")
-    assert nginx.settings == {"upstream_port": 8081, "listen_port": 8001}
-    with pytest.raises(ServiceSettingError, match="port 8080 is used by service 'app'") as info:
+    # Every app has a network namespace of its own: each gets the defaults.
+    assert ports(world.shop)["app"] == ports(world.blog)["app"] == ports(world.wiki)["app"] == {}
+    for app in (world.shop, world.blog):
+        assert services.add_service(session, app, "nginx").settings == {"upstream_port": 8080}
+    # Within one app, a port is used once.
+    with pytest.raises(ServiceSettingError, match="port 8080 is used by 'app'") as info:
         services.add_service(session, world.blog, "redis", settings={"port": 8080})
     assert info.value.field == "port"
     # A disabled service holds no port; enabling it again re-checks.
     redis = services.add_service(session, world.shop, "redis")
     services.disable_service(session, redis)
-    other = services.add_service(session, world.blog, "redis", settings={"port": 6379})
+    other = services.add_service(session, world.shop, "redis", "cache", settings={"port": 6379})
     services.enable_service(session, redis)  # it never chose 6379: it moves
     assert redis.settings == {"port": 6380}
     services.disable_service(session, other)
@@ -196,6 +194,8 @@ def test_ports_are_allocated_and_never_shared(session: Session, world: World) ->
     with pytest.raises(ServiceSettingError, match="port 6380") as info:
         services.enable_service(session, other)  # chosen explicitly: refused
     assert info.value.field == "port" and not other.enabled
+    # Another app's services never stand in the way.
+    assert services.add_service(session, world.blog, "redis").settings == {}
 
 
 def test_nginx_follows_the_app_port(session: Session, world: World) -> None:

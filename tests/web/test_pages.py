@@ -10,8 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hosting.job_records import finish_job, start_job
 from hosting.models import Job, Service
+from hosting.queue import job_queue
 from hosting.status import write_app_status
-from rq import Queue, Worker
+from rq import Worker
 from sqlalchemy import select
 
 from admin_web.extensions import get_session
@@ -38,8 +39,8 @@ def test_restart_enqueues_on_the_apps_host(
     assert job.actor == "user:alice@acme.example" and job.app_id == world.shop_id
     assert rq_job_ids(redis_client, "host.h1") == [job.id]
     assert rq_job_ids(redis_client, "host.h2") == []
-    rq_job = Queue("host.h1", connection=redis_client).fetch_job(job.id)
-    assert rq_job.func_name == "workers.job_handlers.run_job" and rq_job.args == (job.id,)
+    rq_job = job_queue("host.h1", redis_client).fetch_job(job.id)
+    assert rq_job.func_name == "workers.job_handlers.run_job" and list(rq_job.args) == [job.id]
     # The page after the redirect follows that job live.
     page = client.get(response.headers["Location"])
     assert f"/jobs/{job.id}.json".encode() in page.data
@@ -350,9 +351,7 @@ def test_hosts_page_shows_queue_depth_and_live_workers(
     auth.login()
     client.post(f"/apps/{world.shop_id}/control/app/restart")
     client.post(f"/apps/{world.shop_id}/control/app/stop")
-    worker = Worker(
-        [Queue("host.h2", connection=redis_client)], connection=redis_client, name="w-h2-test"
-    )
+    worker = Worker([job_queue("host.h2", redis_client)], connection=redis_client, name="w-h2-test")
     worker.register_birth()
     try:
         auth.logout()
