@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hosting import commands, db, services
@@ -256,6 +257,35 @@ class Cli:
                     self.out(f"    error: {job.error.splitlines()[0]}")
         return 0
 
+    def cmd_exec(self) -> int:
+        """Run a command in an app's container, as the app's user (operators, as root)."""
+        from workers.container.launch import LaunchError
+        from workers.tenant_shell import ShellRefused, exec_app
+
+        command = list(self.args.argv)
+        if command[:1] == ["--"]:
+            command = command[1:]
+        try:
+            exec_app(self._host_root(), self.args.app, command)
+        except (ShellRefused, LaunchError) as exc:
+            raise InvalidInput("exec", str(exc)) from None
+        return 0  # not reached: exec_app execs
+
+    def cmd_enter(self) -> int:
+        """A tenant's SSH login, through sudo: its own app's container, nothing else."""
+        from workers.container.launch import LaunchError
+        from workers.tenant_shell import ShellRefused, enter_as_caller, shell_command
+
+        try:
+            command = shell_command(self.args.ssh_command)
+            enter_as_caller(self._host_root(), command, os.environ)
+        except (ShellRefused, LaunchError) as exc:
+            raise InvalidInput("enter", str(exc)) from None
+        return 0  # not reached
+
+    def _host_root(self) -> Path:
+        return Path(self.args.host_root or load_settings().host_root)
+
     def cmd_run_host(self) -> int:
         from workers.host import HostConfig, host_runtime_command
 
@@ -274,6 +304,11 @@ HOST_OPTIONS = (
     "status_interval",
     "status_poller",
     "worker_umask",
+    "containers",
+    "tenant_python",
+    "tenant_memory_mb",
+    "tenant_pids",
+    "tenant_cpu_weight",
 )
 
 
@@ -292,6 +327,17 @@ def add_host_options(sub: argparse.ArgumentParser) -> None:
         help="run no status poller (a host without apps)",
     )
     sub.add_argument("--worker-umask", help="the workers' umask, e.g. 007")
+    sub.add_argument(
+        "--no-containers",
+        dest="containers",
+        action="store_const",
+        const=False,
+        help="run tenants without containers even where they could be made (unsafe)",
+    )
+    sub.add_argument("--tenant-python", help="system Python of containers (/usr/bin/python3)")
+    sub.add_argument("--tenant-memory-mb", type=int, help="memory per app, MiB (default 1024)")
+    sub.add_argument("--tenant-pids", type=int, help="tasks per app (default 512)")
+    sub.add_argument("--tenant-cpu-weight", type=int, help="CPU weight per app, 1-10000 (100)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -368,6 +414,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("program", nargs="?", default="app")
     sub.add_argument("--stderr", action="store_true")
     sub.add_argument("--bytes", type=int, default=16 * 1024)
+
+    sub = command("exec", "run a command in an app's container, as its user (root)")
+    sub.add_argument("--host-root", help="default $HOSTING_HOST_ROOT or <data dir>/host")
+    sub.add_argument("app")
+    sub.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="default sh")
+
+    sub = command("enter", "a tenant's SSH login: its own container (through sudo)")
+    sub.add_argument("--host-root", help="default $HOSTING_HOST_ROOT or <data dir>/host")
+    sub.add_argument("--ssh-command", help="what the login asked for (default: a shell)")
 
     sub = command("jobs", "recent jobs and their results")
     sub.add_argument("--app", help="only this app's")

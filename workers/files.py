@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,9 @@ MANAGED_HEADERS = (MANAGED_HEADER, daemon_confs.HEADER.rstrip("\n"))
 # Where managed files may live, relative to the app root: conf/ and conf/supervisor.d/.
 MANAGED_DIRS = ("conf", PROGRAM_DIR)
 FILE_MODE = 0o640
+MAX_FILE_BYTES = 1024 * 1024  # a tenant's config file larger than this is refused
+MAX_FILES = 1000
+ConfigCheck = Callable[[Path], "str | None"]  # a scratch conf/ -> the parser's refusal
 
 
 class ConfigRefused(Exception):
@@ -52,16 +55,24 @@ def is_managed_text(text: str) -> bool:
     return text.startswith(MANAGED_HEADERS)
 
 
-def _read_regular(path: Path) -> str | None:
-    """The text of ``path`` if it is a regular file (symlinks are not followed), else None."""
+def _read_regular(path: Path, owners: Container[int] | None = None) -> str | None:
+    """The text of ``path`` if it is a regular file (never through a link, never blocking
+    on a FIFO), else None; ``owners``: the uids it may belong to (a hard link to someone
+    else's file is not the tenant's to hand us). ConfigRefused when it is too large."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except (FileNotFoundError, OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
             return None
-        return handle.read().decode("utf-8", errors="replace")
+        if owners is not None and info.st_uid not in owners:
+            return None
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigRefused(f"{path.name} is larger than {MAX_FILE_BYTES // 1024} KiB")
+    return data.decode("utf-8", errors="replace")
 
 
 def fsync_dir(directory: Path) -> None:
@@ -112,7 +123,8 @@ def managed_files(layout: AppLayout) -> dict[str, str]:
         for entry in sorted(directory.iterdir()):
             if entry.suffix != ".conf":
                 continue
-            text = _read_regular(entry)
+            # Ours are root's: a tenant's file with our header is still the tenant's.
+            text = _read_regular(entry, owners={os.geteuid()})
             if text is not None and is_managed_text(text):
                 found[f"{relative_dir}/{entry.name}"] = text
     return found
@@ -128,21 +140,48 @@ def desired_files(base_text: str, rendered: Iterable[RenderedFiles]) -> dict[str
     return files
 
 
+def parse_here(environ: Mapping[str, str] | None = None) -> ConfigCheck:
+    """A check that parses in this process, with ``environ`` for ``%(ENV_X)s`` (ours when
+    None): for the host's own config, and for apps on a host without containers."""
+
+    def check(conf: Path) -> str | None:
+        try:
+            load_config(str(conf / "supervisord.conf"), environ)
+        except ConfigError as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"cannot read the config: {exc}"
+        return None
+
+    return check
+
+
 def validate_conf_dir(
-    conf: Path, files: Mapping[str, str], remove: Iterable[str] = ()
+    conf: Path,
+    files: Mapping[str, str],
+    remove: Iterable[str] = (),
+    check: ConfigCheck | None = None,
+    owners: Container[int] | None = None,
 ) -> None:
     """Parse ``conf/supervisord.conf`` as it would be with ``files`` written and ``remove``
     removed (paths relative to ``conf``), in a temporary copy of the directory; ConfigRefused
-    with the parser's message otherwise. Symlinks (a tenant's) are not followed."""
+    with the parser's message otherwise. ``check`` does the parsing (``parse_here()`` by
+    default; an app's container's sandbox on a host with containers); ``owners`` are the
+    uids whose files are copied. Links and anything but regular files are not copied."""
+    check = check or parse_here()
     with tempfile.TemporaryDirectory(prefix="hosting-validate-") as scratch:
         copy = Path(scratch) / "conf"
         copy.mkdir()
+        count = 0
         if conf.is_dir():
             for directory, _subdirs, names in os.walk(conf, followlinks=False):
                 relative_dir = Path(directory).relative_to(conf)
                 (copy / relative_dir).mkdir(exist_ok=True)
+                count += len(names)
+                if count > MAX_FILES:
+                    raise ConfigRefused(f"conf/ holds more than {MAX_FILES} files")
                 for name in names:
-                    text = _read_regular(Path(directory) / name)
+                    text = _read_regular(Path(directory) / name, owners)
                     if text is not None:
                         (copy / relative_dir / name).write_text(text, encoding="utf-8")
         for relative in remove:
@@ -151,16 +190,19 @@ def validate_conf_dir(
             target = copy / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-        try:
-            load_config(str(copy / "supervisord.conf"))
-        except ConfigError as exc:
-            # Name the real file, not our scratch copy.
-            raise ConfigRefused(str(exc).replace(str(copy), str(conf))) from None
-        except OSError as exc:
-            raise ConfigRefused(f"cannot read the config: {exc}") from None
+        message = check(copy)
+        if message is not None:
+            # Name the real directory, not our scratch copy.
+            raise ConfigRefused(message.replace(str(copy), str(conf)))
 
 
-def validate(layout: AppLayout, files: Mapping[str, str], remove: Iterable[str]) -> None:
+def validate(
+    layout: AppLayout,
+    files: Mapping[str, str],
+    remove: Iterable[str],
+    check: ConfigCheck,
+    owner: Owner,
+) -> None:
     """Validate an app's conf/ with ``files`` written and ``remove`` removed (paths relative
     to the app root)."""
 
@@ -171,24 +213,30 @@ def validate(layout: AppLayout, files: Mapping[str, str], remove: Iterable[str])
         layout.path("conf"),
         {in_conf(relative): text for relative, text in files.items()},
         [in_conf(relative) for relative in remove],
+        check,
+        owners={0, owner.uid},
     )
 
 
 def write_app_config(
-    layout: AppLayout, owner: Owner, base_text: str, rendered: Iterable[RenderedFiles]
+    layout: AppLayout,
+    owner: Owner,
+    base_text: str,
+    rendered: Iterable[RenderedFiles],
+    check: ConfigCheck,
 ) -> FileChanges:
-    """Make the app's managed files exactly the rendered ones (validated first; idempotent:
-    a second call with the same input changes nothing)."""
+    """Make the app's managed files exactly the rendered ones (validated first with
+    ``check``; idempotent: a second call with the same input changes nothing)."""
     files = desired_files(base_text, rendered)
     current = managed_files(layout)
     for relative in files:
         path = layout.path(relative)
         if relative not in current and (path.exists() or path.is_symlink()):
             raise ConfigRefused(
-                f"{path} exists and was not written by the platform; rename or remove it"
+                f"{relative} exists and was not written by the platform; rename or remove it"
             )
     stale = sorted(set(current) - set(files))
-    validate(layout, files, stale)
+    validate(layout, files, stale, check, owner)
 
     changes = FileChanges()
     file_owner = (0, owner.gid) if running_as_root() else None

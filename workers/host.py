@@ -9,11 +9,12 @@ runs:
   numprocs, ``%(process_num)02d``, stopsignal TERM so the current job finishes, stopwaitsecs
   above the job timeout); none when ``workers`` is 0 (a host that only serves the panel);
 - ``status-<queue>``: the status poller (``workers.status``), unless ``status_poller`` is off;
-- ``tenant-<app>``: ``supervisord -n -c <app root>/conf/supervisord.conf`` for each app, as
-  the app's own user when the host runs as root, restarted if it ever exits.
+- ``front-<queue>``: the way in to each app's port (``workers.front``), with containers;
+- ``tenant-<app>``: each app's runtime, in its container (``workers.tenants``), restarted if
+  it ever exits.
 
-Registering an app writes its ``apps.d`` file (validated with the whole host config first)
-and applies just that program to the running host runtime.
+Containers are used when this host can make them (``workers.container.probe``): the host's
+settings say which, and why not, and the panel warns when a host runs without.
 
 ``render_host_config`` is the only writer of the host runtime's config: ``hostingctl
 create-host --host-root``, the one-machine launcher and the Ansible role (through
@@ -29,7 +30,7 @@ import re
 import shlex
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ from hosting.program_section import program_section
 from hosting.queue import DEFAULT_JOB_TIMEOUT
 from hosting.rendering import MANAGED_HEADER, runtime_base_sections
 
-from workers.files import ConfigRefused, atomic_write, fsync_dir, remove_file, validate_conf_dir
-from workers.layout import DEFAULT_USER_PREFIX, AppLayout, Owner
+from workers.container import probe
+from workers.files import ConfigRefused, atomic_write, validate_conf_dir
 from workers.runtime import Runtime
 
 HOST_CONF = "conf/supervisord.conf"
@@ -66,10 +67,21 @@ class HostConfig:
     workers: int = 2  # RQ worker processes; 0 runs none (a host that only serves the panel)
     job_timeout: int = DEFAULT_JOB_TIMEOUT
     wait_timeout: float = 60.0  # how long a job waits for programs to reach their state
-    user_prefix: str = DEFAULT_USER_PREFIX
-    # Run tenant runtimes with this interpreter (``-m supervisor_runtime.cli.supervisord``)
-    # instead of our supervisord script, e.g. when our interpreter lives where apps' users
-    # may not read it (a pyenv under /root). The runtime needs only the standard library.
+    # App users are named <prefix><app id>; None: a prefix made from the platform's own
+    # instance id (hosting.identities), so two platforms on one machine never share users.
+    user_prefix: str | None = None
+    # Tenant runtimes run in containers (workers.container); containers_off says why not.
+    containers: bool = False
+    containers_off: str | None = None
+    tenant_python: str = "/usr/bin/python3"  # the system Python that containers run
+    tenant_memory_mb: int = 1024
+    tenant_pids: int = 512
+    tenant_cpu_weight: int = 100
+    # Apps the front also serves on a TCP address of the host ("127.0.0.1:8080"), besides
+    # their unix socket: scripts/run's demo app, for a browser.
+    front_tcp: dict[str, str] = field(default_factory=dict)
+    # Without containers: the interpreter of tenant runtimes (our supervisord from source),
+    # e.g. when ours lives where apps' users may not read it (a pyenv under /root).
     runtime_python: str | None = None
     status_interval: float = 2.0
     status_poller: bool = True
@@ -115,33 +127,26 @@ def host_config(
     *,
     redis_url: str,
     database_url: str,
-    workers: int = 2,
-    job_timeout: int = DEFAULT_JOB_TIMEOUT,
-    wait_timeout: float = 60.0,
-    user_prefix: str = DEFAULT_USER_PREFIX,
-    runtime_python: str | None = None,
-    status_interval: float = 2.0,
-    status_poller: bool = True,
-    worker_umask: str | None = None,
+    containers: bool | None = None,
+    **settings: Any,
 ) -> HostConfig:
-    """A host's settings with its root made absolute, checked; nothing is written."""
+    """A host's settings with its root made absolute, checked; nothing is written.
+    ``containers``: None uses them where this host can make them (and records why not);
+    False never does. Other settings are HostConfig's fields."""
+    workers, umask = settings.get("workers", 2), settings.get("worker_umask")
     if workers < 0:
         raise ConfigRefused(f"workers must be 0 or more, not {workers}")
-    if worker_umask is not None and not re.fullmatch(r"0?[0-7]{3}", worker_umask):
-        raise ConfigRefused(f"worker umask {worker_umask!r} is not an octal mode like 007")
+    if umask is not None and not re.fullmatch(r"0?[0-7]{3}", umask):
+        raise ConfigRefused(f"worker umask {umask!r} is not an octal mode like 007")
+    reason = probe.why_not() if containers is not False else "turned off by the operator"
     return HostConfig(
         root=v.app_root(str(Path(host_root).absolute())),
         queue=queue,
         redis_url=redis_url,
         database_url=database_url,
-        workers=workers,
-        job_timeout=job_timeout,
-        wait_timeout=wait_timeout,
-        user_prefix=user_prefix,
-        runtime_python=runtime_python,
-        status_interval=status_interval,
-        status_poller=status_poller,
-        worker_umask=worker_umask,
+        containers=reason is None,
+        containers_off=reason,
+        **settings,
     )
 
 
@@ -156,6 +161,9 @@ def write_host_config(config: HostConfig, *, check: bool = False) -> list[str]:
     if not check:
         for relative in ("conf", APPS_DIR, PLATFORM_DIR, "run", "log"):
             (root / relative).mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Tenants (bubblewrap runs as them) pass through to the runtime's assets in
+        # container/; everything else in the root stays 0700.
+        root.chmod(0o711 if config.containers else 0o700)
     # The parser insists that log/ exists: a check of a root not made yet cannot validate.
     if not check or (root / "log").is_dir():
         validate_conf_dir(root / "conf", {"supervisord.conf": texts[HOST_CONF]})
@@ -221,6 +229,21 @@ def host_config_text(config: HostConfig) -> str:
             ("redirect_stderr", "true"),
         ]
         programs.append(program_section(f"status-{queue}", status))
+    if config.containers and config.workers:  # a host that runs apps (it has workers)
+        front = [
+            ("command", f"{python} -m workers.front {host_arg}"),
+            ("directory", root),
+            ("environment", env),
+            ("autostart", "true"),
+            ("autorestart", "true"),
+            ("startsecs", "0"),
+            ("stopwaitsecs", "5"),
+            ("stdout_logfile", f"{root}/log/front.log"),
+            ("stdout_logfile_maxbytes", "2MB"),
+            ("stdout_logfile_backups", "2"),
+            ("redirect_stderr", "true"),
+        ]
+        programs.append(program_section(f"front-{queue}", front))
     head = "\n".join([MANAGED_HEADER, *runtime_base_sections(root)]) + "\n"
     # apps.d: one tenant runtime per app (written by jobs); platform.d: services the host
     # itself runs beside the workers (Redis, the panel) in one-machine setups and the roles.
@@ -241,89 +264,5 @@ def start_host_runtime(config: HostConfig, **popen: Any) -> subprocess.Popen[byt
     return subprocess.Popen(host_runtime_command(config), **popen)
 
 
-# -- tenant runtimes ---------------------------------------------------------------------
-
-
-def tenant_program(app_name: str) -> str:
-    return f"tenant-{program_safe(app_name)}"
-
-
-def tenant_command(config: HostConfig, layout: AppLayout) -> str:
-    conf = shlex.quote(str(layout.base_conf))
-    if config.runtime_python:
-        python = shlex.quote(config.runtime_python)
-        return f"{python} -m supervisor_runtime.cli.supervisord -n -c {conf}"
-    return f"{shlex.quote(str(BIN_DIR / 'supervisord'))} -n -c {conf}"
-
-
-def _runtime_source_dir() -> str:
-    """The directory holding the ``supervisor_runtime`` package (for ``runtime_python``)."""
-    import supervisor_runtime
-
-    return str(Path(supervisor_runtime.__file__).resolve().parent.parent)
-
-
-def tenant_program_text(config: HostConfig, app_name: str, layout: AppLayout, owner: Owner) -> str:
-    options = [("command", tenant_command(config, layout))]
-    if owner.user is not None:
-        options.append(("user", owner.user))
-    env = {"HOME": str(layout.root)}
-    if config.runtime_python:
-        env["PYTHONPATH"] = _runtime_source_dir()
-    options += [
-        ("directory", str(layout.root)),
-        ("environment", v.format_environment(env)),
-        ("autostart", "true"),
-        ("autorestart", "true"),
-        ("startsecs", "0"),
-        ("startretries", "10"),
-        ("stopsignal", "TERM"),
-        ("stopwaitsecs", "60"),
-        ("stdout_logfile", f"{config.root}/log/{tenant_program(app_name)}.log"),
-        ("stdout_logfile_maxbytes", "2MB"),
-        ("stdout_logfile_backups", "2"),
-        ("redirect_stderr", "true"),
-    ]
-    return f"{MANAGED_HEADER}\n{program_section(tenant_program(app_name), options)}"
-
-
 def host_runtime(config: HostConfig, timeout: float = 10.0) -> Runtime:
     return Runtime(config.serverurl, timeout=timeout)
-
-
-def register_app(
-    config: HostConfig, app_name: str, layout: AppLayout, owner: Owner
-) -> dict[str, Any]:
-    """Write ``apps.d/<app>.conf`` and make the host runtime run it (as ``supervisorctl
-    update tenant-<app>`` would): started if new, restarted if its program changed, left
-    alone otherwise. Returns what was done."""
-    program = tenant_program(app_name)
-    path = config.apps_dir / f"{program_safe(app_name)}.conf"
-    text = tenant_program_text(config, app_name, layout, owner)
-    written = False
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
-        validate_conf_dir(config.path / "conf", {f"apps.d/{path.name}": text})
-        atomic_write(path, text, 0o600)
-        written = True
-    with host_runtime(config) as runtime:
-        update = runtime.update(only=[program])
-        runtime.start([program], timeout=config.wait_timeout)
-    return {"program": program, "written": written, "update": update.as_dict()}
-
-
-def unregister_app(config: HostConfig, app_name: str) -> dict[str, Any]:
-    """Stop the app's runtime and remove its program from the host runtime."""
-    program = tenant_program(app_name)
-    path = config.apps_dir / f"{program_safe(app_name)}.conf"
-    removed = path.exists()
-    if removed:
-        remove_file(path)
-    else:
-        fsync_dir(config.apps_dir)
-    with host_runtime(config) as runtime:
-        update = runtime.update(only=[program])
-    return {"program": program, "removed": removed, "update": update.as_dict()}
-
-
-def is_registered(config: HostConfig, app_name: str) -> bool:
-    return (config.apps_dir / f"{program_safe(app_name)}.conf").exists()

@@ -23,19 +23,43 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hosting.catalog import get_kind
 from hosting.db import make_engine, make_session_factory, session_scope
 from hosting.errors import HostingError
+from hosting.identities import instance_id, user_prefix
 from hosting.job_records import finish_job, get_job, start_job
 from hosting.models import App, Job
 from hosting.rendering import render_app_base, render_enabled_services
 from hosting.status import status_key
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from workers.files import ConfigRefused, remove_app_config, write_app_config
-from workers.host import HostConfig, is_registered, register_app, unregister_app
-from workers.layout import AppLayout, LayoutError, app_owner, prepare_root
+from workers.container.validate import SandboxFailed
+from workers.files import ConfigRefused, write_app_config
+from workers.host import HostConfig
+from workers.layout import (
+    AppLayout,
+    LayoutError,
+    Owner,
+    app_owner,
+    app_user_name,
+    find_owner,
+    prepare_root,
+    retire_root,
+    retire_user,
+)
 from workers.locks import AppLock, LockTimeout
+from workers.peer import PeerRefused
 from workers.runtime import ProgramFailed, Runtime, RuntimeRefused, RuntimeUnavailable
+from workers.tenants import (
+    config_check,
+    connect,
+    container_spec,
+    is_registered,
+    register_app,
+    runtime_root,
+    unregister_app,
+    write_front_route,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +68,7 @@ PERMANENT_ERRORS = (
     ProgramFailed,
     RuntimeRefused,
     LayoutError,
+    PeerRefused,  # the app's socket is not its runtime's: a tenant swapped it
     HostingError,  # InvalidInput, ServiceSettingError, NotFound
 )
 RUNTIME_UP_SECONDS = 20.0
@@ -183,9 +208,11 @@ class AppInfo:
     id: int
     name: str
     queue: str
+    user: str  # its system user's name (when the workers run as root): the container's key
     layout: AppLayout
     base_text: str
     rendered: list[Any]
+    port: int  # where its app listens, inside its network namespace
 
 
 def _load_app(context: Context, app_id: int) -> AppInfo:
@@ -199,22 +226,36 @@ def _load_app(context: Context, app_id: int) -> AppInfo:
                 f" not on this worker's queue {context.host.queue}"
             )
         layout = AppLayout.of(app.host.apps_root, app.name)
+        root = runtime_root(context.host, layout)
+        prefix = context.host.user_prefix or user_prefix(instance_id(session))
         return AppInfo(
             id=app.id,
             name=app.name,
             queue=app.host.queue,
+            user=app_user_name(app.id, prefix),
             layout=layout,
-            base_text=render_app_base(app.root),
-            rendered=render_enabled_services(app),
+            base_text=render_app_base(root),
+            rendered=render_enabled_services(app, root=root),
+            port=_app_port(app),
         )
 
 
-def _tenant(context: Context, info: AppInfo) -> Runtime:
+def _app_port(app: App) -> int:
+    for service in app.services:
+        if service.kind == "app":
+            return int(get_kind("app").effective(service.settings, app.tech)["port"])
+    return 8080
+
+
+def _tenant(context: Context, info: AppInfo, owner: Owner | None = None) -> Runtime:
     """The app's runtime, once it answers (RuntimeUnavailable, a transient error, if not)."""
-    runtime = Runtime(info.layout.serverurl)
+    owner = owner or find_owner(info.user)
+    if owner is None:
+        raise RuntimeUnavailable(f"app {info.name} has no system user yet")
+    runtime = connect(context.host, info.name, info.layout, owner, info.user)
     try:
         runtime.wait_up(RUNTIME_UP_SECONDS)
-    except RuntimeUnavailable:
+    except BaseException:
         runtime.close()
         raise
     return runtime
@@ -224,12 +265,22 @@ def apply_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[
     """create_app and apply_services: make the app's root, files and runtime what the
     database says, then wait until every enabled program runs and removed ones are gone."""
     info = _load_app(context, app_id)
-    owner = app_owner(info.id, str(info.layout.root), context.host.user_prefix)
+    owner = app_owner(info.user, str(info.layout.root))
     directories = tuple(d for service in info.rendered for d in service.directories)
     prepare_root(info.layout, owner, directories)
-    changes = write_app_config(info.layout, owner, info.base_text, info.rendered)
-    registration = register_app(context.host, info.name, info.layout, owner)
-    with _tenant(context, info) as runtime:
+    spec = None
+    if context.host.containers:
+        spec = container_spec(context.host, info.name, info.layout, owner, info.user)
+        tcp = context.host.front_tcp.get(info.name)
+        listen = [f"tcp:{tcp}"] if tcp else []
+        write_front_route(context.host, info.name, spec, info.port, listen)
+    check = config_check(context.host, spec, info.layout, owner)
+    try:
+        changes = write_app_config(info.layout, owner, info.base_text, info.rendered, check)
+    except SandboxFailed as exc:
+        raise RuntimeUnavailable(str(exc)) from exc  # the sandbox, not the config: retry
+    registration = register_app(context.host, info.name, info.layout, owner, spec)
+    with _tenant(context, info, owner) as runtime:
         update = runtime.update(stop_timeout=context.host.wait_timeout)
         wanted = [
             f"{service.program_name}:{process}"
@@ -285,8 +336,8 @@ def read_log(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[s
 
 
 def delete_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Stop everything, unregister the app's runtime, remove its program files and its row;
-    its logs and data stay on disk."""
+    """Stop everything, unregister the app's runtime and its container, move its root aside
+    (kept, but out of every later app's reach), lock its user, and delete its row."""
     with session_scope(context.sessions) as session:
         exists = session.get(App, app_id) is not None
     if not exists:
@@ -294,10 +345,12 @@ def delete_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict
     info = _load_app(context, app_id)
     stopped: list[str] = []
     if is_registered(context.host, info.name):
-        with contextlib.suppress(RuntimeUnavailable), Runtime(info.layout.serverurl) as runtime:
+        gone = (RuntimeUnavailable, PeerRefused)
+        with contextlib.suppress(*gone), _tenant(context, info) as runtime:
             stopped = runtime.stop(None, timeout=context.host.wait_timeout)
-    unregistered = unregister_app(context.host, info.name)
-    removed = remove_app_config(info.layout) if info.layout.root.exists() else []
+    unregistered = unregister_app(context.host, info.name, info.user)
+    kept = retire_root(info.layout, app_id)
+    retire_user(info.user)
     with session_scope(context.sessions) as session:
         app = session.get(App, app_id)
         if app is not None:
@@ -308,6 +361,5 @@ def delete_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict
         "deleted": True,
         "stopped": stopped,
         "runtime": unregistered,
-        "removed_files": removed,
-        "kept": [str(info.layout.path("log")), str(info.layout.path("var"))],
+        "kept": kept,
     }

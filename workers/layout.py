@@ -9,6 +9,12 @@ system user and the tree is split so the tenant can never redirect a write of ou
 - ``srv/conf/supervisor.d``, ``log``, ``run``, ``app``, ``var``: the app's user, 0700 (run/
   holds the runtime's socket, so another tenant cannot even reach it).
 
+Directories are made and checked through descriptors, one component at a time and never
+through a link, so a tenant who swaps a path inside its own tree (``var/redis`` for a link
+to /etc, say) gets a refusal, not a chown of /etc. A directory that belongs to another user
+is never adopted: a deleted app's root is moved aside (``retire_root``), and a later app of
+the same name starts from an empty one.
+
 Without root everything belongs to the current user, with the same modes.
 """
 
@@ -19,6 +25,7 @@ import pwd
 import re
 import stat
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +33,14 @@ from hosting.models import app_root_for
 from hosting.rendering import APP_DIRECTORIES, BASE_CONF, PROGRAM_DIR, socket_path
 
 USER_NAME_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-DEFAULT_USER_PREFIX = "app-"
+TENANT_GROUP = "hosting-tenants"  # sshd sends its members into their containers
 ROOT_OWNED = ("conf",)  # the tenant may read but not change these
+RETIRED_DIR = ".deleted"
 
 
 class LayoutError(Exception):
-    """The app's root on disk is not what we expect (e.g. a symlink where a directory is)."""
+    """The app's root on disk is not what we expect (e.g. a symlink where a directory is).
+    Messages name paths relative to the app's root: tenants read them in job errors."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +56,9 @@ def running_as_root() -> bool:
     return os.geteuid() == 0
 
 
-def app_user_name(app_id: int, prefix: str = DEFAULT_USER_PREFIX) -> str:
-    """The app's system user: ``<prefix><app id>`` (ids never repeat; names may, across
-    hosts on one machine)."""
+def app_user_name(app_id: int, prefix: str) -> str:
+    """The app's system user: ``<prefix><app id>``; app ids are never handed out twice and
+    the prefix is the platform's own (``hosting.identities.user_prefix``)."""
     name = f"{prefix}{app_id}"
     if not USER_NAME_RE.fullmatch(name):
         raise LayoutError(f"{name!r} is not a valid user name (check the user prefix)")
@@ -57,13 +66,16 @@ def app_user_name(app_id: int, prefix: str = DEFAULT_USER_PREFIX) -> str:
 
 
 def ensure_user(name: str, home: str) -> Owner:
-    """The system user ``name``, created with ``useradd --system`` when missing."""
+    """The system user ``name``, created with ``useradd --system`` when missing, in the
+    tenants' group when the host has one (the roles make it, for SSH)."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
         command = ["useradd", "--system", "--user-group", "--no-create-home"]
-        command += ["--home-dir", home, "--shell", "/bin/sh", name]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        command += ["--home-dir", home, "--shell", "/bin/sh"]
+        if _group_exists(TENANT_GROUP):
+            command += ["--groups", TENANT_GROUP]
+        done = subprocess.run([*command, name], capture_output=True, text=True, check=False)
         # Exit 9: another worker created it in the meantime.
         if done.returncode not in (0, 9):
             raise LayoutError(f"useradd {name} failed: {done.stderr.strip()}") from None
@@ -71,11 +83,53 @@ def ensure_user(name: str, home: str) -> Owner:
     return Owner(entry.pw_uid, entry.pw_gid, name)
 
 
-def app_owner(app_id: int, root: str, prefix: str = DEFAULT_USER_PREFIX) -> Owner:
-    """The owner of an app's files: its own user when we are root, else ourselves."""
+def _group_exists(name: str) -> bool:
+    import grp
+
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def retire_user(name: str) -> None:
+    """A deleted app's user stays (its uid must never go to someone else, who would then
+    own the kept files) but can never log in or be used again."""
+    if not running_as_root():
+        return
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return
+    subprocess.run(
+        ["usermod", "--lock", "--expiredate", "1", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        check=False,
+    )
+    if _group_exists(TENANT_GROUP):
+        subprocess.run(
+            ["gpasswd", "--delete", name, TENANT_GROUP], capture_output=True, check=False
+        )
+
+
+def app_owner(user: str, home: str) -> Owner:
+    """The owner of an app's files: its own user ``user`` (made if missing) when we are
+    root, else ourselves."""
     if running_as_root():
-        return ensure_user(app_user_name(app_id, prefix), root)
+        return ensure_user(user, home)
     return Owner(os.getuid(), os.getgid(), None)
+
+
+def find_owner(user: str) -> Owner | None:
+    """The app's owner if its user exists (never creates one); None when it does not."""
+    if not running_as_root():
+        return Owner(os.getuid(), os.getgid(), None)
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return Owner(entry.pw_uid, entry.pw_gid, entry.pw_name)
 
 
 @dataclass(frozen=True)
@@ -108,36 +162,88 @@ class AppLayout:
         return self.root / relative
 
 
-def ensure_dir(path: Path, mode: int, uid: int, gid: int) -> None:
-    """``path`` exists as a real directory (never a symlink) with this owner and mode."""
+def _ensure_dir_at(parent_fd: int, name: str, where: str, mode: int, uid: int, gid: int) -> int:
+    """The directory ``name`` in ``parent_fd`` (made if missing), opened without following a
+    link, owned by (uid, gid) with ``mode``; returns its descriptor. A directory that
+    belongs to anyone but us or (uid, gid)'s user is refused, never taken over."""
     try:
-        path.mkdir(mode=mode)
+        os.mkdir(name, mode, dir_fd=parent_fd)
     except FileExistsError:
         pass
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise LayoutError(f"{path} exists and is not a directory")
-    if (info.st_uid, info.st_gid) != (uid, gid) and running_as_root():
-        os.chown(path, uid, gid, follow_symlinks=False)
-    if stat.S_IMODE(info.st_mode) != mode:
-        os.chmod(path, mode)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    except OSError:
+        raise LayoutError(f"{where} exists and is not a directory") from None
+    try:
+        info = os.fstat(fd)
+        if running_as_root():
+            if info.st_uid not in (0, uid):
+                raise LayoutError(f"{where} belongs to another user; refusing to take it over")
+            if (info.st_uid, info.st_gid) != (uid, gid):
+                os.fchown(fd, uid, gid)
+        if stat.S_IMODE(info.st_mode) != mode:
+            os.fchmod(fd, mode)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def prepare_root(layout: AppLayout, owner: Owner, extra_dirs: tuple[str, ...] = ()) -> None:
     """Create the app's directories (idempotent) with their owners and modes; ``extra_dirs``
     (relative, e.g. ``var/redis``) belong to the app's user."""
     me_uid, me_gid = (0, 0) if running_as_root() else (os.getuid(), os.getgid())
-    layout.root.parent.parent.mkdir(parents=True, exist_ok=True)
-    ensure_dir(layout.root.parent, 0o711, me_uid, me_gid)
-    ensure_dir(layout.root, 0o711, me_uid, me_gid)
-    for relative in APP_DIRECTORIES:
-        if relative in ROOT_OWNED:
-            ensure_dir(layout.path(relative), 0o750, me_uid, owner.gid)
-        else:
-            ensure_dir(layout.path(relative), 0o700, owner.uid, owner.gid)
-    for relative in extra_dirs:
-        path = layout.path(relative)
-        # Parents first (var/ exists; deeper ones are made here), all the app's.
-        for parent in reversed(path.relative_to(layout.root).parents[:-1]):
-            ensure_dir(layout.root / parent, 0o700, owner.uid, owner.gid)
-        ensure_dir(path, 0o700, owner.uid, owner.gid)
+    apps_root = layout.root.parent.parent
+    apps_root.mkdir(parents=True, exist_ok=True)
+    top = os.open(apps_root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        app_dir = _ensure_dir_at(top, layout.root.parent.name, ".", 0o711, me_uid, me_gid)
+    finally:
+        os.close(top)
+    try:
+        root = _ensure_dir_at(app_dir, layout.root.name, ".", 0o711, me_uid, me_gid)
+    finally:
+        os.close(app_dir)
+    try:
+        for relative in APP_DIRECTORIES:
+            if relative in ROOT_OWNED:
+                _make_path(root, relative, 0o750, me_uid, owner.gid)
+            else:
+                _make_path(root, relative, 0o700, owner.uid, owner.gid)
+        for relative in extra_dirs:
+            _make_path(root, relative, 0o700, owner.uid, owner.gid)
+    finally:
+        os.close(root)
+
+
+def _make_path(root_fd: int, relative: str, mode: int, uid: int, gid: int) -> None:
+    """Each component of ``relative`` under the root; the last with (uid, gid, mode), the
+    ones above must already be there (APP_DIRECTORIES lists parents first)."""
+    parts = Path(relative).parts
+    fd = os.dup(root_fd)
+    try:
+        for index, part in enumerate(parts[:-1]):
+            where = "/".join(parts[: index + 1])
+            try:
+                next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                raise LayoutError(f"{where} is missing or is not a directory") from None
+            os.close(fd)
+            fd = next_fd
+        os.close(_ensure_dir_at(fd, parts[-1], relative, mode, uid, gid))
+    finally:
+        os.close(fd)
+
+
+def retire_root(layout: AppLayout, app_id: int) -> str | None:
+    """Move a deleted app's whole directory to ``<apps_root>/.deleted/`` (root's, 0700),
+    where no later app can reach it; returns the new name, or None when there was none."""
+    app_dir = layout.root.parent
+    if not app_dir.exists():
+        return None
+    retired = app_dir.parent / RETIRED_DIR
+    retired.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(retired, 0o700)
+    name = f"{app_dir.name}-{app_id}-{time.strftime('%Y%m%d%H%M%S')}"
+    os.rename(app_dir, retired / name)
+    return f"{RETIRED_DIR}/{name}"

@@ -10,9 +10,11 @@ deadline. A runtime that is not up yet (no socket, connection refused, shutting 
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import xmlrpc.client
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,15 +63,37 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, xmlrpc.client.Fault) and exc.faultCode == FaultCode.SHUTDOWN_STATE
 
 
-class Runtime:
-    """A runtime reached at ``serverurl`` (``unix:///…/run/supervisor.sock``)."""
+def _reason(exc: BaseException) -> str:
+    """What went wrong, without the socket's host path (tenants read job errors)."""
+    if isinstance(exc, xmlrpc.client.Fault):
+        return exc.faultString
+    errno = getattr(exc, "errno", None)
+    return os.strerror(errno) if errno else type(exc).__name__
 
-    def __init__(self, serverurl: str, *, timeout: float = RPC_TIMEOUT) -> None:
+
+class Runtime:
+    """A runtime reached at ``serverurl`` (``unix:///…/run/supervisor.sock``). ``label``
+    names it in errors (say "the runtime of app shop"); ``check_peer`` vets each new
+    connection before it is used (see workers.peer)."""
+
+    def __init__(
+        self,
+        serverurl: str,
+        *,
+        timeout: float = RPC_TIMEOUT,
+        label: str | None = None,
+        check_peer: Callable[[socket.socket], None] | None = None,
+    ) -> None:
         self.serverurl = serverurl
-        self.proxy: ServerProxy = connect(serverurl, timeout=timeout)
+        self.label = label or serverurl
+        self.proxy: ServerProxy = connect(serverurl, timeout=timeout, check_peer=check_peer)
 
     def close(self) -> None:
         self.proxy.close()
+
+    def abort(self) -> None:
+        """End a call in progress from another thread (a deadline)."""
+        self.proxy.transport.abort()
 
     def __enter__(self) -> Runtime:
         return self
@@ -83,7 +107,7 @@ class Runtime:
             return getattr(self.proxy.supervisor, method)(*args)
         except (OSError, xmlrpc.client.Fault) as exc:
             if is_transient(exc):
-                raise RuntimeUnavailable(f"{self.serverurl}: {exc}") from exc
+                raise RuntimeUnavailable(f"{self.label}: {_reason(exc)}") from exc
             raise
 
     # -- being up ------------------------------------------------------------------
@@ -99,7 +123,7 @@ class Runtime:
         deadline = time.monotonic() + timeout
         while not self.is_up():
             if time.monotonic() > deadline:
-                raise RuntimeUnavailable(f"{self.serverurl} did not answer within {timeout:g}s")
+                raise RuntimeUnavailable(f"{self.label} did not answer within {timeout:g}s")
             time.sleep(POLL_SECONDS)
 
     # -- state -----------------------------------------------------------------------

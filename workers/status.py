@@ -3,7 +3,13 @@
 Run by the host runtime. Every ``status_interval`` seconds it asks each app of this host for
 ``getAllProcessInfo`` over the app's socket and stores it with ``hosting.status``; an app whose
 runtime does not answer is stored as ``runtime: down``. Entries expire, so a stopped poller
-leaves no stale status behind.
+leaves no stale status behind. It also stores the host's own state (containers or not, and
+why), which the panel shows.
+
+No app can hold up the others: apps are read side by side (``POLL_THREADS`` at a time), each
+read is cut off after ``APP_SECONDS`` (a socket that answers one byte a second is aborted,
+not waited for), and a round ends after ``ROUND_SECONDS`` whatever is left unread. Every
+connection is checked to be the app's runtime (``workers.tenants.connect``).
 """
 
 from __future__ import annotations
@@ -11,49 +17,85 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from hosting.db import make_engine, make_session_factory, session_scope
+from hosting.identities import instance_id, user_prefix
 from hosting.models import App, Host
-from hosting.status import write_app_status
+from hosting.status import write_app_status, write_host_status
 from sqlalchemy import select
 
 from workers.host import HostConfig
-from workers.layout import AppLayout
-from workers.runtime import Runtime, RuntimeUnavailable
+from workers.layout import AppLayout, app_user_name, find_owner
+from workers.tenants import connect
 
 log = logging.getLogger("workers.status")
-RPC_TIMEOUT = 2.0
+APP_SECONDS = 2.0
+ROUND_SECONDS = 5.0
+POLL_THREADS = 16
 
 
-def host_apps(sessions: Any, queue: str) -> list[tuple[int, AppLayout]]:
+@dataclass(frozen=True)
+class AppRef:
+    id: int
+    name: str
+    user: str
+    layout: AppLayout
+
+
+def host_apps(sessions: Any, host: HostConfig) -> list[AppRef]:
     with session_scope(sessions) as session:
         rows = session.execute(
             select(App.id, App.name, Host.apps_root)
             .join(Host, Host.id == App.host_id)
-            .where(Host.queue == queue)
+            .where(Host.queue == host.queue)
         ).all()
-    return [(app_id, AppLayout.of(apps_root, name)) for app_id, name, apps_root in rows]
+        prefix = host.user_prefix or user_prefix(instance_id(session))
+    return [
+        AppRef(app_id, name, app_user_name(app_id, prefix), AppLayout.of(apps_root, name))
+        for app_id, name, apps_root in rows
+    ]
 
 
-def poll_once(host: HostConfig, sessions: Any, redis: Any) -> int:
-    """Write the status of every app of the host; returns how many answered."""
+def read_app(host: HostConfig, app: AppRef) -> tuple[str, list[dict[str, Any]], str | None]:
+    """("up", processes, None) or ("down", [], why), within APP_SECONDS."""
+    owner = find_owner(app.user)
+    if owner is None:
+        return "down", [], "the app has no system user yet"
+    runtime = connect(host, app.name, app.layout, owner, app.user, timeout=APP_SECONDS)
+    deadline = threading.Timer(APP_SECONDS, runtime.abort)
+    deadline.start()
+    try:
+        return "up", runtime.processes(), None
+    except Exception as exc:  # refused, not answering, garbled: this app only
+        late = not deadline.is_alive()
+        why = f"did not answer within {APP_SECONDS:g}s" if late else str(exc) or repr(exc)
+        return "down", [], why
+    finally:
+        deadline.cancel()
+        runtime.close()
+
+
+def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecutor) -> int:
+    """Write the status of every app of the host that answers within the round; returns
+    how many were up."""
     ttl = max(10, int(host.status_interval * 5))
+    write_host_status(redis, host.queue, host.containers, host.containers_off, ttl)
+    apps = host_apps(sessions, host)
+    futures = {pool.submit(read_app, host, app): app for app in apps}
+    done, late = wait(futures, timeout=ROUND_SECONDS)
+    for future in late:
+        future.cancel()  # not started yet: its app keeps its last status until next round
     up = 0
-    for app_id, layout in host_apps(sessions, host.queue):
-        try:
-            with Runtime(layout.serverurl, timeout=RPC_TIMEOUT) as runtime:
-                processes = runtime.processes()
-        except (RuntimeUnavailable, OSError) as exc:
-            write_app_status(redis, app_id, [], ttl, runtime="down", error=str(exc))
-            continue
-        except Exception as exc:  # a fault or a garbled answer: say so, keep polling others
-            write_app_status(redis, app_id, [], ttl, runtime="down", error=repr(exc))
-            continue
-        write_app_status(redis, app_id, processes, ttl, runtime="up")
-        up += 1
+    for future in done:
+        runtime, processes, why = future.result()
+        write_app_status(redis, futures[future].id, processes, ttl, runtime=runtime, error=why)
+        up += runtime == "up"
     return up
 
 
@@ -70,15 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     redis = Redis.from_url(host.redis_url)
     engine = make_engine(host.database_url)
     sessions = make_session_factory(engine)
-    while True:
-        started = time.monotonic()
-        try:
-            poll_once(host, sessions, redis)
-        except Exception:  # the database or Redis away for a moment: try again next round
-            log.exception("status poll failed")
-        if args.once:
-            return 0
-        time.sleep(max(0.1, host.status_interval - (time.monotonic() - started)))
+    with ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="status") as pool:
+        while True:
+            started = time.monotonic()
+            try:
+                poll_once(host, sessions, redis, pool)
+            except Exception:  # the database or Redis away for a moment: try again next round
+                log.exception("status poll failed")
+            if args.once:
+                return 0
+            time.sleep(max(0.1, host.status_interval - (time.monotonic() - started)))
 
 
 if __name__ == "__main__":

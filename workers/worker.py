@@ -16,6 +16,8 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from hosting.queue import job_queue
+
 from workers.host import HOST_ROOT_ENV, HostConfig
 
 log = logging.getLogger("workers.worker")
@@ -33,10 +35,10 @@ def recover_orphans(redis: object, queue_name: str, name: str) -> list[str]:
     """Jobs that a previous process of worker ``name`` started and never finished: mark
     them expired and let RQ's StartedJobRegistry cleanup retry (or fail) them now. Also
     lets the stale worker record go, so this process can register under the same name."""
-    from rq import Queue, Worker
+    from rq import Worker
     from rq.registry import StartedJobRegistry
 
-    queue = Queue(queue_name, connection=redis)
+    queue = job_queue(queue_name, redis)
     registry = StartedJobRegistry(queue=queue)
     orphans = []
     for entry in redis.zrange(registry.key, 0, -1):
@@ -66,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     from redis import Redis
-    from rq import Queue, Worker
+    from rq import Worker
+    from rq.serializers import JSONSerializer
 
     host = HostConfig.load(args.host_root)
     os.environ[HOST_ROOT_ENV] = host.root  # run_job reads the host's settings from it
@@ -75,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = args.name or worker_name(queue_name)
     recover_orphans(redis, queue_name, name)
     worker = Worker(
-        [Queue(queue_name, connection=redis)],
+        [job_queue(queue_name, redis)],
+        serializer=JSONSerializer,
         connection=redis,
         name=name,
         job_monitoring_interval=MONITORING_INTERVAL,

@@ -67,8 +67,14 @@ def needs_containers() -> None:
 
 
 def program(name: str, command: str, **options: str) -> str:
-    lines = [f"[program:{name}]", f"command={command}", "directory=/srv/app",
-             f"stdout_logfile=/srv/log/{name}.log", "redirect_stderr=true", "startsecs=0"]
+    lines = [
+        f"[program:{name}]",
+        f"command={command}",
+        "directory=/srv/app",
+        f"stdout_logfile=/srv/log/{name}.log",
+        "redirect_stderr=true",
+        "startsecs=0",
+    ]
     lines += [f"{key}={value}" for key, value in options.items()]
     return "\n".join(lines) + "\n"
 
@@ -92,25 +98,38 @@ class Container:
     def start(self) -> None:
         self.launcher = subprocess.Popen(
             [sys.executable, "-m", "workers.container.launch", str(self.spec_path)],
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        wait_until(lambda: (self.root / "run" / "supervisor.sock").exists()
-                   or self.launcher.poll() is not None, 30, "the tenant runtime's socket")
+        wait_until(
+            lambda: (
+                (self.root / "run" / "supervisor.sock").exists() or self.launcher.poll() is not None
+            ),
+            30,
+            "the tenant runtime's socket",
+        )
         assert self.launcher.poll() is None, self.log.read_text()
 
     def init_pid(self) -> int:
         return container_init(self.spec)
 
-    def run(self, *command: str, timeout: float = 60, check: bool = False,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *command: str, timeout: float = 60, check: bool = False, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """``command`` inside the container as the tenant (what hostingctl exec does)."""
-        argv = [sys.executable, "-c",
-                "import sys; from workers.container.spec import load_spec; "
-                "from workers.container.enter import enter; "
-                "enter(load_spec(sys.argv[1]), sys.argv[2:])",
-                str(self.spec_path), *command]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              input=input, check=False)
+        argv = [
+            sys.executable,
+            "-c",
+            "import sys; from workers.container.spec import load_spec; "
+            "from workers.container.enter import enter; "
+            "enter(load_spec(sys.argv[1]), sys.argv[2:])",
+            str(self.spec_path),
+            *command,
+        ]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, input=input, check=False
+        )
         if check:
             assert done.returncode == 0, done.stdout + done.stderr
         return done
@@ -136,11 +155,18 @@ class Tenants:
         self.assets = assets.install(base / "host" / "container", SYSTEM_PYTHON)
         self.containers: list[Container] = []
 
-    def make(self, app: str = "demo", limits: Limits | None = None,
-             programs: dict[str, str] | None = None) -> Container:
+    def make(
+        self,
+        app: str = "demo",
+        limits: Limits | None = None,
+        programs: dict[str, str] | None = None,
+    ) -> Container:
         user = f"hct{secrets.token_hex(3)}"
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
-                        "--shell", "/bin/sh", user], check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/bin/sh", user],
+            check=True,
+            capture_output=True,
+        )
         entry = pwd.getpwnam(user)
         root = self.base / "apps" / f"{app}-{user}" / "srv"
         root.mkdir(parents=True)
@@ -159,8 +185,15 @@ class Tenants:
             os.chown(path, entry.pw_uid, entry.pw_gid)
             path.chmod(0o700)
         spec = ContainerSpec(
-            app=app, key=user, user=user, uid=entry.pw_uid, gid=entry.pw_gid, root=str(root),
-            assets=str(self.assets), python=SYSTEM_PYTHON, limits=limits or Limits(),
+            app=app,
+            key=user,
+            user=user,
+            uid=entry.pw_uid,
+            gid=entry.pw_gid,
+            root=str(root),
+            assets=str(self.assets),
+            python=SYSTEM_PYTHON,
+            limits=limits or Limits(),
         )
         spec_dir = self.base / "host" / "conf" / "containers"
         spec_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

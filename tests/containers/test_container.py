@@ -23,8 +23,7 @@ HTTP_APP = "python3 -m http.server 8080 --bind 127.0.0.1"
 def test_the_runtime_is_pid_1_with_a_clean_environment(tenants: Tenants) -> None:
     box = tenants.make(programs={"app": program("app", HTTP_APP)})
     box.start()
-    done = box.run("sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; env; id -u",
-                   check=True)
+    done = box.run("sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; env; id -u", check=True)
     cmdline, *env_lines, uid = done.stdout.strip().splitlines()
     assert "/opt/hosting/bin/supervisord -n -c /srv/conf/supervisord.conf" in cmdline
     env = dict(line.split("=", 1) for line in env_lines)
@@ -52,11 +51,30 @@ def test_the_view_holds_the_app_and_the_system_only(tenants: Tenants) -> None:
     box = tenants.make()
     box.start()
     top = set(box.run("ls", "/", check=True).stdout.split())
-    assert top <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt", "proc", "run",
-                   "sbin", "srv", "tmp", "usr", "var"}
+    assert top <= {
+        "bin",
+        "dev",
+        "etc",
+        "lib",
+        "lib32",
+        "lib64",
+        "libx32",
+        "opt",
+        "proc",
+        "run",
+        "sbin",
+        "srv",
+        "tmp",
+        "usr",
+        "var",
+    }
     # No other part of the host: not the test's base, not the host root, not /root.
-    probe = box.run("sh", "-c", f"ls {tenants.base} /root {box.spec.assets} 2>&1; "
-                    "touch /usr/x /etc/x /x 2>&1; echo x > /tmp/x && cat /tmp/x")
+    probe = box.run(
+        "sh",
+        "-c",
+        f"ls {tenants.base} /root {box.spec.assets} 2>&1; "
+        "touch /usr/x /etc/x /x 2>&1; echo x > /tmp/x && cat /tmp/x",
+    )
     assert "No such file or directory" in probe.stdout
     assert probe.stdout.count("Read-only file system") == 3
     assert probe.stdout.strip().endswith("x")
@@ -93,10 +111,12 @@ def test_stop_reaches_the_runtime_which_stops_its_programs(tenants: Tenants) -> 
 
 
 def test_kill_9_of_the_runtime_leaves_no_orphans(tenants: Tenants) -> None:
-    box = tenants.make(programs={
-        "app": program("app", HTTP_APP),
-        "forker": program("forker", "sh -c 'sleep 300 & sleep 301 & wait'"),
-    })
+    box = tenants.make(
+        programs={
+            "app": program("app", HTTP_APP),
+            "forker": program("forker", "sh -c 'sleep 300 & sleep 301 & wait'"),
+        }
+    )
     box.start()
     wait_until(lambda: box.ctl("status").stdout.count("RUNNING") == 2, 30, "both RUNNING")
     cgroup = cgroups.detect().cgroup(box.spec.key)
@@ -134,14 +154,21 @@ def test_a_fork_bomb_stops_at_the_tasks_limit(tenants: Tenants) -> None:
 
 
 def test_a_memory_hog_is_killed_inside_its_own_cgroup(tenants: Tenants) -> None:
-    box = tenants.make(limits=Limits(memory_mb=64), programs={
-        "hog": program("hog", "python3 -c 'x = bytearray(300 * 1024 * 1024); "
-                              "import time; time.sleep(60)'", autorestart="false"),
-    })
+    box = tenants.make(
+        limits=Limits(memory_mb=64),
+        programs={
+            "hog": program(
+                "hog",
+                "python3 -c 'x = bytearray(300 * 1024 * 1024); import time; time.sleep(60)'",
+                autorestart="false",
+            ),
+        },
+    )
     box.start()
     log = box.root / "log" / "supervisord.log"
-    wait_until(lambda: "exited: hog (terminated by SIGKILL" in log.read_text(), 60,
-               "the hog to be killed")
+    wait_until(
+        lambda: "exited: hog (terminated by SIGKILL" in log.read_text(), 60, "the hog to be killed"
+    )
     assert box.ctl("pid").stdout.strip() == "1"  # the runtime lives on
     usage = cgroups.detect().cgroup(box.spec.key).memory_usage()
     assert usage is not None and usage <= 64 * 1024 * 1024

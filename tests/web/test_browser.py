@@ -6,7 +6,6 @@ read its log. Screenshots go to test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -161,8 +160,10 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     driver.execute_script("window.__sameDocument = true")
     wait_job_card(driver)
     wait_for(
-        lambda: process_cell(driver, "app", "pid") not in ("", "—", old_pid)
-        and process_cell(driver, "app", "state") == "RUNNING",
+        lambda: (
+            process_cell(driver, "app", "pid") not in ("", "—", old_pid)
+            and process_cell(driver, "app", "state") == "RUNNING"
+        ),
         "a new app pid",
     )
     screenshot(driver, "05-restarted")
@@ -177,14 +178,14 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     wait_for(lambda: process_cell(driver, "app", "state") == "RUNNING", "app RUNNING again")
 
     # Read its log: make the app log a request, then tail it, then follow it live.
-    wait_for(lambda: _http_get(stack.app_port), "the app to answer HTTP")
+    wait_for(lambda: _http_get(stack), "the app to answer HTTP")
     driver.find_element(By.LINK_TEXT, "Logs").click()
     Select(driver.find_element(By.NAME, "program")).select_by_value("app")
     driver.find_element(By.CSS_SELECTOR, "#log-form button[type=submit]").click()
     output = lambda: driver.find_element(By.CSS_SELECTOR, "[data-log-output]").text  # noqa: E731
     wait_for(lambda: '"GET / HTTP/1.1" 200' in output(), "the request in the app's log")
     driver.find_element(By.CSS_SELECTOR, "[data-follow]").click()
-    _http_get(stack.app_port, "/followed-live")
+    _http_get(stack, "/followed-live")
     wait_for(lambda: "/followed-live" in output(), "a new log line while following")
     driver.find_element(By.CSS_SELECTOR, "[data-follow]").click()  # stop following
     screenshot(driver, "07-log-viewer")
@@ -232,9 +233,9 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     screenshot(driver, "12-admin-hosts")
 
 
-def _http_get(port: int, path: str = "/") -> bool:
+def _http_get(stack: Stack, path: str = "/") -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
-            return True
+        stack.platform.http_get(stack.app_id, stack.app_port, path)
+        return True
     except OSError:
         return path != "/"  # a 404 for a made-up path still leaves its log line

@@ -23,6 +23,7 @@ from hosting.queue import enqueue_job
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from workers.front import socket_in_netns
 from workers.host import HostConfig, host_runtime, render_host_config, start_host_runtime
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -218,6 +219,47 @@ class Platform:
     def app_serverurl(self, app_id: int) -> str:
         return f"unix://{self.app_root(app_id)}/run/supervisor.sock"
 
+    def host_of(self, app_id: int) -> HostConfig:
+        with self.sessions() as session:
+            return self.hosts[session.get(App, app_id).host.name]
+
+    def app_socket(self, app_id: int, port: int, timeout: float = 2) -> socket.socket:
+        """A TCP connection to ``port`` where the app's programs listen: 127.0.0.1 of its
+        own network namespace (with containers; as the front reaches it), else the host's."""
+        if not self.host_of(app_id).containers:
+            return socket.create_connection(("127.0.0.1", port), timeout)
+        sock = socket_in_netns(f"/run/netns/hosting-{self.user_prefix}{app_id}")
+        try:
+            sock.settimeout(timeout)
+            sock.connect(("127.0.0.1", port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def http_get(self, app_id: int, port: int, path: str = "/") -> bytes:
+        """GET ``path`` from the app where it listens (see ``app_socket``); the body of a
+        200 answer, OSError otherwise."""
+        with self.app_socket(app_id, port) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        if b" 200 " not in head.split(b"\r\n", 1)[0]:
+            raise OSError(f"the app answered {head[:40]!r}")
+        return body
+
+    def container_init(self, app_id: int) -> int:
+        """The host PID of the app's container's PID 1 (its runtime)."""
+        from workers.container.enter import container_init
+        from workers.container.spec import load_spec
+        from workers.tenants import spec_path
+
+        with self.sessions() as session:
+            name = session.get(App, app_id).name
+        return container_init(load_spec(spec_path(self.host_of(app_id), name)))
+
 
 def _leftovers(prefix: str) -> list[tuple[int, str]]:
     """Processes still running as one of this test's app users: (pid, command line)."""
@@ -232,6 +274,20 @@ def _leftovers(prefix: str) -> list[tuple[int, str]]:
             except OSError:
                 continue
     return found
+
+
+def _remove_containers(prefix: str) -> None:
+    """The cgroups and network namespaces of this test's apps (their users' names)."""
+    from workers.container import cgroups, netns
+
+    try:
+        hierarchy = cgroups.detect()
+    except cgroups.CgroupError:
+        return
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(prefix):
+            hierarchy.cgroup(entry.pw_name).remove()
+            netns.remove(f"hosting-{entry.pw_name}")
 
 
 def _delete_users(prefix: str) -> list[tuple[int, str]]:
@@ -272,5 +328,6 @@ def platform(base_dir: Path, redis_url: str, sqlite_template: Path) -> Iterator[
         redis.close()
         engine.dispose()
         if os.geteuid() == 0:
+            _remove_containers(prefix)
             left = _delete_users(prefix)
             assert not left, f"processes outlived the host runtime: {left}"

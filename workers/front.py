@@ -1,0 +1,203 @@
+"""The host's way in to each tenant's app: ``python -m workers.front --host-root DIR``.
+
+Every app listens on 127.0.0.1:<its port> (8080 by default) inside its own network
+namespace, where nothing on the host can reach it by address. The front listens, for each
+app, on a unix socket ``<host root>/front/<app>.sock`` (and, where a route asks for it, on
+a TCP address of the host, as ``scripts/run`` does for the demo app), and relays each
+connection to the app's port inside the app's namespace. The host's web server then proxies
+each site to its app's socket, e.g. in nginx::
+
+    location / { proxy_pass http://unix:/var/lib/hosting/host/front/shop.sock:; }
+
+No host port is used per tenant, and no tenant can reach another one's app.
+
+Routes are root's JSON files in ``<host root>/conf/front.d/<app>.json`` (written by the
+workers when they register or change an app): ``{"netns": "/run/netns/...", "port": 8080,
+"listen": ["tcp:127.0.0.1:18080"]}``. The front picks up changes within a second. It runs
+as root because entering a network namespace needs CAP_SYS_ADMIN; it only moves bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("workers.front")
+
+CLONE_NEWNET = 0x40000000
+RESCAN_SECONDS = 1.0
+CONNECT_TIMEOUT = 10.0
+CHUNK = 65536
+SOCKET_MODE = 0o666  # the directory decides who may connect (see host_front_dir)
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass(frozen=True)
+class Route:
+    app: str
+    netns: str
+    port: int
+    listen: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, path: Path) -> Route:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(path.stem, data["netns"], int(data["port"]), tuple(data.get("listen", ())))
+
+
+def route_path(host_root: Path, app: str) -> Path:
+    return host_root / "conf" / "front.d" / f"{app}.json"
+
+
+def socket_path(host_root: Path, app: str) -> Path:
+    return host_root / "front" / f"{app}.sock"
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
+
+
+def socket_in_netns(netns: str) -> socket.socket:
+    """A TCP socket that belongs to the network namespace at ``netns``. setns() applies to
+    the calling thread only; we switch, make the socket, and switch back at once."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(netns, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        _setns(target)
+        try:
+            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        finally:
+            _setns(home)
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(CHUNK):
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        pass
+
+
+@dataclass
+class Served:
+    route: Route
+    servers: list[asyncio.base_events.Server] = field(default_factory=list)
+
+
+class Front:
+    def __init__(self, host_root: Path) -> None:
+        self.host_root = host_root
+        self.served: dict[str, Served] = {}
+
+    async def relay(
+        self, route: Route, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+    ) -> None:
+        upstream = socket_in_netns(route.netns)
+        upstream.setblocking(False)
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(
+                loop.sock_connect(upstream, ("127.0.0.1", route.port)), CONNECT_TIMEOUT
+            )
+            app_r, app_w = await asyncio.open_connection(sock=upstream)
+        except (TimeoutError, OSError) as exc:
+            upstream.close()
+            log.info("%s: app not reachable on port %d: %s", route.app, route.port, exc)
+            client_w.close()
+            return
+        await asyncio.gather(_pipe(client_r, app_w), _pipe(app_r, client_w))
+        for writer in (app_w, client_w):
+            writer.close()
+
+    async def start(self, route: Route) -> Served:
+        served = Served(route)
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self.relay(served.route, reader, writer)
+
+        path = socket_path(self.host_root, route.app)
+        path.parent.mkdir(mode=0o755, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        served.servers.append(await asyncio.start_unix_server(handle, path=str(path)))
+        os.chmod(path, SOCKET_MODE)
+        for address in route.listen:
+            kind, _, rest = address.partition(":")
+            host, _, port = rest.rpartition(":")
+            if kind != "tcp" or not port.isdigit():
+                log.warning("%s: ignoring listen address %r", route.app, address)
+                continue
+            server = await asyncio.start_server(
+                handle, host=host, port=int(port), reuse_address=True
+            )
+            served.servers.append(server)
+        log.info("%s: serving port %d of %s", route.app, route.port, route.netns)
+        return served
+
+    async def stop(self, app: str) -> None:
+        served = self.served.pop(app)
+        for server in served.servers:
+            server.close()
+            await server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            socket_path(self.host_root, app).unlink()
+
+    def wanted(self) -> dict[str, Route]:
+        routes: dict[str, Route] = {}
+        directory = self.host_root / "conf" / "front.d"
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            try:
+                routes[path.stem] = Route.load(path)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("%s: unreadable route: %s", path, exc)
+        return routes
+
+    async def sync(self) -> None:
+        wanted = self.wanted()
+        for app in list(self.served):
+            if wanted.get(app) != self.served[app].route:
+                await self.stop(app)
+        for app, route in wanted.items():
+            if app not in self.served:
+                try:
+                    self.served[app] = await self.start(route)
+                except OSError as exc:
+                    log.warning("%s: cannot listen: %s", app, exc)
+
+    async def run(self, once: bool = False) -> None:
+        while True:
+            await self.sync()
+            if once:
+                return
+            await asyncio.sleep(RESCAN_SECONDS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers.front", description=__doc__)
+    parser.add_argument("--host-root", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(Front(args.host_root.absolute()).run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""How a host runs each app's runtime, and how the platform reaches it.
+
+On a host with containers (``HostConfig.containers``), the host runtime's ``tenant-<app>``
+program is the container launcher (``workers.container.launch``) on a spec kept in the host
+root; the app's config names paths as the runtime sees them, under /srv; the front relays
+the app's port (``workers.front``); and the app's config is validated inside the tenant's
+own view. Without containers (not root, no bubblewrap), the runtime is a plain process of
+the app's user with an emptied environment, and the config names the host's paths.
+
+Either way, the platform reaches the runtime through the socket in the app's run/, checking
+that the peer is the app's runtime before it sends a byte (``connect``).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from hosting.program_section import program_section
+from hosting.rendering import MANAGED_HEADER
+
+from workers.container import assets, cgroups, netns
+from workers.container.spec import APP_ROOT, DEFAULT_PATH, ContainerSpec, Limits
+from workers.container.validate import check_config, prepare_scratch
+from workers.files import (
+    ConfigCheck,
+    atomic_write,
+    fsync_dir,
+    parse_here,
+    remove_file,
+    validate_conf_dir,
+)
+from workers.front import route_path
+from workers.host import BIN_DIR, HostConfig, host_runtime, program_safe
+from workers.layout import AppLayout, Owner
+from workers.peer import expect_runtime
+from workers.runtime import RPC_TIMEOUT, Runtime
+
+CONTAINERS_DIR = "conf/containers"
+ASSETS_DIR = "container"
+STOP_SECONDS = 60
+
+
+def tenant_program(app_name: str) -> str:
+    return f"tenant-{program_safe(app_name)}"
+
+
+def runtime_root(config: HostConfig, layout: AppLayout) -> str:
+    """The app's root as its runtime sees it: /srv in a container, else the host's path."""
+    return APP_ROOT if config.containers else str(layout.root)
+
+
+def spec_path(config: HostConfig, app_name: str) -> Path:
+    return config.path / CONTAINERS_DIR / f"{program_safe(app_name)}.json"
+
+
+def container_spec(
+    config: HostConfig, app_name: str, layout: AppLayout, owner: Owner, key: str
+) -> ContainerSpec:
+    """What the app's container is made of (the assets are installed when missing)."""
+    if owner.user is None:
+        raise ValueError("containers need the app's own user (the workers run as root)")
+    installed = assets.install(config.path / ASSETS_DIR, config.tenant_python)
+    return ContainerSpec(
+        app=app_name,
+        key=key,
+        user=owner.user,
+        uid=owner.uid,
+        gid=owner.gid,
+        root=str(layout.root),
+        assets=str(installed),
+        python=config.tenant_python,
+        limits=Limits(config.tenant_memory_mb, config.tenant_pids, config.tenant_cpu_weight),
+    )
+
+
+def plain_environment(layout: AppLayout, owner: Owner) -> dict[str, str]:
+    """A runtime without a container gets this environment and nothing of the platform's."""
+    env = {"PATH": DEFAULT_PATH.split(":", 1)[1], "HOME": str(layout.root), "LANG": "C.UTF-8"}
+    if owner.user is not None:
+        env.update(USER=owner.user, LOGNAME=owner.user)
+    return env
+
+
+def config_check(
+    config: HostConfig, spec: ContainerSpec | None, layout: AppLayout, owner: Owner
+) -> ConfigCheck:
+    """How an app's config is validated: inside its own view as the tenant, or (without
+    containers) here with the environment its runtime gets."""
+    if spec is None:
+        return parse_here(plain_environment(layout, owner))
+
+    def check(conf: Path) -> str | None:
+        prepare_scratch(conf, spec.gid)
+        return check_config(spec, conf)
+
+    return check
+
+
+def _plain_command(config: HostConfig, layout: AppLayout, owner: Owner) -> str:
+    conf = shlex.quote(str(layout.base_conf))
+    env = " ".join(shlex.quote(f"{k}={val}") for k, val in plain_environment(layout, owner).items())
+    if config.runtime_python:
+        import supervisor_runtime
+
+        source = Path(supervisor_runtime.__file__).resolve().parent.parent
+        python = shlex.quote(config.runtime_python)
+        runtime = f"{python} -I -c {shlex.quote(_RUN_FROM_SOURCE.format(source=source))}"
+    else:
+        runtime = shlex.quote(str(BIN_DIR / "supervisord"))
+    # env -i: the host runtime's environment (the platform's) stops here.
+    return f"/usr/bin/env -i {env} {runtime} -n -c {conf}"
+
+
+_RUN_FROM_SOURCE = (
+    "import sys; sys.path.insert(0, '{source}'); "
+    "from supervisor_runtime.cli.supervisord import main; sys.exit(main())"
+)
+
+
+def tenant_program_text(
+    config: HostConfig, app_name: str, layout: AppLayout, owner: Owner, spec: ContainerSpec | None
+) -> str:
+    if spec is not None:
+        launch = f"{shlex.quote(sys.executable)} -m workers.container.launch"
+        options = [
+            ("command", f"{launch} {shlex.quote(str(spec_path(config, app_name)))}"),
+            # TERM to the group: bwrap ignores it, the runtime stops its programs and exits.
+            ("stopasgroup", "true"),
+            ("killasgroup", "true"),
+        ]
+    else:
+        options = [("command", _plain_command(config, layout, owner))]
+        if owner.user is not None:
+            options.append(("user", owner.user))
+        options.append(("directory", str(layout.root)))
+    options += [
+        ("autostart", "true"),
+        ("autorestart", "true"),
+        ("startsecs", "0"),
+        ("startretries", "10"),
+        ("stopsignal", "TERM"),
+        ("stopwaitsecs", str(STOP_SECONDS)),
+        ("stdout_logfile", f"{config.root}/log/{tenant_program(app_name)}.log"),
+        ("stdout_logfile_maxbytes", "2MB"),
+        ("stdout_logfile_backups", "2"),
+        ("redirect_stderr", "true"),
+    ]
+    return f"{MANAGED_HEADER}\n{program_section(tenant_program(app_name), options)}"
+
+
+def _write_if_changed(path: Path, text: str, mode: int) -> bool:
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    atomic_write(path, text, mode)
+    return True
+
+
+def write_front_route(
+    config: HostConfig,
+    app_name: str,
+    spec: ContainerSpec,
+    port: int,
+    listen: list[str] | None = None,
+) -> bool:
+    """Tell the front where the app listens (its port in its network namespace)."""
+    route = {"netns": str(netns.path_of(spec.netns)), "port": port, "listen": listen or []}
+    text = json.dumps(route, indent=2, sort_keys=True) + "\n"
+    return _write_if_changed(route_path(config.path, program_safe(app_name)), text, 0o600)
+
+
+def register_app(
+    config: HostConfig, app_name: str, layout: AppLayout, owner: Owner, spec: ContainerSpec | None
+) -> dict[str, Any]:
+    """Write the app's container spec and ``apps.d/<app>.conf`` and make the host runtime
+    run it (as ``supervisorctl update tenant-<app>`` would): started if new, restarted if
+    its program or container changed, left alone otherwise. Returns what was done."""
+    program = tenant_program(app_name)
+    path = config.apps_dir / f"{program_safe(app_name)}.conf"
+    text = tenant_program_text(config, app_name, layout, owner, spec)
+    written = False
+    spec_changed = spec is not None and _write_if_changed(
+        spec_path(config, app_name), spec.to_json(), 0o600
+    )
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        validate_conf_dir(config.path / "conf", {f"apps.d/{path.name}": text})
+        atomic_write(path, text, 0o600)
+        written = True
+    with host_runtime(config) as runtime:
+        if spec_changed and not written:
+            runtime.stop([program], timeout=config.wait_timeout)  # restarted with the new one
+        update = runtime.update(only=[program])
+        runtime.start([program], timeout=config.wait_timeout)
+    return {"program": program, "written": written or spec_changed, "update": update.as_dict()}
+
+
+def unregister_app(config: HostConfig, app_name: str, key: str | None) -> dict[str, Any]:
+    """Stop the app's runtime, remove its program from the host runtime, and (with
+    containers) its spec, route, cgroup and network namespace."""
+    program = tenant_program(app_name)
+    path = config.apps_dir / f"{program_safe(app_name)}.conf"
+    removed = path.exists()
+    if removed:
+        remove_file(path)
+    else:
+        fsync_dir(config.apps_dir)
+    with host_runtime(config) as runtime:
+        update = runtime.update(only=[program])
+    for leftover in (spec_path(config, app_name), route_path(config.path, program_safe(app_name))):
+        if leftover.exists():
+            remove_file(leftover)
+    if config.containers and key is not None:
+        cgroups.detect().cgroup(key).remove()
+        netns.remove(f"hosting-{key}")
+    return {"program": program, "removed": removed, "update": update.as_dict()}
+
+
+def is_registered(config: HostConfig, app_name: str) -> bool:
+    return (config.apps_dir / f"{program_safe(app_name)}.conf").exists()
+
+
+def connect(
+    config: HostConfig,
+    app_name: str,
+    layout: AppLayout,
+    owner: Owner,
+    key: str | None,
+    timeout: float = RPC_TIMEOUT,
+) -> Runtime:
+    """The app's runtime, every connection checked to be it (SO_PEERCRED): the socket path
+    is in the tenant's own run/, where it could be a link to anything."""
+    cgroup = cgroups.detect().cgroup(key) if config.containers and key is not None else None
+    return Runtime(
+        layout.serverurl,
+        timeout=timeout,
+        label=f"the runtime of app {app_name}",
+        check_peer=expect_runtime(app_name, owner.uid, cgroup),
+    )
