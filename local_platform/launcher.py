@@ -30,7 +30,7 @@ from hosting.job_records import wait_for_job
 from hosting.models import App, Host, Tenant, User
 from hosting.program_section import program_section
 from hosting.queue import enqueue_job
-from hosting.settings import load_settings
+from hosting.settings import REDIS_SOCKET, load_settings
 from hosting.validation import format_environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +41,7 @@ from workers.host import PLATFORM_DIR, HostConfig, render_host_config, start_hos
 # Overridable so that tests can run it beside other servers on this machine.
 PANEL_ADDRESS = os.environ.get("PANEL_ADDRESS", "127.0.0.1:8000")
 DEMO_APP_PORT = int(os.environ.get("DEMO_APP_PORT", "8080"))
+# Without containers every app shares the host's loopback: memcached then needs a free port.
 DEMO_MEMCACHED_PORT = int(os.environ.get("DEMO_MEMCACHED_PORT", "11211"))
 QUEUE = "local"
 DEMO_TENANT = "Demo Company"
@@ -119,16 +120,42 @@ def runtime_python() -> str | None:
 class LocalPlatform:
     def __init__(self, data_dir: Path) -> None:
         self.data = data_dir
-        self.redis_socket = data_dir / "redis.sock"
-        self.redis_url = f"unix://{self.redis_socket}"
+        self.redis_socket = data_dir / REDIS_SOCKET
         settings = load_settings({"HOSTING_DATA_DIR": str(data_dir), **_env_overrides()})
         self.database_url = settings.database_url
         self.apps_root = settings.apps_root
-        self.host_root = data_dir / "host"
+        self.host_root = settings.host_root
         self.pidfile = data_dir / "platform.pid"
         self.stop: Callable[[], bool] = lambda: False  # replaced by start()
 
     # -- the host runtime and what it runs -----------------------------------------------
+
+    @property
+    def redis_password(self) -> str:
+        return secret_file(self.data / "redis-password", lambda: secrets.token_hex(16))
+
+    @property
+    def redis_url(self) -> str:
+        """The platform's Redis: a unix socket in the data directory, with a password."""
+        return f"unix://:{self.redis_password}@{self.redis_socket}"
+
+    def write_redis_conf(self) -> Path:
+        """Redis's settings, in a file of the platform's own (not on a command line that
+        anyone on the machine can read in /proc)."""
+        path = self.data / "redis-platform.conf"
+        lines = [
+            "port 0",
+            f"unixsocket {self.redis_socket}",
+            "unixsocketperm 700",
+            f"dir {self.data}",
+            'save ""',
+            "appendonly no",
+            f"requirepass {self.redis_password}",
+        ]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        return path
 
     def write_host_config(self) -> HostConfig:
         config = render_host_config(
@@ -138,6 +165,7 @@ class LocalPlatform:
             database_url=self.database_url,
             workers=2,
             runtime_python=runtime_python(),
+            front_tcp={DEMO_APP: f"127.0.0.1:{DEMO_APP_PORT}"},
         )
         platform_dir = Path(config.root) / PLATFORM_DIR
         env = {
@@ -153,8 +181,7 @@ class LocalPlatform:
         redis = [
             (
                 "command",
-                f"{redis_server} --port 0 --unixsocket {self.redis_socket} "
-                f"--unixsocketperm 700 --dir {self.data} --save '' --appendonly no",
+                f"{redis_server} {self.write_redis_conf()}",
             ),
             ("priority", "100"),
             ("startsecs", "0"),
@@ -184,8 +211,12 @@ class LocalPlatform:
         return config
 
     def start(self) -> int:
+        # What the platform writes is its own: the database, secrets, logs, sockets.
+        os.umask(0o077)
         self.data.mkdir(parents=True, exist_ok=True)
+        self.data.chmod(0o711)  # tenants pass through to their roots, and see nothing else
         self.apps_root.mkdir(parents=True, exist_ok=True)
+        self.apps_root.chmod(0o711)
         check_reachable_by_app_users(self.apps_root)
         if (other := self.running_pid()) is not None:
             raise SystemExit(
@@ -200,6 +231,7 @@ class LocalPlatform:
             db.upgrade(self.database_url)
             say("host runtime: Redis, panel, workers")
             config = self.write_host_config()
+            say_containers(config)
             runtime = start_host_runtime(config)
             self._serve(config, runtime)
         except StopRequested:
@@ -288,9 +320,9 @@ class LocalPlatform:
                 services.update_service(
                     session, services.service_named(session, app, "app"), {"port": DEMO_APP_PORT}
                 )
-                services.add_service(
-                    session, app, "memcached", settings={"port": DEMO_MEMCACHED_PORT}
-                )
+                isolated = HostConfig.load(self.host_root).containers
+                settings = {} if isolated else {"port": DEMO_MEMCACHED_PORT}
+                services.add_service(session, app, "memcached", settings=settings)
             session.commit()
             token = self._api_token(session, demo)
             if new_app:
@@ -298,6 +330,7 @@ class LocalPlatform:
                 source = Path(app.root) / "app" / "server.py"
                 source.parent.mkdir(parents=True, exist_ok=True)
                 source.write_text(DEMO_APP_SOURCE)
+                source.chmod(0o644)  # the app's user reads it
                 self._run_job(sessions, session, "create_app", host, app, demo)
                 self._run_job(sessions, session, "apply_services", host, app, demo)
             root = app.root
@@ -311,10 +344,17 @@ class LocalPlatform:
             f"  API:        curl -H 'Authorization: Bearer {token}' "
             f"http://{PANEL_ADDRESS}/api/v1/apps\n"
             f"  Demo app:   {root}  (its app answers on http://127.0.0.1:{DEMO_APP_PORT}/)\n"
-            f"  SSH-style:  {Path(sys.executable).parent / 'supervisorctl'} "
-            f"-c {root}/conf/supervisord.conf status\n"
+            f"  SSH-style:  {self._ssh_style(root)}\n"
             "\n  Ctrl-C (or `scripts/run stop` elsewhere) stops everything.\n"
         )
+
+    def _ssh_style(self, root: str) -> str:
+        """How to act as the demo tenant, as an SSH login would."""
+        if HostConfig.load(self.host_root).containers:
+            hostingctl = Path(sys.executable).parent / "hostingctl"
+            return f"{hostingctl} exec {DEMO_APP} -- supervisorctl status"
+        supervisorctl = Path(sys.executable).parent / "supervisorctl"
+        return f"{supervisorctl} -c {root}/conf/supervisord.conf status"
 
     def _api_token(self, session: Session, user: User) -> str:
         from hosting.tokens import create_token, verify_token
@@ -368,6 +408,20 @@ class LocalPlatform:
     @staticmethod
     def _one(session: Session, model: Any, condition: Any) -> Any:
         return session.scalars(select(model).where(condition)).first()
+
+
+def say_containers(config: HostConfig) -> None:
+    if config.containers:
+        say("tenants run in containers (bubblewrap, own network, PID namespace and cgroup)")
+        return
+    bar = "!" * 78
+    print(
+        f"{bar}\n!! tenants run WITHOUT containers: {config.containers_off}\n"
+        "!! they share this machine's network, processes and files; fine for a try-out,\n"
+        "!! never for customers. Run scripts/run as root to keep them apart.\n"
+        f"{bar}",
+        flush=True,
+    )
 
 
 def check_reachable_by_app_users(path: Path) -> None:

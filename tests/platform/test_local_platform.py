@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -82,16 +83,15 @@ def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None
         )
         apps = json.loads(urllib.request.urlopen(request, timeout=5).read())["apps"]
         assert [a["name"] for a in apps] == ["demo"]
+        # As the demo tenant would over SSH, with the command the summary shows (inside its
+        # container, supervisorctl with no -c; as a plain process without containers).
+        ssh_style = next(line for line in text.splitlines() if "SSH-style:" in line)
         ctl = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "supervisorctl"),
-                "-c",
-                str(data / "apps/demo/srv/conf/supervisord.conf"),
-                "status",
-            ],
+            shlex.split(ssh_style.split("SSH-style:", 1)[1]),
             capture_output=True,
             text=True,
             timeout=30,
+            env=env,
         )
         assert ctl.returncode == 0, ctl.stdout + ctl.stderr
         assert "app " in ctl.stdout and "memcached " in ctl.stdout
