@@ -120,7 +120,8 @@ class Platform:
 
     # -- hosts -------------------------------------------------------------------------
 
-    def add_host(self, name: str = "h1", workers: int = 2) -> Host:
+    def add_host(self, name: str = "h1", workers: int = 2, **settings: Any) -> Host:
+        """A host with its host runtime started; ``settings``: more HostConfig fields."""
         with self.sessions() as session:
             host = services.create_host(session, name, str(self.base / name / "apps"))
             session.commit()
@@ -135,6 +136,7 @@ class Platform:
             user_prefix=self.user_prefix,
             runtime_python=DEBIAN_PYTHON if os.geteuid() == 0 else None,
             status_interval=0.5,
+            **settings,
         )
         self.hosts[name] = config
         self.processes[name] = start_host_runtime(config)

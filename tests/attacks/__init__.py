@@ -1,0 +1,1 @@
+"""The tenant-attack suite (see conftest.py)."""

@@ -1,0 +1,387 @@
+"""A hostile tenant, inside its own container, against the other tenant and the platform.
+
+``alpha`` (tenant acme) is the attacker, ``beta`` (tenant umbrella) the victim; both run an
+app, Redis and memcached on the seeds' ports. Every attack is a shell command run through
+``hostingctl exec alpha -- sh -c ...`` (alpha's user, alpha's namespaces), and, where the
+attack is a trap, a platform job on alpha afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hosting import services
+from hosting.models import App
+from hosting.queue import job_queue
+from hosting.status import read_app_status
+
+from tests.attacks.conftest import Ledger, hostingctl
+from tests.workers.fixtures import Platform, wait_until
+from workers.container import probe
+
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(os.geteuid() != 0, reason="tenant containers need root"),
+]
+APP_PORT = 8080
+SECRET = "beta-secret-4711"
+
+
+@dataclass
+class World:
+    platform: Platform
+    alpha: int
+    beta: int
+
+    @property
+    def host_root(self) -> Path:
+        return self.platform.hosts["h1"].path
+
+    def sh(self, script: str, app: str = "alpha", timeout: float = 60) -> str:
+        done = hostingctl(self.host_root, app, "--", "sh", "-c", script, timeout=timeout)
+        return done.stdout + done.stderr
+
+    def root(self, app_id: int) -> Path:
+        return self.platform.app_root(app_id)
+
+    def app_name(self, app_id: int) -> str:
+        with self.platform.sessions() as session:
+            return session.get(App, app_id).name
+
+
+def _app(platform: Platform, name: str, tenant: str) -> int:
+    with platform.sessions() as session:
+        from hosting.models import Host, Tenant
+
+        tenant_row = session.query(Tenant).filter_by(slug=tenant).one_or_none()
+        if tenant_row is None:
+            tenant_row = services.create_tenant(session, tenant.title(), tenant)
+        host = session.query(Host).filter_by(name="h1").one()
+        command = f"python3 -m http.server --bind 127.0.0.1 {APP_PORT}"
+        app = services.create_app(session, tenant_row, host, name, "custom", command)
+        services.add_service(session, app, "redis", settings={"snapshots": False})
+        services.add_service(session, app, "memcached")
+        session.commit()
+        return app.id
+
+
+@pytest.fixture
+def world(platform: Platform) -> World:
+    reason = probe.why_not()
+    if reason is not None:
+        pytest.skip(f"no containers here: {reason}")
+    platform.add_host("h1", tenant_pids=128, tenant_memory_mb=256)
+    alpha, beta = _app(platform, "alpha", "acme"), _app(platform, "beta", "umbrella")
+    for app_id in (alpha, beta):
+        platform.run("create_app", app_id)
+    made = World(platform, alpha, beta)
+    # The victim's data: a Redis key, a memcached key, a file, a log line.
+    with platform.app_socket(beta, 6379) as sock:
+        sock.sendall(f"SET secret {SECRET}\r\n".encode())
+        assert sock.recv(100).startswith(b"+OK")
+    with platform.app_socket(beta, 11211) as sock:
+        sock.sendall(f"set secret 0 0 {len(SECRET)}\r\n{SECRET}\r\n".encode())
+        assert sock.recv(100).startswith(b"STORED")
+    beta_root = made.root(beta)
+    for where in ("var/secret.txt", f"app/{SECRET}"):
+        (beta_root / where).write_text(SECRET)
+        (beta_root / where).chmod(0o644)
+    wait_until(lambda: platform.http_get(beta, APP_PORT, f"/{SECRET}"), 10, "a log line")
+    return made
+
+
+def _probe_port(port: int, request: bytes) -> str:
+    return (
+        "python3 - <<'EOF'\n"
+        "import socket\n"
+        "try:\n"
+        f"    s = socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+        f"    s.sendall({request!r}); print(s.recv(200))\n"
+        "except OSError as e:\n"
+        "    print('refused', e)\n"
+        "EOF"
+    )
+
+
+def test_the_other_tenants_ports_files_socket_and_logs(world: World, ledger: Ledger) -> None:
+    beta_root = world.root(world.beta)
+    # Its own Redis and memcached answer on the seeds' ports, and hold nothing of beta's.
+    redis = world.sh(_probe_port(6379, b"GET secret\r\n"))
+    ledger.attempt("beta's Redis key", SECRET in redis)
+    assert "$-1" in redis  # alpha's own Redis: no such key
+    cache = world.sh(_probe_port(11211, b"get secret\r\n"))
+    ledger.attempt("beta's memcached key", SECRET in cache)
+    assert "END" in cache
+    # beta's root, socket, logs and data, by their host paths and by guessing.
+    for path in (
+        beta_root / "var" / "secret.txt",
+        beta_root / "log" / "app.log",
+        beta_root / "run" / "supervisor.sock",
+        beta_root.parent,
+    ):
+        out = world.sh(f"cat {path} 2>&1; ls -la {path} 2>&1")
+        ledger.attempt(f"read {path}", SECRET in out or "No such file or directory" not in out)
+    out = world.sh("grep -rs beta-secret /srv /tmp /run /var /opt /home /root 2>/dev/null; echo .")
+    ledger.attempt("find beta's data anywhere in the view", SECRET in out)
+    out = world.sh(
+        "ls /srv/.. /proc/1/root/.. 2>&1; cat /proc/*/cmdline 2>/dev/null | tr '\\0' ' '"
+    )
+    ledger.attempt("see beta through /proc or ..", "beta" in out)
+    # The host's loopback: a server there is out of reach (here: a listener of the test's).
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        out = world.sh(_probe_port(port, b"hello"))
+        ledger.attempt("a service on the host's loopback", "refused" not in out)
+    finally:
+        listener.close()
+
+
+def test_the_platform_is_out_of_reach(world: World, ledger: Ledger) -> None:
+    platform = world.platform
+    database = Path(platform.database_url.removeprefix("sqlite:///"))
+    redis_socket = Path(platform.redis_url.removeprefix("unix://"))
+    assert stat.S_IMODE(database.stat().st_mode) & 0o007 == 0
+    for path in (
+        database,
+        redis_socket,
+        world.host_root / "conf" / "host.json",
+        world.host_root / "run" / "supervisor.sock",
+    ):
+        out = world.sh(f"ls -la {path} 2>&1; head -c 200 {path} 2>&1")
+        ledger.attempt(f"reach {path}", "No such file or directory" not in out)
+    out = world.sh(_probe_port(6379, b"INFO server\r\n"))
+    ledger.attempt("the platform's Redis as 127.0.0.1:6379", str(redis_socket) in out)
+    # No process of the container carries anything of the platform's environment.
+    env = world.sh("cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | sort -u")
+    for marker in ("DATABASE_URL", "REDIS_URL", "HOSTING_", "SECRET_KEY", str(platform.base)):
+        ledger.attempt(f"{marker} in a process's environment", marker in env)
+    assert "HOME=/srv" in env
+
+
+def test_a_swapped_socket_is_refused_and_costs_only_its_own_app(
+    world: World, ledger: Ledger
+) -> None:
+    platform = world.platform
+    beta_socket = world.root(world.beta) / "run" / "supervisor.sock"
+    host_socket = world.host_root / "run" / "supervisor.sock"
+    for target in (beta_socket, host_socket):
+        world.sh(
+            f"mv /srv/run/supervisor.sock /srv/run/real.sock; "
+            f"ln -s {target} /srv/run/supervisor.sock"
+        )
+        for kind, arguments in (
+            ("read_log", {"program": "app"}),
+            ("program_action", {"action": "stop", "program": "all"}),
+        ):
+            job = platform.wait_job(platform.enqueue(kind, world.alpha, **arguments))
+            text = json.dumps(job.result) + (job.error or "")
+            crossed = job.status == "done" or SECRET in text or "beta" in text
+            ledger.attempt(f"{kind} through a link to {target.name}", crossed)
+            assert "not its runtime's" in (job.error or ""), job.error
+        world.sh("rm /srv/run/supervisor.sock; mv /srv/run/real.sock /srv/run/supervisor.sock")
+    # The victim carried on.
+    beta_status = wait_until(lambda: read_app_status(platform.redis, world.beta), 10, "beta")
+    ledger.attempt(
+        "beta's programs stopped",
+        any(p["statename"] != "RUNNING" for p in beta_status["processes"]),
+    )
+    job = platform.run("read_log", world.alpha, program="app")  # its own socket works again
+    assert job.status == "done"
+
+
+def test_swapped_logs_and_configs_are_never_followed(world: World, ledger: Ledger) -> None:
+    platform = world.platform
+    beta_log = world.root(world.beta) / "log" / "app.log"
+    # Its log as a link to beta's: the runtime reads it inside alpha's view, where the link
+    # leads nowhere.
+    world.sh(f"rm -f /srv/log/app.log; ln -s {beta_log} /srv/log/app.log")
+    job = platform.wait_job(platform.enqueue("read_log", world.alpha, program="app"))
+    ledger.attempt("beta's log through alpha's log", SECRET in json.dumps(job.result))
+    # A managed program file swapped for a link: the platform writes nothing through it.
+    shadow = Path("/etc/shadow")
+    before = shadow.stat()
+    world.sh(
+        "rm -f /srv/conf/supervisor.d/app.conf; ln -s /etc/shadow /srv/conf/supervisor.d/app.conf"
+    )
+    job = platform.wait_job(platform.enqueue("apply_services", world.alpha))
+    ledger.attempt("a write through conf/supervisor.d/app.conf", shadow.stat() != before)
+    assert job.status == "failed" and "was not written by the platform" in job.error
+    assert str(world.root(world.alpha)) not in job.error  # no host path in what it reads
+    world.sh("rm /srv/conf/supervisor.d/app.conf")
+    # A data directory swapped for a link to /etc: no chown, no chmod of /etc.
+    etc = os.stat("/etc")
+    world.sh("rm -rf /srv/var/redis; ln -s /etc /srv/var/redis")
+    job = platform.wait_job(platform.enqueue("apply_services", world.alpha))
+    now = os.stat("/etc")
+    ledger.attempt(
+        "a chown of /etc through var/redis", (now.st_uid, now.st_mode) != (etc.st_uid, etc.st_mode)
+    )
+    assert job.status == "failed" and "var/redis" in job.error
+
+
+def test_environment_and_path_probes_reveal_nothing(world: World, ledger: Ledger) -> None:
+    platform = world.platform
+    probes = {
+        "env": "startsecs=%(ENV_SUPERVISOR_SERVER_URL)s",
+        "db": "startsecs=%(ENV_DATABASE_URL)s",
+        "exists": f"stdout_logfile={platform.base}/hosting.db",
+        "missing": f"stdout_logfile={platform.base}/no-such-file",
+    }
+    errors = {}
+    for name, line in probes.items():
+        world.sh(
+            f"printf '[program:probe]\\ncommand=/bin/true\\n{line}\\n' > "
+            "/srv/conf/supervisor.d/probe.conf"
+        )
+        job = platform.wait_job(platform.enqueue("apply_services", world.alpha))
+        assert job.status == "failed", job.result
+        errors[name] = job.error or ""
+        for secret in (str(world.host_root), platform.redis_url, "sqlite:", "REDIS", "DATABASE"):
+            ledger.attempt(
+                f"{name}: {secret} in the job error",
+                secret
+                in errors[name]
+                .replace(f"{platform.base}/hosting.db", "")
+                .replace(f"{platform.base}/no-such-file", ""),
+            )
+    # Whether a host path exists cannot be told apart: both are outside the view.
+    same = errors["exists"].replace("hosting.db", "X") == errors["missing"].replace(
+        "no-such-file", "X"
+    )
+    ledger.attempt("a host path's existence told by the error", not same)
+    world.sh("rm /srv/conf/supervisor.d/probe.conf")
+
+
+def test_a_fork_bomb_and_a_memory_hog_stay_inside(world: World, ledger: Ledger) -> None:
+    bomb = (
+        "python3 -c 'import os,time\n"
+        "n=0\n"
+        "try:\n"
+        "    while n < 1000:\n"
+        "        if os.fork()==0: time.sleep(5); os._exit(0)\n"
+        "        n+=1\n"
+        "except OSError: pass\n"
+        'print("forked", n)\''
+    )
+    out = world.sh(bomb)
+    forked = int(out.split("forked")[1].split()[0])
+    ledger.attempt("fork past the tasks limit (128)", forked >= 128)
+    hog = "python3 -c 'x = bytearray(600 * 1024 * 1024); print(\"allocated\")'; echo rc=$?"
+    out = world.sh(hog)
+    ledger.attempt("600 MiB past the 256 MiB limit", "allocated" in out)
+    assert "rc=137" in out  # SIGKILL, from the OOM killer inside alpha's cgroup
+    # beta, and alpha's own runtime, carry on.
+    assert world.platform.http_get(world.beta, APP_PORT)
+    wait_until(lambda: "RUNNING" in world.sh("supervisorctl status app"), 30, "alpha's app")
+
+
+def test_kill_9_of_the_runtime(world: World, ledger: Ledger) -> None:
+    platform = world.platform
+    # From inside, PID 1 cannot be killed.
+    out = world.sh("kill -9 1; sleep 0.5; supervisorctl pid")
+    ledger.attempt("kill -9 of its runtime from inside", out.strip() != "1")
+    # From the host (an OOM kill, an operator): nothing of the container survives, the host
+    # runtime starts it again, and one copy of each program runs.
+    init = platform.container_init(world.alpha)
+    os.kill(init, 9)
+    wait_until(
+        lambda: _init_or_none(platform, world.alpha) not in (None, init),
+        30,
+        "the container to be back",
+    )
+    wait_until(lambda: world.sh("supervisorctl status").count("RUNNING") == 3, 30, "3 RUNNING")
+    count = world.sh("ps -eo args | grep -c '^python3 -m http.server'").strip()
+    ledger.attempt("a second copy of the app", count != "1")
+    assert platform.http_get(world.alpha, APP_PORT)
+
+
+def _init_or_none(platform: Platform, app_id: int) -> int | None:
+    try:
+        return platform.container_init(app_id)
+    except Exception:
+        return None
+
+
+def test_a_deleted_apps_files_are_out_of_a_new_apps_reach(world: World, ledger: Ledger) -> None:
+    platform = world.platform
+    old_root = world.root(world.beta)
+    old_uid = os.stat(old_root / "var").st_uid
+    platform.run("delete_app", world.beta)
+    # A new app of the same name, on the same host.
+    with platform.sessions() as session:
+        from hosting.models import Host, Tenant
+
+        tenant = session.query(Tenant).filter_by(slug="acme").one()
+        host = session.query(Host).filter_by(name="h1").one()
+        command = f"python3 -m http.server --bind 127.0.0.1 {APP_PORT}"
+        new = services.create_app(session, tenant, host, "beta", "custom", command).id
+        session.commit()
+    assert new > world.beta  # the id was not handed out again
+    platform.run("create_app", new)
+    new_uid = os.stat(world.root(new) / "var").st_uid
+    ledger.attempt("the deleted app's user handed out again", new_uid == old_uid)
+    out = world.sh(
+        f"ls -la /srv/var; cat /srv/var/secret.txt 2>&1; ls {old_root.parent.parent}/.deleted 2>&1",
+        app="beta",
+    )
+    ledger.attempt("the deleted app's files seen by the new one", SECRET in out)
+
+
+def test_a_slow_socket_only_marks_its_own_app(world: World, ledger: Ledger) -> None:
+    from workers.layout import AppLayout
+    from workers.status import APP_SECONDS, AppRef, read_app
+
+    platform = world.platform
+    # As the tenant: a server of its own in place of its runtime's socket, one byte a second.
+    slow = (
+        "mv /srv/run/supervisor.sock /srv/run/real.sock; "
+        "nohup python3 -c 'import socket,time\n"
+        's=socket.socket(socket.AF_UNIX); s.bind("/srv/run/supervisor.sock"); s.listen(8)\n'
+        "while True:\n"
+        "    c,_=s.accept()\n"
+        '    for b in b"HTTP/1.1 200 OK\\r\\n" * 100: c.send(bytes([b])); time.sleep(1)\n'
+        "' >/dev/null 2>&1 &"
+    )
+    world.sh(slow)
+    host = platform.hosts["h1"]
+    layout = AppLayout(world.root(world.alpha))
+    app = AppRef(world.alpha, "alpha", f"{platform.user_prefix}{world.alpha}", layout)
+    began = time.monotonic()
+    state, _processes, why = read_app(host, app)
+    ledger.attempt("hold the poller past its deadline", time.monotonic() - began > APP_SECONDS + 1)
+    assert state == "down" and why
+    # The poller goes on for beta meanwhile: its status keeps being renewed.
+    first = read_app_status(platform.redis, world.beta)["updated"]
+    renewed = wait_until(
+        lambda: read_app_status(platform.redis, world.beta)["updated"] > first,
+        10,
+        "beta's status to be renewed",
+    )
+    ledger.attempt("beta's status held up", not renewed)
+
+
+def test_a_foreign_job_in_the_queue_never_runs_code(
+    world: World, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Even a write into the platform's Redis (which no tenant can reach) cannot run code:
+    the workers read jobs as JSON, and a pickled job is refused, not unpickled."""
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+
+    marker = tmp_path / "pwned"
+    name = world.platform.hosts["h1"].queue
+    pickled = Queue(name, connection=world.platform.redis)  # rq's default: pickle
+    rq_job = pickled.enqueue(os.system, f"touch {marker}")
+    failed = FailedJobRegistry(queue=job_queue(name, world.platform.redis))
+    wait_until(lambda: rq_job.id in failed.get_job_ids(), 30, "the workers to refuse the job")
+    ledger.attempt("a pickled job ran", marker.exists())
