@@ -134,6 +134,17 @@ class Process:
         self._change_state(ProcessState.BACKOFF)
         self._after_backoff()
 
+    def check_started(self) -> None:
+        """RUNNING now if startsecs have already passed (startsecs=0), rather than at the
+        timer: supervisord's startProcess runs one transition() before it answers, so such
+        a process is started, not waited for, when the call returns."""
+        if (
+            self.state is ProcessState.STARTING
+            and self.host.wallclock() - self.laststart >= self.config.startsecs
+        ):
+            self._cancel_timer()
+            self._check_started()
+
     def _check_started(self) -> None:
         self._timer = None
         if self.state is not ProcessState.STARTING:

@@ -262,6 +262,7 @@ class SupervisorNamespace:
         process.spawn()
         if process.spawnerr:
             raise RPCError(FaultCode.SPAWN_ERROR, name)
+        process.check_started()
         if not wait or process.state is ProcessState.RUNNING:
             return True
 

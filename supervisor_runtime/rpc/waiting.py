@@ -1,10 +1,9 @@
 """Answers that wait for processes, driven by state-change events (no polling).
 
-supervisord polls its waiting answers every 50 ms; here a ``Deferred`` is
-resolved by the very ProcessStateEvent that settles it. Group operations
-(startProcessGroup, stopAllProcesses...) collect one result per process; the
-results of processes that finish within the same 50 ms are listed in process
-order, so output matches supervisord's whenever timing allows.
+supervisord polls its waiting answers; here a ``Deferred`` is resolved by the very
+ProcessStateEvent that settles it. Group operations (startProcessGroup,
+stopAllProcesses...) collect one result per process, in the order supervisord would list
+them (see ``gather``), and answer as soon as the last process settles.
 """
 
 from __future__ import annotations
@@ -23,7 +22,11 @@ if TYPE_CHECKING:
 
 # Returned by a check that cannot decide yet.
 PENDING = object()
-BATCH_WINDOW = 0.05
+# supervisord looks at a waiting group answer when its loop wakes up, and no sooner than
+# POLL_DELAY after its last look (the answer's `delay`); with nothing else to wake it,
+# its loop sleeps for POLL_TIMEOUT.
+POLL_DELAY = 0.05
+POLL_TIMEOUT = 1.0
 
 
 def wait_for(supervisor: Supervisor, process: Process, check: Callable[[], Any]) -> Deferred:
@@ -75,9 +78,14 @@ def gather(
 ) -> list[dict[str, Any]] | Deferred:
     """Run ``action`` on each process now; answer with one status struct per process.
 
-    Immediate outcomes come first in process order; waiting ones are added as they
-    settle, in batches of BATCH_WINDOW seconds sorted by process order. The answer goes
-    out as soon as the last one settles.
+    Results are listed in supervisord's order: the outcomes known at once, in process
+    order, then the waiting ones at each look supervisord would take (make_allfunc in
+    its rpcinterface.py), in process order within a look. Its first look is the call
+    itself; a process settling at least POLL_DELAY after the last look wakes it for
+    another look at once, one settling sooner (a process killed by its SIGTERM at once)
+    is seen only at the next look: the next such settling, or POLL_TIMEOUT later. So a
+    process that dies at once is listed after one that takes half a second, but before
+    one that takes two seconds. The answer goes out as soon as the last one settles.
     """
     results: list[dict[str, Any]] = []
     waiting: dict[int, tuple[Process, Deferred]] = {}
@@ -97,37 +105,52 @@ def gather(
         return results
 
     answer = Deferred()
-    settled: dict[int, dict[str, Any]] = {}
-    flush_timer: list[TimerHandle] = []
+    unseen: dict[int, dict[str, Any]] = {}  # settled since the last look, by process index
+    last_look = loop.clock()
+    look_soon = False  # a look is queued for the end of this loop turn
+    wake_up: TimerHandle | None = None
 
-    def flush() -> None:
-        flush_timer.clear()
-        for index in sorted(settled):
-            results.append(settled.pop(index))
+    def look() -> None:
+        nonlocal last_look, look_soon, wake_up
+        look_soon = False
+        if wake_up is not None:
+            wake_up.cancel()
+            wake_up = None
+        if answer.done:  # already answered, or nobody waits any longer
+            return
+        last_look = loop.clock()
+        for index in sorted(unseen):
+            results.append(unseen.pop(index))
         if not waiting:
             answer.resolve(results)
 
     def settle(index: int, deferred: Deferred) -> None:
+        nonlocal look_soon, wake_up
         process, _ = waiting.pop(index)
         error = deferred.error
-        settled[index] = (
-            result_struct(process, error.code, error.text) if error is not None
-            else result_struct(process, FaultCode.SUCCESS, "OK")
-        )
+        if error is not None:
+            unseen[index] = result_struct(process, error.code, error.text)
+        else:
+            unseen[index] = result_struct(process, FaultCode.SUCCESS, "OK")
         if not waiting:
-            # The last one: the open batch is complete, so its order is already final
-            # and there is nothing to wait for (a `supervisorctl update` of ten groups
-            # would otherwise spend ten windows doing nothing).
-            for timer in flush_timer:
-                timer.cancel()
-            flush()
-        elif not flush_timer:
-            flush_timer.append(loop.call_later(BATCH_WINDOW, flush))
+            # The last one: supervisord's next look would list everything unseen in
+            # process order, as this one does; answer now rather than when it looks.
+            look()
+        elif loop.clock() - last_look >= POLL_DELAY:
+            # Supervisord would look once this loop turn is over: processes reaped in
+            # the same turn are seen together.
+            if not look_soon:
+                look_soon = True
+                loop.call_soon(look)
+        elif wake_up is None:
+            wake_up = loop.call_later(POLL_TIMEOUT, look)
 
     for index, (_, deferred) in list(waiting.items()):
         deferred.add_done(lambda d, index=index: settle(index, d))
 
     def cancelled() -> None:
+        if wake_up is not None:
+            wake_up.cancel()
         for _, deferred in list(waiting.values()):
             deferred.cancel()
         waiting.clear()

@@ -118,6 +118,22 @@ def test_startsecs_zero_is_running_at_once(host: FakeHost) -> None:
     assert process.state is S.RUNNING
 
 
+def test_check_started_makes_startsecs_zero_running_without_the_timer(host: FakeHost) -> None:
+    process = make(host, startsecs=0)
+    process.spawn()
+    process.check_started()
+    assert process.state is S.RUNNING
+    assert [e.name for e in host.events].count("PROCESS_STATE_RUNNING") == 1
+    host.advance(1)  # the cancelled timer does nothing more
+    assert [e.name for e in host.events].count("PROCESS_STATE_RUNNING") == 1
+    slow = make(host, startsecs=1)
+    slow.spawn()
+    slow.check_started()
+    assert slow.state is S.STARTING
+    host.advance(1.1)
+    assert slow.state is S.RUNNING
+
+
 def test_autostart_false_does_nothing(host: FakeHost) -> None:
     process = make(host, autostart=False)
     process.autostart()
