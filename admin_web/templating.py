@@ -39,4 +39,27 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _poll() -> dict[str, Any]:
-        return {"poll_ms": current_app.config["STATUS_POLL_MS"]}
+        return {"poll_ms": current_app.config["STATUS_POLL_MS"], "unisolated": unisolated_hosts()}
+
+
+def unisolated_hosts() -> list[dict[str, str]]:
+    """Hosts whose tenants run without containers (their host status says so), for a
+    warning on every page: the people using them must know they are not kept apart."""
+    from flask_login import current_user
+    from hosting.models import Host
+    from hosting.status import read_host_status
+    from sqlalchemy import select
+
+    from admin_web.extensions import get_redis, get_session
+
+    if not current_user.is_authenticated:
+        return []
+    found = []
+    try:
+        for name, queue in get_session().execute(select(Host.name, Host.queue)).all():
+            status = read_host_status(get_redis(), queue)
+            if status is not None and not status["containers"]:
+                found.append({"host": name, "why": status.get("containers_off") or "unknown"})
+    except Exception:  # Redis away: the page still renders; the status pages say so
+        return []
+    return found

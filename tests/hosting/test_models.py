@@ -16,7 +16,17 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-TABLES = {"hosts", "tenants", "users", "memberships", "api_tokens", "apps", "services", "jobs"}
+TABLES = {
+    "hosts",
+    "tenants",
+    "users",
+    "memberships",
+    "api_tokens",
+    "apps",
+    "services",
+    "jobs",
+    "platform_instance",
+}
 
 
 def head_revision() -> str:
@@ -60,8 +70,9 @@ def test_concurrent_upgrades_of_one_sqlite_file(tmp_path: Path) -> None:
     """Panel, CLI and workers all migrate at start; on SQLite they must take turns."""
     url = f"sqlite:///{tmp_path / 'race.db'}"
     code = f"from hosting import db; db.upgrade({url!r})"
-    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(4)
+    ]
     errors = [proc.communicate(timeout=60)[1].decode() for proc in procs]
     assert [proc.returncode for proc in procs] == [0] * 4, errors
     assert db.current_revision(url) == head_revision()
@@ -117,6 +128,43 @@ def test_rows_round_trip(session: Session) -> None:
     assert job.result is None and job.created_at is not None
     user = session.scalars(select(User)).one()
     assert user.email == "owner@acme.example" and user.memberships[0].role == "owner"
+
+
+def test_an_app_id_is_never_handed_out_again(session: Session) -> None:
+    """App ids name the apps' system users: a new app must never get a deleted one's."""
+    app = populate(session)
+    tenant, host, deleted = app.tenant, app.host, app.id
+    session.delete(app)
+    session.commit()
+    again = services.create_app(session, tenant, host, "shop", "python")
+    session.commit()
+    assert again.id > deleted
+
+
+def test_each_platform_has_an_instance_id_of_its_own(tmp_path: Path) -> None:
+    from hosting.identities import instance_id, user_prefix
+
+    ids = []
+    for name in ("one", "two"):
+        url = f"sqlite:///{tmp_path / name}.db"
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        with db.make_session_factory(engine)() as session:
+            ids.append(instance_id(session))
+        engine.dispose()
+    assert ids[0] != ids[1] and all(len(found) == 32 for found in ids)
+    assert user_prefix(ids[0]) == f"t{ids[0][:6]}-"
+
+
+def test_the_sqlite_file_is_never_readable_by_others(tmp_path: Path) -> None:
+    path = tmp_path / "hosting.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    engine = db.make_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        connection.execute(text("select 1"))
+    engine.dispose()
+    assert path.stat().st_mode & 0o777 == 0o640
 
 
 def test_job_result_none_is_sql_null_and_json_survives(session: Session) -> None:

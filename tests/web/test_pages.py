@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from hosting.job_records import finish_job, start_job
 from hosting.models import Job, Service
 from hosting.queue import job_queue
-from hosting.status import write_app_status
+from hosting.status import write_app_status, write_host_status
 from rq import Worker
 from sqlalchemy import select
 
@@ -388,3 +388,19 @@ def test_admin_creates_host_tenant_user_member(
     )
     assert "carol@gamma.example" in client.get("/admin/tenants").data.decode()
     assert "h3" in client.get("/admin/hosts").data.decode()
+
+
+def test_every_page_warns_when_a_hosts_tenants_are_not_kept_apart(
+    client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    assert b"data-unisolated" not in client.get("/").data  # no host status: no claim
+    write_host_status(redis_client, "host.h1", True, None)
+    assert b"data-unisolated" not in client.get("/").data
+    write_host_status(redis_client, "host.h2", False, "not running as root")
+    for path in ("/", f"/apps/{world.shop_id}"):
+        page = client.get(path).data.decode()
+        assert "Apps on host h2 run without containers" in page
+        assert "not running as root" in page
+    auth.logout()
+    assert "without containers" not in client.get("/login").data.decode()

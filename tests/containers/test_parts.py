@@ -1,0 +1,126 @@
+"""The container's parts that need no root: specs, cgroup detection, peer checks, argv."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from workers.container.cgroups import GROUP_DIR, CgroupError, Hierarchy, detect
+from workers.container.spec import ContainerSpec, Limits, SpecError, load_spec
+from workers.peer import PeerRefused, expect_runtime
+
+V1_MOUNTS = """\
+tmpfs /sys/fs/cgroup tmpfs rw 0 0
+cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0
+cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0
+cgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0
+cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0
+"""
+
+
+def spec(**changes: object) -> ContainerSpec:
+    values: dict[str, object] = {
+        "app": "shop",
+        "key": "t1a2b3c-7",
+        "user": "t1a2b3c-7",
+        "uid": 1500,
+        "gid": 1500,
+        "root": "/srv/apps/shop/srv",
+        "assets": "/srv/hosting/container/runtime-x",
+        "python": "/usr/bin/python3",
+    }
+    values.update(changes)
+    return ContainerSpec(**values)  # type: ignore[arg-type]
+
+
+def test_v1_controllers_are_found_one_hierarchy_each() -> None:
+    hierarchy = detect(V1_MOUNTS)
+    assert hierarchy.version == 1
+    assert hierarchy.roots == {
+        "memory": Path("/sys/fs/cgroup/memory"),
+        "pids": Path("/sys/fs/cgroup/pids"),
+        "cpu": Path("/sys/fs/cgroup/cpu,cpuacct"),
+    }
+    cgroup = hierarchy.cgroup("t1a2b3c-7")
+    assert cgroup.dirs["pids"] == Path(f"/sys/fs/cgroup/pids/{GROUP_DIR}/t1a2b3c-7")
+
+
+def test_v2_is_used_when_the_unified_hierarchy_has_the_controllers(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma\n")
+    hierarchy = detect(f"cgroup2 {tmp_path} cgroup2 rw 0 0\n")
+    assert hierarchy.version == 2
+    assert set(hierarchy.roots) == {"memory", "pids", "cpu"}
+    assert hierarchy.cgroup("k").dirs["memory"] == tmp_path / GROUP_DIR / "k"
+
+
+def test_no_memory_or_pids_controller_is_an_error_naming_them() -> None:
+    with pytest.raises(CgroupError, match="memory and pids controllers"):
+        detect("cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n")
+
+
+def test_a_cgroup_key_is_a_checked_name() -> None:
+    with pytest.raises(CgroupError, match="not a valid cgroup key"):
+        Hierarchy(1, {"pids": Path("/x")}).cgroup("../../etc")
+
+
+def test_specs_refuse_root_bad_keys_relative_paths_and_odd_limits() -> None:
+    with pytest.raises(SpecError, match="never runs as root"):
+        spec(uid=0)
+    with pytest.raises(SpecError, match="key"):
+        spec(key="../x")
+    with pytest.raises(SpecError, match="root"):
+        spec(root="srv")
+    with pytest.raises(SpecError, match="limits.pids"):
+        Limits(pids=3)
+    with pytest.raises(SpecError, match="limits.memory_mb"):
+        Limits(memory_mb=True)  # type: ignore[arg-type]
+
+
+def test_a_spec_round_trips_and_only_roots_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "shop.json"
+    path.write_text(spec().to_json())
+    path.chmod(0o600)
+    if os.geteuid() == 0:
+        assert load_spec(path) == spec()
+        os.chown(path, 1500, 1500)
+        with pytest.raises(SpecError, match="changed by someone else"):
+            load_spec(path)
+        os.chown(path, 0, 0)
+    path.chmod(0o622)
+    with pytest.raises(SpecError, match="changed by someone else"):
+        load_spec(path)
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    with pytest.raises(SpecError, match="cannot open"):
+        load_spec(link)
+    data = json.loads(spec().to_json())
+    del data["uid"]
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    (tmp_path / "bad.json").chmod(0o600)
+    if os.geteuid() == 0 or os.stat(tmp_path / "bad.json").st_uid == os.geteuid():
+        with pytest.raises(SpecError, match="malformed"):
+            load_spec(tmp_path / "bad.json")
+
+
+def test_the_environment_is_the_tenants_own_and_nothing_else() -> None:
+    env = spec(environment={"TZ": "Europe/Prague"}).base_environment()
+    assert env == {
+        "PATH": "/opt/hosting/bin:/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/srv",
+        "USER": "t1a2b3c-7",
+        "LOGNAME": "t1a2b3c-7",
+        "LANG": "C.UTF-8",
+        "TZ": "Europe/Prague",
+    }
+
+
+def test_a_peer_of_another_user_is_refused_before_a_byte_is_sent() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours, theirs:
+        expect_runtime("shop", os.geteuid(), None)(ours)  # the expected user: accepted
+        with pytest.raises(PeerRefused, match="not its runtime's"):
+            expect_runtime("shop", os.geteuid() + 1, None)(ours)
