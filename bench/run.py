@@ -1,6 +1,7 @@
 """Run the benchmark scenarios against stock supervisord 4.3.0 and ours, side by side.
 
     python -m bench.run [--repeat N] [--only NAME ...] [--quick]
+    python -m bench.run --containers      # a tenant container against a bare runtime
 
 Each scenario runs stock, then ours, N times alternating; the table shows medians, the ratio
 ours/stock, the target ratio from issue 5, and the physical-limit reference where there is one.
@@ -134,7 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="scenario names (substring match)")
     parser.add_argument("--quick", action="store_true", help="skip the slow scenarios")
+    parser.add_argument("--containers", action="store_true",
+                        help="only what a tenant container costs (bench.containers; root)")
     args = parser.parse_args(argv)
+    if args.containers:
+        from . import containers
+
+        return containers.main(["--repeat", str(args.repeat)])
     chosen = [
         sc for sc in SCENARIOS
         if (not args.quick or sc.quick)
