@@ -215,40 +215,34 @@ def host_config_text(config: HostConfig) -> str:
         ]
         programs.append(program_section(f"worker-{queue}", worker))
     if config.status_poller:
-        status = [
-            ("command", f"{python} -m workers.status {host_arg}"),
-            ("directory", root),
-            ("environment", env),
-            ("autostart", "true"),
-            ("autorestart", "true"),
-            ("startsecs", "0"),
-            ("stopwaitsecs", "5"),
-            ("stdout_logfile", f"{root}/log/status.log"),
-            ("stdout_logfile_maxbytes", "2MB"),
-            ("stdout_logfile_backups", "2"),
-            ("redirect_stderr", "true"),
-        ]
-        programs.append(program_section(f"status-{queue}", status))
+        programs.append(_helper_program(config, f"status-{queue}", "workers.status", "status"))
     if config.containers and config.workers:  # a host that runs apps (it has workers)
-        front = [
-            ("command", f"{python} -m workers.front {host_arg}"),
-            ("directory", root),
-            ("environment", env),
-            ("autostart", "true"),
-            ("autorestart", "true"),
-            ("startsecs", "0"),
-            ("stopwaitsecs", "5"),
-            ("stdout_logfile", f"{root}/log/front.log"),
-            ("stdout_logfile_maxbytes", "2MB"),
-            ("stdout_logfile_backups", "2"),
-            ("redirect_stderr", "true"),
-        ]
-        programs.append(program_section(f"front-{queue}", front))
+        programs.append(_helper_program(config, f"front-{queue}", "workers.front", "front"))
     head = "\n".join([MANAGED_HEADER, *runtime_base_sections(root)]) + "\n"
     # apps.d: one tenant runtime per app (written by jobs); platform.d: services the host
     # itself runs beside the workers (Redis, the panel) in one-machine setups and the roles.
     include = "[include]\nfiles = apps.d/*.conf platform.d/*.conf\n"
     return head + "".join(section + "\n" for section in programs) + include
+
+
+def _helper_program(config: HostConfig, name: str, module: str, log: str) -> str:
+    """A long-running helper of the host's (status poller, front): restarted if it exits,
+    stopped quickly (it holds no work that must finish)."""
+    root = config.root
+    options = [
+        ("command", f"{shlex.quote(sys.executable)} -m {module} --host-root {shlex.quote(root)}"),
+        ("directory", root),
+        ("environment", v.format_environment({HOST_ROOT_ENV: root, "PYTHONUNBUFFERED": "1"})),
+        ("autostart", "true"),
+        ("autorestart", "true"),
+        ("startsecs", "0"),
+        ("stopwaitsecs", "5"),
+        ("stdout_logfile", f"{root}/log/{log}.log"),
+        ("stdout_logfile_maxbytes", "2MB"),
+        ("stdout_logfile_backups", "2"),
+        ("redirect_stderr", "true"),
+    ]
+    return program_section(name, options)
 
 
 def host_runtime_command(config: HostConfig) -> list[str]:

@@ -15,14 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.harness import wait_until
 from workers.container import assets, cgroups, netns, probe
 from workers.container.enter import container_init, enter_argv
 from workers.container.spec import ContainerSpec, Limits
@@ -47,17 +46,6 @@ serverurl=unix:///srv/run/supervisor.sock
 [include]
 files = supervisor.d/*.conf
 """
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def needs_containers() -> None:
