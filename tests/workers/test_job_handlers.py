@@ -392,3 +392,22 @@ def test_delete_app_keeps_its_logs(platform: Platform) -> None:
     assert not Path(f"/run/netns/hosting-{user}").exists()  # nothing left to reach
     if ROOT:
         assert pwd.getpwnam(user).pw_shell == "/usr/sbin/nologin"  # kept, never reused
+
+
+def test_a_host_without_containers_runs_apps_as_plain_processes(platform: Platform) -> None:
+    """Where containers cannot be made (or an operator turns them off), apps still run: as
+    their own users' plain processes, with an emptied environment, and the host says why."""
+    platform.add_host("h1", containers=False)
+    config = platform.hosts["h1"]
+    assert not config.containers and config.containers_off == "turned off by the operator"
+    app_id, port = platform.create_app()
+    platform.run("create_app", app_id)
+    wait_until(lambda: http_answers(platform, app_id, port), 10, "the app to answer HTTP")
+    root = platform.app_root(app_id)
+    assert f"directory={root}/app" in (root / "conf/supervisor.d/app.conf").read_text()
+    runtime_pid = pids(platform, app_id)["app:app"]
+    environ = Path(f"/proc/{runtime_pid}/environ").read_bytes().split(b"\0")
+    names = {item.split(b"=", 1)[0] for item in environ if item}
+    assert not names & {b"DATABASE_URL", b"REDIS_URL", b"HOSTING_HOST_ROOT"}, names
+    status = wait_until(lambda: read_app_status(platform.redis, app_id), 10, "a status")
+    assert status["runtime"] == "up"
