@@ -266,10 +266,9 @@ class Cli:
         if command[:1] == ["--"]:
             command = command[1:]
         try:
-            exec_app(self._host_root(), self.args.app, command)
+            return exec_app(self._host_root(), self.args.app, command)
         except (ShellRefused, LaunchError) as exc:
             raise InvalidInput("exec", str(exc)) from None
-        return 0  # not reached: exec_app execs
 
     def cmd_enter(self) -> int:
         """A tenant's SSH login, through sudo: its own app's container, nothing else."""
@@ -278,10 +277,9 @@ class Cli:
 
         try:
             command = shell_command(self.args.ssh_command)
-            enter_as_caller(self._host_root(), command, os.environ)
+            return enter_as_caller(self._host_root(), command, os.environ)
         except (ShellRefused, LaunchError) as exc:
             raise InvalidInput("enter", str(exc)) from None
-        return 0  # not reached
 
     def _host_root(self) -> Path:
         return Path(self.args.host_root or load_settings().host_root)

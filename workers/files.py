@@ -55,12 +55,15 @@ def is_managed_text(text: str) -> bool:
     return text.startswith(MANAGED_HEADERS)
 
 
-def _read_regular(path: Path, owners: Container[int] | None = None) -> str | None:
-    """The text of ``path`` if it is a regular file (never through a link, never blocking
-    on a FIFO), else None; ``owners``: the uids it may belong to (a hard link to someone
-    else's file is not the tenant's to hand us). ConfigRefused when it is too large."""
+def _read_regular(
+    path: Path | str, owners: Container[int] | None = None, dir_fd: int | None = None
+) -> str | None:
+    """The text of ``path`` (relative to ``dir_fd`` when given) if it is a regular file
+    (never through a link, never blocking on a FIFO), else None; ``owners``: the uids it may
+    belong to (a hard link to someone else's file is not the tenant's to hand us).
+    ConfigRefused when it is too large."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
@@ -71,8 +74,47 @@ def _read_regular(path: Path, owners: Container[int] | None = None) -> str | Non
             return None
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise ConfigRefused(f"{path.name} is larger than {MAX_FILE_BYTES // 1024} KiB")
+        raise ConfigRefused(f"{Path(path).name} is larger than {MAX_FILE_BYTES // 1024} KiB")
     return data.decode("utf-8", errors="replace")
+
+
+def copy_conf_files(conf: Path, copy: Path, owners: Container[int] | None) -> None:
+    """The ``*.conf`` files of ``conf`` and of its subdirectories one level down (all that
+    a runtime we render includes) into ``copy``. Every directory is opened relative to the
+    one above it, never through a link: a tenant who swaps a subdirectory for a link to
+    /etc mid-copy gets it skipped, not followed."""
+    try:
+        top = os.open(conf, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        entries = sorted(os.listdir(top))
+        if len(entries) > MAX_FILES:
+            raise ConfigRefused(f"conf/ holds more than {MAX_FILES} entries")
+        for name in entries:
+            try:
+                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+            except OSError:  # not a directory (or a link): a file, perhaps
+                _copy_one(name, top, copy / name, owners)
+                continue
+            try:
+                names = sorted(os.listdir(sub))
+                if len(names) > MAX_FILES:
+                    raise ConfigRefused(f"conf/{name} holds more than {MAX_FILES} entries")
+                (copy / name).mkdir(exist_ok=True)
+                for inner in names:
+                    _copy_one(inner, sub, copy / name / inner, owners)
+            finally:
+                os.close(sub)
+    finally:
+        os.close(top)
+
+
+def _copy_one(name: str, dir_fd: int, target: Path, owners: Container[int] | None) -> None:
+    if name.endswith(".conf"):
+        text = _read_regular(name, owners, dir_fd)
+        if text is not None:
+            target.write_text(text, encoding="utf-8")
 
 
 def fsync_dir(directory: Path) -> None:
@@ -167,23 +209,12 @@ def validate_conf_dir(
     removed (paths relative to ``conf``), in a temporary copy of the directory; ConfigRefused
     with the parser's message otherwise. ``check`` does the parsing (``parse_here()`` by
     default; an app's container's sandbox on a host with containers); ``owners`` are the
-    uids whose files are copied. Links and anything but regular files are not copied."""
+    uids whose files are copied (see ``copy_conf_files``)."""
     check = check or parse_here()
     with tempfile.TemporaryDirectory(prefix="hosting-validate-") as scratch:
         copy = Path(scratch) / "conf"
         copy.mkdir()
-        count = 0
-        if conf.is_dir():
-            for directory, _subdirs, names in os.walk(conf, followlinks=False):
-                relative_dir = Path(directory).relative_to(conf)
-                (copy / relative_dir).mkdir(exist_ok=True)
-                count += len(names)
-                if count > MAX_FILES:
-                    raise ConfigRefused(f"conf/ holds more than {MAX_FILES} files")
-                for name in names:
-                    text = _read_regular(Path(directory) / name, owners)
-                    if text is not None:
-                        (copy / relative_dir / name).write_text(text, encoding="utf-8")
+        copy_conf_files(conf, copy, owners)
         for relative in remove:
             (copy / relative).unlink(missing_ok=True)
         for relative, text in files.items():

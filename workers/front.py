@@ -26,6 +26,7 @@ import ctypes
 import json
 import logging
 import os
+import resource
 import socket
 import sys
 from collections.abc import Sequence
@@ -37,6 +38,9 @@ log = logging.getLogger("workers.front")
 CLONE_NEWNET = 0x40000000
 RESCAN_SECONDS = 1.0
 CONNECT_TIMEOUT = 10.0
+IDLE_SECONDS = 300.0  # a direction with no byte for this long is closed
+CLOSE_GRACE_SECONDS = 30.0  # after the client is done, for the app's last bytes
+MAX_CONNECTIONS_PER_APP = 1024
 CHUNK = 65536
 SOCKET_MODE = 0o666  # the directory decides who may connect (see host_front_dir)
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -85,9 +89,27 @@ def socket_in_netns(netns: str) -> socket.socket:
         os.close(home)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class _Activity:
+    """When bytes last moved, either way, on one relayed connection."""
+
+    def __init__(self) -> None:
+        self.last = asyncio.get_running_loop().time()
+
+    def touch(self) -> None:
+        self.last = asyncio.get_running_loop().time()
+
+    async def until_idle(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        while (left := self.last + seconds - loop.time()) > 0:
+            await asyncio.sleep(left)
+
+
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, activity: _Activity
+) -> None:
     try:
         while data := await reader.read(CHUNK):
+            activity.touch()
             writer.write(data)
             await writer.drain()
         if writer.can_write_eof():
@@ -96,10 +118,35 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
 
 
+async def _relay_both(
+    client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    app: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+) -> None:
+    """Both directions until the app is done, or nothing has moved for IDLE_SECONDS, or the
+    client has been gone for CLOSE_GRACE_SECONDS: an app that never answers or never closes
+    must not hold the front's descriptors."""
+    activity = _Activity()
+    upstream = asyncio.ensure_future(_pipe(client[0], app[1], activity))
+    downstream = asyncio.ensure_future(_pipe(app[0], client[1], activity))
+    idle = asyncio.ensure_future(activity.until_idle(IDLE_SECONDS))
+    try:
+        await asyncio.wait({downstream, idle, upstream}, return_when=asyncio.FIRST_COMPLETED)
+        if upstream.done() and not downstream.done() and not idle.done():
+            await asyncio.wait(
+                {downstream, idle}, timeout=CLOSE_GRACE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+    finally:
+        for task in (upstream, downstream, idle):
+            task.cancel()
+        for writer in (app[1], client[1]):
+            writer.close()
+
+
 @dataclass
 class Served:
     route: Route
     servers: list[asyncio.base_events.Server] = field(default_factory=list)
+    connections: int = 0  # open now; at most MAX_CONNECTIONS_PER_APP
 
 
 class Front:
@@ -110,7 +157,12 @@ class Front:
     async def relay(
         self, route: Route, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
     ) -> None:
-        upstream = socket_in_netns(route.netns)
+        try:
+            upstream = socket_in_netns(route.netns)
+        except OSError as exc:  # no namespace (the app is being deleted), no descriptors
+            log.info("%s: cannot reach its namespace: %s", route.app, exc)
+            client_w.close()
+            return
         upstream.setblocking(False)
         loop = asyncio.get_running_loop()
         try:
@@ -123,15 +175,22 @@ class Front:
             log.info("%s: app not reachable on port %d: %s", route.app, route.port, exc)
             client_w.close()
             return
-        await asyncio.gather(_pipe(client_r, app_w), _pipe(app_r, client_w))
-        for writer in (app_w, client_w):
-            writer.close()
+        await _relay_both((client_r, client_w), (app_r, app_w))
 
     async def start(self, route: Route) -> Served:
         served = Served(route)
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self.relay(served.route, reader, writer)
+            # One app's visitors (or an app that never answers) cannot use up the
+            # descriptors every other app's visitors need.
+            if served.connections >= MAX_CONNECTIONS_PER_APP:
+                writer.close()
+                return
+            served.connections += 1
+            try:
+                await self.relay(served.route, reader, writer)
+            finally:
+                served.connections -= 1
 
         path = socket_path(self.host_root, route.app)
         path.parent.mkdir(mode=0o755, exist_ok=True)
@@ -184,7 +243,10 @@ class Front:
 
     async def run(self, once: bool = False) -> None:
         while True:
-            await self.sync()
+            try:
+                await self.sync()
+            except OSError as exc:  # out of descriptors for a moment: keep what is served
+                log.warning("rescan failed: %s", exc)
             if once:
                 return
             await asyncio.sleep(RESCAN_SECONDS)
@@ -195,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host-root", required=True, type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Two descriptors per relayed connection: take all the kernel allows.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     asyncio.run(Front(args.host_root.absolute()).run())
     return 0
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import traceback
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -143,14 +143,26 @@ def execute(context: Context, job_id: str, *, last_attempt: bool = True) -> Any:
             _finish(context, job_id, error=str(exc), log_tail=exc.log_tail)
             return None
         except BaseException as exc:
-            message = f"{type(exc).__name__}: {exc}"
+            # The tenant reads this: what went wrong, but no traceback and no host path
+            # (the worker's own log has both).
+            log.exception("job %s: %s failed", job_id, kind)
+            message = f"{type(exc).__name__}: {tenant_safe(str(exc))}"
             if last_attempt:
-                _finish(context, job_id, error=message, log_tail=traceback.format_exc())
+                _finish(context, job_id, error=message)
             else:
                 _note_retry(context, job_id, message)
             raise
         _finish(context, job_id, result=result)
         return result
+
+
+_HOST_PATH = re.compile(r"(?<![\w/])/(?!srv\b)[^\s'\":,;)]+")
+
+
+def tenant_safe(text: str) -> str:
+    """``text`` with every absolute path but the tenant's own (/srv...) replaced by
+    ``<path>``: an unexpected error's words may name files of the host."""
+    return _HOST_PATH.sub("<path>", text)
 
 
 @contextlib.contextmanager
@@ -265,7 +277,9 @@ def apply_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[
     """create_app and apply_services: make the app's root, files and runtime what the
     database says, then wait until every enabled program runs and removed ones are gone."""
     info = _load_app(context, app_id)
-    owner = app_owner(info.user, str(info.layout.root))
+    # Its home is where its runtime sees its root: /srv in a container (no host path in
+    # the /etc/passwd that every container shows).
+    owner = app_owner(info.user, runtime_root(context.host, info.layout))
     directories = tuple(d for service in info.rendered for d in service.directories)
     prepare_root(info.layout, owner, directories)
     spec = None

@@ -59,9 +59,7 @@ def _holder_is_dead(holder: str) -> bool:
 class AppLock:
     """``with AppLock(redis, app_id, job_id, timeout=…, wait=…):`` holds the app's lock."""
 
-    def __init__(
-        self, redis: Any, app_id: int, owner: str, *, timeout: float, wait: float
-    ) -> None:
+    def __init__(self, redis: Any, app_id: int, owner: str, *, timeout: float, wait: float) -> None:
         self.redis = redis
         self.key = lock_key(app_id)
         self.timeout_ms = int(timeout * 1000)
@@ -77,9 +75,7 @@ class AppLock:
                 return
             holder = _text(self.redis.get(self.key))
             if holder is not None and _holder_is_dead(holder):
-                took = self.redis.eval(
-                    _TAKE_OVER, 1, self.key, holder, self.token, self.timeout_ms
-                )
+                took = self.redis.eval(_TAKE_OVER, 1, self.key, holder, self.token, self.timeout_ms)
                 if took:
                     self.held = True
                     return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import xmlrpc.client
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from typing import Any
 
 from supervisor_runtime import states as runtime_states
 from supervisor_runtime.ctl.client import ServerProxy, ServerUnreachable, connect
+from supervisor_runtime.ctl.httpclient import BadResponse
 from supervisor_runtime.rpc.faults import FaultCode
 
 # getProcessInfo answers with state names: the runtime's own sets, by name (supervisord's
@@ -29,6 +31,9 @@ STOPPED_STATES = frozenset(state.name for state in runtime_states.STOPPED_STATES
 POLL_SECONDS = 0.1
 LOG_TAIL_BYTES = 4096
 RPC_TIMEOUT = 30.0
+# The largest answer read from a runtime: a 1 MiB log tail, escaped, or getAllProcessInfo
+# of thousands of processes fit; a hostile runtime's endless body does not.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
 
 class RuntimeUnavailable(Exception):
@@ -74,7 +79,12 @@ def _reason(exc: BaseException) -> str:
 class Runtime:
     """A runtime reached at ``serverurl`` (``unix:///…/run/supervisor.sock``). ``label``
     names it in errors (say "the runtime of app shop"); ``check_peer`` vets each new
-    connection before it is used (see workers.peer)."""
+    connection before it is used (see workers.peer).
+
+    A tenant's runtime runs the tenant's code as much as the platform's: it may answer
+    slowly, a byte at a time, or with a gigabyte. So every call has a deadline for the
+    whole call (``timeout``: the socket is shut down when it passes, however the bytes
+    trickle in), and an answer larger than MAX_RESPONSE_BYTES is refused unread."""
 
     def __init__(
         self,
@@ -86,7 +96,10 @@ class Runtime:
     ) -> None:
         self.serverurl = serverurl
         self.label = label or serverurl
-        self.proxy: ServerProxy = connect(serverurl, timeout=timeout, check_peer=check_peer)
+        self.timeout = timeout
+        self.proxy: ServerProxy = connect(
+            serverurl, timeout=timeout, check_peer=check_peer, max_response=MAX_RESPONSE_BYTES
+        )
 
     def close(self) -> None:
         self.proxy.close()
@@ -102,13 +115,23 @@ class Runtime:
         self.close()
 
     def call(self, method: str, *args: Any) -> Any:
-        """``supervisor.<method>(*args)``; transient failures become RuntimeUnavailable."""
+        """``supervisor.<method>(*args)`` within the deadline; transient failures become
+        RuntimeUnavailable, answers that are not XML-RPC become RuntimeRefused."""
+        deadline = threading.Timer(self.timeout, self.abort)
+        deadline.start()
         try:
             return getattr(self.proxy.supervisor, method)(*args)
-        except (OSError, xmlrpc.client.Fault) as exc:
+        except (OSError, xmlrpc.client.Fault, ValueError) as exc:
+            if not deadline.is_alive():
+                message = f"{self.label} did not answer within {self.timeout:g}s"
+                raise RuntimeUnavailable(message) from exc
+            if isinstance(exc, (BadResponse, ValueError)):
+                raise RuntimeRefused(f"{self.label} gave a bad answer: {exc}") from exc
             if is_transient(exc):
                 raise RuntimeUnavailable(f"{self.label}: {_reason(exc)}") from exc
             raise
+        finally:
+            deadline.cancel()
 
     # -- being up ------------------------------------------------------------------
 

@@ -49,17 +49,19 @@ def shell_command(ssh_command: str | None) -> list[str]:
     return list(LOGIN_SHELL)
 
 
-def exec_app(host_root: Path, app: str, command: Sequence[str]) -> None:
+def exec_app(host_root: Path, app: str, command: Sequence[str]) -> int:
+    """The command's exit status."""
     if os.geteuid() != 0:
         raise ShellRefused("hostingctl exec needs root")
-    enter(spec_of_app(host_root, app), list(command) or list(LOGIN_SHELL))
+    return enter(spec_of_app(host_root, app), list(command) or list(LOGIN_SHELL))
 
 
-def enter_as_caller(host_root: Path, command: Sequence[str], environ: Mapping[str, str]) -> None:
-    """Enter the container of the user who ran ``sudo``; refused for anyone else."""
+def enter_as_caller(host_root: Path, command: Sequence[str], environ: Mapping[str, str]) -> int:
+    """Enter the container of the user who ran ``sudo``; refused for anyone else. The
+    command's exit status."""
     if os.geteuid() != 0:
         raise ShellRefused("hostingctl enter runs through sudo (see docs/CONTAINERS.md)")
     caller = environ.get("SUDO_UID", "")
     if not caller.isdigit() or int(caller) == 0:
         raise ShellRefused("hostingctl enter is for tenants, through sudo; operators use exec")
-    enter(spec_of_uid(host_root, int(caller)), list(command))
+    return enter(spec_of_uid(host_root, int(caller)), list(command))

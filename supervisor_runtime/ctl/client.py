@@ -92,6 +92,7 @@ class Transport:
         password: str | None = None,
         timeout: float | None = None,
         check_peer: Callable[[socket.socket], None] | None = None,
+        max_response: int | None = None,
     ) -> None:
         check_serverurl(serverurl)
         self.serverurl = serverurl
@@ -99,6 +100,7 @@ class Transport:
         self.password = password
         self.timeout = timeout
         self.check_peer = check_peer
+        self.max_response = max_response
         self._conn: Connection | None = None
         self._used = False  # whether _conn has already carried a request
 
@@ -155,7 +157,7 @@ class Transport:
         self._used = True
         try:
             response = conn.request("POST", RPC_PATH, self.headers(len(body)), body)
-            data = response.read()
+            data = response.read(self.max_response)
         except BaseException:
             self.close()
             raise
@@ -222,14 +224,17 @@ def connect(
     *,
     timeout: float | None = None,
     check_peer: Callable[[socket.socket], None] | None = None,
+    max_response: int | None = None,
 ) -> ServerProxy:
     """A proxy for the supervisord at ``serverurl``; it connects on its first call.
     ``check_peer`` sees every new unix socket before it is used, and may refuse it by
-    raising (the exception reaches the caller as it is).
+    raising (the exception reaches the caller as it is); ``max_response`` caps the size of
+    an answer (BadResponse past it), for servers not to be trusted with our memory.
 
     ValueError for a URL that is neither unix:// nor http://.
     """
-    return ServerProxy(Transport(serverurl, username, password, timeout, check_peer))
+    transport = Transport(serverurl, username, password, timeout, check_peer, max_response)
+    return ServerProxy(transport)
 
 
 class LogStreamError(Exception):

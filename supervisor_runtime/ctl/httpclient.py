@@ -98,9 +98,18 @@ class Response:
             self._remaining = _decimal(length, "Content-Length")
             self.done = self._remaining == 0
 
-    def read(self) -> bytes:
-        """The whole body."""
-        return b"".join(self.chunks())
+    def read(self, limit: int | None = None) -> bytes:
+        """The whole body; BadResponse past ``limit`` bytes (a server that is not to be
+        trusted with our memory)."""
+        if limit is None:
+            return b"".join(self.chunks())
+        parts, total = [], 0
+        for part in self.chunks():
+            total += len(part)
+            if total > limit:
+                raise BadResponse(f"the response is larger than {limit} bytes")
+            parts.append(part)
+        return b"".join(parts)
 
     def chunks(self, size: int = 65536) -> Iterator[bytes]:
         """The body as it arrives, in pieces of at most ``size`` bytes."""

@@ -8,10 +8,15 @@ attack is a trap, a platform job on alpha afterwards.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import socket
 import stat
+import subprocess
+import sys
+import termios
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,3 +390,80 @@ def test_a_foreign_job_in_the_queue_never_runs_code(
     failed = FailedJobRegistry(queue=job_queue(name, world.platform.redis))
     wait_until(lambda: rq_job.id in failed.get_job_ids(), 30, "the workers to refuse the job")
     ledger.attempt("a pickled job ran", marker.exists())
+
+
+INJECT = (
+    "import fcntl, os, termios\n"
+    "fd = os.open('/dev/tty', os.O_RDWR)\n"
+    "for byte in b'echo PWNED-BY-TENANT\\n':\n"
+    "    fcntl.ioctl(fd, termios.TIOCSTI, bytes([byte]))\n"
+    "print('injected')\n"
+)
+
+
+def test_an_operators_terminal_is_never_the_tenants(world: World, ledger: Ledger) -> None:
+    """``hostingctl exec`` from an operator's terminal: the tenant's process pushes keys
+    into its terminal (TIOCSTI). They must land in its own pty, never in the operator's,
+    where the operator's root shell would read them after the command ends."""
+    master, slave = os.openpty()
+    command = [
+        str(Path(sys.executable).parent / "hostingctl"),
+        "exec",
+        "--host-root",
+        str(world.host_root),
+        "alpha",
+        "--",
+        "python3",
+        "-c",
+        INJECT,
+    ]
+
+    def take_terminal() -> None:  # the operator's shell: a session with this terminal
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        command, stdin=slave, stdout=slave, stderr=slave, preexec_fn=take_terminal
+    )
+    output = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if process.poll() is not None and b"injected" in output:
+            break
+    process.wait(30)
+    assert b"injected" in output, output  # the tenant's ioctl ran, on some terminal
+    # Whatever is now waiting in the operator's terminal's input was typed by no one.
+    os.set_blocking(slave, False)
+    try:
+        pending = os.read(slave, 4096)
+    except BlockingIOError:
+        pending = b""
+    ledger.attempt("keystrokes pushed into the operator's terminal", b"PWNED" in pending)
+    os.close(master)
+    os.close(slave)
+
+
+def test_a_config_made_to_eat_memory_meets_the_apps_own_limit(world: World, ledger: Ledger) -> None:
+    """The platform parses a tenant's config before it lets it near the runtime; a config
+    whose expansion takes gigabytes is parsed within the app's memory limit, and refused."""
+    # Each process's command is expanded on its own (%(process_num)s): 4000 x 900 KB.
+    world.sh(
+        "python3 -c \"open('/srv/conf/supervisor.d/bomb.conf', 'w').write("
+        "'[program:bomb]\\\\ncommand=/bin/echo %(process_num)s ' + 'x' * 900000 + '\\\\n'"
+        "'process_name=%(program_name)s_%(process_num)s\\\\nnumprocs=4000\\\\n')\""
+    )
+    assert (world.root(world.alpha) / "conf/supervisor.d/bomb.conf").stat().st_size > 900_000
+    job = world.platform.wait_job(world.platform.enqueue("apply_services", world.alpha))
+    ledger.attempt("a config parse past the app's memory", job.status == "done")
+    assert job.status == "failed" and "more memory than the app may use" in job.error, job.error
+    assert job.attempts == 1  # refused, not retried
+    world.sh("rm /srv/conf/supervisor.d/bomb.conf")

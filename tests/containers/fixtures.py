@@ -111,7 +111,7 @@ class Container:
             "-c",
             "import sys; from workers.container.spec import load_spec; "
             "from workers.container.enter import enter; "
-            "enter(load_spec(sys.argv[1]), sys.argv[2:])",
+            "sys.exit(enter(load_spec(sys.argv[1]), sys.argv[2:]))",
             str(self.spec_path),
             *command,
         ]

@@ -124,3 +124,24 @@ def test_a_peer_of_another_user_is_refused_before_a_byte_is_sent() -> None:
         expect_runtime("shop", os.geteuid(), None)(ours)  # the expected user: accepted
         with pytest.raises(PeerRefused, match="not its runtime's"):
             expect_runtime("shop", os.geteuid() + 1, None)(ours)
+
+
+def test_the_conf_copy_never_follows_a_link_nor_goes_deeper(tmp_path: Path) -> None:
+    from workers.files import copy_conf_files
+
+    conf, secret = tmp_path / "conf", tmp_path / "secret"
+    (conf / "supervisor.d" / "deeper").mkdir(parents=True)
+    secret.mkdir()
+    (secret / "shadow.conf").write_text("root's\n")
+    (conf / "supervisord.conf").write_text("[supervisord]\n")
+    (conf / "supervisor.d" / "mine.conf").write_text("[program:x]\n")
+    (conf / "supervisor.d" / "notes.txt").write_text("not read by the runtime\n")
+    (conf / "supervisor.d" / "deeper" / "hidden.conf").write_text("[program:y]\n")
+    (conf / "supervisor.d" / "link.conf").symlink_to(secret / "shadow.conf")
+    (conf / "elsewhere").symlink_to(secret)
+    os.mkfifo(conf / "supervisor.d" / "fifo.conf")  # must not block the copy
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    copy_conf_files(conf, copy, None)
+    found = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
+    assert found == ["supervisor.d/mine.conf", "supervisord.conf"]

@@ -97,7 +97,8 @@ class Cgroup:
         self.key = key
         self.dirs = dirs
 
-    def _unique_dirs(self) -> list[Path]:
+    def paths(self) -> list[Path]:
+        """Its directories: one per v1 hierarchy, the one v2 directory."""
         return list(dict.fromkeys(self.dirs.values()))
 
     def create(self, limits: Limits) -> None:
@@ -108,7 +109,7 @@ class Cgroup:
             self._create_v1(limits)
 
     def _create_v1(self, limits: Limits) -> None:
-        for directory in self._unique_dirs():
+        for directory in self.paths():
             directory.mkdir(parents=True, exist_ok=True)
         memory = self.dirs["memory"]
         limit = str(limits.memory_mb * MIB)
@@ -143,12 +144,12 @@ class Cgroup:
 
     def add(self, pid: int) -> None:
         """Move process ``pid`` into the cgroup (every controller)."""
-        for directory in self._unique_dirs():
+        for directory in self.paths():
             _write(directory / "cgroup.procs", str(pid))
 
     def pids(self) -> set[int]:
         found: set[int] = set()
-        for directory in self._unique_dirs():
+        for directory in self.paths():
             try:
                 text = (directory / "cgroup.procs").read_text(encoding="ascii")
             except FileNotFoundError:
@@ -188,7 +189,7 @@ class Cgroup:
     def remove(self) -> None:
         """Remove the (empty) cgroup directories; missing ones are fine."""
         self.kill_all()
-        for directory in self._unique_dirs():
+        for directory in self.paths():
             try:
                 directory.rmdir()
             except FileNotFoundError:

@@ -3,8 +3,9 @@
 What a tenant's SSH login runs, and what operators use to act as the tenant. The caller
 (root) joins the app's cgroup, then util-linux's ``nsenter`` enters every namespace of the
 container's PID 1 and drops to the app's user; the command starts in /srv with the
-container's clean environment (plus TERM, for an interactive shell), and finds
-``supervisorctl`` on its PATH, talking to the app's runtime with no ``-c``.
+container's clean environment (plus TERM, for an interactive shell), with no way to gain
+privileges, and finds ``supervisorctl`` on its PATH, talking to the app's runtime with no
+``-c``. It never holds the caller's terminal (``terminal``).
 
 The container's PID 1 is found through the app's cgroup, which only root can change: the
 one process there that runs as the app's user and is PID 1 of its own PID namespace (no
@@ -22,6 +23,7 @@ from pathlib import Path
 from workers.container import cgroups
 from workers.container.launch import LaunchError, tool
 from workers.container.spec import APP_ROOT, ContainerSpec
+from workers.container.terminal import run_detached, run_on_own_pty
 
 LOGIN_SHELL = ("/bin/sh", "-l")
 
@@ -67,6 +69,8 @@ def enter_argv(
     command: Sequence[str],
     extra_env: Mapping[str, str] | None = None,
 ) -> list[str]:
+    """nsenter (every namespace of the container's PID 1, the app's user) -> setpriv (no new
+    privileges, as PID 1 has none) -> env (the container's environment, in /srv)."""
     env = {**spec.base_environment(), **(extra_env or {})}
     return [
         tool("nsenter"),
@@ -74,6 +78,9 @@ def enter_argv(
         "--all",
         f"--setuid={spec.uid}",
         f"--setgid={spec.gid}",
+        "--",
+        "/usr/bin/setpriv",
+        "--no-new-privs",
         "--",
         "/usr/bin/env",
         "-i",
@@ -84,15 +91,19 @@ def enter_argv(
     ]
 
 
-def enter(spec: ContainerSpec, command: Sequence[str]) -> None:
-    """Become ``command`` inside the container (never returns on success)."""
+def enter(spec: ContainerSpec, command: Sequence[str]) -> int:
+    """Run ``command`` inside the container as its user; returns its exit status. It never
+    gets our terminal (see ``terminal``): at a terminal it gets a pty of its own."""
     if os.geteuid() != 0:
         raise LaunchError("entering a container needs root (tenants go through sudo)")
     cgroup = cgroups.detect().cgroup(spec.key)
     pid = container_init(spec, cgroup)
-    extra = {"TERM": os.environ["TERM"]} if os.environ.get("TERM") and sys.stdin.isatty() else {}
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    extra = {"TERM": os.environ["TERM"]} if os.environ.get("TERM") and interactive else {}
     argv = enter_argv(spec, pid, command, extra)
-    cgroup.add(os.getpid())
+    cgroup.add(os.getpid())  # what we start is counted against the app's limits
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-    os.execv(argv[0], argv)
+    if interactive:
+        return run_on_own_pty(argv)
+    return run_detached(argv)

@@ -11,9 +11,11 @@ no network, and the app's user. What it reports names /srv paths, never the host
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
+from workers.container import cgroups
 from workers.container.launch import drop_privileges_args, tool
 from workers.container.spec import BASE_CONF, TOOLS_LIB, ContainerSpec
 from workers.container.view import bwrap_args, opened_mounts
@@ -44,7 +46,26 @@ class SandboxFailed(Exception):
 
 def check_config(spec: ContainerSpec, conf_dir: Path) -> str | None:
     """Parse ``conf_dir`` (a root-owned scratch copy of the app's conf/, readable by the
-    app's group) as /srv/conf; the parser's message when it refuses it, None when it loads."""
+    app's group) as /srv/conf; the parser's message when it refuses it, None when it loads.
+    The parser runs in the app's cgroup: a config made to eat memory (numprocs=100000)
+    meets the app's own limit, not the host's."""
+    cgroup = cgroups.detect().cgroup(spec.key)
+    cgroup.create(spec.limits)
+    procs = [os.open(directory / "cgroup.procs", os.O_WRONLY) for directory in cgroup.paths()]
+    try:
+        return _run_check(spec, conf_dir, procs)
+    finally:
+        for fd in procs:
+            os.close(fd)
+
+
+def _join(procs: list[int]) -> None:
+    """In the child before exec: "0" moves the writer itself into each controller's group."""
+    for fd in procs:
+        os.write(fd, b"0")
+
+
+def _run_check(spec: ContainerSpec, conf_dir: Path, procs: list[int]) -> str | None:
     with opened_mounts(spec, conf_overlay=conf_dir, cover_etc=False) as mounts:
         argv = [
             *drop_privileges_args(spec),
@@ -65,9 +86,12 @@ def check_config(spec: ContainerSpec, conf_dir: Path) -> str | None:
                 pass_fds=mounts.fds(),
                 env={},
                 check=False,
+                preexec_fn=lambda: _join(procs),
             )
         except subprocess.TimeoutExpired:
             return f"reading the config took more than {TIMEOUT_SECONDS} s"
+    if done.returncode in (128 + signal.SIGKILL, -signal.SIGKILL):
+        return "reading the config took more memory than the app may use"
     text = done.stdout.decode("utf-8", "replace").strip()[:MAX_MESSAGE_CHARS]
     if done.returncode == 0:
         return None
