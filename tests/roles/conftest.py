@@ -34,7 +34,7 @@ def install(project_wheel: Path) -> Iterator[Install]:
     """A fresh, empty prefix (short path: unix socket paths stay under 108 bytes)."""
     workdir = Path(tempfile.mkdtemp(prefix="roles-", dir="/tmp"))
     (workdir / "prefix").mkdir()
-    inst = Install(workdir, project_wheel, redis_port=free_port(), web_port=free_port())
+    inst = Install(workdir, project_wheel, web_port=free_port())
     try:
         yield inst
     finally:

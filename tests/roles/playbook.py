@@ -83,7 +83,6 @@ class Install:
 
     workdir: Path
     wheel: Path
-    redis_port: int
     web_port: int
 
     @property
@@ -110,13 +109,23 @@ class Install:
     def initd(self) -> Path:
         return self.prefix / "etc/init.d/supervisord"
 
+    @property
+    def redis_socket(self) -> Path:
+        return self.prefix / "run/hosting-redis/redis.sock"
+
+    @property
+    def redis_password_file(self) -> Path:
+        return self.prefix / "etc/hosting/redis_password"
+
+    def redis_password(self) -> str:
+        return self.redis_password_file.read_text(encoding="utf-8").strip()
+
     def extra_vars(self) -> dict[str, object]:
+        # No Redis URL or port: the roles' defaults (a unix socket with a password, no TCP).
         return {
             "prefix": str(self.prefix),
             "supervisor_runtime_source": str(self.wheel),
             "supervisor_runtime_python": sys.executable,
-            "hosting_redis_url": f"redis://127.0.0.1:{self.redis_port}/0",
-            "redis_port": self.redis_port,
             "platform_web_bind": f"127.0.0.1:{self.web_port}",
             "platform_web_gunicorn_workers": 1,
             "platform_host_worker_numprocs": 1,
@@ -208,6 +217,41 @@ def processes_mentioning(text: str) -> set[int]:
             continue
         if text in cmdline:
             found.add(int(entry.name))
+    return found
+
+
+def redis_call(path: Path, *commands: str, timeout: float = 5.0) -> bytes:
+    """Send inline commands to Redis on its unix socket, then QUIT; everything it answered."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall("".join(f"{command}\r\n" for command in (*commands, "QUIT")).encode())
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    return data
+
+
+def tcp_listeners(pid: int) -> list[str]:
+    """The TCP sockets process ``pid`` listens on, as "address:port" (hex, from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.append(fields[1])
     return found
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
+import os
+import shutil
+import stat
 import subprocess
 import urllib.error
 import urllib.request
@@ -11,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.roles.playbook import ANSIBLE_LINT, ROLES, Install, wait_until_gone
+from tests.roles.playbook import (
+    ANSIBLE_LINT,
+    ROLES,
+    Install,
+    processes_mentioning,
+    redis_call,
+    tcp_listeners,
+    wait_until_gone,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -26,10 +36,42 @@ def running(status_out: str) -> dict[str, str]:
     return states
 
 
-def redis_ping(port: int) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(b"PING\r\n")
-        return sock.recv(64)
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def host_settings(install: Install) -> dict[str, object]:
+    """conf/host.json as workers.host loads it."""
+    code = (
+        "import json, sys; from dataclasses import asdict; from workers.host import HostConfig;"
+        "print(json.dumps(asdict(HostConfig.load(sys.argv[1]))))"
+    )
+    loaded = subprocess.run(
+        [str(install.venv_bin / "python"), "-c", code, str(install.host_home)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(loaded.stdout)
+
+
+def check_redis_is_private(install: Install) -> None:
+    """The job queue's Redis: a password, a unix socket in a directory only the platform's
+    user enters, and no TCP port at all."""
+    password = install.redis_password()
+    assert len(password) >= 32
+    assert mode(install.redis_password_file) == 0o600
+    assert mode(install.redis_socket.parent) == 0o750
+    assert mode(install.redis_socket) & 0o007 == 0
+    assert redis_call(install.redis_socket, "PING").startswith(b"-NOAUTH")
+    answer = redis_call(install.redis_socket, f"AUTH {password}", "PING", "CONFIG GET port")
+    assert answer.startswith(b"+OK\r\n+PONG\r\n*2\r\n$4\r\nport\r\n$1\r\n0\r\n"), answer
+    pid = int(install.ctl(install.host_conf, "pid", "hosting-redis").stdout.strip())
+    assert pid > 0
+    assert tcp_listeners(pid) == []
+    # Given to every program through files, never on a command line.
+    assert processes_mentioning(password) == set()
 
 
 def http_status(port: int) -> int:
@@ -64,23 +106,32 @@ def test_site_installs_runs_is_idempotent_and_stops(install: Install) -> None:
     host = install.ctl(install.host_conf, "status")
     assert host.returncode == 0, host.stdout + host.stderr
     states = running(host.stdout)
-    assert states == {
+    expected = {
         "hosting-redis": "RUNNING",
         "hosting-web": "RUNNING",
         "status-localhost": "RUNNING",
         "worker-localhost:worker-localhost-00": "RUNNING",
-    }, host.stdout
-    assert redis_ping(install.redis_port) == b"+PONG\r\n"
+    }
+    # The front (the way in to tenants' apps) runs where the host makes containers (root,
+    # bubblewrap, user namespaces); host-config decides and records it in host.json.
+    if host_settings(install)["containers"]:
+        expected["front-localhost"] = "RUNNING"
+    assert states == expected, host.stdout
+    check_redis_is_private(install)
     assert http_status(install.web_port) in (200, 302)
 
-    # The second run changes nothing, and keeps the generated secret.
+    # The second run changes nothing, and keeps the generated secrets.
     secret = (install.prefix / "etc/hosting/secret_key").read_text()
+    password = install.redis_password()
     second, recap2 = install.playbook()
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
     assert recap2.changed == 0, second.stdout[-6000:]
     assert recap2.failed == 0
     assert (install.prefix / "etc/hosting/secret_key").read_text() == secret
+    assert install.redis_password() == password
+    assert password not in first.stdout + second.stdout
     assert running(install.ctl(install.host_conf, "status").stdout) == states
+    check_redis_is_private(install)
 
     # The SysV script stops everything, and says so.
     pids = install.pids()
@@ -98,23 +149,21 @@ def test_installed_files_match_the_platform_contracts(install: Install) -> None:
     first, recap = install.playbook()
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
 
-    # host.json loads as workers.host's settings, with the values the role was given.
-    python = str(install.venv_bin / "python")
-    code = (
-        "import json, sys; from dataclasses import asdict; from workers.host import HostConfig;"
-        "print(json.dumps(asdict(HostConfig.load(sys.argv[1]))))"
-    )
-    loaded = subprocess.run(
-        [python, "-c", code, str(install.host_home)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    settings = json.loads(loaded.stdout)
+    # host.json loads as workers.host's settings, with the values the role was given: the
+    # Redis URL is the socket's, with the password; the user prefix is the platform's own.
+    settings = host_settings(install)
+    redis_url = f"unix://:{install.redis_password()}@{install.redis_socket}"
     assert settings["queue"] == "localhost"
-    assert settings["redis_url"] == f"redis://127.0.0.1:{install.redis_port}/0"
+    assert settings["redis_url"] == redis_url
     assert settings["root"] == str(install.host_home)
+    assert settings["user_prefix"] is None
+    assert settings["tenant_python"] == "/usr/bin/python3"
+    assert (settings["tenant_memory_mb"], settings["tenant_pids"]) == (1024, 512)
+    assert settings["tenant_cpu_weight"] == 100
+    web_env = (install.prefix / "etc/hosting/web.env").read_text()
+    assert f"REDIS_URL={redis_url}\n" in web_env
+    assert mode(install.prefix / "etc/hosting/web.env") == 0o640
+    python = str(install.venv_bin / "python")
 
     # The host runtime's worker and status programs match workers.host's own rendering.
     code = (
@@ -146,6 +195,52 @@ def test_installed_files_match_the_platform_contracts(install: Install) -> None:
     assert subprocess.run(["sh", "-n", str(install.initd)]).returncode == 0
     conf = install.system_conf.read_text()
     assert f"files = {install.prefix}/etc/supervisor.d/*.conf" in conf
+    check_tenant_ssh_files(install)
+
+
+def check_tenant_ssh_files(install: Install) -> None:
+    """SSH for tenants: sshd's ForceCommand asks sudo for hosting-enter, which enters the
+    caller's own container (rendered under the prefix; nothing there uses them)."""
+    sbin = install.prefix / "usr/local/sbin"
+    enter, ssh = sbin / "hosting-enter", sbin / "hosting-ssh"
+    sudoers = install.prefix / "etc/sudoers.d/hosting"
+    dropin = install.prefix / "etc/ssh/sshd_config.d/hosting.conf"
+    assert (mode(enter), mode(ssh), mode(sudoers), mode(dropin)) == (0o755, 0o755, 0o440, 0o644)
+
+    hostingctl = install.venv_bin / "hostingctl"
+    line = f'exec {hostingctl} enter --host-root {install.host_home} --ssh-command="$1"'
+    assert line in enter.read_text().splitlines()
+    line = f'exec /usr/bin/sudo -n {enter} "$SSH_ORIGINAL_COMMAND"'
+    assert line in ssh.read_text().splitlines()
+    for script in (enter, ssh):
+        assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+    rule = f"%hosting-tenants ALL=(root) NOPASSWD: {enter}"
+    assert rule in sudoers.read_text().splitlines()
+    lines = [line.strip() for line in dropin.read_text().splitlines()]
+    block = lines[lines.index("Match Group hosting-tenants") :]
+    assert f"ForceCommand {ssh}" in block
+    assert {"DisableForwarding yes", "PermitUserRC no", "PermitTunnel no"} <= set(block)
+
+    visudo = shutil.which("visudo", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if visudo:
+        check = subprocess.run([visudo, "-cf", str(sudoers)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    sshd = shutil.which("sshd", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if sshd and os.geteuid() == 0 and Path("/run/sshd").is_dir():
+        check = subprocess.run([sshd, "-t", "-f", str(dropin)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+    # The tenant's command is only ever the value of --ssh-command: one that looks like an
+    # option is refused as a user with no app, not read as an option.
+    env = {"PATH": "/usr/bin:/bin", "SUDO_UID": "4000000"}
+    tried = subprocess.run(
+        [str(enter), "--host-root=/", "--ignored"], env=env, capture_output=True, text=True
+    )
+    if os.geteuid() == 0:
+        assert tried.returncode == 2, tried.stdout + tried.stderr
+        assert "your user has no app on this host" in tried.stderr
+    else:
+        assert "runs through sudo" in tried.stderr
 
 
 def test_check_mode_on_a_fresh_prefix_changes_nothing(install: Install) -> None:
