@@ -45,7 +45,7 @@ def spec_of_uid(host_root: Path, uid: int) -> ContainerSpec:
 def shell_command(ssh_command: str | None) -> list[str]:
     """What an SSH login runs inside: the command it asked for, through sh, or a shell."""
     if ssh_command:
-        return ["/bin/sh", "-c", ssh_command]
+        return ["/bin/sh", "-c", "--", ssh_command]  # "--": a command may start with "-"
     return list(LOGIN_SHELL)
 
 
