@@ -5,6 +5,7 @@ SUPERVISOR_IMPL=stock (or ours, or stock,ours) limits which run; `-k stock` work
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -63,3 +64,33 @@ def start_daemon(impl: str, workdir: Path) -> Iterator[Callable[..., Daemon]]:
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+# The tenant-attack suite's counts (tests/attacks): every worker appends its tests' counts to
+# one file; the controller, which alone prints the summary, makes it and reads it. Here, in
+# the root conftest, because under xdist the controller loads no other.
+ATTACK_LEDGER_ENV = "HOSTING_ATTACK_LEDGER"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        handle, path = tempfile.mkstemp(prefix="hosting-attacks-", suffix=".jsonl")
+        os.close(handle)
+        os.environ[ATTACK_LEDGER_ENV] = path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if hasattr(terminalreporter.config, "workerinput"):  # xdist workers end first: not theirs
+        return
+    path = os.environ.get(ATTACK_LEDGER_ENV)
+    if not path or not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    os.unlink(path)
+    if rows:
+        attempts = sum(row[1] for row in rows)
+        crossings = sum(row[2] for row in rows)
+        terminalreporter.write_line(
+            f"tenant attacks: {attempts} attempts in {len(rows)} tests, {crossings} crossings"
+        )

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ if importlib.util.find_spec("rq") is None:
 else:
     from tests.workers.fixtures import base_dir, platform, redis_url, sqlite_template  # noqa: F401
 
-LEDGER_ENV = "HOSTING_ATTACK_LEDGER"  # a file every xdist worker appends its counts to
+LEDGER_ENV = "HOSTING_ATTACK_LEDGER"  # made by tests/conftest.py; counts go there
 
 
 @dataclass
@@ -51,28 +50,6 @@ def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps([book.name, book.attempts, len(book.crossings)]) + "\n")
     assert not book.crossings, f"the tenant crossed: {book.crossings}"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput"):  # the controller: workers inherit the variable
-        handle, path = tempfile.mkstemp(prefix="hosting-attacks-", suffix=".jsonl")
-        os.close(handle)
-        os.environ[LEDGER_ENV] = path
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    path = os.environ.get(LEDGER_ENV)
-    if not path or not os.path.exists(path):
-        return
-    with open(path, encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    os.unlink(path)
-    if rows:
-        attempts = sum(row[1] for row in rows)
-        crossings = sum(row[2] for row in rows)
-        terminalreporter.write_line(
-            f"tenant attacks: {attempts} attempts in {len(rows)} tests, {crossings} crossings"
-        )
 
 
 def hostingctl(

@@ -77,7 +77,13 @@ def running_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[f
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     yield the_front
-    loop.call_soon_threadsafe(loop.stop)
+
+    def shut_down() -> None:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.call_later(0.1, loop.stop)
+
+    loop.call_soon_threadsafe(shut_down)
     thread.join(10)
 
 
