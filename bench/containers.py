@@ -88,8 +88,8 @@ class Tenant:
         (self.root / "conf").chmod(0o750)
 
     def remove(self) -> None:
-        cgroups.detect().cgroup(self.user).remove()
-        netns.remove(f"hosting-{self.user}")
+        cgroups.remove_app(self.user)
+        netns.remove(netns.name_for(self.user))
         subprocess.run(["userdel", self.user], capture_output=True, check=False)
         subprocess.run(["groupdel", self.user], capture_output=True, check=False)
 

@@ -40,8 +40,14 @@ class Scenario:
 SCENARIOS = [
     Scenario("start 100", s.start_n(100), "seconds", None, lambda: s.bare_posix_spawn(100)),
     Scenario("start 500", s.start_n(500), "seconds", 0.4, lambda: s.bare_posix_spawn(500)),
-    Scenario("start 1000", s.start_n(1000), "seconds", None, lambda: s.bare_posix_spawn(1000),
-             quick=False),
+    Scenario(
+        "start 1000",
+        s.start_n(1000),
+        "seconds",
+        None,
+        lambda: s.bare_posix_spawn(1000),
+        quick=False,
+    ),
     Scenario("idle CPU, 500 running", s.idle_500, "cpu_percent", 0.1, extra_metrics=["rss_mib"]),
     Scenario("chatty beside 1000 idle", s.chatty_beside_1000, "cpu_percent", 0.1, quick=False),
     Scenario("kill -> RUNNING, no poller", s.kill_to_running, "seconds", 0.01),
@@ -51,14 +57,31 @@ SCENARIOS = [
     Scenario("getAllProcessInfo at 500", s.get_all_process_info_500, "daemon_cpu_s", 0.05),
     Scenario("supervisorctl status at 500", s.ctl_status_500, "seconds", 0.25),
     Scenario("supervisorctl restart one", s.ctl_restart_one, "seconds", None),
-    Scenario("update: 500, 10 changed + 10 added", s.update_500_changed_10_added_10, "seconds",
-             0.1, extra_metrics=["unchanged_pids_kept"]),
-    Scenario("256 MiB stdout, 64 KiB writes", s.log_throughput("chunks"), "daemon_cpu_s", 0.5,
-             lambda: s.cat_reference("chunks"), quick=False,
-             extra_metrics=["mib_per_s", "bytes_lost"]),
-    Scenario("2 M short lines", s.log_throughput("lines"), "daemon_cpu_s", 0.5,
-             lambda: s.cat_reference("lines"), quick=False,
-             extra_metrics=["mib_per_s", "bytes_lost"]),
+    Scenario(
+        "update: 500, 10 changed + 10 added",
+        s.update_500_changed_10_added_10,
+        "seconds",
+        0.1,
+        extra_metrics=["unchanged_pids_kept"],
+    ),
+    Scenario(
+        "256 MiB stdout, 64 KiB writes",
+        s.log_throughput("chunks"),
+        "daemon_cpu_s",
+        0.5,
+        lambda: s.cat_reference("chunks"),
+        quick=False,
+        extra_metrics=["mib_per_s", "bytes_lost"],
+    ),
+    Scenario(
+        "2 M short lines",
+        s.log_throughput("lines"),
+        "daemon_cpu_s",
+        0.5,
+        lambda: s.cat_reference("lines"),
+        quick=False,
+        extra_metrics=["mib_per_s", "bytes_lost"],
+    ),
 ]
 
 
@@ -85,8 +108,12 @@ def run_scenario(scenario: Scenario, repeat: int) -> dict[str, object]:
         impl: {key: statistics.median(m[key] for m in runs) for key in runs[0]}
         for impl, runs in samples.items()
     }
-    result: dict[str, object] = {"name": scenario.name, "metric": scenario.metric,
-                                 "target": scenario.target, "medians": medians}
+    result: dict[str, object] = {
+        "name": scenario.name,
+        "metric": scenario.metric,
+        "target": scenario.target,
+        "medians": medians,
+    }
     stock_value = medians["stock"][scenario.metric]
     ours_value = medians["ours"][scenario.metric]
     result["ratio"] = ours_value / stock_value if stock_value else None
@@ -135,15 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="scenario names (substring match)")
     parser.add_argument("--quick", action="store_true", help="skip the slow scenarios")
-    parser.add_argument("--containers", action="store_true",
-                        help="only what a tenant container costs (bench.containers; root)")
+    parser.add_argument(
+        "--containers",
+        action="store_true",
+        help="only what a tenant container costs (bench.containers; root)",
+    )
     args = parser.parse_args(argv)
     if args.containers:
         from . import containers
 
         return containers.main(["--repeat", str(args.repeat)])
     chosen = [
-        sc for sc in SCENARIOS
+        sc
+        for sc in SCENARIOS
         if (not args.quick or sc.quick)
         and (not args.only or any(word in sc.name for word in args.only))
     ]

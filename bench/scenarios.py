@@ -95,7 +95,7 @@ def kill_to_running(impl: str) -> Metrics:
 
 
 def _term_ignorers(n: int) -> str:
-    command = f"{sys.executable} -c \"import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(100000)\""  # noqa: E501
+    command = f'{sys.executable} -c "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(100000)"'  # noqa: E501
     return "".join(
         program_section(f"stubborn{i}", command, startsecs=1, stopwaitsecs=1) for i in range(n)
     )
@@ -157,8 +157,13 @@ def log_throughput(mode: str) -> Callable[[str], Metrics]:
         logdir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
         log = logdir / "writer.log"
         programs = program_section(
-            "writer", f"{sys.executable} {script}", startsecs=0, autorestart="false",
-            stdout_logfile=log, stdout_logfile_maxbytes="50MB", stdout_logfile_backups=10,
+            "writer",
+            f"{sys.executable} {script}",
+            startsecs=0,
+            autorestart="false",
+            stdout_logfile=log,
+            stdout_logfile_maxbytes="50MB",
+            stdout_logfile_backups=10,
         )
         expected = EXPECTED_BYTES[mode]
         try:
@@ -290,13 +295,14 @@ def update_500_changed_10_added_10(impl: str) -> Metrics:
     with BenchDaemon(impl, _sleepers(500)) as daemon:
         _ready(daemon, 500)
         pids_before = {
-            name: pid for name, pid in
-            re.findall(r"spawned: '(p\d+)' with pid (\d+)", daemon.log_text())
+            name: pid
+            for name, pid in re.findall(r"spawned: '(p\d+)' with pid (\d+)", daemon.log_text())
         }
         text = daemon.conf.read_text()
         for i in range(10):  # change p0..p9
-            text = text.replace(f"[program:p{i}]\ncommand={SLEEP}",
-                                f"[program:p{i}]\ncommand=/bin/sleep 100001")
+            text = text.replace(
+                f"[program:p{i}]\ncommand={SLEEP}", f"[program:p{i}]\ncommand=/bin/sleep 100001"
+            )
         text += _sleepers(10, prefix="new")
         daemon.conf.write_text(text)
         began = time.monotonic()
@@ -306,8 +312,9 @@ def update_500_changed_10_added_10(impl: str) -> Metrics:
         assert result.returncode == 0, result
         daemon.wait_count(SUCCESS, 520, timeout=60)
         pids_after = dict(re.findall(r"spawned: '(p\d+)' with pid (\d+)", daemon.log_text()))
-        kept = sum(pids_after[name] == pid for name, pid in pids_before.items()
-                   if int(name[1:]) >= 10)
+        kept = sum(
+            pids_after[name] == pid for name, pid in pids_before.items() if int(name[1:]) >= 10
+        )
         return {"seconds": seconds, "unchanged_pids_kept": kept}
 
 

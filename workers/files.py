@@ -32,6 +32,7 @@ MANAGED_DIRS = ("conf", PROGRAM_DIR)
 FILE_MODE = 0o640
 MAX_FILE_BYTES = 1024 * 1024  # a tenant's config file larger than this is refused
 MAX_FILES = 1000
+MAX_TOTAL_BYTES = 8 * 1024 * 1024  # all of a conf/ copied for validation
 ConfigCheck = Callable[[Path], "str | None"]  # a scratch conf/ -> the parser's refusal
 
 
@@ -87,33 +88,44 @@ def copy_conf_files(conf: Path, copy: Path, owners: Container[int] | None) -> No
         top = os.open(conf, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return
+    budget = [MAX_TOTAL_BYTES]
     try:
-        entries = sorted(os.listdir(top))
-        if len(entries) > MAX_FILES:
-            raise ConfigRefused(f"conf/ holds more than {MAX_FILES} entries")
-        for name in entries:
+        for name in _names(top, "conf/"):
             try:
                 sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
             except OSError:  # not a directory (or a link): a file, perhaps
-                _copy_one(name, top, copy / name, owners)
+                _copy_one(name, top, copy / name, owners, budget)
                 continue
             try:
-                names = sorted(os.listdir(sub))
-                if len(names) > MAX_FILES:
-                    raise ConfigRefused(f"conf/{name} holds more than {MAX_FILES} entries")
                 (copy / name).mkdir(exist_ok=True)
-                for inner in names:
-                    _copy_one(inner, sub, copy / name / inner, owners)
+                for inner in _names(sub, f"conf/{name}/"):
+                    _copy_one(inner, sub, copy / name / inner, owners, budget)
             finally:
                 os.close(sub)
     finally:
         os.close(top)
 
 
-def _copy_one(name: str, dir_fd: int, target: Path, owners: Container[int] | None) -> None:
+def _names(dir_fd: int, where: str) -> list[str]:
+    """The entries of a directory, refused past MAX_FILES without reading them all."""
+    names = []
+    with os.scandir(dir_fd) as entries:
+        for entry in entries:
+            names.append(entry.name)
+            if len(names) > MAX_FILES:
+                raise ConfigRefused(f"{where} holds more than {MAX_FILES} entries")
+    return sorted(names)
+
+
+def _copy_one(
+    name: str, dir_fd: int, target: Path, owners: Container[int] | None, budget: list[int]
+) -> None:
     if name.endswith(".conf"):
         text = _read_regular(name, owners, dir_fd)
         if text is not None:
+            budget[0] -= len(text)
+            if budget[0] < 0:
+                raise ConfigRefused(f"the config files add up to more than {MAX_TOTAL_BYTES} bytes")
             target.write_text(text, encoding="utf-8")
 
 

@@ -42,7 +42,7 @@ IDLE_SECONDS = 300.0  # a direction with no byte for this long is closed
 CLOSE_GRACE_SECONDS = 30.0  # after the client is done, for the app's last bytes
 MAX_CONNECTIONS_PER_APP = 1024
 CHUNK = 65536
-SOCKET_MODE = 0o666  # the directory decides who may connect (see host_front_dir)
+SOCKET_MODE = 0o666  # the host root (0711) and front/ decide who may reach the sockets
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -212,10 +212,11 @@ class Front:
         return served
 
     async def stop(self, app: str) -> None:
+        """Stop listening for ``app``; relays in progress end on their own (waiting for
+        them here would let one app's open connection hold up every route's change)."""
         served = self.served.pop(app)
         for server in served.servers:
             server.close()
-            await server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             socket_path(self.host_root, app).unlink()
 

@@ -27,7 +27,7 @@ from hosting.catalog import get_kind
 from hosting.db import make_engine, make_session_factory, session_scope
 from hosting.errors import HostingError
 from hosting.identities import instance_id, user_prefix
-from hosting.job_records import finish_job, get_job, start_job
+from hosting.job_records import MAX_ERROR_CHARS, finish_job, get_job, start_job
 from hosting.models import App, Job
 from hosting.rendering import render_app_base, render_enabled_services
 from hosting.status import status_key
@@ -152,7 +152,11 @@ def execute(context: Context, job_id: str, *, last_attempt: bool = True) -> Any:
             else:
                 _note_retry(context, job_id, message)
             raise
-        _finish(context, job_id, result=result)
+        try:
+            _finish(context, job_id, result=result)
+        except HostingError:  # a value JSON cannot hold, from a runtime that answered oddly
+            _finish(context, job_id, error="the app's runtime answered what cannot be recorded")
+            return None
         return result
 
 
@@ -192,7 +196,7 @@ def _note_retry(context: Context, job_id: str, message: str) -> None:
     with contextlib.suppress(Exception), session_scope(context.sessions) as session:
         job = get_job(session, job_id)
         job.status = "queued"
-        job.error = f"attempt {job.attempts} failed, will retry: {message}"
+        job.error = f"attempt {job.attempts} failed, will retry: {message}"[:MAX_ERROR_CHARS]
 
 
 # -- the kinds -------------------------------------------------------------------------
@@ -346,7 +350,9 @@ def read_log(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[s
     with _tenant(context, info) as runtime:
         names = runtime.targets([program])
         text = runtime.log_tail(names[0], channel, nbytes)
-    return {"program": program, "channel": channel, "text": text}
+    if not isinstance(text, str):
+        raise RuntimeRefused(f"the runtime of app {info.name} gave a bad answer for the log")
+    return {"program": program, "channel": channel, "text": text[-nbytes:]}
 
 
 def delete_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -359,8 +365,9 @@ def delete_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict
     info = _load_app(context, app_id)
     stopped: list[str] = []
     if is_registered(context.host, info.name):
-        gone = (RuntimeUnavailable, PeerRefused)
-        with contextlib.suppress(*gone), _tenant(context, info) as runtime:
+        # A courtesy, so programs stop in order; whatever the runtime answers (it may be
+        # hostile), the host runtime stops it next and the kernel ends what is left.
+        with contextlib.suppress(Exception), _tenant(context, info) as runtime:
             stopped = runtime.stop(None, timeout=context.host.wait_timeout)
     unregistered = unregister_app(context.host, info.name, info.user)
     kept = retire_root(info.layout, app_id)

@@ -117,12 +117,18 @@ class Runtime:
     def call(self, method: str, *args: Any) -> Any:
         """``supervisor.<method>(*args)`` within the deadline; transient failures become
         RuntimeUnavailable, answers that are not XML-RPC become RuntimeRefused."""
-        deadline = threading.Timer(self.timeout, self.abort)
+        passed = threading.Event()
+
+        def cut_off() -> None:
+            passed.set()  # before the abort: the call fails as soon as the socket shuts
+            self.abort()
+
+        deadline = threading.Timer(self.timeout, cut_off)
         deadline.start()
         try:
             return getattr(self.proxy.supervisor, method)(*args)
         except (OSError, xmlrpc.client.Fault, ValueError) as exc:
-            if not deadline.is_alive():
+            if passed.is_set():
                 message = f"{self.label} did not answer within {self.timeout:g}s"
                 raise RuntimeUnavailable(message) from exc
             if isinstance(exc, (BadResponse, ValueError)):
@@ -152,7 +158,17 @@ class Runtime:
     # -- state -----------------------------------------------------------------------
 
     def processes(self) -> list[dict[str, Any]]:
-        return self.call("getAllProcessInfo")
+        """getAllProcessInfo, checked to be what supervisord answers: a list of structs
+        with a text ``name``, ``group`` and ``statename`` (a tenant's runtime may answer
+        anything)."""
+        infos = self.call("getAllProcessInfo")
+        fields = ("name", "group", "statename")
+        if not isinstance(infos, list) or not all(
+            isinstance(info, dict) and all(isinstance(info.get(key), str) for key in fields)
+            for info in infos
+        ):
+            raise RuntimeRefused(f"{self.label} gave a bad answer to getAllProcessInfo")
+        return infos
 
     def states(self) -> dict[str, dict[str, Any]]:
         """Process infos by full name ``group:name``."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import sys
 import time
 from collections.abc import Sequence
@@ -82,6 +83,7 @@ def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecu
     ttl = max(10, int(host.status_interval * 5))
     write_host_status(redis, host.queue, host.containers, host.containers_off, ttl)
     apps = host_apps(sessions, host)
+    random.shuffle(apps)  # slow apps must not always take the round's time from the same ones
     futures = {pool.submit(read_app, host, app): app for app in apps}
     done, late = wait(futures, timeout=ROUND_SECONDS)
     for future in late:
@@ -89,7 +91,11 @@ def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecu
     up = 0
     for future in done:
         runtime, processes, why = future.result()
-        write_app_status(redis, futures[future].id, processes, ttl, runtime=runtime, error=why)
+        try:
+            write_app_status(redis, futures[future].id, processes, ttl, runtime=runtime, error=why)
+        except (TypeError, ValueError) as exc:  # an answer JSON cannot hold: this app only
+            log.warning("app %s: status not stored: %s", futures[future].name, exc)
+            continue
         up += runtime == "up"
     return up
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from workers.container.enter import LOGIN_SHELL, enter
 from workers.container.spec import ContainerSpec, SpecError, load_spec
-from workers.host import program_safe
-from workers.tenants import CONTAINERS_DIR
+from workers.tenants import CONTAINERS_DIR, spec_path
 
 
 class ShellRefused(Exception):
@@ -24,7 +23,7 @@ class ShellRefused(Exception):
 
 
 def spec_of_app(host_root: Path, app: str) -> ContainerSpec:
-    path = host_root / CONTAINERS_DIR / f"{program_safe(app)}.json"
+    path = spec_path(host_root, app)
     if not path.exists():
         raise ShellRefused(f"no app {app!r} runs in a container on this host ({host_root})")
     return load_spec(path)

@@ -13,6 +13,7 @@ that the peer is the app's runtime before it sends a byte (``connect``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import sys
@@ -53,8 +54,9 @@ def runtime_root(config: HostConfig, layout: AppLayout) -> str:
     return APP_ROOT if config.containers else str(layout.root)
 
 
-def spec_path(config: HostConfig, app_name: str) -> Path:
-    return config.path / CONTAINERS_DIR / f"{program_safe(app_name)}.json"
+def spec_path(host_root: HostConfig | Path, app_name: str) -> Path:
+    root = host_root.path if isinstance(host_root, HostConfig) else host_root
+    return root / CONTAINERS_DIR / f"{program_safe(app_name)}.json"
 
 
 def container_spec(
@@ -125,9 +127,14 @@ def tenant_program_text(
     config: HostConfig, app_name: str, layout: AppLayout, owner: Owner, spec: ContainerSpec | None
 ) -> str:
     if spec is not None:
-        launch = f"{shlex.quote(sys.executable)} -m workers.container.launch"
+        # -I: root's interpreter takes nothing from the environment or the directory it
+        # starts in. The digest names the spec's content: a changed spec is a changed
+        # program, which `update` restarts, even when the job that wrote it died halfway.
+        launch = f"{shlex.quote(sys.executable)} -I -m workers.container.launch"
+        spec_file = shlex.quote(str(spec_path(config, app_name)))
+        digest = hashlib.sha256(spec.to_json().encode()).hexdigest()[:16]
         options = [
-            ("command", f"{launch} {shlex.quote(str(spec_path(config, app_name)))}"),
+            ("command", f"{launch} {spec_file} --digest {digest}"),
             # TERM to the group: bwrap ignores it, the runtime stops its programs and exits.
             ("stopasgroup", "true"),
             ("killasgroup", "true"),
@@ -182,20 +189,17 @@ def register_app(
     program = tenant_program(app_name)
     path = config.apps_dir / f"{program_safe(app_name)}.conf"
     text = tenant_program_text(config, app_name, layout, owner, spec)
+    if spec is not None:  # first: the program names its digest
+        _write_if_changed(spec_path(config, app_name), spec.to_json(), 0o600)
     written = False
-    spec_changed = spec is not None and _write_if_changed(
-        spec_path(config, app_name), spec.to_json(), 0o600
-    )
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         validate_conf_dir(config.path / "conf", {f"apps.d/{path.name}": text})
         atomic_write(path, text, 0o600)
         written = True
     with host_runtime(config) as runtime:
-        if spec_changed and not written:
-            runtime.stop([program], timeout=config.wait_timeout)  # restarted with the new one
         update = runtime.update(only=[program])
         runtime.start([program], timeout=config.wait_timeout)
-    return {"program": program, "written": written or spec_changed, "update": update.as_dict()}
+    return {"program": program, "written": written, "update": update.as_dict()}
 
 
 def unregister_app(config: HostConfig, app_name: str, key: str | None) -> dict[str, Any]:
@@ -214,8 +218,8 @@ def unregister_app(config: HostConfig, app_name: str, key: str | None) -> dict[s
         if leftover.exists():
             remove_file(leftover)
     if config.containers and key is not None:
-        cgroups.detect().cgroup(key).remove()
-        netns.remove(f"hosting-{key}")
+        cgroups.remove_app(key)
+        netns.remove(netns.name_for(key))
     return {"program": program, "removed": removed, "update": update.as_dict()}
 
 

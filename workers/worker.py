@@ -16,7 +16,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from hosting.queue import job_queue
+from hosting.queue import WORKER_FUNCTION, job_queue
 
 from workers.host import HOST_ROOT_ENV, HostConfig
 
@@ -57,6 +57,47 @@ def recover_orphans(redis: object, queue_name: str, name: str) -> list[str]:
     return orphans
 
 
+class ForeignJob(Exception):
+    """A job in our queue that names anything but the platform's job function."""
+
+
+def platform_job_class() -> type:
+    """RQ's Job, but one that only ever runs ``hosting.queue.WORKER_FUNCTION``, on no
+    instance and with no callbacks: RQ would otherwise import and call whatever dotted name
+    a job in the queue carries, JSON or not."""
+    from rq.job import Job
+
+    class PlatformJob(Job):
+        @property
+        def func(self):  # type: ignore[no-untyped-def]
+            if self.func_name != WORKER_FUNCTION or self.instance is not None:
+                raise ForeignJob(f"refusing job {self.id}: it names {self.func_name!r}")
+            return super().func
+
+        def _refuse_callback(self, kind: str) -> None:
+            raise ForeignJob(f"refusing the {kind} callback of job {self.id}")
+
+        @property
+        def success_callback(self):  # type: ignore[no-untyped-def]
+            if self._success_callback_name:
+                self._refuse_callback("success")
+            return None
+
+        @property
+        def failure_callback(self):  # type: ignore[no-untyped-def]
+            if self._failure_callback_name:
+                self._refuse_callback("failure")
+            return None
+
+        @property
+        def stopped_callback(self):  # type: ignore[no-untyped-def]
+            if self._stopped_callback_name:
+                self._refuse_callback("stopped")
+            return None
+
+    return PlatformJob
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers.worker", description=__doc__)
     parser.add_argument("--host-root", help=f"the host root (default ${HOST_ROOT_ENV})")
@@ -77,9 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     redis = Redis.from_url(args.redis or host.redis_url)
     name = args.name or worker_name(queue_name)
     recover_orphans(redis, queue_name, name)
+    job_class = platform_job_class()
+    queue = job_queue(queue_name, redis)
+    queue.job_class = job_class
     worker = Worker(
-        [job_queue(queue_name, redis)],
+        [queue],
         serializer=JSONSerializer,
+        job_class=job_class,
         connection=redis,
         name=name,
         job_monitoring_interval=MONITORING_INTERVAL,

@@ -16,10 +16,11 @@ Job kinds and their ``arguments``:
   holds ``{"program", "channel", "text"}``.
 - ``delete_app``: stop everything and unregister the app's runtime; its logs are kept.
 
-Jobs are serialized as JSON (``job_queue``), never pickle: the job data is an id and plain
-values, and a foreign write into the queue (which Redis's password and its unix socket's
-directory keep out in the first place) can at worst name a function, never run code while
-it is read. Redis: pass a ``redis.Redis`` made with ``decode_responses=False``.
+Jobs are serialized as JSON (``job_queue``), never pickle, so reading a job runs nothing;
+and the workers run only ``WORKER_FUNCTION`` (workers.worker: a job naming anything else, or
+carrying callbacks, is refused). What keeps foreign writes out of the queue in the first
+place is Redis's password and its unix socket's directory. Redis: pass a ``redis.Redis``
+made with ``decode_responses=False``.
 """
 
 from __future__ import annotations

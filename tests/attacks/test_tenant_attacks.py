@@ -379,17 +379,23 @@ def test_a_foreign_job_in_the_queue_never_runs_code(
     world: World, ledger: Ledger, tmp_path: Path
 ) -> None:
     """Even a write into the platform's Redis (which no tenant can reach) cannot run code:
-    the workers read jobs as JSON, and a pickled job is refused, not unpickled."""
+    the workers read jobs as JSON (a pickled job is refused, not unpickled) and run only the
+    platform's job function (a job naming os.system is refused)."""
     from rq import Queue
     from rq.registry import FailedJobRegistry
 
     marker = tmp_path / "pwned"
     name = world.platform.hosts["h1"].queue
     pickled = Queue(name, connection=world.platform.redis)  # rq's default: pickle
-    rq_job = pickled.enqueue(os.system, f"touch {marker}")
-    failed = FailedJobRegistry(queue=job_queue(name, world.platform.redis))
-    wait_until(lambda: rq_job.id in failed.get_job_ids(), 30, "the workers to refuse the job")
-    ledger.attempt("a pickled job ran", marker.exists())
+    as_json = job_queue(name, world.platform.redis)
+    failed = FailedJobRegistry(queue=as_json)
+    for what, rq_job in (
+        ("a pickled job", pickled.enqueue(os.system, f"touch {marker}-pickle")),
+        ("a JSON job naming os.system", as_json.enqueue("os.system", f"touch {marker}-json")),
+    ):
+        wait_until(lambda job=rq_job: job.id in failed.get_job_ids(), 30, f"{what} refused")
+    for suffix in ("pickle", "json"):
+        ledger.attempt(f"a foreign {suffix} job ran", Path(f"{marker}-{suffix}").exists())
 
 
 INJECT = (

@@ -197,8 +197,7 @@ class Tenants:
     def cleanup(self) -> None:
         for container in self.containers:
             container.stop()
-            cgroup = cgroups.detect().cgroup(container.spec.key)
-            cgroup.remove()
+            cgroups.remove_app(container.spec.key)
             netns.remove(container.spec.netns)
             subprocess.run(["userdel", container.spec.user], capture_output=True, check=False)
             subprocess.run(["groupdel", container.spec.user], capture_output=True, check=False)

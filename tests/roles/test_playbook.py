@@ -220,6 +220,8 @@ def check_tenant_ssh_files(install: Install) -> None:
     block = lines[lines.index("Match Group hosting-tenants") :]
     assert f"ForceCommand {ssh}" in block
     assert {"DisableForwarding yes", "PermitUserRC no", "PermitTunnel no"} <= set(block)
+    keys = install.prefix / "etc/ssh/hosting-keys"
+    assert f"AuthorizedKeysFile {keys}/%u" in block and mode(keys) == 0o755
 
     visudo = shutil.which("visudo", path="/usr/sbin:/usr/bin:/sbin:/bin")
     if visudo:

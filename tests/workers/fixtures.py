@@ -23,6 +23,7 @@ from hosting.queue import enqueue_job
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from workers.container import netns
 from workers.front import socket_in_netns
 from workers.host import HostConfig, host_runtime, render_host_config, start_host_runtime
 
@@ -230,7 +231,8 @@ class Platform:
         own network namespace (with containers; as the front reaches it), else the host's."""
         if not self.host_of(app_id).containers:
             return socket.create_connection(("127.0.0.1", port), timeout)
-        sock = socket_in_netns(f"/run/netns/hosting-{self.user_prefix}{app_id}")
+        key = f"{self.user_prefix}{app_id}"
+        sock = socket_in_netns(str(netns.path_of(netns.name_for(key))))
         try:
             sock.settimeout(timeout)
             sock.connect(("127.0.0.1", port))
@@ -280,16 +282,16 @@ def _leftovers(prefix: str) -> list[tuple[int, str]]:
 
 def _remove_containers(prefix: str) -> None:
     """The cgroups and network namespaces of this test's apps (their users' names)."""
-    from workers.container import cgroups, netns
+    from workers.container import cgroups
 
     try:
-        hierarchy = cgroups.detect()
+        cgroups.detect()
     except cgroups.CgroupError:
         return
     for entry in pwd.getpwall():
         if entry.pw_name.startswith(prefix):
-            hierarchy.cgroup(entry.pw_name).remove()
-            netns.remove(f"hosting-{entry.pw_name}")
+            cgroups.remove_app(entry.pw_name)
+            netns.remove(netns.name_for(entry.pw_name))
 
 
 def _delete_users(prefix: str) -> list[tuple[int, str]]:

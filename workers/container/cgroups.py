@@ -21,7 +21,8 @@ from pathlib import Path
 
 from workers.container.spec import KEY_RE, Limits
 
-GROUP_DIR = "hosting-tenants"
+GROUP_DIR = "hosting-tenants"  # the containers
+CHECKS_DIR = "hosting-checks"  # config checks, with the same limits but apart
 REQUIRED = ("memory", "pids")  # a memory hog and a fork bomb must stop at the limit
 OPTIONAL = ("cpu",)
 MIB = 1024 * 1024
@@ -38,11 +39,12 @@ class Hierarchy:
     version: int
     roots: dict[str, Path]  # controller -> mount point (v2: every controller -> the root)
 
-    def cgroup(self, key: str) -> Cgroup:
+    def cgroup(self, key: str, group: str = GROUP_DIR) -> Cgroup:
+        """The cgroup of app ``key`` under ``group`` (GROUP_DIR: its container's)."""
         if not KEY_RE.fullmatch(key):
             raise CgroupError(f"{key!r} is not a valid cgroup key")
-        dirs = {name: root / GROUP_DIR / key for name, root in self.roots.items()}
-        return Cgroup(self, key, dirs)
+        dirs = {name: root / group / key for name, root in self.roots.items()}
+        return Cgroup(self, key, dirs, group)
 
 
 def detect(mounts: str | None = None) -> Hierarchy:
@@ -92,10 +94,13 @@ def _write(path: Path, value: str) -> None:
 class Cgroup:
     """One app's cgroup: a directory per v1 controller, or the same v2 directory for all."""
 
-    def __init__(self, hierarchy: Hierarchy, key: str, dirs: dict[str, Path]) -> None:
+    def __init__(
+        self, hierarchy: Hierarchy, key: str, dirs: dict[str, Path], group: str = GROUP_DIR
+    ) -> None:
         self.hierarchy = hierarchy
         self.key = key
         self.dirs = dirs
+        self.group = group
 
     def paths(self) -> list[Path]:
         """Its directories: one per v1 hierarchy, the one v2 directory."""
@@ -128,24 +133,33 @@ class Cgroup:
 
     def _create_v2(self, limits: Limits) -> None:
         root = next(iter(self.hierarchy.roots.values()))
-        group = root / GROUP_DIR
+        group = root / self.group
         group.mkdir(exist_ok=True)
-        enable = " ".join(f"+{name}" for name in self.dirs)
         for parent in (root, group):
-            _write(parent / "cgroup.subtree_control", enable)
+            for name in self.dirs:  # one at a time: an optional one may be refused
+                try:
+                    _write(parent / "cgroup.subtree_control", f"+{name}")
+                except CgroupError:
+                    if name in REQUIRED:
+                        raise
         directory = group / self.key
         directory.mkdir(exist_ok=True)
         _write(directory / "memory.max", str(limits.memory_mb * MIB))
         if (directory / "memory.swap.max").exists():
             _write(directory / "memory.swap.max", "0")
         _write(directory / "pids.max", str(limits.pids))
-        if "cpu" in self.dirs:
+        if "cpu" in self.dirs and (directory / "cpu.weight").exists():
             _write(directory / "cpu.weight", str(limits.cpu_weight))
 
     def add(self, pid: int) -> None:
         """Move process ``pid`` into the cgroup (every controller)."""
         for directory in self.paths():
             _write(directory / "cgroup.procs", str(pid))
+
+    def procs_fds(self) -> list[int]:
+        """Open ``cgroup.procs`` of each directory, for ``join_self`` in a child about to
+        exec (it can then join without touching a path)."""
+        return [os.open(directory / "cgroup.procs", os.O_WRONLY) for directory in self.paths()]
 
     def pids(self) -> set[int]:
         found: set[int] = set()
@@ -163,7 +177,7 @@ class Cgroup:
             lines = Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8").splitlines()
         except OSError:
             return False
-        suffix = f"/{GROUP_DIR}/{self.key}"
+        suffix = f"/{self.group}/{self.key}"
         for line in lines:
             _id, controllers, path = line.split(":", 2)
             names = controllers.split(",") if controllers else []
@@ -212,3 +226,17 @@ def _kill(pids: Iterable[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def join_self(procs_fds: list[int]) -> None:
+    """Move the calling process into the cgroup of ``procs_fds`` (``Cgroup.procs_fds``):
+    "0" means the writer itself. Safe between fork and exec."""
+    for fd in procs_fds:
+        os.write(fd, b"0")
+
+
+def remove_app(key: str) -> None:
+    """Every cgroup of app ``key`` (its container's and its config checks'), emptied."""
+    hierarchy = detect()
+    for group in (GROUP_DIR, CHECKS_DIR):
+        hierarchy.cgroup(key, group).remove()

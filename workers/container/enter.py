@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from workers.container import cgroups
 from workers.container.launch import LaunchError, tool
 from workers.container.spec import APP_ROOT, ContainerSpec
-from workers.container.terminal import run_detached, run_on_own_pty
+from workers.container.terminal import any_terminal, run_detached, run_on_own_pty
 
 LOGIN_SHELL = ("/bin/sh", "-l")
 
@@ -98,12 +97,21 @@ def enter(spec: ContainerSpec, command: Sequence[str]) -> int:
         raise LaunchError("entering a container needs root (tenants go through sudo)")
     cgroup = cgroups.detect().cgroup(spec.key)
     pid = container_init(spec, cgroup)
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    interactive = any_terminal()
     extra = {"TERM": os.environ["TERM"]} if os.environ.get("TERM") and interactive else {}
     argv = enter_argv(spec, pid, command, extra)
-    cgroup.add(os.getpid())  # what we start is counted against the app's limits
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-    if interactive:
-        return run_on_own_pty(argv)
-    return run_detached(argv)
+    procs = cgroup.procs_fds()
+    try:
+        # Only the command joins the app's cgroup (its limits, its kill at a restart); we,
+        # root and holding the caller's terminal, stay outside.
+        def join() -> None:
+            cgroups.join_self(procs)
+
+        if interactive:
+            return run_on_own_pty(argv, join)
+        return run_detached(argv, join)
+    finally:
+        for fd in procs:
+            os.close(fd)

@@ -102,7 +102,10 @@ def launch(spec: ContainerSpec, command: Sequence[str] | None = None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        os.execv(argv[0], argv)
+        # Nothing of the host runtime's environment (the platform's) goes along: bwrap's
+        # own process stays outside the sandbox, as the tenant's user.
+        os.chdir("/")
+        os.execve(argv[0], argv, {"PATH": TOOL_PATH})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m workers.container.launch", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("spec", help="the container spec (JSON, root's)")
+    parser.add_argument("--digest", help="the spec's digest (names its content; not read)")
     args = parser.parse_args(argv)
     try:
         launch(load_spec(args.spec))

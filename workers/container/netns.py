@@ -34,6 +34,11 @@ def _ip(*args: str) -> None:
         raise NetnsError(f"ip {' '.join(args)}: {done.stderr.strip() or done.returncode}")
 
 
+def name_for(key: str) -> str:
+    """The namespace of app ``key`` (its user's name)."""
+    return f"hosting-{key}"
+
+
 def path_of(name: str) -> Path:
     if not NAME_RE.fullmatch(name):
         raise NetnsError(f"{name!r} is not a network namespace name")

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workers.container.netns import name_for
+
 KEY_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 # Paths inside the container (the seeds' layout, plus our tools).
 APP_ROOT = "/srv"
@@ -74,7 +76,7 @@ class ContainerSpec:
 
     @property
     def netns(self) -> str:
-        return f"hosting-{self.key}"
+        return name_for(self.key)
 
     def base_environment(self) -> dict[str, str]:
         """All the tenant's processes start with: the platform's nothing, only their own."""

@@ -49,20 +49,16 @@ def check_config(spec: ContainerSpec, conf_dir: Path) -> str | None:
     app's group) as /srv/conf; the parser's message when it refuses it, None when it loads.
     The parser runs in the app's cgroup: a config made to eat memory (numprocs=100000)
     meets the app's own limit, not the host's."""
-    cgroup = cgroups.detect().cgroup(spec.key)
+    # A cgroup of its own with the app's limits: not the container's, where it would pass
+    # for the container's PID 1 and be killed by the container's restart.
+    cgroup = cgroups.detect().cgroup(spec.key, cgroups.CHECKS_DIR)
     cgroup.create(spec.limits)
-    procs = [os.open(directory / "cgroup.procs", os.O_WRONLY) for directory in cgroup.paths()]
+    procs = cgroup.procs_fds()
     try:
         return _run_check(spec, conf_dir, procs)
     finally:
         for fd in procs:
             os.close(fd)
-
-
-def _join(procs: list[int]) -> None:
-    """In the child before exec: "0" moves the writer itself into each controller's group."""
-    for fd in procs:
-        os.write(fd, b"0")
 
 
 def _run_check(spec: ContainerSpec, conf_dir: Path, procs: list[int]) -> str | None:
@@ -86,7 +82,7 @@ def _run_check(spec: ContainerSpec, conf_dir: Path, procs: list[int]) -> str | N
                 pass_fds=mounts.fds(),
                 env={},
                 check=False,
-                preexec_fn=lambda: _join(procs),
+                preexec_fn=lambda: cgroups.join_self(procs),
             )
         except subprocess.TimeoutExpired:
             return f"reading the config took more than {TIMEOUT_SECONDS} s"
