@@ -146,6 +146,30 @@ class Cli:
             self.out("check only: nothing was written")
         return 0
 
+    def cmd_program_file(self) -> int:
+        """Write one [program:x] file through ``hosting.program_section`` (what the roles
+        run): ``changed <path>`` or ``unchanged <path>``; --check writes nothing."""
+        from workers import program_file as pf
+
+        a = self.args
+        if a.options_stdin:
+            options = pf.options_from_json(sys.stdin.read())
+        else:
+            options = pf.options_from_arguments(a.option)
+        changed = pf.program_file(
+            a.path,
+            a.name,
+            options,
+            comments=a.comment,
+            mode=pf.parse_mode(a.mode),
+            owner=pf.parse_owner(a.owner) if a.owner else None,
+            check=a.check,
+        )
+        self.out(f"{'changed' if changed else 'unchanged'} {a.path}")
+        if a.check:
+            self.out("check only: nothing was written")
+        return 0
+
     def cmd_create_tenant(self) -> int:
         with self.sessions() as session:
             tenant = services.create_tenant(session, self.args.name, self.args.slug)
@@ -369,6 +393,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--host-root", required=True, help="the host runtime's root")
     sub.add_argument("--queue", required=True, help="the host's RQ queue")
     add_host_options(sub)
+    sub.add_argument("--check", action="store_true", help="say what would change, write nothing")
+
+    sub = command("program-file", "write one [program:x] file (the roles' programs)")
+    sub.add_argument("path", help="the file to write")
+    sub.add_argument("--name", required=True, help="the program's name: [program:NAME]")
+    given = sub.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--option", action="append", metavar="KEY=VALUE", help="one option, in order (repeat)"
+    )
+    given.add_argument(
+        "--options-stdin",
+        action="store_true",
+        help='the options as JSON on standard input: {"key": value, ...} or [[key, value], ...]',
+    )
+    sub.add_argument(
+        "--comment", action="append", default=[], help="a '; ' line above the section (repeat)"
+    )
+    sub.add_argument("--mode", default="0600", help="the file's mode (default 0600)")
+    sub.add_argument("--owner", metavar="USER[:GROUP]", help="default: who runs the command")
     sub.add_argument("--check", action="store_true", help="say what would change, write nothing")
 
     sub = command("run-host", "run a host runtime in the foreground")

@@ -3,6 +3,7 @@ that are always stopped, and checked to leave no process behind."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +25,12 @@ from tests.roles.playbook import (
 def project_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not ANSIBLE_PLAYBOOK.exists():
         pytest.skip(f"ansible-core is not installed ({ANSIBLE_PLAYBOOK}); pip install .[test]")
-    # The base temp dir's parent is shared by all xdist workers: one build for all of them.
-    shared = tmp_path_factory.getbasetemp().parent / "roles-wheel"
+    # Under xdist, the base temp dir's parent is the session's and shared by all its workers:
+    # one build for all of them. Without xdist that parent is shared by every session of
+    # the user (of this tree or another): the wheel goes in the session's own base temp dir,
+    # so that a wheel built earlier from other code is never installed.
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "roles-wheel"
     return build_wheel(shared)
 
 

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hosting.program_section import program_section
 
 from tests.roles.playbook import (
     ANSIBLE_LINT,
@@ -195,7 +196,26 @@ def test_installed_files_match_the_platform_contracts(install: Install) -> None:
     assert subprocess.run(["sh", "-n", str(install.initd)]).returncode == 0
     conf = install.system_conf.read_text()
     assert f"files = {install.prefix}/etc/supervisor.d/*.conf" in conf
+    check_program_files(install)
     check_tenant_ssh_files(install)
+
+
+def check_program_files(install: Install) -> None:
+    """The roles' programs, each written by hostingctl program-file: the managed header, then
+    nothing but what hosting.program_section makes of the options, with the role's mode."""
+    files = {
+        install.prefix / "etc/supervisor.d/hosting-host.conf": 0o644,
+        install.host_home / "conf/platform.d/hosting-redis.conf": 0o600,
+        install.host_home / "conf/platform.d/hosting-web.conf": 0o600,
+    }
+    for path, file_mode in files.items():
+        assert mode(path) == file_mode, path
+        lines = path.read_text().splitlines()
+        start = lines.index(f"[program:{path.stem}]")
+        assert lines[0] == "; Ansible managed" and start == 2, lines[:3]
+        options = [tuple(line.split("=", 1)) for line in lines[start + 1 :]]
+        assert "\n".join(lines[start:]) + "\n" == program_section(path.stem, options)
+        assert options[0][0] == "command"
 
 
 def check_tenant_ssh_files(install: Install) -> None:
