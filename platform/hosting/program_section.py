@@ -1,9 +1,10 @@
 """The one writer of supervisord ``[program:x]`` text.
 
 Everything that emits a program section goes through ``program_section``: the catalog's
-services (``catalog.ProgramSection``), the host runtime's workers, status poller and tenant
-runtimes (``workers.host``, which ``hostingctl host-config`` runs for the Ansible roles) and
-the one-machine launcher's Redis and panel. Its check is the last line of defence against
+services (``catalog.ProgramSection``), the host runtime's workers, status poller and front
+(``workers.host``, which ``hostingctl host-config`` runs for the Ansible roles), the tenant
+runtimes (``workers.tenants``), the one-machine launcher's Redis and panel, and the roles'
+own programs (``hostingctl program-file``). Its check is the last line of defence against
 config injection: a value that slipped through validation must not start a new line, and so
 a new section, in a file a runtime reads.
 """
