@@ -143,4 +143,10 @@ def test_httpok_restarts_a_process_whose_check_fails(
         25,
         "httpok to restart web",
     )
-    assert "web is in RUNNING state, restarting" in (workdir / "httpok.err").read_text()
+    # The listener's stderr reaches its log when the daemon next reads the pipe: maybe
+    # just after the restart it asked for.
+    wait_until(
+        lambda: "web is in RUNNING state, restarting" in (workdir / "httpok.err").read_text(),
+        10,
+        "httpok's account of the restart in its log",
+    )
