@@ -123,4 +123,30 @@ def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None
             launcher.send_signal(signal.SIGINT)
         launcher.wait(timeout=150)
     assert processes_mentioning(str(data)) == []
+    remove_demo_tenants(data)
     shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def remove_demo_tenants(data: Path) -> None:
+    """The demo app's user, cgroups and network namespace outlive a stop (the app still
+    exists); this test's platform goes away with its data, so they go too: its users are
+    those named with its own prefix."""
+    import pwd
+
+    from hosting import db
+    from hosting.identities import instance_id, user_prefix
+
+    from workers.container import cgroups, netns
+
+    engine = db.make_engine(f"sqlite:///{data / 'hosting.db'}")
+    with db.make_session_factory(engine)() as session:
+        prefix = user_prefix(instance_id(session))
+    engine.dispose()
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(prefix):
+            try:
+                cgroups.remove_app(entry.pw_name)
+            except cgroups.CgroupError:
+                pass
+            netns.remove(netns.name_for(entry.pw_name))
+            subprocess.run(["userdel", entry.pw_name], capture_output=True, check=False)
