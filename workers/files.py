@@ -162,6 +162,11 @@ def atomic_write(
     fsync_dir(directory)
 
 
+def text_differs(path: Path, text: str) -> bool:
+    """Whether ``path`` (root's own file) is missing or holds other text than ``text``."""
+    return not path.exists() or path.read_text(encoding="utf-8") != text
+
+
 def remove_file(path: Path) -> None:
     path.unlink(missing_ok=True)
     fsync_dir(path.parent)

@@ -40,7 +40,7 @@ from hosting.queue import DEFAULT_JOB_TIMEOUT
 from hosting.rendering import MANAGED_HEADER, runtime_base_sections
 
 from workers.container import probe
-from workers.files import ConfigRefused, atomic_write, validate_conf_dir
+from workers.files import ConfigRefused, atomic_write, text_differs, validate_conf_dir
 from workers.runtime import Runtime
 
 HOST_CONF = "conf/supervisord.conf"
@@ -157,7 +157,7 @@ def write_host_config(config: HostConfig, *, check: bool = False) -> list[str]:
     (``hostingctl host-config --check``, Ansible's check mode)."""
     root = config.path
     texts = {HOST_CONF: host_config_text(config), HOST_SETTINGS: config.settings_text()}
-    changed = [name for name, text in texts.items() if _differs(root / name, text)]
+    changed = [name for name, text in texts.items() if text_differs(root / name, text)]
     if not check:
         for relative in ("conf", APPS_DIR, PLATFORM_DIR, "run", "log"):
             (root / relative).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -180,10 +180,6 @@ def render_host_config(host_root: str, queue: str, **settings: Any) -> HostConfi
     config = host_config(host_root, queue, **settings)
     write_host_config(config)
     return config
-
-
-def _differs(path: Path, text: str) -> bool:
-    return not path.exists() or path.read_text(encoding="utf-8") != text
 
 
 def host_config_text(config: HostConfig) -> str:

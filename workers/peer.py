@@ -38,9 +38,8 @@ def expect_runtime(app: str, uid: int, cgroup: Cgroup | None) -> Callable[[socke
 
     def check(sock: socket.socket) -> None:
         pid, peer_uid, _gid = peer_credentials(sock)
-        if peer_uid != uid:
-            raise PeerRefused(f"the control socket of {app} is not its runtime's; refusing it")
-        if cgroup is not None and not (cgroup.contains(pid) and is_namespace_init(pid)):
+        in_container = cgroup is None or (cgroup.contains(pid) and is_namespace_init(pid))
+        if peer_uid != uid or not in_container:
             raise PeerRefused(f"the control socket of {app} is not its runtime's; refusing it")
 
     return check

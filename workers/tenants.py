@@ -32,6 +32,7 @@ from workers.files import (
     fsync_dir,
     parse_here,
     remove_file,
+    text_differs,
     validate_conf_dir,
 )
 from workers.front import route_path
@@ -160,7 +161,7 @@ def tenant_program_text(
 
 
 def _write_if_changed(path: Path, text: str, mode: int) -> bool:
-    if path.exists() and path.read_text(encoding="utf-8") == text:
+    if not text_differs(path, text):
         return False
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write(path, text, mode)
@@ -192,7 +193,7 @@ def register_app(
     if spec is not None:  # first: the program names its digest
         _write_if_changed(spec_path(config, app_name), spec.to_json(), 0o600)
     written = False
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
+    if text_differs(path, text):
         validate_conf_dir(config.path / "conf", {f"apps.d/{path.name}": text})
         atomic_write(path, text, 0o600)
         written = True

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from workers.container import cgroups
-from workers.container.launch import LaunchError, tool
+from workers.container.binaries import LaunchError, tool
 from workers.container.spec import APP_ROOT, ContainerSpec
 from workers.container.terminal import any_terminal, run_detached, run_on_own_pty
 

@@ -22,28 +22,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import sys
 from collections.abc import Sequence
 
 from workers.container import cgroups, netns
+from workers.container.binaries import TOOL_PATH, LaunchError, tool
 from workers.container.spec import BASE_CONF, TOOLS_BIN, ContainerSpec, SpecError, load_spec
 from workers.container.view import HostMounts, ViewError, bwrap_args, opened_mounts
-
-TOOL_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
-
-
-class LaunchError(Exception):
-    """The container cannot start; the message says what is missing or wrong."""
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name, path=TOOL_PATH)
-    if found is None:
-        packages = {"bwrap": "bubblewrap", "nsenter": "util-linux", "setpriv": "util-linux"}
-        raise LaunchError(f"{name} is not installed (Debian: apt-get install {packages[name]})")
-    return found
 
 
 def drop_privileges_args(spec: ContainerSpec) -> list[str]:

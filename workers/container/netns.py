@@ -9,9 +9,10 @@ Redis on 6379 and memcached on 11211, in every tenant at once: no host-wide port
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
+
+from workers.container.binaries import LaunchError, tool
 
 NETNS_DIR = Path("/run/netns")
 NAME_RE = re.compile(r"[a-z0-9_.-]{1,64}")
@@ -22,10 +23,10 @@ class NetnsError(Exception):
 
 
 def ip_command() -> str:
-    found = shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin")
-    if found is None:
-        raise NetnsError("iproute2's `ip` is not installed (Debian: apt-get install iproute2)")
-    return found
+    try:
+        return tool("ip")
+    except LaunchError as exc:
+        raise NetnsError(str(exc)) from None
 
 
 def _ip(*args: str) -> None:

@@ -8,11 +8,10 @@ the panel, because its tenants are not kept apart.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 from workers.container import cgroups
-from workers.container.launch import TOOL_PATH
+from workers.container.binaries import PACKAGES, LaunchError, tool
 
 NOBODY = 65534
 TRIAL_SECONDS = 10
@@ -22,14 +21,11 @@ def why_not() -> str | None:
     """None when containers work here; otherwise the reason, naming what to fix."""
     if os.geteuid() != 0:
         return "not running as root (containers need root to set up namespaces and cgroups)"
-    for name, package in (
-        ("bwrap", "bubblewrap"),
-        ("nsenter", "util-linux"),
-        ("setpriv", "util-linux"),
-        ("ip", "iproute2"),
-    ):
-        if shutil.which(name, path=TOOL_PATH) is None:
-            return f"{name} is not installed (Debian: apt-get install {package})"
+    try:
+        for name in PACKAGES:
+            tool(name)
+    except LaunchError as exc:
+        return str(exc)
     try:
         cgroups.detect()
     except cgroups.CgroupError as exc:
@@ -39,8 +35,7 @@ def why_not() -> str | None:
 
 def _trial() -> str | None:
     """Make a throw-away sandbox as an unprivileged user, the way the launcher will."""
-    setpriv = shutil.which("setpriv", path=TOOL_PATH)
-    bwrap = shutil.which("bwrap", path=TOOL_PATH)
+    setpriv, bwrap = tool("setpriv"), tool("bwrap")
     command = [
         str(setpriv),
         f"--reuid={NOBODY}",

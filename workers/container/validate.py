@@ -16,7 +16,8 @@ import subprocess
 from pathlib import Path
 
 from workers.container import cgroups
-from workers.container.launch import drop_privileges_args, tool
+from workers.container.binaries import tool
+from workers.container.launch import drop_privileges_args
 from workers.container.spec import BASE_CONF, TOOLS_LIB, ContainerSpec
 from workers.container.view import bwrap_args, opened_mounts
 
