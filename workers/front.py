@@ -194,10 +194,14 @@ class Front:
 
         path = socket_path(self.host_root, route.app)
         path.parent.mkdir(mode=0o755, exist_ok=True)
+        # Bound and listening under a temporary name, then renamed: the web server never
+        # finds the path missing, or there but refusing connections.
+        temporary = path.with_name(f".{path.name}.new")
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        served.servers.append(await asyncio.start_unix_server(handle, path=str(path)))
-        os.chmod(path, SOCKET_MODE)
+            temporary.unlink()
+        served.servers.append(await asyncio.start_unix_server(handle, path=str(temporary)))
+        os.chmod(temporary, SOCKET_MODE)
+        os.replace(temporary, path)
         for address in route.listen:
             kind, _, rest = address.partition(":")
             host, _, port = rest.rpartition(":")
