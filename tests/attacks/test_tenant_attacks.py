@@ -212,14 +212,18 @@ def test_swapped_logs_and_configs_are_never_followed(world: World, ledger: Ledge
     world.sh(f"rm -f /srv/log/app.log; ln -s {beta_log} /srv/log/app.log")
     job = platform.wait_job(platform.enqueue("read_log", world.alpha, program="app"))
     ledger.attempt("beta's log through alpha's log", SECRET in json.dumps(job.result))
-    # A managed program file swapped for a link: the platform writes nothing through it.
-    shadow = Path("/etc/shadow")
-    before = shadow.stat()
+    # A managed program file swapped for a link to a file of root's: the platform writes
+    # nothing through it. (A file of the test's own: /etc/shadow changes whenever another
+    # test adds a user.)
+    target = platform.base / "roots-file"
+    target.write_text("root's own\n")
+    before = (target.read_text(), target.stat().st_mtime_ns, target.stat().st_mode)
     world.sh(
-        "rm -f /srv/conf/supervisor.d/app.conf; ln -s /etc/shadow /srv/conf/supervisor.d/app.conf"
+        f"rm -f /srv/conf/supervisor.d/app.conf; ln -s {target} /srv/conf/supervisor.d/app.conf"
     )
     job = platform.wait_job(platform.enqueue("apply_services", world.alpha))
-    ledger.attempt("a write through conf/supervisor.d/app.conf", shadow.stat() != before)
+    after = (target.read_text(), target.stat().st_mtime_ns, target.stat().st_mode)
+    ledger.attempt("a write through conf/supervisor.d/app.conf", after != before)
     assert job.status == "failed" and "was not written by the platform" in job.error
     assert str(world.root(world.alpha)) not in job.error  # no host path in what it reads
     world.sh("rm /srv/conf/supervisor.d/app.conf")
