@@ -2,7 +2,8 @@
 
 Everything a user types passes through here before it is stored or rendered. The threats are
 those of an ini file read by supervisord: a newline (or any control character) starts a new
-line, so a new section; ``[``/``]`` are section syntax; a ``;`` or ``#`` after whitespace starts
+line, so a new section (``[``/``]`` are harmless inside one: a section header is a line that
+starts with ``[``, and a value never starts a line); a ``;`` or ``#`` after whitespace starts
 an inline comment and silently cuts the value; ``%`` is supervisord's expansion syntax
 (``%(ENV_X)s`` would leak the daemon's environment); and in ``environment=`` the quoting rules
 of supervisord's key/value lexer apply. Paths must stay inside the app's root.
@@ -43,8 +44,6 @@ def text_value(field: str, value: Any, *, allow_empty: bool = False) -> str:
     if not value.isprintable():
         bad = next(char for char in value if not char.isprintable())
         raise fail(field, f"must not contain control characters such as {bad!r} (newline, NUL)")
-    if "[" in value or "]" in value:
-        raise fail(field, "must not contain '[' or ']' (config section syntax)")
     if "%(" in value:
         raise fail(field, "must not contain '%(': supervisord would expand it")
     if _COMMENT_AFTER_BLANK.search(value):

@@ -34,7 +34,10 @@ TRICKY_ENV = {
     "UNICODE": "žluťoučký kůň",
     "EMPTY": "",
     "HASH": "a#b;c",
+    "BRACKETS": "[::1]:6379 [program:x]",
 }
+# Brackets inside a value: a section header is a line starting with "[", never a value.
+BRACKET_COMMAND = "/bin/sh -c '[ -f ready ] && exec app --bind [::1]:8080'"
 
 CASES: dict[str, ServiceSpec] = {
     "python": ServiceSpec("app", "app", {"wsgi_module": "shop.wsgi:application"}, "python"),
@@ -50,6 +53,8 @@ CASES: dict[str, ServiceSpec] = {
     "rq-worker": ServiceSpec(
         "rq-worker", "worker", {"numprocs": 3, "queues": ["high", "default"], "job_timeout": 600}
     ),
+    "custom-brackets": ServiceSpec("custom", "guarded", {"command": BRACKET_COMMAND}),
+    "custom-app-brackets": ServiceSpec("app", "app", {}, "custom", BRACKET_COMMAND),
     "custom": ServiceSpec(
         "custom",
         "clock",
@@ -103,7 +108,8 @@ def parsed() -> Iterator[dict[str, tuple[Path, Any, list[dict[str, Any]]]]]:
     """case -> (app root, stock's result or None when stock is absent, ours)."""
     base = Path(tempfile.mkdtemp(prefix="hr-", dir="/tmp"))
     paths = {name: materialize(base / name, [spec]) for name, spec in CASES.items()}
-    paths["all"] = materialize(base / "all", [s for n, s in CASES.items() if n != "php"])
+    in_all = [s for n, s in CASES.items() if n not in ("php", "custom-app-brackets")]
+    paths["all"] = materialize(base / "all", in_all)
     stock: dict[str, Any] = dict.fromkeys(paths)
     if stock_venv() is not None:
         result = subprocess.run(
@@ -138,7 +144,7 @@ def programs(parsed: dict, case: str) -> dict[str, dict[str, Any]]:
 def test_every_program_follows_the_seed_template(parsed: dict) -> None:
     root, _stock, _ours = parsed["all"]
     procs = programs(parsed, "all")
-    assert len(procs) == 1 + 1 + 2 + 1 + 3 + 1
+    assert len(procs) == 1 + 1 + 2 + 1 + 3 + 1 + 1
     for name, proc in procs.items():
         assert proc["autostart"] is True and proc["redirect_stderr"] is True
         assert proc["stdout_logfile"] == f"{root}/log/{name}.log"
@@ -157,6 +163,12 @@ def test_commands_arrive_unexpanded(parsed: dict) -> None:
     assert clock["directory"] == f"{parsed['custom'][0]}/app/jobs"
     assert (clock["stopsignal"], clock["stopwaitsecs"]) == (2, 30)
     assert programs(parsed, "custom-app")["app"]["command"] == "bin/serve --at '%Y' -x"
+
+
+def test_commands_with_brackets_stay_one_value(parsed: dict) -> None:
+    assert programs(parsed, "custom-brackets")["guarded"]["command"] == BRACKET_COMMAND
+    assert programs(parsed, "custom-app-brackets")["app"]["command"] == BRACKET_COMMAND
+    assert set(programs(parsed, "custom-brackets")) == {"guarded"}  # no section smuggled in
 
 
 def test_app_commands_per_tech(parsed: dict) -> None:
