@@ -3,7 +3,8 @@ from the "API tokens" page): a session cookie never authenticates here, which is
 the blueprint can be exempt from CSRF. Same rules as the pages: another tenant's app is 404.
 
 Errors are ``{"error": {"message": ..., "field": ...}}`` with the HTTP status saying what
-kind (400 bad input, 401 no valid token, 404 not found or not yours, 413 too large).
+kind (400 bad input, 401 no valid token, 404 not found or not yours, 413 too large, 503 the
+app's host did not answer a log read in time).
 """
 
 from __future__ import annotations
@@ -12,18 +13,26 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from hosting import commands, services, tokens
 from hosting.catalog import describe_kinds
 from hosting.commands import Actor
 from hosting.errors import InvalidInput, NotFound
 from hosting.job_records import jobs_visible_to
+from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
 from hosting.models import App, User
+from hosting.status import read_app_status
 
 from admin_web.extensions import get_redis, get_session
 from admin_web.job_status import job_for
 from admin_web.openapi import openapi_document
-from admin_web.presenters import app_dict, job_dict, service_dict, status_payload
+from admin_web.presenters import (
+    app_dict,
+    desired_actual,
+    job_dict,
+    service_dict,
+    status_payload,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,6 +63,11 @@ def _invalid(error: InvalidInput) -> Any:
 def _not_found(error: NotFound) -> Any:
     get_session().rollback()
     return _api_error(ApiError(404, str(error)))
+
+
+@bp.errorhandler(LogUnavailable)
+def _log_unavailable(error: LogUnavailable) -> Any:
+    return _api_error(ApiError(503, str(error)))
 
 
 def token_required(view: F) -> F:
@@ -112,6 +126,11 @@ def _accepted(payload: dict[str, Any]) -> Any:
     return jsonify(payload), 202
 
 
+def _read_log(app: App, program: str, channel: str, size: Any) -> str:
+    timeout = current_app.config["LOG_READ_SECONDS"]
+    return commands.read_log(get_redis(), acting(), app, program, channel, size, timeout=timeout)
+
+
 @bp.get("/openapi.json")
 def openapi() -> Any:
     return jsonify(openapi_document(request.host_url.rstrip("/")))
@@ -164,8 +183,16 @@ def create_app() -> Any:
 @token_required
 def show_app(app_id: int) -> Any:
     app = _app(app_id)
-    data = app_dict(app, get_redis())
-    data["services"] = [service_dict(s) for s in app.services]
+    redis = get_redis()
+    data = app_dict(app, redis)
+    # Each service as asked (enabled, settings) beside what its runtime runs (actual).
+    states = desired_actual(get_session(), app, read_app_status(redis, app.id))
+    data["services"] = [
+        {**service_dict(service), **state}
+        for service, state in zip(app.services, states["services"], strict=True)
+    ]
+    data["apply"] = states["apply"]
+    data["differences"] = states["differences"]
     return jsonify(app=data)
 
 
@@ -180,7 +207,7 @@ def delete_app(app_id: int) -> Any:
 @bp.get("/apps/<int:app_id>/status")
 @token_required
 def app_status(app_id: int) -> Any:
-    return jsonify(status_payload(_app(app_id), get_redis()))
+    return jsonify(status_payload(get_session(), _app(app_id), get_redis()))
 
 
 @bp.get("/apps/<int:app_id>/services")
@@ -207,22 +234,23 @@ def program_action(app_id: int, program: str, action: str) -> Any:
     return _accepted({"job": job_dict(job)})
 
 
-@bp.post("/apps/<int:app_id>/logs")
+@bp.route("/apps/<int:app_id>/logs", methods=["GET", "POST"])
 @token_required
 def read_log(app_id: int) -> Any:
+    """A log's tail, read by the app's host while the request waits: no job, no audit
+    record (reading changes nothing). GET takes the query string, POST a JSON body."""
     app = _app(app_id)
-    data = _body()
-    size = data.get("bytes", 64 * 1024)
-    job = commands.read_log(
-        get_session(),
-        get_redis(),
-        acting(),
-        app,
-        _string(data, "program") or "app",
-        _string(data, "channel") or "stdout",
-        size,
-    )
-    return _accepted({"job": job_dict(job)})
+    data: dict[str, Any] = dict(request.args) if request.method == "GET" else _body()
+    size: Any = data.get("bytes", DEFAULT_LOG_BYTES)
+    if request.method == "GET":
+        try:
+            size = int(size)
+        except ValueError:
+            raise ApiError(400, "must be a number of bytes", "bytes") from None
+    program = _string(data, "program") or "app"
+    channel = _string(data, "channel") or "stdout"
+    text = _read_log(app, program, channel, size)
+    return jsonify(program=program, channel=channel, text=text)
 
 
 @bp.get("/apps/<int:app_id>/jobs")
@@ -240,3 +268,14 @@ def job_status(job_id: str) -> Any:
     if job is None:
         raise ApiError(404, f"no job {job_id}")
     return jsonify(job=job_dict(job))
+
+
+@bp.post("/jobs/<job_id>/retry")
+@token_required
+def retry_job(job_id: str) -> Any:
+    """Run a failed job again (after its cause is fixed), as a new job."""
+    job = job_for(get_session(), api_user(), job_id)
+    if job is None:
+        raise ApiError(404, f"no job {job_id}")
+    new_job = commands.retry_job(get_session(), get_redis(), acting(), job)
+    return _accepted({"job": job_dict(new_job)})

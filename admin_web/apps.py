@@ -9,6 +9,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -22,16 +23,25 @@ from hosting.catalog import get_kind
 from hosting.commands import Actor
 from hosting.errors import InvalidInput, NotFound
 from hosting.job_records import jobs_visible_to
+from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
 from hosting.models import App, Host, Job, Service
 from hosting.status import read_app_status
 from sqlalchemy import select
 
 from admin_web.extensions import get_redis, get_session, me, wants_json
-from admin_web.forms import CustomProgramForm, NewAppForm, attach_error, labelled
+from admin_web.forms import (
+    CustomProgramForm,
+    NewAppForm,
+    attach_error,
+    attach_errors,
+    has_errors,
+    labelled,
+)
+from admin_web.job_status import job_for
 from admin_web.presenters import (
     app_state,
+    desired_actual,
     job_dict,
-    log_text,
     process_rows,
     status_payload,
 )
@@ -53,11 +63,11 @@ def load_app(app_id: int) -> App:
         abort(404)
 
 
-def _queued(job: Job, message: str) -> Any:
-    """After a form: back to the app page, which follows the job live."""
+def _queued(job: Job) -> Any:
+    """After a form: back to the app page, whose job card follows the job live. The card is
+    the one voice for the job's state: no flash says "queued" beside a card saying done."""
     if wants_json():
         return jsonify(job=job_dict(job)), 202
-    flash(message, "info")
     flash(job.id, "job")
     return redirect(url_for("apps.detail", app_id=job.app_id))
 
@@ -119,7 +129,7 @@ def new() -> Any:
             session.rollback()
             attach_error(form, exc)
         else:
-            return _queued(job, f"App {app.name} is being created.")
+            return _queued(job)
     code = 400 if form.errors or form.form_errors else 200
     return render_template("apps/new.html", form=form, hosts=hosts), code
 
@@ -136,11 +146,15 @@ def detail(app_id: int) -> Any:
         for kind in commands.TOGGLE_KINDS
     ]
     jobs = jobs_visible_to(session, me(), app=app, limit=RECENT_JOBS)
+    states = desired_actual(session, app, status)
     return render_template(
         "apps/detail.html",
         app=app,
         state=app_state(app, status),
         processes=process_rows(app, status),
+        services={row["name"]: row for row in states["services"]},
+        apply=states["apply"],
+        differences=states["differences"],
         toggles=toggles,
         customs=[s for s in app.services if s.kind == "custom"],
         others=[s for s in app.services if s.kind not in ("custom", *commands.TOGGLE_KINDS)],
@@ -152,7 +166,7 @@ def detail(app_id: int) -> Any:
 @login_required
 def status(app_id: int) -> Any:
     app = load_app(app_id)
-    payload = status_payload(app, get_redis())
+    payload = status_payload(get_session(), app, get_redis())
     jobs = jobs_visible_to(get_session(), me(), app=app, limit=RECENT_JOBS)
     payload["jobs"] = [job_dict(job, with_result=False) for job in jobs]
     return jsonify(payload)
@@ -166,8 +180,7 @@ def control(app_id: int, target: str, action: str) -> Any:
         job = commands.program_action(get_session(), get_redis(), acting(), app, target, action)
     except InvalidInput as exc:
         return _refused(app, exc)
-    what = "all programs" if target == "all" else target
-    return _queued(job, f"{action.capitalize()} {what}: queued.")
+    return _queued(job)
 
 
 @bp.post("/apps/<int:app_id>/services/<name>/<any(enable, disable):change>")
@@ -180,7 +193,7 @@ def toggle_service(app_id: int, name: str, change: str) -> Any:
         )
     except (InvalidInput, NotFound) as exc:
         return _refused(app, exc)
-    return _queued(job, f"{name}: {change}d, applying.")
+    return _queued(job)
 
 
 def _custom_or_404(app: App, name: str) -> Service:
@@ -207,18 +220,26 @@ def _program_form(app: App, existing: Service | None) -> Any:
     form = CustomProgramForm()
     if existing is not None and request.method == "GET":
         form.fill(existing.name, dict(existing.settings or {}))
-    if form.validate_on_submit():
+    if form.is_submitted():
+        form.validate()
         name = existing.name if existing is not None else (form.name.data or "").strip()
-        try:
-            _service, job = commands.save_custom_program(
-                get_session(), get_redis(), acting(), app, name, form.settings(), existing=existing
-            )
-        except InvalidInput as exc:
-            get_session().rollback()
-            attach_error(form, exc)
-        else:
-            return _queued(job, f"Program {name} saved, applying.")
-    code = 400 if form.errors or form.form_errors else 200
+        # The platform's own checks run even when the form's did not pass, so every field's
+        # error shows at once, not one per submit.
+        settings = form.settings()
+        attach_errors(
+            form, services.input_errors(app, "custom", name, settings), beside_others=False
+        )
+        if not has_errors(form):
+            try:
+                _service, job = commands.save_custom_program(
+                    get_session(), get_redis(), acting(), app, name, settings, existing=existing
+                )
+            except InvalidInput as exc:
+                get_session().rollback()
+                attach_error(form, exc)
+            else:
+                return _queued(job)
+    code = 400 if has_errors(form) else 200
     return render_template("apps/program_form.html", app=app, form=form, existing=existing), code
 
 
@@ -231,53 +252,85 @@ def program_remove(app_id: int, name: str) -> Any:
         job = commands.remove_custom_program(get_session(), get_redis(), acting(), app, service)
     except InvalidInput as exc:
         return _refused(app, exc)
-    return _queued(job, f"Program {name} removed, applying.")
+    return _queued(job)
+
+
+def _log_request(app: App) -> tuple[str, str, int]:
+    """(program, channel, bytes) from the query string; InvalidInput names a bad one."""
+    programs = log_program_names(app)
+    program = request.args.get("program") or ("app" if "app" in programs else "")
+    channel = request.args.get("channel", "stdout")
+    try:
+        size = int(request.args.get("bytes", DEFAULT_LOG_BYTES))
+    except ValueError:
+        raise InvalidInput("bytes", "must be a number of bytes") from None
+    return program, channel, size
+
+
+def _read_log(app: App, program: str, channel: str, size: Any) -> str:
+    timeout = current_app.config["LOG_READ_SECONDS"]
+    return commands.read_log(get_redis(), acting(), app, program, channel, size, timeout=timeout)
+
+
+def log_program_names(app: App) -> list[str]:
+    return sorted({n for names in commands.process_names(app).values() for n in names})
 
 
 @bp.get("/apps/<int:app_id>/logs")
 @login_required
 def logs(app_id: int) -> Any:
+    """The log viewer. Reading is no change (a GET, no job): the app's host reads it
+    (``hosting.log_reads``) while the page waits."""
     app = load_app(app_id)
-    programs = sorted({n for names in commands.process_names(app).values() for n in names})
-    program = request.args.get("program") or ("app" if "app" in programs else "")
-    channel = request.args.get("channel", "stdout")
-    job = None
-    job_id = request.args.get("job")
-    if job_id:
-        job = get_session().get(Job, job_id)
-        if job is None or job.app_id != app.id or job.kind != "read_log":
-            job = None
+    text, error = None, None
+    try:
+        program, channel, size = _log_request(app)
+        if request.args.get("program"):
+            text = _read_log(app, program, channel, size)
+    except (InvalidInput, LogUnavailable) as exc:
+        error = str(exc)
+        program, channel, size = request.args.get("program", ""), "stdout", DEFAULT_LOG_BYTES
     return render_template(
         "apps/logs.html",
         app=app,
-        programs=programs,
+        programs=log_program_names(app),
         program=program,
         channel=channel,
+        size=size,
         sizes=LOG_SIZES,
-        job=job,
-        text=log_text(job) if job is not None else None,
+        text=text,
+        error=error,
     )
 
 
-@bp.post("/apps/<int:app_id>/logs")
+@bp.get("/apps/<int:app_id>/logs.json")
 @login_required
-def logs_read(app_id: int) -> Any:
+def logs_json(app_id: int) -> Any:
+    """The same read for the page's live follow: ``{"text": ...}``, or an error."""
     app = load_app(app_id)
-    program = request.form.get("program", "")
-    channel = request.form.get("channel", "stdout")
     try:
-        size = int(request.form.get("bytes", 64 * 1024))
-    except ValueError:
-        size = -1
-    try:
-        job = commands.read_log(get_session(), get_redis(), acting(), app, program, channel, size)
+        program, channel, size = _log_request(app)
+        text = _read_log(app, program, channel, size)
     except InvalidInput as exc:
+        return jsonify(error={"message": exc.message, "field": exc.field}), 400
+    except LogUnavailable as exc:
+        return jsonify(error={"message": str(exc), "field": None}), 503
+    return jsonify(program=program, channel=channel, text=text)
+
+
+@bp.post("/apps/<int:app_id>/jobs/<job_id>/retry")
+@login_required
+def retry(app_id: int, job_id: str) -> Any:
+    """Run a failed job again (after its cause is fixed): a new job, followed live."""
+    app = load_app(app_id)
+    job = job_for(get_session(), me(), job_id)
+    if job is None or job.app_id != app.id:
+        abort(404)
+    try:
+        new_job = commands.retry_job(get_session(), get_redis(), acting(), job)
+    except (InvalidInput, NotFound) as exc:
         return _refused(app, exc)
-    if wants_json():
-        return jsonify(job=job_dict(job)), 202
-    return redirect(
-        url_for("apps.logs", app_id=app.id, program=program, channel=channel, job=job.id)
-    )
+    return _queued(new_job)
 
 
 @bp.get("/apps/<int:app_id>/jobs")
@@ -296,4 +349,4 @@ def delete(app_id: int) -> Any:
         flash("Type the app's name to confirm deleting it.", "error")
         return redirect(url_for("apps.detail", app_id=app.id))
     job = commands.delete_app(get_session(), get_redis(), acting(), app)
-    return _queued(job, f"App {app.name} is being deleted.")
+    return _queued(job)

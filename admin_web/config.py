@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hosting.log_reads import READ_SECONDS
 from hosting.settings import Settings, load_settings
 
 SECRET_KEY_FILE = "admin_web_secret_key"
@@ -66,6 +67,7 @@ def build_config(
         "LOGIN_FAILURE_WINDOW_SECONDS": LOGIN_FAILURE_WINDOW_SECONDS,
         "STATUS_POLL_MS": 2000,
         "STATUS_STALE_SECONDS": 30,
+        "LOG_READ_SECONDS": READ_SECONDS,  # how long a log read waits for the app's host
     }
     secret = env.get("ADMIN_WEB_SECRET_KEY") or env.get("SECRET_KEY")
     if secret:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -18,7 +19,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 
 class LoginForm(FlaskForm):
@@ -44,12 +45,22 @@ class CustomProgramForm(FlaskForm):
         "Stop wait (s)", validators=[Optional(), NumberRange(1, 3600)], default=10
     )
 
+    def validate_environment(self, field: TextAreaField) -> None:
+        try:
+            parse_environment(field.data or "")
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
+
     def settings(self) -> dict[str, Any]:
-        """The hosting settings this form describes (empty inputs keep the defaults)."""
-        settings: dict[str, Any] = {"command": self.command.data.strip()}
+        """The hosting settings this form describes (empty inputs keep the defaults). An
+        environment that does not parse is left out: its field shows why."""
+        settings: dict[str, Any] = {"command": (self.command.data or "").strip()}
         if self.directory.data and self.directory.data.strip():
             settings["directory"] = self.directory.data.strip()
-        environment = parse_environment(self.environment.data or "")
+        try:
+            environment = parse_environment(self.environment.data or "")
+        except InvalidInput:
+            environment = {}
         if environment:
             settings["environment"] = environment
         if self.stopsignal.data and self.stopsignal.data != "TERM":
@@ -122,11 +133,24 @@ class UserForm(FlaskForm):
 
 
 def attach_error(form: FlaskForm, error: InvalidInput) -> None:
-    """Show ``error`` next to the field it names (``environment.PORT`` -> environment); an
-    error about no field of the form goes to the form's own list."""
-    name = error.field.split(".", 1)[0]
-    field = form._fields.get(name)
-    if field is None:
-        form.form_errors.append(f"{error.field}: {error.message}")
-        return
-    field.errors = [*list(field.errors or ()), error.message]
+    """Show ``error``, and every other error found with it (``error.every``), each next to
+    the field it names."""
+    attach_errors(form, error.every)
+
+
+def attach_errors(
+    form: FlaskForm, errors: Iterable[InvalidInput], *, beside_others: bool = True
+) -> None:
+    """Show each error next to the field it names (``environment.PORT`` -> environment); one
+    about no field of the form goes to the form's own list. ``beside_others=False`` leaves
+    out errors for a field that shows one already (the same mistake, told twice)."""
+    for each in errors:
+        field = form._fields.get(each.field.split(".", 1)[0])
+        if field is None:
+            form.form_errors.append(f"{each.field}: {each.message}")
+        elif beside_others or not field.errors:
+            field.errors = [*list(field.errors or ()), each.message]
+
+
+def has_errors(form: FlaskForm) -> bool:
+    return bool(form.form_errors) or any(field.errors for field in form)

@@ -11,6 +11,15 @@ _ERROR = {"$ref": "#/components/responses/Error"}
 _UNAUTHORIZED = {"$ref": "#/components/responses/Unauthorized"}
 _NOT_FOUND = {"$ref": "#/components/responses/NotFound"}
 _APP_ID = {"name": "app_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+_UNAVAILABLE = {"$ref": "#/components/responses/Unavailable"}
+_CHANNEL = {"type": "string", "enum": ["stdout", "stderr"], "default": "stdout"}
+_BYTES = {"type": "integer", "minimum": 1, "maximum": 1048576, "default": 65536}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -32,6 +41,28 @@ def _queued(extra: dict[str, Any] | None = None) -> dict[str, Any]:
 def _op(summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
     base = {"401": _UNAUTHORIZED}
     return {"summary": summary, "responses": {**responses, **base}, **more}
+
+
+_DIFFERENCES = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "one sentence per service whose runtime does not run what was asked",
+}
+_LOG = {
+    "description": "The log's tail",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "program": {"type": "string"},
+                    "channel": {"type": "string"},
+                    "text": {"type": "string"},
+                },
+            }
+        }
+    },
+}
 
 
 def openapi_document(server_url: str = "") -> dict[str, Any]:
@@ -150,16 +181,26 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
         },
         "/apps/{app_id}/logs": {
             "parameters": [_APP_ID],
+            "get": _op(
+                "Read a log tail: the app's host reads it while you wait (no job, no audit"
+                " record); 503 when it does not answer in time",
+                {"200": _LOG, "400": _ERROR, "404": _NOT_FOUND, "503": _UNAVAILABLE},
+                parameters=[
+                    {"name": "program", "in": "query", "schema": {"type": "string"}},
+                    {"name": "channel", "in": "query", "schema": _CHANNEL},
+                    {"name": "bytes", "in": "query", "schema": _BYTES},
+                ],
+            ),
             "post": _op(
-                "Read a log tail (queues read_log; the job's result holds the text)",
-                {"202": _queued(), "400": _ERROR, "404": _NOT_FOUND},
+                "The same read, its parameters in a JSON body",
+                {"200": _LOG, "400": _ERROR, "404": _NOT_FOUND, "503": _UNAVAILABLE},
                 requestBody={
                     "content": {
                         "application/json": {
                             "schema": _obj(
                                 program={"type": "string", "default": "app"},
-                                channel={"type": "string", "enum": ["stdout", "stderr"]},
-                                bytes={"type": "integer", "minimum": 1, "maximum": 1048576},
+                                channel=_CHANNEL,
+                                bytes=_BYTES,
                             )
                         }
                     }
@@ -177,17 +218,18 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
             ),
         },
         "/jobs/{job_id}": {
-            "parameters": [
-                {
-                    "name": "job_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "format": "uuid"},
-                }
-            ],
+            "parameters": [_JOB_ID],
             "get": _op(
-                "A job's status, result (e.g. a log's text), error and log tail",
+                "A job's status, result, error and log tail",
                 {"200": _json(_obj(job=_ref("Job")), "The job"), "404": _NOT_FOUND},
+            ),
+        },
+        "/jobs/{job_id}/retry": {
+            "parameters": [_JOB_ID],
+            "post": _op(
+                "Run a failed job again, as a new job titled 'Retry: ...' (e.g. after fixing"
+                " what made an apply fail); 400 when the job did not fail",
+                {"202": _queued(), "400": _ERROR, "404": _NOT_FOUND},
             ),
         },
     }
@@ -217,6 +259,7 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                 "Error": _json(error_schema, "Invalid input; error.field names it"),
                 "Unauthorized": _json(error_schema, "Missing, wrong or revoked token"),
                 "NotFound": _json(error_schema, "No such thing, or not yours"),
+                "Unavailable": _json(error_schema, "The app's host did not answer in time"),
             },
             "schemas": {
                 "TenantRef": _obj(
@@ -252,14 +295,37 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                         total={"type": "integer"},
                     ),
                     services={"type": "array", "items": _ref("Service")},
+                    apply=_ref("Apply"),
+                    differences=_DIFFERENCES,
                 ),
                 "Service": _obj(
                     id={"type": "integer"},
                     name={"type": "string"},
                     kind={"type": "string"},
-                    enabled={"type": "boolean"},
+                    enabled={"type": "boolean", "description": "desired: what was asked"},
                     settings={"type": "object"},
+                    desired={"type": "string", "enum": ["enabled", "disabled"]},
+                    actual={
+                        "type": "string",
+                        "description": "what the runtime reports: running, stopped, fatal,"
+                        " ..., 'not running' (absent) or 'unknown' (no status)",
+                    },
+                    differs={"type": "boolean", "description": "actual is not what was asked"},
+                    summary={
+                        "type": "string",
+                        "example": "Memcached: wanted disabled, running; last apply failed: ...",
+                    },
                 ),
+                "Apply": {
+                    **_obj(
+                        state={"type": "string", "enum": ["pending", "failed", "done"]},
+                        job={"type": "string", "description": "its id; retry: /jobs/{id}/retry"},
+                        title={"type": "string"},
+                        error={"type": "string", "nullable": True},
+                    ),
+                    "nullable": True,
+                    "description": "the app's last apply job (create_app, apply_services)",
+                },
                 "Process": _obj(
                     name={"type": "string"},
                     group={"type": "string"},
@@ -277,11 +343,14 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     total={"type": "integer"},
                     runtime={"type": "string", "nullable": True},
                     processes={"type": "array", "items": _ref("Process")},
+                    services={"type": "array", "items": _ref("Service")},
+                    apply=_ref("Apply"),
+                    differences=_DIFFERENCES,
                 ),
                 "Job": _obj(
                     id={"type": "string"},
                     kind={"type": "string"},
-                    title={"type": "string"},
+                    title={"type": "string", "description": "what it did: 'Enable Redis'"},
                     status={"type": "string", "enum": ["queued", "running", "done", "failed"]},
                     finished={"type": "boolean"},
                     arguments={"type": "object"},
@@ -290,7 +359,7 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     created_at={"type": "string"},
                     started_at={"type": "string"},
                     finished_at={"type": "string"},
-                    result={"nullable": True, "description": "read_log: {program, channel, text}"},
+                    result={"nullable": True},
                     error={"type": "string", "nullable": True},
                     log_tail={"type": "string", "nullable": True},
                 ),

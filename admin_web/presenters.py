@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hosting.commands import process_names
+from hosting.commands import job_title, process_names
+from hosting.desired_state import app_states, summary
 from hosting.models import App, Job, Service
 from hosting.status import read_app_status
+from sqlalchemy.orm import Session
 
 RUNNING = "RUNNING"
 
@@ -91,9 +93,14 @@ def app_state(app: App, status: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def status_payload(app: App, redis: Any) -> dict[str, Any]:
+def status_payload(session: Session, app: App, redis: Any) -> dict[str, Any]:
     status = read_app_status(redis, app.id)
-    return {"app": app.id, **app_state(app, status), "processes": process_rows(app, status)}
+    return {
+        "app": app.id,
+        **app_state(app, status),
+        "processes": process_rows(app, status),
+        **desired_actual(session, app, status),
+    }
 
 
 def service_dict(service: Service) -> dict[str, Any]:
@@ -122,23 +129,6 @@ def app_dict(app: App, redis: Any | None = None) -> dict[str, Any]:
     return data
 
 
-JOB_TITLES = {
-    "create_app": "Create app",
-    "apply_services": "Apply services",
-    "read_log": "Read log",
-    "delete_app": "Delete app",
-}
-
-
-def job_title(job: Job) -> str:
-    args = job.arguments or {}
-    if job.kind == "program_action":
-        return f"{str(args.get('action', '?')).capitalize()} {args.get('program', '?')}"
-    if job.kind == "read_log":
-        return f"Read {args.get('program', '?')} {args.get('channel', 'stdout')} log"
-    return JOB_TITLES.get(job.kind, job.kind)
-
-
 def job_dict(job: Job, *, with_result: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": job.id,
@@ -161,10 +151,14 @@ def job_dict(job: Job, *, with_result: bool = True) -> dict[str, Any]:
     return data
 
 
-def log_text(job: Job) -> str | None:
-    """The text a finished read_log job returned."""
-    result = job.result
-    if isinstance(result, dict):
-        text = result.get("text")
-        return text if isinstance(text, str) else None
-    return result if isinstance(result, str) else None
+def desired_actual(session: Session, app: App, status: dict[str, Any] | None) -> dict[str, Any]:
+    """Each service's desired and actual state, the app's last apply job, and a sentence for
+    every service whose runtime does not run what was asked ("Memcached: wanted disabled,
+    running; last apply failed: ...")."""
+    states, apply = app_states(session, app, status)
+    rows = [{**state.as_dict(), "summary": summary(state, apply)} for state in states]
+    return {
+        "services": rows,
+        "apply": apply.as_dict() if apply is not None else None,
+        "differences": [row["summary"] for row in rows if row["differs"]],
+    }

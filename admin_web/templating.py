@@ -6,8 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app
+from hosting.commands import job_title
 
-from admin_web.presenters import job_title
+from admin_web.extensions import get_session, me
+from admin_web.job_status import job_for
+from admin_web.presenters import job_dict
 
 
 def when(moment: datetime | None) -> str:
@@ -35,11 +38,18 @@ def state_class(state: str | None) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(when=when, uptime=uptime, state_class=state_class)
-    app.jinja_env.globals.update(job_title=job_title)
+    app.jinja_env.globals.update(job_title=job_title, flashed_job=flashed_job)
 
     @app.context_processor
     def _poll() -> dict[str, Any]:
         return {"poll_ms": current_app.config["STATUS_POLL_MS"], "unisolated": unisolated_hosts()}
+
+
+def flashed_job(job_id: str) -> dict[str, Any] | None:
+    """The job a form just queued, as the job card first shows it (title, current status);
+    the card then follows it live. None when the user may not see it (or it is gone)."""
+    job = job_for(get_session(), me(), job_id)
+    return job_dict(job, with_result=False) if job is not None else None
 
 
 def unisolated_hosts() -> list[dict[str, str]]:

@@ -23,6 +23,7 @@ from hosting.catalog import TECHS
 from hosting.commands import TOGGLE_KINDS, Actor
 from hosting.errors import HostingError, InvalidInput, NotFound
 from hosting.job_records import wait_for_job
+from hosting.log_reads import LogUnavailable
 from hosting.models import Job, Tenant
 from hosting.settings import load_settings
 from sqlalchemy import Engine, select
@@ -92,12 +93,8 @@ class Cli:
                 self.out("--- log tail ---")
                 self.out(job.log_tail.rstrip("\n"))
             return EXIT_FAILED
-        result = job.result
-        if isinstance(result, dict) and "text" in result:
-            sys.stdout.write(result["text"])
-            sys.stdout.flush()
-        elif result is not None:
-            self.out(json.dumps(result, indent=2, sort_keys=True))
+        if job.result is not None:
+            self.out(json.dumps(job.result, indent=2, sort_keys=True))
         return 0
 
     # -- commands ----------------------------------------------------------------------
@@ -257,14 +254,19 @@ class Cli:
             return self.follow(commands.delete_app(session, self.redis(), self.actor, app))
 
     def cmd_logs(self) -> int:
+        """Read by the app's host like the panel's (no job: nothing changes)."""
         a = self.args
         with self.sessions() as session:
             app = commands.find_app(session, self.actor, a.app)
             channel = "stderr" if a.stderr else "stdout"
-            job = commands.read_log(
-                session, self.redis(), self.actor, app, a.program, channel, a.bytes
-            )
-            return self.follow(job)
+            try:
+                text = commands.read_log(self.redis(), self.actor, app, a.program, channel, a.bytes)
+            except LogUnavailable as exc:
+                self.out(f"error: {exc}")
+                return EXIT_FAILED
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
 
     def cmd_jobs(self) -> int:
         with self.sessions() as session:
@@ -275,7 +277,8 @@ class Cli:
             for job in session.scalars(statement):
                 app = job.app.name if job.app is not None else "-"
                 when = job.created_at.strftime("%Y-%m-%d %H:%M:%S")
-                line = f"{when}  {job.id}  {job.kind:<15} {app:<20} {job.status:<8} {job.actor}"
+                title = commands.job_title(job)
+                line = f"{when}  {job.id}  {title:<28} {app:<20} {job.status:<8} {job.actor}"
                 self.out(line)
                 if job.status == "failed" and job.error:
                     self.out(f"    error: {job.error.splitlines()[0]}")

@@ -96,6 +96,16 @@ class JobFailed(Exception):
 
 def run_job(job_id: str) -> Any:
     """The RQ entry point (``workers.job_handlers.run_job``): runs Job ``job_id`` on this host."""
+    from rq import get_current_job
+
+    with job_context() as context:
+        return execute(context, job_id, last_attempt=_is_last_attempt(get_current_job()))
+
+
+@contextlib.contextmanager
+def job_context() -> Iterator[Context]:
+    """What a function the workers run works with: this host's settings, the Redis of the
+    RQ job being run, a database session factory (disposed of afterwards)."""
     from redis import Redis
     from rq import get_current_job
 
@@ -104,8 +114,7 @@ def run_job(job_id: str) -> Any:
     redis = current.connection if current is not None else Redis.from_url(host.redis_url)
     engine = make_engine(host.database_url)
     try:
-        context = Context(host, redis, make_session_factory(engine))
-        return execute(context, job_id, last_attempt=_is_last_attempt(current))
+        yield Context(host, redis, make_session_factory(engine))
     finally:
         engine.dispose()
 
@@ -207,7 +216,6 @@ def dispatch(context: Context, kind: str, app_id: int | None, arguments: dict[st
         "create_app": apply_app,
         "apply_services": apply_app,
         "program_action": program_action,
-        "read_log": read_log,
         "delete_app": delete_app,
     }
     if kind not in handlers:
@@ -263,14 +271,19 @@ def _app_port(app: App) -> int:
     return 8080
 
 
-def _tenant(context: Context, info: AppInfo, owner: Owner | None = None) -> Runtime:
+def _tenant(
+    context: Context,
+    info: AppInfo,
+    owner: Owner | None = None,
+    up_seconds: float = RUNTIME_UP_SECONDS,
+) -> Runtime:
     """The app's runtime, once it answers (RuntimeUnavailable, a transient error, if not)."""
     owner = owner or find_owner(info.user)
     if owner is None:
         raise RuntimeUnavailable(f"app {info.name} has no system user yet")
     runtime = connect(context.host, info.name, info.layout, owner, info.user)
     try:
-        runtime.wait_up(RUNTIME_UP_SECONDS)
+        runtime.wait_up(up_seconds)
     except BaseException:
         runtime.close()
         raise
@@ -341,18 +354,6 @@ def program_action(context: Context, app_id: int, arguments: dict[str, Any]) -> 
             if name in states
         },
     }
-
-
-def read_log(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[str, Any]:
-    info = _load_app(context, app_id)
-    program, channel = arguments.get("program", "app"), arguments.get("channel", "stdout")
-    nbytes = int(arguments.get("bytes", 16 * 1024))
-    with _tenant(context, info) as runtime:
-        names = runtime.targets([program])
-        text = runtime.log_tail(names[0], channel, nbytes)
-    if not isinstance(text, str):
-        raise RuntimeRefused(f"the runtime of app {info.name} gave a bad answer for the log")
-    return {"program": program, "channel": channel, "text": text[-nbytes:]}
 
 
 def delete_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[str, Any]:

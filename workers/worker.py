@@ -16,6 +16,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from hosting.log_reads import LOG_FUNCTION
 from hosting.queue import WORKER_FUNCTION, job_queue
 
 from workers.host import HOST_ROOT_ENV, HostConfig
@@ -24,6 +25,8 @@ log = logging.getLogger("workers.worker")
 
 MONITORING_INTERVAL = 5  # seconds between the worker's heartbeats while a job runs
 MAINTENANCE_INTERVAL = 60  # seconds between cleanups of RQ's registries
+# What the workers run, and nothing else: every Job, and the reading of a log.
+ALLOWED_FUNCTIONS = (WORKER_FUNCTION, LOG_FUNCTION)
 
 
 def worker_name(queue: str, slot: str | None = None) -> str:
@@ -58,19 +61,19 @@ def recover_orphans(redis: object, queue_name: str, name: str) -> list[str]:
 
 
 class ForeignJob(Exception):
-    """A job in our queue that names anything but the platform's job function."""
+    """A job in our queue that names anything but the platform's functions."""
 
 
 def platform_job_class() -> type:
-    """RQ's Job, but one that only ever runs ``hosting.queue.WORKER_FUNCTION``, on no
-    instance and with no callbacks: RQ would otherwise import and call whatever dotted name
-    a job in the queue carries, JSON or not."""
+    """RQ's Job, but one that only ever runs ``ALLOWED_FUNCTIONS``, on no instance and with
+    no callbacks: RQ would otherwise import and call whatever dotted name a job in the queue
+    carries, JSON or not."""
     from rq.job import Job
 
     class PlatformJob(Job):
         @property
         def func(self):  # type: ignore[no-untyped-def]
-            if self.func_name != WORKER_FUNCTION or self.instance is not None:
+            if self.func_name not in ALLOWED_FUNCTIONS or self.instance is not None:
                 raise ForeignJob(f"refusing job {self.id}: it names {self.func_name!r}")
             return super().func
 

@@ -1,8 +1,9 @@
 // The panel's live parts, in plain JavaScript (no framework, nothing from a CDN):
-// - an app page polls its status JSON and redraws the process table and the activity list;
+// - an app page polls its status JSON and redraws the process table, each service's actual
+//   state beside the one asked for, what is not as asked (with Retry), and the activity list;
 // - the apps list polls every app's state;
 // - a job card (shown after a click) follows its job: queued -> running -> done/failed;
-// - the log viewer enqueues read_log jobs and shows their text, again and again when following;
+// - the log viewer reads a log (a GET: no job) and, when following, reads it again;
 // - forms with data-confirm ask first.
 "use strict";
 
@@ -115,6 +116,29 @@
     }
   }
 
+  // Desired beside actual: each service's actual badge, and the list of what differs.
+  function renderDifferences(status) {
+    for (const service of status.services || []) {
+      const badge = document.querySelector(`[data-service-actual="${CSS.escape(service.name)}"]`);
+      setBadge(badge, service.actual);
+    }
+    const box = document.querySelector("[data-differences]");
+    if (!box) return;
+    const apply = status.apply;
+    const failed = Boolean(apply && apply.state === "failed");
+    const lines = [...(status.differences || [])];
+    if (failed && !lines.length) lines.push(`${apply.title}: failed: ${(apply.error || "").split("\n")[0]}`);
+    box.querySelector("[data-difference-list]").replaceChildren(...lines.map((line) => {
+      const item = document.createElement("li");
+      item.textContent = line;
+      return item;
+    }));
+    const retry = box.querySelector("[data-retry-form]");
+    retry.hidden = !failed;
+    if (failed) retry.action = box.dataset.retryUrl.replace("__JOB__", encodeURIComponent(apply.job));
+    box.hidden = !lines.length;
+  }
+
   function watchAppPage(section) {
     const tbody = section.querySelector("[data-process-rows]");
     const template = document.getElementById("process-row");
@@ -138,6 +162,7 @@
         const row = tbody.querySelector(`tr[data-process="${CSS.escape(process.target)}"]`);
         if (row) updateRow(row, process);
       }
+      renderDifferences(status);
       renderActivity(activity, status.jobs || []);
       return false;
     });
@@ -186,70 +211,46 @@
 
   // -- the log viewer -------------------------------------------------------------------
 
+  // Reading is a GET of logs.json (the app's host reads it; no job, no audit record);
+  // following reads it again every POLL_MS.
   function watchLogViewer(form) {
     const output = document.querySelector("[data-log-output]");
     const status = form.querySelector("[data-log-status]");
     const follow = form.querySelector("[data-follow]");
-    const button = form.querySelector('button[type="submit"]');
     let timer = null;
     let busy = false;
-
-    function show(job) {
-      if (job.status === "failed") {
-        output.textContent = job.error || "reading the log failed";
-      } else if (job.status === "done") {
-        const result = job.result || {};
-        const text = typeof result === "string" ? result : result.text || "";
-        const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 40;
-        output.textContent = text || "(the log is empty)";
-        if (atBottom || !follow.checked) output.scrollTop = output.scrollHeight;
-      }
-    }
-
-    async function followJob(url) {
-      for (;;) {
-        const { job } = await getJSON(url);
-        status.textContent = `job ${job.status}`;
-        if (job.finished) { show(job); return job; }
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
 
     async function readOnce() {
       if (busy) return;
       busy = true;
-      button.disabled = true;
       try {
-        const response = await fetch(form.action, {
-          method: "POST", body: new FormData(form), credentials: "same-origin",
-          headers: { Accept: "application/json", "X-CSRFToken": CSRF },
+        const query = new URLSearchParams(new FormData(form));
+        query.delete("follow");
+        const response = await fetch(`${form.dataset.jsonUrl}?${query}`, {
+          headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
         });
         const data = await response.json();
         if (!response.ok) {
           status.textContent = (data.error && data.error.message) || `HTTP ${response.status}`;
           return;
         }
-        status.textContent = "job queued";
-        await followJob(form.dataset.jobBase.replace("__JOB__", data.job.id));
+        const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 40;
+        output.textContent = data.text || "(the log is empty)";
+        if (atBottom) output.scrollTop = output.scrollHeight;
+        status.textContent = `read at ${new Date().toLocaleTimeString()}`;
       } catch (error) {
         status.textContent = String(error);
       } finally {
         busy = false;
-        button.disabled = false;
         if (follow.checked) timer = setTimeout(readOnce, POLL_MS);
       }
     }
 
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      clearTimeout(timer);
-      readOnce();
-    });
     follow.addEventListener("change", () => {
       clearTimeout(timer);
       if (follow.checked) readOnce();
     });
-    if (output.dataset.jobUrl) followJob(output.dataset.jobUrl).catch((e) => { status.textContent = String(e); });
+    output.scrollTop = output.scrollHeight;
   }
 
   document.addEventListener("DOMContentLoaded", () => {

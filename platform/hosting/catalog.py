@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from hosting import daemon_confs
 from hosting import validation as v
-from hosting.errors import ServiceSettingError
+from hosting.errors import InvalidInput, ServiceSettingError, raise_all
 from hosting.program_section import program_section
 
 # The techs an app can be built with: defined here, not in models, because rendering must work
@@ -197,13 +197,20 @@ class ServiceKind:
             raise ServiceSettingError("settings", "must be a mapping of setting names to values")
         keys = self.applicable(tech)
         cleaned: dict[str, Any] = {}
+        errors: list[InvalidInput] = []  # every bad value at once, not just the first
         for name, value in settings.items():
             if name not in keys:
                 known = ", ".join(sorted(keys)) or "none"
                 where = f"{self.kind} (tech {tech})" if self.kind == "app" else self.kind
-                raise ServiceSettingError(str(name), f"unknown setting for {where}; known: {known}")
-            if value is not None:
-                cleaned[name] = keys[name].parse(name, value)
+                errors.append(
+                    ServiceSettingError(str(name), f"unknown setting for {where}; known: {known}")
+                )
+            elif value is not None:
+                try:
+                    cleaned[name] = keys[name].parse(name, value)
+                except InvalidInput as exc:
+                    errors.append(exc)
+        raise_all(errors)
         return cleaned
 
     def effective(self, settings: Mapping[str, Any] | None, tech: str) -> dict[str, Any]:

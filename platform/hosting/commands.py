@@ -16,6 +16,10 @@ Who asks is an ``Actor``:
 
 Names a program may not have (``supervisor*``, ``app`` for anything but the main program,
 ``all``) are the catalog's rule (``ServiceKind.check_name``), which every service passes.
+
+Every job is titled here by what it does ("Enable Redis", "Add program worker", "Restart
+app"): an ``apply_services`` job's kind and arguments do not say what changed, the command
+does. Reading a log is no job at all (``hosting.log_reads``): it changes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sqlalchemy.orm import Session
 from hosting import services
 from hosting.catalog import ServiceSpec
 from hosting.errors import InvalidInput, NotFound, ServiceSettingError
+from hosting.log_reads import DEFAULT_LOG_BYTES, READ_SECONDS, check_log_request, request_log
 from hosting.models import App, Host, Job, Membership, Service, Tenant, User
 from hosting.queue import check_arguments, enqueue_job
 from hosting.rendering import render_service
@@ -64,7 +69,7 @@ class Actor:
 
 
 def _enqueue(
-    session: Session, redis: Any, actor: Actor, app: App, kind: str, **arguments: Any
+    session: Session, redis: Any, actor: Actor, app: App, kind: str, title: str, **arguments: Any
 ) -> Job:
     return enqueue_job(
         session,
@@ -75,7 +80,47 @@ def _enqueue(
         user=actor.user,
         actor=actor.label,
         arguments=arguments or None,
+        title=title,
     )
+
+
+# -- titles: what a job does, in words --------------------------------------------------------
+
+KIND_TITLES = {
+    "create_app": "Create app",
+    "apply_services": "Apply the app's settings",
+    "delete_app": "Delete app",
+}
+RETRY_PREFIX = "Retry: "
+
+
+def service_label(service: Service) -> str:
+    """ "Redis", "Memcached", "app", "program worker": how titles and pages name it."""
+    if service.kind in TOGGLE_KINDS:
+        return service.kind.capitalize()
+    return "app" if service.kind == "app" else f"program {service.name}"
+
+
+def program_title(action: str, program: str) -> str:
+    """ "Restart app", "Stop program worker", "Start all programs"."""
+    if program == "app":
+        what = "app"
+    elif program == "all":
+        what = "all programs"
+    else:
+        what = f"program {program}"
+    return f"{action.capitalize()} {what}"
+
+
+def job_title(job: Job) -> str:
+    """The job's stored title; for rows from before titles were stored, one made from its
+    kind and arguments."""
+    if job.title:
+        return job.title
+    arguments = job.arguments or {}
+    if job.kind == "program_action":
+        return program_title(str(arguments.get("action", "?")), str(arguments.get("program", "?")))
+    return KIND_TITLES.get(job.kind, job.kind)
 
 
 # -- what an actor sees --------------------------------------------------------------------
@@ -153,23 +198,25 @@ def program_action(
     """Start, stop or restart ``program`` (a service, ``group:process`` or ``all``)."""
     arguments = check_arguments("program_action", {"action": action, "program": program})
     _check_program(actor, app, program, program_targets(app))
-    return _enqueue(session, redis, actor, app, "program_action", **arguments)
+    title = program_title(action, program)
+    return _enqueue(session, redis, actor, app, "program_action", title, **arguments)
 
 
 def read_log(
-    session: Session,
     redis: Any,
     actor: Actor,
     app: App,
     program: str,
     channel: str = "stdout",
-    size: int = 64 * 1024,
-) -> Job:
-    """The tail of a program's log; the job's result holds the text."""
+    size: int = DEFAULT_LOG_BYTES,
+    *,
+    timeout: int = READ_SECONDS,
+) -> str:
+    """The tail of a program's log, read by the app's host (no Job: nothing changes);
+    ``hosting.log_reads.LogUnavailable`` when the host cannot say in time."""
+    program, channel, size = check_log_request(program, channel, size)
     _check_program(actor, app, program, log_programs(app))
-    return _enqueue(
-        session, redis, actor, app, "read_log", program=program, channel=channel, bytes=size
-    )
+    return request_log(redis, app.host.queue, app.id, program, channel, size, timeout=timeout)
 
 
 # -- services ------------------------------------------------------------------------------
@@ -192,7 +239,8 @@ def set_service_enabled(
         raise InvalidInput("name", "the app's main program cannot be disabled here; stop it")
     else:
         services.set_service_enabled(session, service, enabled)
-    return service, _enqueue(session, redis, actor, app, "apply_services")
+    title = f"{'Enable' if enabled else 'Disable'} {service_label(service)}"
+    return service, _enqueue(session, redis, actor, app, "apply_services", title)
 
 
 def save_custom_program(
@@ -212,11 +260,13 @@ def save_custom_program(
         raise InvalidInput(field, f"unknown setting; known: {', '.join(CUSTOM_SETTING_KEYS)}")
     if existing is None:
         service = services.add_service(session, app, "custom", name, dict(settings))
+        title = f"Add program {service.name}"
     else:
         if existing.kind != "custom":
             raise InvalidInput("name", f"{existing.name!r} is not a custom program")
         service = services.update_service(session, existing, dict(settings), replace=True)
-    return service, _enqueue(session, redis, actor, app, "apply_services")
+        title = f"Change program {service.name}"
+    return service, _enqueue(session, redis, actor, app, "apply_services", title)
 
 
 def remove_custom_program(
@@ -224,13 +274,31 @@ def remove_custom_program(
 ) -> Job:
     if service.kind != "custom":
         raise InvalidInput("name", f"{service.name!r} is not a custom program")
+    title = f"Remove program {service.name}"
     services.remove_service(session, service)
-    return _enqueue(session, redis, actor, app, "apply_services")
+    return _enqueue(session, redis, actor, app, "apply_services", title)
 
 
 def apply_services(session: Session, redis: Any, actor: Actor, app: App) -> Job:
     """Write the app's files and update its runtime again, changing nothing in the database."""
-    return _enqueue(session, redis, actor, app, "apply_services")
+    return _enqueue(session, redis, actor, app, "apply_services", KIND_TITLES["apply_services"])
+
+
+def retry_job(session: Session, redis: Any, actor: Actor, job: Job) -> Job:
+    """Run failed ``job`` again as a new job (its own audit record), titled after it. An
+    apply makes the runtime what the database says now, so a retry after the cause is fixed
+    (a tenant's file, a missing script) brings desired and actual state together again."""
+    app, user = job.app, actor.user
+    if app is None or (user is not None and not services.can_access(session, user, app)):
+        raise NotFound(f"no job {job.id}")
+    if job.status != "failed":
+        raise InvalidInput("job", f"only a failed job is retried; this one is {job.status}")
+    if job.kind not in ("create_app", "apply_services", "program_action"):
+        raise InvalidInput("job", f"a {job.kind} job is not retried; ask for it again")
+    title = job_title(job)
+    if not title.startswith(RETRY_PREFIX):
+        title = RETRY_PREFIX + title
+    return _enqueue(session, redis, actor, app, job.kind, title, **dict(job.arguments or {}))
 
 
 # -- apps ----------------------------------------------------------------------------------
@@ -294,9 +362,9 @@ def create_app(
     tenant = _tenant(session, actor, tenant_ref)
     host = _host(session, actor, host_ref)
     app = services.create_app(session, tenant, host, name, tech, custom_command or None)
-    return app, _enqueue(session, redis, actor, app, "create_app")
+    return app, _enqueue(session, redis, actor, app, "create_app", KIND_TITLES["create_app"])
 
 
 def delete_app(session: Session, redis: Any, actor: Actor, app: App) -> Job:
     """Stop everything and unregister the app's runtime; its logs and data stay."""
-    return _enqueue(session, redis, actor, app, "delete_app")
+    return _enqueue(session, redis, actor, app, "delete_app", KIND_TITLES["delete_app"])

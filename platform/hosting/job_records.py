@@ -23,6 +23,7 @@ from hosting.models import App, Job, Membership, User, new_job_id, utcnow
 JOB_KIND_RE = re.compile(r"[a-z0-9_.:-]{1,64}")
 MAX_LOG_TAIL_CHARS = 64 * 1024
 MAX_ERROR_CHARS = 16 * 1024
+MAX_TITLE_CHARS = 200
 
 
 def _json_value(field: str, value: Any) -> Any:
@@ -42,9 +43,11 @@ def record_job(
     user: User | None = None,
     actor: str | None = None,
     job_id: str | None = None,
+    title: str | None = None,
 ) -> Job:
     """A queued job (and its audit record). ``actor`` says who asked when there is no user
-    (e.g. ``cli:root``); it defaults to the user's e-mail."""
+    (e.g. ``cli:root``); it defaults to the user's e-mail. ``title`` says what it does for
+    people ("Enable Redis"; see ``hosting.commands``)."""
     if not isinstance(kind, str) or not JOB_KIND_RE.fullmatch(kind):
         raise InvalidInput("kind", f"{kind!r} is not a job kind (a-z, 0-9, '_.:-')")
     arguments = _json_value("arguments", dict(arguments or {}))
@@ -53,6 +56,7 @@ def record_job(
     job = Job(
         id=job_id or new_job_id(),
         kind=kind,
+        title=title[:MAX_TITLE_CHARS] if title else None,
         arguments=arguments,
         app=app,
         user=user,

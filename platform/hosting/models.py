@@ -237,6 +237,8 @@ class Job(Base):
     )
     actor: Mapped[str | None] = mapped_column(String(200))  # e.g. "user:alice@x", "cli:root"
     kind: Mapped[str] = mapped_column(String(64))
+    # What it did, for people ("Enable Redis"): the kind alone does not say which service.
+    title: Mapped[str | None] = mapped_column(String(200))
     arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     result: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))

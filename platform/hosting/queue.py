@@ -12,14 +12,16 @@ Job kinds and their ``arguments``:
 - ``apply_services``: render and write the service files, reread/update the app's runtime,
   wait until every enabled program runs and every removed one is gone; no arguments.
 - ``program_action``: ``{"action": "start" | "stop" | "restart", "program": name | "all"}``.
-- ``read_log``: ``{"program": name, "channel": "stdout" | "stderr", "bytes": N}``; the result
-  holds ``{"program", "channel", "text"}``.
 - ``delete_app``: stop everything and unregister the app's runtime; its logs are kept.
 
+Reading a log is no job (it changes nothing, and leaves no audit record): see
+``hosting.log_reads``.
+
 Jobs are serialized as JSON (``job_queue``), never pickle, so reading a job runs nothing;
-and the workers run only ``WORKER_FUNCTION`` (workers.worker: a job naming anything else, or
-carrying callbacks, is refused). What keeps foreign writes out of the queue in the first
-place is Redis's password and its unix socket's directory. Redis: pass a ``redis.Redis``
+and the workers run only ``WORKER_FUNCTION`` and ``hosting.log_reads.LOG_FUNCTION``
+(workers.worker: a job naming anything else, or carrying callbacks, is refused). What keeps
+foreign writes out of the queue in the first place is Redis's password and its unix socket's
+directory. Redis: pass a ``redis.Redis``
 made with ``decode_responses=False``.
 """
 
@@ -33,10 +35,8 @@ from hosting.errors import InvalidInput
 from hosting.job_records import record_job
 from hosting.models import App, Host, Job, User
 
-JOB_KINDS = ("create_app", "apply_services", "program_action", "read_log", "delete_app")
+JOB_KINDS = ("create_app", "apply_services", "program_action", "delete_app")
 PROGRAM_ACTIONS = ("start", "stop", "restart")
-LOG_CHANNELS = ("stdout", "stderr")
-MAX_LOG_BYTES = 1024 * 1024
 
 WORKER_FUNCTION = "workers.job_handlers.run_job"
 DEFAULT_JOB_TIMEOUT = 300  # seconds; the host's workers' stopwaitsecs are above this
@@ -68,17 +68,6 @@ def check_arguments(kind: str, arguments: dict[str, Any] | None) -> dict[str, An
         if not isinstance(program, str) or not program:
             raise InvalidInput("program", "must be a program name or 'all'")
         return {"action": action, "program": program}
-    if kind == "read_log":
-        program = arguments.get("program", "app")
-        channel = arguments.get("channel", "stdout")
-        size = arguments.get("bytes", 16 * 1024)
-        if not isinstance(program, str) or not program:
-            raise InvalidInput("program", "must be a program name")
-        if channel not in LOG_CHANNELS:
-            raise InvalidInput("channel", f"must be one of {', '.join(LOG_CHANNELS)}")
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_LOG_BYTES:
-            raise InvalidInput("bytes", f"must be a number of bytes from 1 to {MAX_LOG_BYTES}")
-        return {"program": program, "channel": channel, "bytes": size}
     if arguments:
         raise InvalidInput("arguments", f"{kind} takes no arguments")
     return arguments
@@ -95,6 +84,7 @@ def enqueue_job(
     actor: str | None = None,
     arguments: dict[str, Any] | None = None,
     job_timeout: int = DEFAULT_JOB_TIMEOUT,
+    title: str | None = None,
 ) -> Job:
     """Record a queued Job, commit, and enqueue it on ``host``'s queue; returns the Job.
 
@@ -106,7 +96,7 @@ def enqueue_job(
     arguments = check_arguments(kind, arguments)
     if app is not None and app.host_id != host.id:
         raise InvalidInput("host", f"app {app.name} lives on another host")
-    job = record_job(session, kind, arguments, app=app, user=user, actor=actor)
+    job = record_job(session, kind, arguments, app=app, user=user, actor=actor, title=title)
     session.commit()
     queue = job_queue(host.queue, redis)
     description = f"{kind} app={app.name}" if app is not None else kind

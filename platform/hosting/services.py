@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from hosting import validation as v
 from hosting.catalog import TECHS, ServiceSpec, get_kind
-from hosting.errors import InvalidInput, NotFound, ServiceSettingError
+from hosting.errors import InvalidInput, NotFound, ServiceSettingError, raise_all
 from hosting.job_records import finish_job, jobs_visible_to, record_job, start_job  # noqa: F401
 from hosting.models import (
     ROLES,
@@ -140,6 +140,18 @@ def add_member(session: Session, tenant: Tenant, user: User, role: str = "member
 # -- apps and who sees them -------------------------------------------------------------
 
 
+def _app_command(tech: str, custom_command: str | None) -> str | None:
+    if tech not in TECHS:
+        raise InvalidInput("tech", f"must be one of {', '.join(TECHS)}")
+    if tech == "custom":
+        if custom_command is None:
+            raise InvalidInput("custom_command", "a custom app needs a command")
+        return v.command("custom_command", custom_command)
+    if custom_command is not None:
+        raise InvalidInput("custom_command", f"only custom apps take a command, not {tech}")
+    return None
+
+
 def create_app(
     session: Session,
     tenant: Tenant,
@@ -149,15 +161,16 @@ def create_app(
     custom_command: str | None = None,
 ) -> App:
     """An app of ``tenant`` on ``host``, with its ``app`` service (the main program)."""
-    name = _matching("name", name, APP_NAME_RE, "app name (a-z, 0-9, '-', at most 40)")
-    if tech not in TECHS:
-        raise InvalidInput("tech", f"must be one of {', '.join(TECHS)}")
-    if tech == "custom":
-        if custom_command is None:
-            raise InvalidInput("custom_command", "a custom app needs a command")
-        custom_command = v.command("custom_command", custom_command)
-    elif custom_command is not None:
-        raise InvalidInput("custom_command", f"only custom apps take a command, not {tech}")
+    errors: list[InvalidInput] = []  # the name's and the command's, both at once
+    try:
+        name = _matching("name", name, APP_NAME_RE, "app name (a-z, 0-9, '-', at most 40)")
+    except InvalidInput as exc:
+        errors.append(exc)
+    try:
+        custom_command = _app_command(tech, custom_command)
+    except InvalidInput as exc:
+        errors.append(exc)
+    raise_all(errors)
     if _exists(session, select(App).where(App.host_id == host.id, App.name == name)):
         raise InvalidInput("name", f"host {host.name} has an app named {name!r} already")
     try:
@@ -262,6 +275,22 @@ def _app_port(app: App) -> int:
     return 8080
 
 
+def input_errors(app: App, kind: str, name: Any, settings: Any) -> list[InvalidInput]:
+    """Everything wrong with a service's name and settings, all at once (a form shows each
+    beside its field); empty when both pass. Ports and the rendered text are checked after."""
+    service_kind = get_kind(kind)
+    errors: list[InvalidInput] = []
+    try:
+        service_kind.check_name(name)
+    except InvalidInput as exc:
+        errors.append(exc)
+    try:
+        service_kind.clean(settings, app.tech)
+    except InvalidInput as exc:
+        errors.extend(exc.every)
+    return errors
+
+
 def _validated(
     session: Session,
     app: App,
@@ -275,7 +304,7 @@ def _validated(
     """Normalized overrides for a service of ``app`` (``current`` when it exists already),
     after every check passed."""
     service_kind = get_kind(kind)
-    name = service_kind.check_name(name)
+    raise_all(input_errors(app, kind, name, settings))
     overrides = service_kind.clean(settings, app.tech)
     if check_ports:
         spec = ServiceSpec(kind, name, overrides, app.tech, app.custom_command)

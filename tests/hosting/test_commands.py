@@ -129,20 +129,93 @@ def _job_ids(session: Session) -> list[str]:
     return [job.id for job in session.query(Job).order_by(Job.created_at, Job.id)]
 
 
-def test_read_log_checks_once_where_the_job_arguments_are_checked(
+def test_read_log_checks_who_and_what_before_asking_the_host(
+    session: Session, world: World, enqueued: Enqueued
+) -> None:
+    # The read itself (a worker answering through Redis) is tested end to end in
+    # tests/workers/test_log_reads.py; here, what is refused before anything is asked.
+    alice = Actor.for_user(world.alice)
+    with pytest.raises(InvalidInput, match="runs no program 'nope'"):
+        commands.read_log(None, alice, world.shop, "nope")
+    with pytest.raises(InvalidInput, match="must be one of stdout, stderr"):
+        commands.read_log(None, alice, world.shop, "app", "stdin")
+    with pytest.raises(InvalidInput, match="from 1 to 1048576") as too_big:
+        commands.read_log(None, OPERATOR, world.shop, "app", "stdout", 2**21)
+    assert too_big.value.field == "bytes"
+    assert enqueued.calls == []
+    assert session.query(Job).count() == 0  # a read is never a Job
+
+
+def test_each_change_is_titled_by_what_it_did(
     session: Session, world: World, enqueued: Enqueued
 ) -> None:
     alice = Actor.for_user(world.alice)
-    with pytest.raises(InvalidInput, match="runs no program 'nope'"):
-        commands.read_log(session, None, alice, world.shop, "nope")
-    with pytest.raises(InvalidInput, match="must be one of stdout, stderr"):
-        commands.read_log(session, None, alice, world.shop, "app", "stdin")
-    with pytest.raises(InvalidInput, match="from 1 to 1048576") as too_big:
-        commands.read_log(session, None, OPERATOR, world.shop, "app", "stdout", 2**21)
-    assert too_big.value.field == "bytes"
-    job = commands.read_log(session, None, alice, world.shop, "app", "stderr", 100)
-    assert job.arguments == {"program": "app", "channel": "stderr", "bytes": 100}
-    assert len(enqueued.calls) == 1
+    shop = world.shop
+
+    def title(result: Any) -> str:
+        job = result[1] if isinstance(result, tuple) else result
+        return session.get(Job, job.id).title
+
+    assert title(commands.set_service_enabled(session, None, alice, shop, "redis", True)) == (
+        "Enable Redis"
+    )
+    assert title(commands.set_service_enabled(session, None, alice, shop, "memcached", True)) == (
+        "Enable Memcached"
+    )
+    assert title(commands.set_service_enabled(session, None, alice, shop, "memcached", False)) == (
+        "Disable Memcached"
+    )
+    added = commands.save_custom_program(session, None, alice, shop, "worker", {"command": "w"})
+    assert title(added) == "Add program worker"
+    worker = added[0]
+    changed = commands.save_custom_program(
+        session, None, alice, shop, "worker", {"command": "w2"}, existing=worker
+    )
+    assert title(changed) == "Change program worker"
+    assert title(commands.program_action(session, None, alice, shop, "app", "restart")) == (
+        "Restart app"
+    )
+    assert title(commands.program_action(session, None, alice, shop, "worker", "stop")) == (
+        "Stop program worker"
+    )
+    assert title(commands.remove_custom_program(session, None, alice, shop, worker)) == (
+        "Remove program worker"
+    )
+    app, job = commands.create_app(session, None, alice, name="api", tech="node")
+    assert title(job) == "Create app"
+    assert title(commands.delete_app(session, None, alice, app)) == "Delete app"
+    # Rows from before titles were stored are named from their kind and arguments.
+    old = Job(kind="program_action", arguments={"action": "start", "program": "all"})
+    assert commands.job_title(old) == "Start all programs"
+
+
+def test_a_failed_job_is_retried_as_a_new_job_titled_after_it(
+    session: Session, world: World, enqueued: Enqueued
+) -> None:
+    alice = Actor.for_user(world.alice)
+    _service, job = commands.set_service_enabled(session, None, alice, world.shop, "redis", True)
+    with pytest.raises(InvalidInput, match="only a failed job is retried; this one is queued"):
+        commands.retry_job(session, None, alice, job)
+    job.status, job.error = "failed", "config refused"
+    session.commit()
+    retry = commands.retry_job(session, None, alice, job)
+    assert (retry.kind, retry.title, retry.status) == (
+        "apply_services",
+        "Retry: Enable Redis",
+        "queued",
+    )
+    assert retry.id != job.id and retry.actor == "user:alice@acme.example"
+    retry.status = "failed"
+    again = commands.retry_job(session, None, OPERATOR, retry)
+    assert again.title == "Retry: Enable Redis"  # not "Retry: Retry: ..."
+    # Another tenant's job is not found, whatever its id.
+    _service, theirs = commands.set_service_enabled(
+        session, None, OPERATOR, world.blog, "redis", True
+    )
+    theirs.status = "failed"
+    with pytest.raises(NotFound):
+        commands.retry_job(session, None, alice, theirs)
+    assert len(enqueued.calls) == 4
 
 
 def test_a_program_named_all_is_refused(session: Session, world: World, enqueued: Enqueued) -> None:

@@ -70,6 +70,8 @@ def make_config(url: str, redis_url: str, data_dir: Path, **extra: Any) -> dict[
         "HOSTING_DATA_DIR": str(data_dir),
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
+        # No worker answers log reads in these tests: say so after 1 s, not 15.
+        "LOG_READ_SECONDS": 1,
         **extra,
     }
 

@@ -126,29 +126,20 @@ def test_program_actions(client: FlaskClient, world: World, redis_client: redis.
     assert response.status_code == 400 and response.json["error"]["field"] == "program"
 
 
-def test_log_tail_through_a_job(app: Flask, client: FlaskClient, world: World) -> None:
+def test_log_tail_is_no_job(app: Flask, client: FlaskClient, world: World) -> None:
+    """Refusals, and the answer when no worker reads it (none runs here; the real read is
+    tests/workers/test_log_reads.py)."""
     api = Api(client, world.alice_token)
-    response = api(
-        "POST",
-        f"/apps/{world.shop_id}/logs",
-        json={"program": "app", "channel": "stdout", "bytes": 2048},
-    )
-    assert response.status_code == 202
-    job_id = response.json["job"]["id"]
-    assert api("GET", f"/jobs/{job_id}").json["job"]["status"] == "queued"
-    with app.app_context():
-        session = get_session()
-        finish_job(
-            session, job_id, result={"program": "app", "channel": "stdout", "text": "hello\n"}
-        )
-        session.commit()
-    job = api("GET", f"/jobs/{job_id}").json["job"]
-    assert job["status"] == "done" and job["result"]["text"] == "hello\n"
-    assert job_id in [j["id"] for j in api("GET", f"/apps/{world.shop_id}/jobs").json["jobs"]]
+    jobs_before = api("GET", f"/apps/{world.shop_id}/jobs").json["jobs"]
+    response = api("GET", f"/apps/{world.shop_id}/logs?program=app&bytes=2048")
+    assert response.status_code == 503 and "did not answer" in response.json["error"]["message"]
     response = api("POST", f"/apps/{world.shop_id}/logs", json={"bytes": 0})
     assert response.status_code == 400 and response.json["error"]["field"] == "bytes"
     response = api("POST", f"/apps/{world.shop_id}/logs", json={"channel": "stdin"})
     assert response.status_code == 400 and response.json["error"]["field"] == "channel"
+    response = api("GET", f"/apps/{world.shop_id}/logs?bytes=lots")
+    assert response.status_code == 400 and response.json["error"]["field"] == "bytes"
+    assert api("GET", f"/apps/{world.shop_id}/jobs").json["jobs"] == jobs_before
 
 
 def test_status(client: FlaskClient, world: World) -> None:
