@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from hosting import db, services
+from hosting.log_reads import request_log
 from hosting.models import App, Host, Job, Tenant
 from hosting.queue import enqueue_job
 from redis import Redis
@@ -214,6 +215,15 @@ class Platform:
         job = self.wait_job(self.enqueue(kind, app_id, **arguments), timeout)
         assert job.status == "done", f"{kind} failed: {job.error}\n{job.log_tail}"
         return job
+
+    def read_log(
+        self, app_id: int, program: str = "app", channel: str = "stdout", size: int = 64 * 1024
+    ) -> str:
+        """A log read as the panel asks for one (no Job): a worker of the app's host answers;
+        ``hosting.log_reads.LogUnavailable`` when it cannot."""
+        with self.sessions() as session:
+            queue = session.get(App, app_id).host.queue
+        return request_log(self.redis, queue, app_id, program, channel, size)
 
     def app_root(self, app_id: int) -> Path:
         with self.sessions() as session:

@@ -54,7 +54,11 @@ def test_operator_cli(platform: Platform) -> None:
     assert code == 1 and "error: no such program: nosuch" in out, out
 
     code, out = hostingctl(platform, "logs", "shop", "--bytes", "500")
-    assert code == 0, out
+    assert code == 0, out  # read by the host's worker; no job (the list below has none)
+    code, out = hostingctl(platform, "logs", "shop", "nosuch")
+    assert code == 1 and "error: no such program: nosuch" in out, out
+    code, out = hostingctl(platform, "logs", "shop", "--bytes", "99999999999999999999")
+    assert code == 2 and "bytes: must be a number of bytes from 1 to 1048576" in out, out
 
     code, out = hostingctl(platform, "--no-wait", "stop", "shop")
     assert code == 0 and out.count("\n") == 1, out
@@ -62,7 +66,8 @@ def test_operator_cli(platform: Platform) -> None:
     code, out = hostingctl(platform, "jobs", "--app", "shop")
     assert code == 0
     lines = [line for line in out.splitlines() if not line.startswith("    ")]
-    assert len(lines) == 5 and all("cli:" in line for line in lines), out
+    assert len(lines) == 4 and all("cli:" in line for line in lines), out
+    assert "Restart app" in out and "Stop all programs" in out and "Create app" in out
     assert "error: no such program: nosuch" in out
 
     code, out = hostingctl(platform, "create-app", "acme-corp", "h1", "Bad Name", "--tech", "node")

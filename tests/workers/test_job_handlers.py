@@ -193,8 +193,7 @@ def test_restart_app_and_read_its_log(platform: Platform) -> None:
     assert pids(platform, app_id)["app:app"] > 0
 
     wait_until(lambda: http_answers(platform, app_id, port), 10, "the app to answer HTTP")
-    job = platform.run("read_log", app_id, program="app", channel="stdout", bytes=2000)
-    assert '"GET / HTTP/1.1" 200' in job.result["text"]
+    assert '"GET / HTTP/1.1" 200' in platform.read_log(app_id, "app", "stdout", 2000)
 
 
 def test_a_program_that_cannot_start_fails_the_job_with_its_log(platform: Platform) -> None:
