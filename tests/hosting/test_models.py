@@ -219,3 +219,26 @@ def test_deletes_cascade_or_keep_the_audit_trail(session: Session) -> None:
     job = session.scalars(select(Job)).one()
     assert (job.app_id, job.user_id, job.kind) == (None, None, "apply")
     assert session.scalars(select(Tenant)).one().slug == "acme-s-r-o"
+
+
+def test_revision_0005_titles_jobs_and_drops_log_reads(database_url: str) -> None:
+    """Jobs gain a stored title; the read_log rows of before (log reads are no jobs now)
+    go, every other row stays."""
+    db.upgrade(database_url, "0002")
+    engine = db.make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for job_id, kind in (("j-apply", "apply_services"), ("j-read", "read_log")):
+                connection.execute(
+                    text(
+                        "INSERT INTO jobs (id, kind, arguments, status, attempts, created_at)"
+                        " VALUES (:id, :kind, '{}', 'done', 1, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": job_id, "kind": kind},
+                )
+        db.upgrade(database_url, "0005")
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT id, title FROM jobs")).all()
+        assert [tuple(row) for row in rows] == [("j-apply", None)]
+    finally:
+        engine.dispose()

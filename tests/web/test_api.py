@@ -7,7 +7,6 @@ from typing import Any
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from hosting.job_records import finish_job
 
 from admin_web.extensions import get_session
 from tests.web.fixtures import World, rq_job_ids

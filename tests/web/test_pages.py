@@ -177,6 +177,75 @@ def test_validation_errors_are_shown_next_to_the_field(
         assert get_session().scalars(select(Service).where(Service.name == "ok")).first() is None
 
 
+def test_every_field_error_shows_at_once(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    data = {
+        "name": "Bad Name",
+        "command": "ls ; cut here",
+        "environment": "novalue",
+        "directory": "../../etc",
+        "stopwaitsecs": "0",
+    }
+    response = client.post(f"/apps/{world.shop_id}/programs/new", data=data)
+    assert response.status_code == 400
+    assert "is not a valid name" in field_error(response.data, "name")
+    assert "starts a comment" in field_error(response.data, "command")
+    assert "write NAME=value" in field_error(response.data, "environment")
+    assert field_error(response.data, "directory")
+    assert field_error(response.data, "stopwaitsecs")
+    # The new-app form: the name's error and the command's, together.
+    data = {"name": "Nope!", "tech": "custom", "tenant": "acme", "custom_command": "%(x"}
+    response = client.post("/apps/new", data=data)
+    assert response.status_code == 400
+    assert field_error(response.data, "name") and field_error(response.data, "custom_command")
+    assert rq_job_ids(redis_client, "host.h1") == []
+
+
+def test_the_job_card_is_the_one_voice_for_a_job(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login()
+    response = client.post(f"/apps/{world.shop_id}/services/redis/enable")
+    page = client.get(response.headers["Location"]).data.decode()
+    job = newest_job(app)
+    assert job.title == "Enable Redis"
+    card = page[page.index('class="jobcard"') :]
+    assert "data-job-title>Enable Redis<" in card and "data-job-status>queued<" in card
+    assert "queued." not in page and "applying" not in page  # no flash beside the card
+    # Once the job is done the card (on the next page) says so, and nothing else says queued.
+    response = client.post(f"/apps/{world.shop_id}/control/app/restart")
+    with app.app_context():
+        session = get_session()
+        finish_job(session, newest_job(app).id, result={})
+        session.commit()
+    page = client.get(response.headers["Location"]).data.decode()
+    assert "data-job-title>Restart app<" in page and "data-job-status>done<" in page
+    assert 'class="flash flash-info"' not in page
+
+
+def test_retry_runs_a_failed_job_again(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    auth.login()
+    url = f"/apps/{world.shop_id}/jobs/{world.shop_job_id}/retry"
+    response = client.post(url)  # the world's job is queued, not failed: refused
+    assert response.status_code == 302
+    assert "only a failed job is retried" in client.get(response.headers["Location"]).data.decode()
+    with app.app_context():
+        session = get_session()
+        finish_job(session, world.shop_job_id, error="conf refused: numprocs=l")
+        session.commit()
+    page = client.get(f"/apps/{world.shop_id}").data.decode()
+    assert f'action="{url}"' in page and "conf refused: numprocs=l" in page
+    response = client.post(url)
+    job = newest_job(app)
+    assert (job.kind, job.title) == ("apply_services", "Retry: Apply the app's settings")
+    assert rq_job_ids(redis_client, "host.h1") == [job.id]
+    assert client.post(f"/apps/{world.blog_id}/jobs/{world.shop_job_id}/retry").status_code == 404
+
+
 def test_new_app_form(
     app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
 ) -> None:

@@ -38,8 +38,8 @@ def test_every_route_is_classified() -> None:
         }, route
     assert {r.endpoint for r in OWNED_PAGES} >= {
         "apps.detail", "apps.status", "apps.control", "apps.toggle_service", "apps.logs",
-        "apps.logs_json", "apps.retry", "apps.jobs", "apps.delete", "apps.program_new", "apps.program_edit",
-        "apps.program_remove", "jobs.show", "auth.revoke_token",
+        "apps.logs_json", "apps.retry", "apps.jobs", "apps.delete", "apps.program_new",
+        "apps.program_edit", "apps.program_remove", "jobs.show", "auth.revoke_token",
     }
     assert len(OWNED_API) >= 9
 
