@@ -128,7 +128,9 @@ def _accepted(payload: dict[str, Any]) -> Any:
 
 def _read_log(app: App, program: str, channel: str, size: Any) -> str:
     timeout = current_app.config["LOG_READ_SECONDS"]
-    return commands.read_log(get_redis(), acting(), app, program, channel, size, timeout=timeout)
+    return commands.read_log(
+        get_session(), get_redis(), acting(), app, program, channel, size, timeout=timeout
+    )
 
 
 @bp.get("/openapi.json")

@@ -21,6 +21,7 @@ from flask_login import login_required
 from hosting import commands, services
 from hosting.catalog import get_kind
 from hosting.commands import Actor
+from hosting.desired_state import actual_state
 from hosting.errors import InvalidInput, NotFound
 from hosting.job_records import jobs_visible_to
 from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
@@ -147,12 +148,15 @@ def detail(app_id: int) -> Any:
     ]
     jobs = jobs_visible_to(session, me(), app=app, limit=RECENT_JOBS)
     states = desired_actual(session, app, status)
+    rows = {row["name"]: row for row in states["services"]}
+    for kind in commands.TOGGLE_KINDS:  # never enabled: no row, but the runtime can tell
+        rows.setdefault(kind, {"actual": actual_state(status, kind)})
     return render_template(
         "apps/detail.html",
         app=app,
         state=app_state(app, status),
         processes=process_rows(app, status),
-        services={row["name"]: row for row in states["services"]},
+        services=rows,
         apply=states["apply"],
         differences=states["differences"],
         toggles=toggles,
@@ -269,7 +273,9 @@ def _log_request(app: App) -> tuple[str, str, int]:
 
 def _read_log(app: App, program: str, channel: str, size: Any) -> str:
     timeout = current_app.config["LOG_READ_SECONDS"]
-    return commands.read_log(get_redis(), acting(), app, program, channel, size, timeout=timeout)
+    return commands.read_log(
+        get_session(), get_redis(), acting(), app, program, channel, size, timeout=timeout
+    )
 
 
 def log_program_names(app: App) -> list[str]:

@@ -260,7 +260,9 @@ class Cli:
             app = commands.find_app(session, self.actor, a.app)
             channel = "stderr" if a.stderr else "stdout"
             try:
-                text = commands.read_log(self.redis(), self.actor, app, a.program, channel, a.bytes)
+                text = commands.read_log(
+                    session, self.redis(), self.actor, app, a.program, channel, a.bytes
+                )
             except LogUnavailable as exc:
                 self.out(f"error: {exc}")
                 return EXIT_FAILED

@@ -203,6 +203,7 @@ def program_action(
 
 
 def read_log(
+    session: Session,
     redis: Any,
     actor: Actor,
     app: App,
@@ -213,10 +214,17 @@ def read_log(
     timeout: int = READ_SECONDS,
 ) -> str:
     """The tail of a program's log, read by the app's host (no Job: nothing changes);
-    ``hosting.log_reads.LogUnavailable`` when the host cannot say in time."""
+    ``hosting.log_reads.LogUnavailable`` when the host cannot say in time.
+
+    The session's transaction is ended (rolled back: a read has nothing to keep) before
+    waiting: on SQLite every transaction holds the database's write lock (``BEGIN
+    IMMEDIATE``, see ``hosting.db``), and the worker that answers must read the app's rows.
+    """
     program, channel, size = check_log_request(program, channel, size)
     _check_program(actor, app, program, log_programs(app))
-    return request_log(redis, app.host.queue, app.id, program, channel, size, timeout=timeout)
+    queue, app_id = app.host.queue, app.id
+    session.rollback()
+    return request_log(redis, queue, app_id, program, channel, size, timeout=timeout)
 
 
 # -- services ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ for every command.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 from hosting.errors import HostingError, InvalidInput
@@ -27,6 +28,7 @@ MAX_LOG_BYTES = 1024 * 1024
 DEFAULT_LOG_BYTES = 64 * 1024
 READ_SECONDS = 15  # the host's workers answer well within this unless all are busy
 RESULT_TTL = 60  # seconds the answer stays in Redis for the caller to take
+WAIT_SLICE_SECONDS = 1
 
 
 class LogUnavailable(HostingError):
@@ -71,9 +73,14 @@ def request_log(
         failure_ttl=RESULT_TTL,
         description=f"read log app={app_id} {program} {channel}",
     )
+    deadline = time.monotonic() + timeout
+    result = None
     try:
-        # Blocks on the job's result stream (an XREAD with this deadline), no polling.
-        result = rq_job.latest_result(timeout=timeout)
+        while result is None and time.monotonic() < deadline:
+            # Blocks on the job's result stream (XREAD), returning as soon as the answer is
+            # there; a second at a time, since Redis clients cut off longer reads (redis-py
+            # after 5 s by default).
+            result = rq_job.latest_result(timeout=WAIT_SLICE_SECONDS)
     finally:
         # Read once, by this caller only: the request and its answer go (what a worker still
         # busy with it writes afterwards expires after RESULT_TTL).

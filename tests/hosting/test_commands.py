@@ -136,11 +136,11 @@ def test_read_log_checks_who_and_what_before_asking_the_host(
     # tests/workers/test_log_reads.py; here, what is refused before anything is asked.
     alice = Actor.for_user(world.alice)
     with pytest.raises(InvalidInput, match="runs no program 'nope'"):
-        commands.read_log(None, alice, world.shop, "nope")
+        commands.read_log(session, None, alice, world.shop, "nope")
     with pytest.raises(InvalidInput, match="must be one of stdout, stderr"):
-        commands.read_log(None, alice, world.shop, "app", "stdin")
+        commands.read_log(session, None, alice, world.shop, "app", "stdin")
     with pytest.raises(InvalidInput, match="from 1 to 1048576") as too_big:
-        commands.read_log(None, OPERATOR, world.shop, "app", "stdout", 2**21)
+        commands.read_log(session, None, OPERATOR, world.shop, "app", "stdout", 2**21)
     assert too_big.value.field == "bytes"
     assert enqueued.calls == []
     assert session.query(Job).count() == 0  # a read is never a Job

@@ -1,7 +1,8 @@
 """The panel's main flows in a real browser against the real stack: redis-server, a host
 runtime (our supervisord) running RQ workers and the app's own runtime, and the panel
 served over HTTP. Log in, enable Redis, restart the app and watch its state change live,
-read its log. Screenshots go to test-artifacts/screenshots/."""
+read its log, add a program whose apply fails and retry it once its cause is fixed.
+Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ if REASON is None:
     )
 
 PASSWORD = "browser pass 123"
+# A custom program that runs only once its file exists (brackets: a command may hold them).
+GUARDED = "/bin/sh -c '[ -f ready ] && exec sleep 1000'"
 WAIT = 60.0
 
 
@@ -190,23 +193,55 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     driver.find_element(By.CSS_SELECTOR, "[data-follow]").click()  # stop following
     screenshot(driver, "07-log-viewer")
 
-    # Jobs and audit log: who did what, and how it ended.
+    # A failed apply: a program that cannot run yet. The page shows what was asked beside
+    # what runs, and Retry mends it once the cause is fixed.
+    driver.get(f"{stack.url}/apps/{stack.app_id}/programs/new")
+    driver.find_element(By.NAME, "name").send_keys("guard")
+    driver.find_element(By.NAME, "command").send_keys(GUARDED)
+    driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    detail = wait_job_card(driver, "failed")
+    assert "Add program guard" in detail
+    differences = lambda: driver.find_element(By.CSS_SELECTOR, "[data-differences]")  # noqa: E731
+    wait_for(
+        lambda: "Program guard: wanted enabled, fatal; last apply failed" in differences().text,
+        "desired and actual side by side",
+    )
+    assert "queued." not in driver.page_source  # no flash contradicts the card
+    assert driver.find_element(By.CSS_SELECTOR, '[data-service-desired="guard"]').text == (
+        "WANTED ENABLED"
+    )
+    assert driver.find_element(By.CSS_SELECTOR, '[data-service-actual="guard"]').text == "FATAL"
+    screenshot(driver, "08-failed-apply")
+    (stack.platform.app_root(stack.app_id) / "app" / "ready").write_text("")
+    differences().find_element(By.CSS_SELECTOR, "[data-retry-form] button").click()
+    assert "Retry: Add program guard" in wait_job_card(driver)
+    wait_for(lambda: process_cell(driver, "guard", "state") == "RUNNING", "guard RUNNING")
+    wait_for(lambda: not differences().is_displayed(), "nothing left that differs")
+    screenshot(driver, "09-retried")
+
+    # Jobs and audit log: who did what, titled by what it did; reading logs is not there.
     driver.find_element(By.LINK_TEXT, "Jobs & audit").click()
     page = driver.page_source
-    assert "Apply services" in page and "Restart app" in page and "Read app stdout log" in page
-    screenshot(driver, "08-jobs")
+    for title in ("Enable Redis", "Restart app", "Stop app", "Add program guard"):
+        assert title in page, title
+    assert "Retry: Add program guard" in page
+    assert "Apply services" not in page and "Read " not in page
+    screenshot(driver, "10-jobs")
 
-    # A custom program with a bad name: the error shows next to the field.
+    # A custom program with a bad name and a bad environment: both errors, at once.
     driver.get(f"{stack.url}/apps/{stack.app_id}/programs/new")
     driver.find_element(By.NAME, "name").send_keys("Bad Name")
     driver.find_element(By.NAME, "command").send_keys("sleep 1000")
+    driver.find_element(By.NAME, "environment").send_keys("novalue")
     driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
     error = wait_for(
         lambda: driver.find_element(By.CSS_SELECTOR, '[data-field-error="name"]').text,
         "the name error",
     )
     assert "is not a valid name" in error
-    screenshot(driver, "09-program-validation")
+    environment = driver.find_element(By.CSS_SELECTOR, '[data-field-error="environment"]').text
+    assert "write NAME=value" in environment
+    screenshot(driver, "11-program-validation")
 
     # An API token, shown once.
     driver.get(f"{stack.url}/account/tokens")
@@ -214,13 +249,13 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
     token = driver.find_element(By.CSS_SELECTOR, "[data-new-token]").text
     assert token.startswith("hst_")
-    screenshot(driver, "10-api-token")
+    screenshot(driver, "12-api-token")
 
     # The app page on a phone-sized window.
     driver.set_window_size(400, 900)
     driver.get(f"{stack.url}/apps/{stack.app_id}")
     wait_for(lambda: process_cell(driver, "app", "state") == "RUNNING", "app RUNNING (mobile)")
-    screenshot(driver, "11-app-page-mobile")
+    screenshot(driver, "13-app-page-mobile")
 
     # The operator's view of the host: its real RQ workers are alive.
     driver.set_window_size(1280, 900)
@@ -230,7 +265,7 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     assert "host.h1" in driver.page_source
     alive = driver.find_element(By.XPATH, "//tr[td[1][normalize-space()='h1']]/td[6]").text
     assert alive.split()[0] == "2", alive  # the host runtime runs two workers
-    screenshot(driver, "12-admin-hosts")
+    screenshot(driver, "14-admin-hosts")
 
 
 def _http_get(stack: Stack, path: str = "/") -> bool:
