@@ -20,7 +20,7 @@ from hosting.commands import Actor
 from hosting.errors import InvalidInput, NotFound
 from hosting.job_records import jobs_visible_to
 from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
-from hosting.models import App, User
+from hosting.models import App, Job, User
 from hosting.status import read_app_status
 
 from admin_web.extensions import get_redis, get_session
@@ -263,21 +263,22 @@ def app_jobs(app_id: int) -> Any:
     return jsonify(jobs=[job_dict(job, with_result=False) for job in rows])
 
 
-@bp.get("/jobs/<job_id>")
-@token_required
-def job_status(job_id: str) -> Any:
+def _job(job_id: str) -> Job:
     job = job_for(get_session(), api_user(), job_id)
     if job is None:
         raise ApiError(404, f"no job {job_id}")
-    return jsonify(job=job_dict(job))
+    return job
+
+
+@bp.get("/jobs/<job_id>")
+@token_required
+def job_status(job_id: str) -> Any:
+    return jsonify(job=job_dict(_job(job_id)))
 
 
 @bp.post("/jobs/<job_id>/retry")
 @token_required
 def retry_job(job_id: str) -> Any:
     """Run a failed job again (after its cause is fixed), as a new job."""
-    job = job_for(get_session(), api_user(), job_id)
-    if job is None:
-        raise ApiError(404, f"no job {job_id}")
-    new_job = commands.retry_job(get_session(), get_redis(), acting(), job)
+    new_job = commands.retry_job(get_session(), get_redis(), acting(), _job(job_id))
     return _accepted({"job": job_dict(new_job)})

@@ -64,32 +64,18 @@ class Stack:
 
 @pytest.fixture
 def stack(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    from hosting import services
-    from hosting.models import Tenant
-
-    from admin_web import create_app
-
     monkeypatch.setattr("hosting.passwords.N", 2**8)
     platform.add_host("h1")
     app_id, port = platform.create_app(name="shop")
     platform.run("create_app", app_id)
-    with platform.sessions() as session:
-        user = services.create_user(session, "alice@acme.example", PASSWORD)
-        tenant = session.query(Tenant).filter_by(slug="acme").one()
-        services.add_member(session, tenant, user, "owner")
-        services.create_user(session, "root@example.com", PASSWORD, is_admin=True)
-        session.commit()
-    panel = create_app(
-        {
-            "DATABASE_URL": platform.database_url,
-            "REDIS_URL": platform.redis_url,
-            "HOSTING_DATA_DIR": str(platform.base),
-            "SECRET_KEY": "browser-tests",
-            # Served over plain http on 127.0.0.1 here; CSRF stays on, as in production.
-            "SESSION_COOKIE_SECURE": False,
-            "REMEMBER_COOKIE_SECURE": False,
-            "STATUS_POLL_MS": 1000,
-        }
+    platform.add_user("alice@acme.example", PASSWORD)
+    platform.add_user("root@example.com", PASSWORD, tenant=None, is_admin=True)
+    panel = platform.panel(
+        SECRET_KEY="browser-tests",
+        # Served over plain http on 127.0.0.1 here; CSRF stays on, as in production.
+        SESSION_COOKIE_SECURE=False,
+        REMEMBER_COOKIE_SECURE=False,
+        STATUS_POLL_MS=1000,
     )
     with ServerThread(panel) as server:
         yield Stack(platform, server.url, app_id, port)

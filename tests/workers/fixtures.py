@@ -225,6 +225,31 @@ class Platform:
             queue = session.get(App, app_id).host.queue
         return request_log(self.redis, queue, app_id, program, channel, size)
 
+    def add_user(
+        self, email: str, password: str, *, tenant: str | None = "acme", is_admin: bool = False
+    ) -> int:
+        """A user of the panel, an owner of ``tenant`` (which exists); returns its id."""
+        with self.sessions() as session:
+            user = services.create_user(session, email, password, is_admin=is_admin)
+            if tenant is not None:
+                row = session.query(Tenant).filter_by(slug=tenant).one()
+                services.add_member(session, row, user, "owner")
+            session.commit()
+            return user.id
+
+    def panel(self, **config: Any) -> Any:
+        """The panel (admin_web) over this platform's database and Redis."""
+        from admin_web import create_app
+
+        return create_app(
+            {
+                "DATABASE_URL": self.database_url,
+                "REDIS_URL": self.redis_url,
+                "HOSTING_DATA_DIR": str(self.base),
+                **config,
+            }
+        )
+
     def app_root(self, app_id: int) -> Path:
         with self.sessions() as session:
             return Path(session.get(App, app_id).root)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from hosting import services, tokens
-from hosting.models import Tenant
+from hosting import tokens
+from hosting.models import User
 
 from tests.workers.fixtures import Platform, wait_until
 
@@ -43,28 +43,16 @@ class Panel:
 
 @pytest.fixture
 def panel(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Panel]:
-    from admin_web import create_app
-
     monkeypatch.setattr("hosting.passwords.N", 2**8)
     platform.add_host("h1")
     app_id, _port = platform.create_app(name="shop")
     platform.run("create_app", app_id)
+    user_id = platform.add_user("alice@acme.example", PASSWORD)
     with platform.sessions() as session:
-        user = services.create_user(session, "alice@acme.example", PASSWORD)
-        tenant = session.query(Tenant).filter_by(slug="acme").one()
-        services.add_member(session, tenant, user, "owner")
-        _row, token = tokens.create_token(session, user, "test")
+        _row, token = tokens.create_token(session, session.get(User, user_id), "test")
         session.commit()
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": platform.database_url,
-            "REDIS_URL": platform.redis_url,
-            "HOSTING_DATA_DIR": str(platform.base),
-            "SECRET_KEY": "desired-actual",
-            "WTF_CSRF_ENABLED": False,  # the browser test posts Retry with its CSRF token
-        }
-    )
+    # CSRF off for this test client; the browser test posts Retry with its token.
+    flask_app = platform.panel(TESTING=True, SECRET_KEY="desired-actual", WTF_CSRF_ENABLED=False)
     client = flask_app.test_client()
     client.post("/login", data={"email": "alice@acme.example", "password": PASSWORD})
     yield Panel(client, token, app_id)
