@@ -65,6 +65,9 @@ START_RETRIES = 3
 DOWN_STATES = frozenset({"FATAL", "EXITED"})
 CAUSE_BYTES = 2048  # of the end of its log under the host runtime
 CAUSE_LINES = 10
+# supervisord's spawnerr for a program that kept exiting within startsecs: its own words
+# (the cause) are in its log.
+EXITED_EARLY = "Exited too quickly"
 
 
 def tenant_program(app_name: str) -> str:
@@ -328,7 +331,7 @@ def _view(host: Runtime, info: dict[str, Any]) -> HostView:
     if state not in DOWN_STATES and state != "BACKOFF":
         return HostView(state)
     cause = str(info.get("spawnerr") or "")
-    if not cause:
+    if not cause or cause.startswith(EXITED_EARLY):  # the log has the details
         tail = host.log_tail(f"{info['group']}:{info['name']}", nbytes=CAUSE_BYTES)
         lines = [line for line in tail.splitlines() if line.strip()]
         cause = "\n".join(lines[-CAUSE_LINES:])
