@@ -18,6 +18,7 @@ from hosting.models import App, Tenant
 from hosting.status import read_app_status
 
 from admin_web import create_app
+from tests.harness import processes_of
 from tests.web.fixtures import make_config
 from tests.workers.fixtures import Platform, wait_until
 from workers.host import host_runtime
@@ -137,15 +138,7 @@ def test_a_runtime_that_cannot_boot_is_fatal_with_its_cause_shown_and_jobs_fail_
 
 def sleepers(uid: int) -> list[int]:
     """Processes of ``uid`` running ``sleep 300``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            mine = proc.name.isdigit() and proc.stat().st_uid == uid
-            if mine and (proc / "cmdline").read_bytes() == b"sleep\x00300\x00":
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
+    return processes_of(uid, ["sleep", "300"])
 
 
 def test_stopping_a_custom_program_or_the_app_leaves_no_child_behind(platform: Platform) -> None:
