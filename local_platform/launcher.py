@@ -37,7 +37,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from local_platform import leftovers
 from supervisor_runtime.ctl.client import connect
-from workers.host import PLATFORM_DIR, HostConfig, render_host_config, start_host_runtime
+from workers.host import (
+    HELPER_START_RETRIES,
+    HELPER_START_SECONDS,
+    PLATFORM_DIR,
+    HostConfig,
+    render_host_config,
+    start_host_runtime,
+)
 from workers.status import host_apps
 
 # Overridable so that tests can run it beside other servers on this machine.
@@ -186,7 +193,8 @@ class LocalPlatform:
                 f"{redis_server} {self.write_redis_conf()}",
             ),
             ("priority", "100"),
-            ("startsecs", "0"),
+            ("startsecs", HELPER_START_SECONDS),
+            ("startretries", HELPER_START_RETRIES),
             ("autorestart", "true"),
             ("stdout_logfile", f"{self.host_root}/log/redis.log"),
             ("redirect_stderr", "true"),
@@ -201,7 +209,8 @@ class LocalPlatform:
             ("environment", format_environment(env)),
             ("directory", str(self.data)),
             ("priority", "500"),
-            ("startsecs", "0"),
+            ("startsecs", HELPER_START_SECONDS),
+            ("startretries", HELPER_START_RETRIES),
             ("autorestart", "true"),
             ("stopwaitsecs", "10"),
             ("stdout_logfile", f"{self.host_root}/log/web.log"),

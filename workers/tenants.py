@@ -298,7 +298,9 @@ class RuntimeDown(ProgramFailed):
 
     def __init__(self, app_name: str, view: HostView) -> None:
         lines = view.cause.splitlines()
-        headline = next((line for line in lines if "rror" in line), lines[-1] if lines else "")
+        # The newest line that says what is wrong ("Error: ..."), not the hint after it.
+        errors = [line for line in lines if "error" in line.lower()]
+        headline = (errors or lines or [""])[-1]
         message = f"the runtime of app {app_name} is {view.state}"
         super().__init__(f"{message}: {headline}" if headline else message, view.cause or None)
         self.view = view

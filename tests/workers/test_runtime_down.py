@@ -22,6 +22,7 @@ from tests.harness import processes_of
 from tests.web.fixtures import make_config
 from tests.workers.fixtures import Platform, wait_until
 from workers.host import host_runtime
+from workers.tenants import HostView, RuntimeDown
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -163,3 +164,15 @@ def test_stopping_a_custom_program_or_the_app_leaves_no_child_behind(platform: P
     wait_until(lambda: sleepers(uid), 10, "the program's sleep again")
     platform.run("program_action", app_id, action="stop", program="all")
     wait_until(lambda: not sleepers(uid), 5, "no sleep left after stopping the app")
+
+
+def test_what_counts_as_down_and_how_a_job_names_it() -> None:
+    assert HostView("FATAL").down and HostView("EXITED").down
+    assert not HostView("BACKOFF").down  # a retry on its way, no cause yet
+    assert HostView("BACKOFF", "Error: x").down
+    assert not HostView("STOPPED").down and not HostView("STARTING").down
+    cause = "Error: old\nFor help, use supervisord -h\nError: newest\nFor help, use supervisord -h"
+    failure = RuntimeDown("shop", HostView("FATAL", cause))
+    assert str(failure) == "the runtime of app shop is FATAL: Error: newest"
+    assert failure.log_tail == cause
+    assert str(RuntimeDown("shop", HostView("EXITED"))) == "the runtime of app shop is EXITED"
