@@ -107,7 +107,9 @@ def upgrade() -> None:
         _fk("tenant_id", "tenants", "CASCADE", "memberships"),
         _fk("user_id", "users", "CASCADE", "memberships"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_memberships")),
-        sa.UniqueConstraint("user_id", "tenant_id", name=op.f("uq_memberships_user_id_tenant_id")),
+        sa.UniqueConstraint(
+            "user_id", "tenant_id", name=op.f("uq_memberships_user_id_tenant_id")
+        ),
     )
     op.create_index(op.f("ix_memberships_tenant_id"), "memberships", ["tenant_id"])
     op.create_index(op.f("ix_memberships_user_id"), "memberships", ["user_id"])
