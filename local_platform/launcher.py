@@ -35,8 +35,17 @@ from hosting.validation import format_environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from local_platform import leftovers
 from supervisor_runtime.ctl.client import connect
-from workers.host import PLATFORM_DIR, HostConfig, render_host_config, start_host_runtime
+from workers.host import (
+    HELPER_START_RETRIES,
+    HELPER_START_SECONDS,
+    PLATFORM_DIR,
+    HostConfig,
+    render_host_config,
+    start_host_runtime,
+)
+from workers.status import host_apps
 
 # Overridable so that tests can run it beside other servers on this machine.
 PANEL_ADDRESS = os.environ.get("PANEL_ADDRESS", "127.0.0.1:8000")
@@ -184,7 +193,8 @@ class LocalPlatform:
                 f"{redis_server} {self.write_redis_conf()}",
             ),
             ("priority", "100"),
-            ("startsecs", "0"),
+            ("startsecs", HELPER_START_SECONDS),
+            ("startretries", HELPER_START_RETRIES),
             ("autorestart", "true"),
             ("stdout_logfile", f"{self.host_root}/log/redis.log"),
             ("redirect_stderr", "true"),
@@ -199,7 +209,8 @@ class LocalPlatform:
             ("environment", format_environment(env)),
             ("directory", str(self.data)),
             ("priority", "500"),
-            ("startsecs", "0"),
+            ("startsecs", HELPER_START_SECONDS),
+            ("startretries", HELPER_START_RETRIES),
             ("autorestart", "true"),
             ("stopwaitsecs", "10"),
             ("stdout_logfile", f"{self.host_root}/log/web.log"),
@@ -238,7 +249,7 @@ class LocalPlatform:
             pass
         finally:
             if runtime is not None:
-                self._stop_runtime(runtime)
+                self._stop_runtime(config, runtime)
             self.pidfile.unlink(missing_ok=True)
         return 0
 
@@ -263,7 +274,7 @@ class LocalPlatform:
             if not info["group"].startswith("tenant-")
         )
 
-    def _stop_runtime(self, runtime: subprocess.Popen[bytes]) -> None:
+    def _stop_runtime(self, config: HostConfig, runtime: subprocess.Popen[bytes]) -> None:
         if runtime.poll() is None:
             say("stopping: apps, workers, panel, Redis")
             runtime.send_signal(signal.SIGTERM)
@@ -272,12 +283,21 @@ class LocalPlatform:
             except subprocess.TimeoutExpired:
                 os.killpg(runtime.pid, signal.SIGKILL)
                 runtime.wait()
-                say(
-                    f"the host runtime did not stop in 120 s and was killed; programs it "
-                    f"ran may still be running (see {self.host_root}/log)"
-                )
-                return
-        say("stopped; nothing is left running")
+                say(f"the host runtime did not stop in 120 s and was killed; see {config.root}/log")
+        # Checked, not assumed: anything of ours still running is killed, or named.
+        found, survivors = leftovers.end(self._leftover_marks(config, runtime.pid))
+        say(leftovers.report(found, survivors))
+
+    def _leftover_marks(self, config: HostConfig, session: int) -> leftovers.Marks:
+        """What marks a process as this platform's (local_platform.leftovers)."""
+        marks = leftovers.Marks(session=session, roots=[config.root, str(self.apps_root)])
+        engine = db.make_engine(self.database_url)
+        try:
+            for app in host_apps(db.make_session_factory(engine), config):
+                marks.add_app(app.name, app.user, config.containers)
+        finally:
+            engine.dispose()
+        return marks
 
     def running_pid(self) -> int | None:
         """The launcher's pid from the pidfile, if that process is still this launcher."""

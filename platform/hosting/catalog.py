@@ -108,6 +108,10 @@ class ProgramSection:
         options += [
             ("autostart", "true"),
             ("autorestart", "true"),
+            # A stop or a kill reaches the whole process group: a shell's children (`sh -c
+            # 'sleep 300; ...'`) must not outlive their program.
+            ("stopasgroup", "true"),
+            ("killasgroup", "true"),
             ("stdout_logfile", self.log_file),
             ("stdout_logfile_maxbytes", LOG_MAXBYTES),
             ("stdout_logfile_backups", str(LOG_BACKUPS)),

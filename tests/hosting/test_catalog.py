@@ -199,6 +199,23 @@ def test_rendered_files_are_managed_and_listed() -> None:
     assert render_app_base(ROOT).startswith(MANAGED_HEADER + "\n")
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ServiceSpec("app", "app", {}, "python"),
+        ServiceSpec("nginx", "nginx"),
+        ServiceSpec("memcached", "memcached"),
+        ServiceSpec("redis", "redis"),
+        ServiceSpec("rq-worker", "worker"),
+        custom(command="sh -c 'sleep 300; echo x'"),
+    ],
+    ids=lambda spec: spec.kind,
+)
+def test_every_program_stops_and_kills_its_whole_group(spec: ServiceSpec) -> None:
+    lines = render_service(ROOT, spec).program_text.splitlines()
+    assert "stopasgroup=true" in lines and "killasgroup=true" in lines
+
+
 def test_validate_hook_sees_supervisor_files_only_and_can_refuse() -> None:
     seen: list[str] = []
     render_service(ROOT, ServiceSpec("nginx", "nginx"), lambda name, text: seen.append(name))
