@@ -146,7 +146,9 @@ def test_requests_over_the_size_limit_are_413(
 ) -> None:
     big = "x" * (1024 * 1024 + 1)
     response = client.post(
-        "/api/v1/apps", data=big, content_type="application/json",
+        "/api/v1/apps",
+        data=big,
+        content_type="application/json",
         headers={"Authorization": f"Bearer {world.alice_token}"},
     )
     assert response.status_code == 413
@@ -156,3 +158,71 @@ def test_requests_over_the_size_limit_are_413(
     assert response.status_code == 413
 
 
+def _cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie("panel_session")
+    assert cookie is not None
+    return cookie.value
+
+
+def _replay(app: Flask, cookie: str) -> FlaskClient:
+    """Another browser holding a copy of ``cookie``."""
+    other = app.test_client()
+    other.set_cookie("panel_session", cookie)
+    return other
+
+
+def test_a_cookie_captured_before_logout_is_refused_after_it(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login()
+    captured = _cookie(client)
+    assert _replay(app, captured).get("/").status_code == 200  # the copy works while logged in
+    assert auth.logout().status_code == 302
+    thief = _replay(app, captured)
+    response = thief.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert thief.get(f"/apps/{world.shop_id}/status.json").status_code == 401
+    assert thief.post(f"/apps/{world.shop_id}/control/app/restart").status_code == 302
+
+
+def test_logout_ends_only_its_own_session(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    laptop = app.test_client()
+    assert AuthActions(laptop).login().status_code == 302
+    auth.login()
+    auth.logout()
+    assert laptop.get("/").status_code == 200
+
+
+def test_deactivating_a_user_ends_their_sessions_for_good(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login()
+    captured = _cookie(client)
+    admin = app.test_client()
+    AuthActions(admin).login("root@example.com")
+    admin.post(f"/admin/users/{world.alice_id}/active", data={"active": "0"})
+    admin.post(f"/admin/users/{world.alice_id}/active", data={"active": "1"})
+    assert client.get("/").status_code == 302  # reactivated, but the old session is over
+    assert _replay(app, captured).get("/").status_code == 302
+    assert auth.login().status_code == 302  # a new login works
+    assert client.get("/").status_code == 200
+
+
+def test_sessions_are_stored_hashed_with_their_use(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    from hosting.models import LoginSession
+
+    from admin_web.extensions import LOGIN_SESSION_KEY, get_session
+
+    auth.login()
+    with client.session_transaction() as cookie_session:
+        session_id = cookie_session[LOGIN_SESSION_KEY]
+    client.get("/")
+    auth.logout()
+    with app.app_context():
+        (row,) = get_session().query(LoginSession).all()
+        assert row.user_id == world.alice_id and session_id not in row.token_hash
+        assert row.last_used_at is not None and row.revoked_at is not None
