@@ -1,8 +1,10 @@
 """``hostingctl``: the operator's command line. It runs the same commands as the panel
 (``hosting.commands``), as an operator: no User row, recorded as ``cli:<login>``, every app.
 
-Settings come from the environment (``hosting.settings``: DATABASE_URL, REDIS_URL, ...) or
-``--database-url`` / ``--redis-url``. Commands that enqueue a job wait for it and show its
+Settings are the platform's (``hosting.settings``: the environment over the settings file
+that scripts/run or the roles write, found with no environment at all), or
+``--database-url`` / ``--redis-url``; commands that need neither (program-file, exec, enter)
+read none. Commands that enqueue a job wait for it and show its
 progress (queued -> running -> done/failed, with the error and log tail on failure) unless
 ``--no-wait`` is given. Exit status: 0 done, 1 failed, 2 bad input, 3 timed out waiting.
 """
@@ -25,7 +27,8 @@ from hosting.errors import HostingError, InvalidInput, NotFound
 from hosting.job_records import wait_for_job
 from hosting.models import Job, Tenant
 from hosting.queue import MAX_LOG_BYTES
-from hosting.settings import load_settings
+from hosting.settings import Settings, load_settings
+from redis.exceptions import RedisError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -34,12 +37,25 @@ EXIT_FAILED, EXIT_INPUT, EXIT_TIMEOUT = 1, 2, 3
 
 class Cli:
     def __init__(self, args: argparse.Namespace) -> None:
-        settings = load_settings()
         self.args = args
-        self.database_url = args.database_url or settings.database_url
-        self.redis_url = args.redis_url or settings.redis_url
         self.actor = Actor.operator(f"cli:{getpass.getuser()}")
         self._engine: Engine | None = None
+        self._settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        """The platform's settings, read on first use, the options over them."""
+        if self._settings is None:
+            given = {"DATABASE_URL": self.args.database_url, "REDIS_URL": self.args.redis_url}
+            self._settings = load_settings(given=given)
+        return self._settings
+
+    @property
+    def database_url(self) -> str:
+        return self.settings().database_url
+
+    @property
+    def redis_url(self) -> str:
+        return self.settings().redis_url
 
     def sessions(self) -> Session:
         """A new session; the engine is made on first use (host-config needs no database)."""
@@ -307,7 +323,7 @@ class Cli:
             raise InvalidInput("enter", str(exc)) from None
 
     def _host_root(self) -> Path:
-        return Path(self.args.host_root or load_settings().host_root)
+        return Path(self.args.host_root or self.settings().host_root)
 
     def cmd_run_host(self) -> int:
         from workers.host import HostConfig, host_runtime_command
@@ -401,8 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hostingctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--database-url", help="default $DATABASE_URL")
-    parser.add_argument("--redis-url", help="default $REDIS_URL")
+    parser.add_argument("--database-url", help="default: the platform's settings")
+    parser.add_argument("--redis-url", help="default: the platform's settings")
     parser.add_argument("--no-wait", action="store_true", help="enqueue and return")
     parser.add_argument(
         "--timeout", type=number(0, 7 * DAY, float), default=600, help="seconds to wait for a job"
@@ -519,6 +535,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (HostingError, ValueError) as exc:
         print(f"hostingctl: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except RedisError as exc:  # said at once, not after waiting for a job nobody will run
+        print(f"hostingctl: the platform's Redis does not answer: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         cli.close()
 

@@ -12,6 +12,8 @@ from hosting.models import ApiToken
 from admin_web.config import build_config
 from tests.web.fixtures import PASSWORD, AuthActions, World
 
+URLS = {"DATABASE_URL": "sqlite:////nowhere/hosting.db", "REDIS_URL": "unix:///nowhere/r.sock"}
+
 
 def test_login_and_logout(client: FlaskClient, auth: AuthActions, world: World) -> None:
     assert client.get("/").status_code == 302
@@ -81,7 +83,7 @@ def test_session_cookie_flags(client: FlaskClient, auth: AuthActions, world: Wor
     cookie = next(v for k, v in response.headers.items() if k == "Set-Cookie")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     # Tests run on plain http; outside debug/testing the cookie is Secure:
-    config = build_config({"SECRET_KEY": "x"}, environ={})
+    config = build_config({"SECRET_KEY": "x"}, environ=URLS)
     assert config["SESSION_COOKIE_SECURE"] and config["REMEMBER_COOKIE_SECURE"]
     assert config["SESSION_COOKIE_HTTPONLY"] and config["SESSION_COOKIE_SAMESITE"] == "Lax"
 
@@ -94,7 +96,7 @@ def test_security_headers(client: FlaskClient, world: World) -> None:
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
-    environ = {"HOSTING_DATA_DIR": str(tmp_path)}
+    environ = {"HOSTING_DATA_DIR": str(tmp_path), **URLS}
     first = build_config(None, environ=environ)["SECRET_KEY"]
     assert len(first) >= 40
     assert build_config(None, environ=environ)["SECRET_KEY"] == first
