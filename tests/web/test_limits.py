@@ -153,3 +153,27 @@ def test_reserved_program_name_in_the_panel_is_a_form_error(
     assert 'data-field-error="name">' in response.data.decode()
     assert message in response.data.decode().replace("&#39;", "'")
     assert redis_client.keys("rq:queue:*") == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/api/v1/apps",
+            {"name": "x", "tech": "python", "tenant": "acme", "host": "9" * 30},
+            "host",
+        ),
+        ("/api/v1/apps", {"name": "x", "tech": "python", "tenant": 9 * 10**30}, "tenant"),
+        ("/api/v1/apps/{shop}/logs", {"program": "app", "bytes": 9 * 10**30}, "bytes"),
+    ],
+)
+def test_huge_numbers_in_bodies_are_400_naming_the_field(
+    app: Flask, client: FlaskClient, world: World, path: str, body: dict, field: str
+) -> None:
+    response = client.post(
+        path.format(shop=world.shop_id),
+        json=body,
+        headers={"Authorization": f"Bearer {_admin_token(app, world)}"},
+    )
+    assert response.status_code == 400, response.data[:300]
+    assert response.json["error"]["field"] == field
