@@ -26,8 +26,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(build_config(test_config))
 
-    from admin_web import cli, extensions, security, templating
+    from admin_web import cli, extensions, limits, security, templating
 
+    limits.init_app(app)
     extensions.init_db(app)
     extensions.init_redis(app)
     extensions.init_login(app)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from hosting import services
+from hosting import login_sessions, services
 from hosting.errors import InvalidInput
 from hosting.health import live_workers
 from hosting.job_records import jobs_visible_to
@@ -146,6 +146,8 @@ def set_active(user_id: int) -> Any:
         flash("You cannot deactivate yourself.", "error")
         return redirect(url_for("admin.users"))
     user.is_active = request.form.get("active") == "1"
+    if not user.is_active:
+        login_sessions.end_user_sessions(session, user)  # logged out everywhere, for good
     session.commit()
     flash(f"{user.email} is {'active' if user.is_active else 'deactivated'}.", "info")
     return redirect(url_for("admin.users"))

@@ -18,6 +18,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The largest row id every supported database holds (Integer keys: PostgreSQL's int4). An id
+# past it names no row: callers answer "not found" instead of letting the driver overflow.
+MAX_ID = 2**31 - 1
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 # Named constraints: Alembic's batch mode on SQLite recreates tables and must be able to

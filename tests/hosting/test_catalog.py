@@ -36,6 +36,9 @@ def custom(**settings: Any) -> ServiceSpec:
         ("nginx", "app", "reserved for the app's main program"),
         ("custom", "all", "'all' is reserved: it means every program"),
         ("memcached", "all", "'all' is reserved"),
+        ("custom", "a:b", "not a valid name"),
+        ("custom", "-100", "must not start with '-'"),
+        ("rq-worker", "-f", "must not start with '-'"),
         ("app", "web", "always named 'app'"),
     ],
 )
