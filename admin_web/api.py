@@ -103,9 +103,13 @@ def _app(app_id: int) -> App:
 
 
 def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None and not request.get_data():
+    raw = request.get_data()
+    if not raw:
         return {}
+    try:
+        data = current_app.json.loads(raw)
+    except ValueError as exc:  # bad UTF-8 or syntax, too deep (admin_web.limits), ...
+        raise ApiError(400, f"the body is not valid JSON: {exc}", "body") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object", "body")
     return data

@@ -293,6 +293,9 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                         },
                         running={"type": "integer"},
                         total={"type": "integer"},
+                        runtime={"type": "string", "nullable": True},
+                        error={"type": "string", "nullable": True},
+                        runtime_state=_ref("RuntimeState"),
                     ),
                     services={"type": "array", "items": _ref("Service")},
                     apply=_ref("Apply"),
@@ -342,11 +345,28 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     running={"type": "integer"},
                     total={"type": "integer"},
                     runtime={"type": "string", "nullable": True},
+                    error={"type": "string", "nullable": True},
+                    runtime_state=_ref("RuntimeState"),
                     processes={"type": "array", "items": _ref("Process")},
                     services={"type": "array", "items": _ref("Service")},
                     apply=_ref("Apply"),
                     differences=_DIFFERENCES,
                 ),
+                "RuntimeState": {
+                    **_obj(
+                        state={
+                            "type": "string",
+                            "description": "the host runtime's state of the app's runtime:"
+                            " BACKOFF, FATAL, EXITED, STOPPED...",
+                        },
+                        cause={
+                            "type": "string",
+                            "description": "its spawn error or the last lines it wrote",
+                        },
+                    ),
+                    "nullable": True,
+                    "description": "why the app's runtime is down (null while it answers)",
+                },
                 "Job": _obj(
                     id={"type": "string"},
                     kind={"type": "string"},

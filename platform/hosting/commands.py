@@ -24,6 +24,7 @@ does. Reading a log is no job at all (``hosting.log_reads``): it changes nothing
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from hosting import services
 from hosting.catalog import ServiceSpec
+from hosting.db import MAX_ID
 from hosting.errors import InvalidInput, NotFound, ServiceSettingError
 from hosting.log_reads import DEFAULT_LOG_BYTES, READ_SECONDS, check_log_request, request_log
 from hosting.models import App, Host, Job, Membership, Service, Tenant, User
@@ -347,7 +349,7 @@ def _host(session: Session, actor: Actor, host_ref: str | int | None) -> Host:
     if not actor.sees_everything:
         raise InvalidInput("host", "only admins choose the host")
     host = session.scalars(select(Host).where(Host.name == str(host_ref))).first()
-    if host is None and str(host_ref).isdigit():
+    if host is None and re.fullmatch(r"[0-9]{1,10}", str(host_ref)) and int(host_ref) <= MAX_ID:
         host = session.get(Host, int(host_ref))
     if host is None:
         raise InvalidInput("host", f"no host {host_ref!r}")

@@ -164,6 +164,10 @@ def create_app(
     errors: list[InvalidInput] = []  # the name's and the command's, both at once
     try:
         name = _matching("name", name, APP_NAME_RE, "app name (a-z, 0-9, '-', at most 40)")
+        try:
+            v.runtime_name("name", name)  # the host runtime runs it as a program, tenant-<name>
+        except ServiceSettingError as exc:
+            raise InvalidInput("name", exc.message) from None
     except InvalidInput as exc:
         errors.append(exc)
     try:

@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,7 @@ from hosting.program_section import program_section
 
 from tests.roles.playbook import (
     ANSIBLE_LINT,
+    REPO,
     ROLES,
     Install,
     processes_mentioning,
@@ -75,14 +77,32 @@ def check_redis_is_private(install: Install) -> None:
     assert processes_mentioning(password) == set()
 
 
-def http_status(port: int) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/", method="GET")
+def http_status(port: int, path: str = "/") -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="GET")
     opener = urllib.request.build_opener(NoRedirect)
     try:
         with opener.open(request, timeout=10) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+def wait_ready(port: int, timeout: float = 60) -> int:
+    """The deployed panel's /readyz status, once it is 200 or ``timeout`` seconds passed (the
+    workers register a moment after the panel answers)."""
+    deadline = time.monotonic() + timeout
+    while (status := http_status(port, "/readyz")) != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return status
+
+
+def installed_versions(venv: Path) -> dict[str, str]:
+    done = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "freeze", "--exclude-editable"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    pins = (line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
+    return {name.lower(): version for name, version in pins}
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -120,6 +140,20 @@ def test_site_installs_runs_is_idempotent_and_stops(install: Install) -> None:
     assert states == expected, host.stdout
     check_redis_is_private(install)
     assert http_status(install.web_port) in (200, 302)
+    assert http_status(install.web_port, "/healthz") == 200
+    assert wait_ready(install.web_port) == 200  # database migrated, Redis, a worker seen
+
+    # Every dependency is at the version constraints.txt pins.
+    pinned = installed_versions(install.prefix / "opt/hosting/venv")
+    constraints = dict(
+        line.lower().split("==", 1)
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert pinned and {name: pinned[name] for name in pinned if name in constraints} == {
+        name: constraints[name] for name in pinned if name in constraints
+    }
+    assert {"sqlalchemy", "rq", "redis", "gunicorn"} <= pinned.keys() & constraints.keys()
 
     # The second run changes nothing, and keeps the generated secrets.
     secret = (install.prefix / "etc/hosting/secret_key").read_text()
@@ -161,10 +195,32 @@ def test_installed_files_match_the_platform_contracts(install: Install) -> None:
     assert settings["tenant_python"] == "/usr/bin/python3"
     assert (settings["tenant_memory_mb"], settings["tenant_pids"]) == (1024, 512)
     assert settings["tenant_cpu_weight"] == 100
+    # The platform's settings, for hostingctl (hosting.settings reads them back as written).
+    platform_env = install.prefix / "etc/hosting/platform.env"
+    assert mode(platform_env) == 0o640
+    python = str(install.venv_bin / "python")
+    read_back = subprocess.run(
+        [
+            python,
+            "-c",
+            "from hosting.settings import load_settings; s = load_settings();"
+            "print(s.redis_url, s.database_url, s.host_root, s.apps_root)",
+        ],
+        env={"HOSTING_SETTINGS": str(platform_env)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert read_back.returncode == 0, read_back.stderr
+    assert read_back.stdout.split() == [
+        redis_url,
+        f"sqlite:///{install.prefix}/var/lib/hosting/hosting.db",
+        str(install.host_home),
+        f"{install.prefix}/srv/apps",
+    ]
     web_env = (install.prefix / "etc/hosting/web.env").read_text()
     assert f"REDIS_URL={redis_url}\n" in web_env
     assert mode(install.prefix / "etc/hosting/web.env") == 0o640
-    python = str(install.venv_bin / "python")
 
     # The host runtime's worker and status programs match workers.host's own rendering.
     code = (

@@ -11,7 +11,7 @@ from flask import Flask
 
 from tests.web.fixtures import World
 
-PUBLIC = {"static", "auth.login", "api.openapi"}
+PUBLIC = {"static", "auth.login", "api.openapi", "health.healthz", "health.readyz"}
 # Routes that take an app, a job or a token of someone: another tenant gets 404 on them.
 OWNED_ARGS = {"app_id", "job_id", "token_id"}
 IGNORED_METHODS = {"HEAD", "OPTIONS"}

@@ -1,7 +1,7 @@
 """Jobs say what they did: a stored title ("Enable Redis", "Add program worker").
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-06
 
 An ``apply_services`` job's kind and arguments do not say which service changed, so the
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0004"  # after main's 0004 (login sessions) at the merge
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
