@@ -1,0 +1,105 @@
+"""The job reconciler of a host: ``python -m workers.reconciler --host-root DIR``.
+
+Run by the host runtime (``reconcile-<queue>``) beside the workers, at start and then every
+``INTERVAL`` seconds. The database is the truth about jobs; Redis only carries them to the
+workers and may lose them (restarted without its data, a platform stopped mid-job). Each
+pass (``reconcile_once``) makes Redis follow the database for this host's jobs:
+
+1. a running job whose runner is gone (a process of this machine that exited, or a lease
+   that ran out) is a lost attempt: queued again for its next attempt, or failed after the
+   last (``hosting.job_recovery.attempt_failed``, the one retry policy);
+2. a queued job that is due and that Redis does not hold (not waiting on the queue, not in
+   a worker's hands) is pushed again, after a claim in its row, so that two reconcilers
+   never push it twice (``take_due``). A live worker is never given a second copy of a job
+   it runs: pushes are unique per job id, and a worker runs an attempt only after claiming
+   it in the row (``job_records.start_job``).
+
+Everything a pass does is a compare-and-set on a row, so a pass killed half-way, or two at
+once, leave nothing wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hosting.db import make_engine, make_session_factory, session_scope
+from hosting.job_recovery import attempt_failed, due_jobs, running_jobs, take_due
+from hosting.models import utcnow
+from hosting.queue import describe, push_job, redis_holds
+
+from workers.host import HostConfig
+from workers.liveness import is_gone
+
+log = logging.getLogger("workers.reconciler")
+INTERVAL = 1.0  # seconds between passes: a retry is pushed at most this late
+
+
+@dataclass
+class Pass:
+    """What one pass did: job ids."""
+
+    lost: list[str] = field(default_factory=list)  # running attempts found lost
+    pushed: list[str] = field(default_factory=list)  # queued jobs pushed on the queue again
+
+
+def reconcile_once(
+    host: HostConfig, sessions: Any, redis: Any, now: datetime | None = None
+) -> Pass:
+    """One pass over this host's unfinished jobs (see the module doc)."""
+    now = now or utcnow()
+    done = Pass()
+    with session_scope(sessions) as session:
+        running = running_jobs(session, host.queue, now)
+    for job in running:
+        if not (job.lease_expired or job.runner is None or is_gone(job.runner)):
+            continue
+        reason = f"the worker running it was lost ({'lease over' if job.lease_expired else 'gone'})"
+        with session_scope(sessions) as session:
+            if attempt_failed(session, job.id, reason, runner=job.runner, now=now) is not None:
+                done.lost.append(job.id)
+                log.warning("job %s: %s", job.id, reason)
+    with session_scope(sessions) as session:
+        due = due_jobs(session, host.queue, now)
+    for item in due:
+        if redis_holds(redis, host.queue, item.id):
+            continue
+        with session_scope(sessions) as session:
+            if not take_due(session, item.id, item.next_attempt_at, now):
+                continue  # another reconciler has it, or it changed meanwhile
+        if push_job(redis, host.queue, item.id, describe(item.kind, item.app), host.job_timeout):
+            done.pushed.append(item.id)
+            log.warning("job %s (%s): not in Redis, pushed again", item.id, item.kind)
+    return done
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers.reconciler", description=__doc__)
+    parser.add_argument("--host-root", help="the host root (default $HOSTING_HOST_ROOT)")
+    parser.add_argument("--once", action="store_true", help="one pass, then exit")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    from redis import Redis
+
+    host = HostConfig.load(args.host_root)
+    redis = Redis.from_url(host.redis_url)
+    sessions = make_session_factory(make_engine(host.database_url))
+    while True:
+        try:
+            reconcile_once(host, sessions, redis)
+        except Exception:  # Redis or the database away for a moment: the next pass retries
+            log.exception("reconcile pass failed")
+        if args.once:
+            return 0
+        time.sleep(INTERVAL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
