@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ from hosting.catalog import get_kind
 from hosting.db import make_engine, make_session_factory, session_scope
 from hosting.errors import HostingError
 from hosting.identities import instance_id, user_prefix
-from hosting.job_records import finish_job, get_job, start_job
+from hosting.job_records import AppBusy, finish_job, get_job, start_job
 from hosting.job_recovery import attempt_failed
 from hosting.models import App, Job, utcnow
 from hosting.rendering import render_app_base, render_enabled_services
@@ -78,6 +79,7 @@ PERMANENT_ERRORS = (
     HostingError,  # InvalidInput, ServiceSettingError, NotFound
 )
 RUNTIME_UP_SECONDS = 20.0
+CLAIM_POLL_SECONDS = 0.25  # how often a job whose app is busy (in the database) looks again
 
 
 @dataclass
@@ -128,13 +130,11 @@ def execute(context: Context, job_id: str) -> Any:
         app_id = job.app_id
     runner = process_token()
     with _app_lock(context, app_id, job_id):
-        with session_scope(context.sessions) as session:
-            # RQ job timeout, and the worker's own kill 60 s later: it cannot run longer.
-            lease = context.host.job_timeout + 60
-            job = start_job(session, job_id, runner=runner, lease_seconds=lease)
-            if job is None:  # finished meanwhile, or another worker's attempt
+        claimed = _claim(context, job_id, runner)
+        if claimed is None:  # finished meanwhile, or another worker's attempt
+            with session_scope(context.sessions) as session:
                 return get_job(session, job_id).result
-            kind, arguments, attempts = job.kind, dict(job.arguments or {}), job.attempts
+        kind, arguments, attempts = claimed
         log.info("job %s: %s %s (attempt %d)", job_id, kind, arguments, attempts)
         try:
             result = dispatch(context, kind, app_id, arguments)
@@ -190,6 +190,26 @@ def _app_lock(context: Context, app_id: int | None, job_id: str) -> Iterator[Non
             lock.release()
         except Exception as exc:  # Redis away: the outcome is recorded, the lock expires
             log.warning("job %s: the app's lock was not released: %s", job_id, exc)
+
+
+def _claim(context: Context, job_id: str, runner: str) -> tuple[str, dict[str, Any], int] | None:
+    """Claim the job's attempt (``start_job``): its kind, arguments and attempt number, or
+    None when it is not to be run here. While another job of the app runs (Redis lost the
+    app's lock), wait as long as the lock would have."""
+    # The lease: RQ's job timeout, and the worker's own kill 60 s later; none runs longer.
+    lease = context.host.job_timeout + 60
+    deadline = time.monotonic() + lease
+    while True:
+        try:
+            with session_scope(context.sessions) as session:
+                job = start_job(session, job_id, runner=runner, lease_seconds=lease)
+                if job is None:
+                    return None
+                return job.kind, dict(job.arguments or {}), job.attempts
+        except AppBusy as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeUnavailable(str(exc)) from exc  # still queued: pushed again
+            time.sleep(CLAIM_POLL_SECONDS)
 
 
 def _finish(context: Context, job_id: str, **outcome: Any) -> None:

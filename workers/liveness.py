@@ -30,10 +30,15 @@ def process_token(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
 
 
+def runs_here(token: str) -> bool:
+    """Whether ``token`` names a process of this machine (then ``is_gone`` can tell)."""
+    return token.split(":", 1)[0] == socket.gethostname()
+
+
 def is_gone(token: str) -> bool:
     """True when the process ``token`` names (a token or a longer text that starts with
     one) is of this machine and has exited."""
-    host, pid_text, start = (token.split(":") + ["", ""])[:3]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    _host, pid_text, start = (token.split(":") + ["", ""])[:3]
+    if not runs_here(token) or not pid_text.isdigit():
         return False
     return _start_ticks(int(pid_text)) != start

@@ -5,9 +5,10 @@ Run by the host runtime (``reconcile-<queue>``) beside the workers, at start and
 workers and may lose them (restarted without its data, a platform stopped mid-job). Each
 pass (``reconcile_once``) makes Redis follow the database for this host's jobs:
 
-1. a running job whose runner is gone (a process of this machine that exited, or a lease
-   that ran out) is a lost attempt: queued again for its next attempt, or failed after the
-   last (``hosting.job_recovery.attempt_failed``, the one retry policy);
+1. a running job whose runner is gone (a process of this machine that exited; a runner of
+   another machine, whose lease ran out) is a lost attempt: queued again for its next
+   attempt, or failed after the last (``hosting.job_recovery.attempt_failed``, the one
+   retry policy);
 2. a queued job that is due and that Redis does not hold (not waiting on the queue, not in
    a worker's hands) is pushed again, after a claim in its row, so that two reconcilers
    never push it twice (``take_due``). A live worker is never given a second copy of a job
@@ -23,19 +24,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from hosting.db import make_engine, make_session_factory, session_scope
-from hosting.job_recovery import attempt_failed, due_jobs, running_jobs, take_due
+from hosting.job_recovery import RunningJob, attempt_failed, due_jobs, running_jobs, take_due
 from hosting.models import utcnow
 from hosting.queue import describe, push_job, redis_holds
 
 from workers.host import HostConfig
-from workers.liveness import is_gone
+from workers.liveness import is_gone, runs_here
+from workers.rounds import run_rounds
 
 log = logging.getLogger("workers.reconciler")
 INTERVAL = 1.0  # seconds between passes: a retry is pushed at most this late
@@ -58,9 +59,10 @@ def reconcile_once(
     with session_scope(sessions) as session:
         running = running_jobs(session, host.queue, now)
     for job in running:
-        if not (job.lease_expired or job.runner is None or is_gone(job.runner)):
+        why = _lost(job)
+        if why is None:
             continue
-        reason = f"the worker running it was lost ({'lease over' if job.lease_expired else 'gone'})"
+        reason = f"the worker running it was lost ({why})"
         with session_scope(sessions) as session:
             if attempt_failed(session, job.id, reason, runner=job.runner, now=now) is not None:
                 done.lost.append(job.id)
@@ -79,6 +81,19 @@ def reconcile_once(
     return done
 
 
+def _lost(job: RunningJob) -> str | None:
+    """Why ``job``'s attempt is lost, or None while its runner may still be at work. A
+    runner of this machine is judged by its process alone: one past its lease that still
+    runs is killed by RQ's job timeout, and is gone then."""
+    if job.runner is None:
+        return "no runner recorded"
+    if is_gone(job.runner):
+        return "gone"
+    if job.lease_expired and not runs_here(job.runner):
+        return "lease over"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers.reconciler", description=__doc__)
     parser.add_argument("--host-root", help="the host root (default $HOSTING_HOST_ROOT)")
@@ -91,14 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     host = HostConfig.load(args.host_root)
     redis = Redis.from_url(host.redis_url)
     sessions = make_session_factory(make_engine(host.database_url))
-    while True:
-        try:
-            reconcile_once(host, sessions, redis)
-        except Exception:  # Redis or the database away for a moment: the next pass retries
-            log.exception("reconcile pass failed")
-        if args.once:
-            return 0
-        time.sleep(INTERVAL)
+    return run_rounds(
+        lambda: reconcile_once(host, sessions, redis), INTERVAL, once=args.once, log=log
+    )
 
 
 if __name__ == "__main__":

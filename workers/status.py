@@ -18,7 +18,6 @@ import argparse
 import logging
 import random
 import sys
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from sqlalchemy import select
 
 from workers.host import HostConfig
 from workers.layout import AppLayout, app_user_name, find_owner
+from workers.rounds import run_rounds
 from workers.tenants import connect
 
 log = logging.getLogger("workers.status")
@@ -114,15 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine = make_engine(host.database_url)
     sessions = make_session_factory(engine)
     with ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="status") as pool:
-        while True:
-            started = time.monotonic()
-            try:
-                poll_once(host, sessions, redis, pool)
-            except Exception:  # the database or Redis away for a moment: try again next round
-                log.exception("status poll failed")
-            if args.once:
-                return 0
-            time.sleep(max(0.1, host.status_interval - (time.monotonic() - started)))
+        return run_rounds(
+            lambda: poll_once(host, sessions, redis, pool),
+            host.status_interval,
+            once=args.once,
+            log=log,
+        )
 
 
 if __name__ == "__main__":

@@ -74,6 +74,10 @@ def get_job(session: Session, job_id: str) -> Job:
     return job
 
 
+class AppBusy(Exception):
+    """Another job of the same app is running: this one must wait its turn."""
+
+
 def start_job(
     session: Session,
     job_id: str,
@@ -84,12 +88,23 @@ def start_job(
     """Claim a queued job for one attempt: running, the attempt counted, ``runner`` (the
     process running it) and its lease recorded. None when it is not queued (finished, or
     another worker's): only one worker ever runs an attempt, whatever Redis handed out
-    twice. The row is locked for the check (SQLite: the write transaction already is)."""
+    twice. AppBusy while another job of its app runs: the workers' app lock lives in
+    Redis, and this holds even when Redis lost it. The rows are locked for the checks
+    (SQLite: the write transaction already is)."""
     job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
     if job is None:
         raise NotFound(f"no job {job_id}")
     if job.status != "queued":
         return None
+    if job.app_id is not None:
+        session.get(App, job.app_id, with_for_update=True)  # one claim per app at a time
+        other = session.scalar(
+            select(Job.id).where(
+                Job.app_id == job.app_id, Job.status == "running", Job.id != job_id
+            )
+        )
+        if other is not None:
+            raise AppBusy(f"job {other} is running on this app")
     now = utcnow()
     job.status = "running"
     job.started_at = now

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from hosting import services
-from hosting.job_records import record_job, start_job
+from hosting.job_records import AppBusy, record_job, start_job
 from hosting.job_recovery import (
     RECHECK_SECONDS,
     RetryPolicy,
@@ -130,3 +130,17 @@ def test_each_host_sees_its_own_jobs_and_the_orphans(session: Session, apps: App
     assert (due[mine.id].kind, due[mine.id].app) == ("apply_services", "web")
     assert due[orphan.id].app is None
     assert session.get(Job, orphan.id) is not None
+
+
+def test_one_running_job_per_app_even_without_redis(session: Session, apps: Apps) -> None:
+    """The workers' app lock lives in Redis; the claim holds the rule when Redis lost it."""
+    first = record_job(session, "apply_services", app=apps.web)
+    second = record_job(session, "apply_services", app=apps.web)
+    elsewhere = record_job(session, "apply_services", app=apps.other)
+    start_job(session, first.id, runner="w1")
+    with pytest.raises(AppBusy, match=f"job {first.id} is running on this app"):
+        start_job(session, second.id, runner="w2")
+    assert second.status == "queued" and second.attempts == 0
+    assert start_job(session, elsewhere.id, runner="w3") is elsewhere  # another app
+    attempt_failed(session, first.id, "refused", runner="w1", now=T0)  # its turn is over
+    assert start_job(session, second.id, runner="w2") is second
