@@ -10,6 +10,6 @@ parser and the XML-RPC client); neither depends on this package. Modules:
 - ``locks``: the per-app lock; ``liveness``: is a job's runner (a lock's holder) gone?
 - ``job_handlers``: ``run_job``, what an RQ worker runs, and one handler per job kind;
 - ``worker`` / ``status`` / ``reconciler``: the processes the host runtime runs (RQ worker,
-  status poller, job reconciler), with ``rounds``, the helpers' loop;
+  status poller, job reconciler), with ``rounds``, the helpers' command line and loop;
 - ``cli``: ``hostingctl``, the operator's command line (``hosting.commands`` as an operator).
 """

@@ -21,7 +21,6 @@ once, leave nothing wrong.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
@@ -29,14 +28,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hosting.db import make_engine, make_session_factory, session_scope
+from hosting.db import session_scope
 from hosting.job_recovery import RunningJob, attempt_failed, due_jobs, running_jobs, take_due
 from hosting.models import utcnow
 from hosting.queue import describe, push_job, redis_holds
 
 from workers.host import HostConfig
 from workers.liveness import is_gone, runs_here
-from workers.rounds import run_rounds
+from workers.rounds import run_rounds, start_helper
 
 log = logging.getLogger("workers.reconciler")
 INTERVAL = 1.0  # seconds between passes: a retry is pushed at most this late
@@ -95,19 +94,12 @@ def _lost(job: RunningJob) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers.reconciler", description=__doc__)
-    parser.add_argument("--host-root", help="the host root (default $HOSTING_HOST_ROOT)")
-    parser.add_argument("--once", action="store_true", help="one pass, then exit")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-
-    from redis import Redis
-
-    host = HostConfig.load(args.host_root)
-    redis = Redis.from_url(host.redis_url)
-    sessions = make_session_factory(make_engine(host.database_url))
+    helper = start_helper(argv, "python -m workers.reconciler", __doc__)
     return run_rounds(
-        lambda: reconcile_once(host, sessions, redis), INTERVAL, once=args.once, log=log
+        lambda: reconcile_once(helper.host, helper.sessions, helper.redis),
+        INTERVAL,
+        once=helper.once,
+        log=log,
     )
 
 
