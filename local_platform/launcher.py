@@ -161,8 +161,11 @@ class LocalPlatform:
             f"unixsocket {self.redis_socket}",
             "unixsocketperm 700",
             f"dir {self.data}",
+            # The queue survives a restart (jobs are also pushed again from the database
+            # by the reconciler, whatever Redis kept).
             'save ""',
-            "appendonly no",
+            "appendonly yes",
+            "appendfsync everysec",
             f"requirepass {self.redis_password}",
         ]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -9,6 +9,8 @@ runs:
   numprocs, ``%(process_num)02d``, stopsignal TERM so the current job finishes, stopwaitsecs
   above the job timeout); none when ``workers`` is 0 (a host that only serves the panel);
 - ``status-<queue>``: the status poller (``workers.status``), unless ``status_poller`` is off;
+- ``reconcile-<queue>``: the job reconciler (``workers.reconciler``), with the workers: it
+  pushes again the jobs Redis lost and retries lost attempts;
 - ``front-<queue>``: the way in to each app's port (``workers.front``), with containers;
 - ``tenant-<app>``: each app's runtime, in its container (``workers.tenants``), restarted if
   it ever exits.
@@ -216,6 +218,9 @@ def host_config_text(config: HostConfig) -> str:
             ("redirect_stderr", "true"),
         ]
         programs.append(program_section(f"worker-{queue}", worker))
+        programs.append(
+            _helper_program(config, f"reconcile-{queue}", "workers.reconciler", "reconciler")
+        )
     if config.status_poller:
         programs.append(_helper_program(config, f"status-{queue}", "workers.status", "status"))
     if config.containers and config.workers:  # a host that runs apps (it has workers)
@@ -228,8 +233,8 @@ def host_config_text(config: HostConfig) -> str:
 
 
 def _helper_program(config: HostConfig, name: str, module: str, log: str) -> str:
-    """A long-running helper of the host's (status poller, front): restarted if it exits,
-    stopped quickly (it holds no work that must finish)."""
+    """A long-running helper of the host's (status poller, reconciler, front): restarted
+    if it exits, stopped quickly (it holds no work that must finish)."""
     root = config.root
     options = [
         ("command", f"{shlex.quote(sys.executable)} -m {module} --host-root {shlex.quote(root)}"),

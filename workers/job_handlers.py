@@ -5,19 +5,24 @@ held for the whole job (two jobs never interleave on one app). The outcome is wr
 Job row (its audit record): ``done`` with a result, or ``failed`` with the error and the tail
 of the log of the program at fault.
 
+Each attempt is claimed in the Job row first (``job_records.start_job``): a job Redis handed
+out twice is still run by one worker at a time, and the row names the process running it
+(``workers.liveness``), so the host's reconciler can tell a lost attempt from a slow one.
+
 Errors come in two sorts. Permanent ones (a refused config, a program that will not start, a
-missing row) finish the Job as failed and return normally: retrying would fail the same way.
-Anything else (a runtime not up yet, a connection refused, a timeout, a crash) is raised so
-RQ's Retry runs the job again; on the last attempt the Job is finished as failed first. Every
-step converges (files are written atomically and only when different, the runtime update
-only does what is missing), so a retried job repairs what a killed one left half done, and a
-finished job run again changes nothing.
+missing row) finish the Job as failed: retrying would fail the same way. Anything else (a
+runtime not up yet, a connection refused, a timeout, a crash) is a failed attempt: the Job
+row schedules the next one, or fails the job after the last (``hosting.job_recovery``, the
+one retry policy; RQ retries nothing). Every step converges (files are written atomically
+and only when different, the runtime update only does what is missing), so a retried job
+repairs what a killed one left half done, and a finished job run again changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +31,9 @@ from hosting.catalog import get_kind
 from hosting.db import make_engine, make_session_factory, session_scope
 from hosting.errors import HostingError
 from hosting.identities import instance_id, user_prefix
-from hosting.job_records import MAX_ERROR_CHARS, finish_job, get_job, start_job
-from hosting.models import App, Job
+from hosting.job_records import AppBusy, finish_job, get_job, start_job
+from hosting.job_recovery import attempt_failed
+from hosting.models import App, Job, utcnow
 from hosting.rendering import render_app_base, render_enabled_services
 from hosting.status import status_key
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -46,6 +52,7 @@ from workers.layout import (
     retire_root,
     retire_user,
 )
+from workers.liveness import process_token
 from workers.locks import AppLock, LockTimeout
 from workers.peer import PeerRefused
 from workers.redact import tenant_safe
@@ -73,6 +80,7 @@ PERMANENT_ERRORS = (
     HostingError,  # InvalidInput, ServiceSettingError, NotFound
 )
 RUNTIME_UP_SECONDS = 20.0
+CLAIM_POLL_SECONDS = 0.25  # how often a job whose app is busy (in the database) looks again
 
 
 @dataclass
@@ -97,10 +105,8 @@ class JobFailed(Exception):
 
 def run_job(job_id: str) -> Any:
     """The RQ entry point (``workers.job_handlers.run_job``): runs Job ``job_id`` on this host."""
-    from rq import get_current_job
-
     with job_context() as context:
-        return execute(context, job_id, last_attempt=_is_last_attempt(get_current_job()))
+        return execute(context, job_id)
 
 
 @contextlib.contextmanager
@@ -120,14 +126,9 @@ def job_context() -> Iterator[Context]:
         engine.dispose()
 
 
-def _is_last_attempt(rq_job: Any) -> bool:
-    if rq_job is None:
-        return True
-    return not getattr(rq_job, "retries_left", None)
-
-
-def execute(context: Context, job_id: str, *, last_attempt: bool = True) -> Any:
-    """Run Job ``job_id`` under its app's lock and record the outcome (see the module doc)."""
+def execute(context: Context, job_id: str) -> Any:
+    """Run one attempt of Job ``job_id`` under its app's lock and record the outcome (see
+    the module doc). Returns the result, or None when there was nothing to run."""
     with session_scope(context.sessions) as session:
         job = session.get(Job, job_id)
         if job is None:
@@ -136,13 +137,13 @@ def execute(context: Context, job_id: str, *, last_attempt: bool = True) -> Any:
         if job.finished:
             return job.result  # idempotent: a finished job is not run again
         app_id = job.app_id
+    runner = process_token()
     with _app_lock(context, app_id, job_id):
-        with session_scope(context.sessions) as session:
-            job = get_job(session, job_id)
-            if job.finished:  # another attempt finished it while we waited
-                return job.result
-            start_job(session, job_id)
-            kind, arguments, attempts = job.kind, dict(job.arguments or {}), job.attempts
+        claimed = _claim(context, job_id, runner)
+        if claimed is None:  # finished meanwhile, or another worker's attempt
+            with session_scope(context.sessions) as session:
+                return get_job(session, job_id).result
+        kind, arguments, attempts = claimed
         log.info("job %s: %s %s (attempt %d)", job_id, kind, arguments, attempts)
         try:
             result = dispatch(context, kind, app_id, arguments)
@@ -157,11 +158,11 @@ def execute(context: Context, job_id: str, *, last_attempt: bool = True) -> Any:
             # (the worker's own log has both).
             log.exception("job %s: %s failed", job_id, kind)
             message = f"{type(exc).__name__}: {tenant_safe(str(exc))}"
-            if last_attempt:
-                _finish(context, job_id, error=message)
-            else:
-                _note_retry(context, job_id, message)
-            raise
+            with session_scope(context.sessions) as session:
+                attempt_failed(session, job_id, message, runner=runner, now=utcnow())
+            if not isinstance(exc, Exception):
+                raise  # SystemExit and the like: the process is going away
+            return None
         try:
             _finish(context, job_id, result=result)
         except HostingError:  # a value JSON cannot hold, from a runtime that answered oddly
@@ -180,24 +181,40 @@ def _app_lock(context: Context, app_id: int | None, job_id: str) -> Iterator[Non
     try:
         lock.acquire()
     except LockTimeout as exc:
-        raise RuntimeUnavailable(str(exc)) from exc  # transient: retried
+        # Not claimed: the job stays queued, and the reconciler pushes it again.
+        raise RuntimeUnavailable(str(exc)) from exc
     try:
         yield
     finally:
-        lock.release()
+        try:
+            lock.release()
+        except Exception as exc:  # Redis away: the outcome is recorded, the lock expires
+            log.warning("job %s: the app's lock was not released: %s", job_id, exc)
+
+
+def _claim(context: Context, job_id: str, runner: str) -> tuple[str, dict[str, Any], int] | None:
+    """Claim the job's attempt (``start_job``): its kind, arguments and attempt number, or
+    None when it is not to be run here. While another job of the app runs (Redis lost the
+    app's lock), wait as long as the lock would have."""
+    # The lease: RQ's job timeout, and the worker's own kill 60 s later; none runs longer.
+    lease = context.host.job_timeout + 60
+    deadline = time.monotonic() + lease
+    while True:
+        try:
+            with session_scope(context.sessions) as session:
+                job = start_job(session, job_id, runner=runner, lease_seconds=lease)
+                if job is None:
+                    return None
+                return job.kind, dict(job.arguments or {}), job.attempts
+        except AppBusy as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeUnavailable(str(exc)) from exc  # still queued: pushed again
+            time.sleep(CLAIM_POLL_SECONDS)
 
 
 def _finish(context: Context, job_id: str, **outcome: Any) -> None:
     with session_scope(context.sessions) as session:
         finish_job(session, job_id, **outcome)
-
-
-def _note_retry(context: Context, job_id: str, message: str) -> None:
-    """Back to queued with the reason, so watchers see a retry coming, not a hang."""
-    with contextlib.suppress(Exception), session_scope(context.sessions) as session:
-        job = get_job(session, job_id)
-        job.status = "queued"
-        job.error = f"attempt {job.attempts} failed, will retry: {message}"[:MAX_ERROR_CHARS]
 
 
 # -- the kinds -------------------------------------------------------------------------

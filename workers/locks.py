@@ -1,19 +1,20 @@
 """The per-app lock: two jobs never work on one app at the same time.
 
 A Redis key ``hosting:lock:app:<id>`` set with NX and an expiry, holding who took it
-(``<hostname>:<pid>:<job id>:<random>``); released only by its holder (compare and delete).
-Waiting is blocking with a deadline. A holder killed with SIGKILL cannot release its lock,
-and its job is retried at once by RQ: so a waiter on the same machine whose holder's process
-no longer exists takes the lock over instead of waiting for the expiry.
+(``<hostname>:<pid>:<start time>:<job id>:<random>``, see ``workers.liveness``); released
+only by its holder (compare and delete). Waiting is blocking with a deadline. A holder
+killed with SIGKILL cannot release its lock, and its job is retried (``workers.reconciler``):
+so a waiter on the same machine whose holder's process no longer exists takes the lock over
+instead of waiting for the expiry.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
 import time
 from typing import Any
+
+from workers.liveness import is_gone, process_token
 
 KEY_PREFIX = "hosting:lock:app:"
 POLL_SECONDS = 0.05
@@ -42,20 +43,6 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _holder_is_dead(holder: str) -> bool:
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine's holder: only the expiry frees it
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 class AppLock:
     """``with AppLock(redis, app_id, job_id, timeout=…, wait=…):`` holds the app's lock."""
 
@@ -64,7 +51,7 @@ class AppLock:
         self.key = lock_key(app_id)
         self.timeout_ms = int(timeout * 1000)
         self.wait = wait
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{owner}:{secrets.token_hex(4)}"
+        self.token = f"{process_token()}:{owner}:{secrets.token_hex(4)}"
         self.held = False
 
     def acquire(self) -> None:
@@ -74,7 +61,7 @@ class AppLock:
                 self.held = True
                 return
             holder = _text(self.redis.get(self.key))
-            if holder is not None and _holder_is_dead(holder):
+            if holder is not None and is_gone(holder):
                 took = self.redis.eval(_TAKE_OVER, 1, self.key, holder, self.token, self.timeout_ms)
                 if took:
                     self.held = True

@@ -15,17 +15,15 @@ connection is checked to be the app's runtime (``workers.tenants.connect``).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
 import sys
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from hosting.db import make_engine, make_session_factory, session_scope
+from hosting.db import session_scope
 from hosting.identities import instance_id, user_prefix
 from hosting.models import App, Host
 from hosting.status import write_app_status, write_host_status
@@ -33,6 +31,7 @@ from sqlalchemy import select
 
 from workers.host import HostConfig, host_runtime
 from workers.layout import AppLayout, app_user_name, find_owner
+from workers.rounds import run_rounds, start_helper
 from workers.tenants import HostView, connect, host_views
 
 log = logging.getLogger("workers.status")
@@ -125,28 +124,14 @@ def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecu
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers.status", description=__doc__)
-    parser.add_argument("--host-root", help="the host root (default $HOSTING_HOST_ROOT)")
-    parser.add_argument("--once", action="store_true", help="poll once and exit")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-
-    from redis import Redis
-
-    host = HostConfig.load(args.host_root)
-    redis = Redis.from_url(host.redis_url)
-    engine = make_engine(host.database_url)
-    sessions = make_session_factory(engine)
+    helper = start_helper(argv, "python -m workers.status", __doc__)
     with ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="status") as pool:
-        while True:
-            started = time.monotonic()
-            try:
-                poll_once(host, sessions, redis, pool)
-            except Exception:  # the database or Redis away for a moment: try again next round
-                log.exception("status poll failed")
-            if args.once:
-                return 0
-            time.sleep(max(0.1, host.status_interval - (time.monotonic() - started)))
+        return run_rounds(
+            lambda: poll_once(helper.host, helper.sessions, helper.redis, pool),
+            helper.host.status_interval,
+            once=helper.once,
+            log=log,
+        )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 Run by the host runtime (``[program:worker-<queue>]``, numprocs N). Each process has a stable
 name, ``<queue>.<machine>.<process name>`` (supervisord's ``SUPERVISOR_PROCESS_NAME``), so a
 worker restarted after being killed knows which jobs were its own: jobs a dead incarnation of
-this slot had started are handed to RQ's abandoned-job handling at once (retried when they
-have retries left) instead of after the heartbeat expires, a minute or more later.
+this slot had started are handed to RQ's abandoned-job handling at once (RQ marks them
+failed) instead of after the heartbeat expires, a minute or more later. RQ retries nothing:
+the Job rows say what is left to do, and the host's reconciler (``workers.reconciler``)
+pushes those jobs again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from hosting.log_reads import LOG_FUNCTION
 from hosting.queue import WORKER_FUNCTION, job_queue
@@ -28,6 +32,9 @@ MONITORING_INTERVAL = 5  # seconds between the worker's heartbeats while a job r
 MAINTENANCE_INTERVAL = 60  # seconds between cleanups of RQ's registries
 # What the workers run, and nothing else: every Job, and the reading of a log.
 ALLOWED_FUNCTIONS = (WORKER_FUNCTION, LOG_FUNCTION)
+# RQ waits longer and longer (up to a minute) for a Redis that went away; once it is back
+# (a restart), jobs should flow again within seconds.
+MAX_REDIS_WAIT = 5.0
 
 
 def worker_name(queue: str, slot: str | None = None) -> str:
@@ -37,7 +44,8 @@ def worker_name(queue: str, slot: str | None = None) -> str:
 
 def recover_orphans(redis: object, queue_name: str, name: str) -> list[str]:
     """Jobs that a previous process of worker ``name`` started and never finished: mark
-    them expired and let RQ's StartedJobRegistry cleanup retry (or fail) them now. Also
+    them expired and let RQ's StartedJobRegistry cleanup end them now, so the reconciler
+    sees that Redis no longer holds them. Also
     lets the stale worker record go, so this process can register under the same name."""
     from rq import Worker
     from rq.registry import StartedJobRegistry
@@ -59,6 +67,20 @@ def recover_orphans(redis: object, queue_name: str, name: str) -> list[str]:
     if stale is not None:
         stale.register_death()
     return orphans
+
+
+def wait_for_redis(redis: Any) -> None:
+    """Redis may be (re)starting: wait for it here rather than exit, which the host runtime
+    would answer with a new process at once, again and again."""
+    from redis.exceptions import ConnectionError as RedisDown
+
+    while True:
+        try:
+            redis.ping()
+            return
+        except RedisDown as exc:
+            log.warning("waiting for Redis: %s", exc)
+            time.sleep(MAX_REDIS_WAIT / 5)
 
 
 class ForeignJob(Exception):
@@ -121,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     queue_name = args.queue or host.queue
     redis = Redis.from_url(args.redis or host.redis_url)
     name = args.name or worker_name(queue_name)
+    wait_for_redis(redis)
     recover_orphans(redis, queue_name, name)
     # RQ runs each job in a forked work horse: imported here once, the functions' modules
     # (SQLAlchemy, the models, the runtime client) are not imported again by every job.
@@ -139,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         job_monitoring_interval=MONITORING_INTERVAL,
         maintenance_interval=MAINTENANCE_INTERVAL,
     )
+    worker.max_connection_wait_time = MAX_REDIS_WAIT
     worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
     return 0
 

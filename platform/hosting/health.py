@@ -3,8 +3,8 @@ health gate waits on.
 
 Ready means every part a request or a job needs answers: the database (reachable, and
 migrated to the revision this release expects: a release rolled out without its migration
-is not ready), Redis, and at least one live RQ worker on every host's queue (RQ drops a
-worker's registration when its heartbeat stops, so listed workers are live ones).
+is not ready), Redis, and at least one live RQ worker on every host's queue (on a platform
+with no host registered yet, at least one live worker).
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ def _redis(redis: Any) -> str:
     return "ok"
 
 
-def live_workers(redis: Any, queue: Any) -> list[Any]:
-    """The RQ workers registered on ``queue`` (an RQ Queue): live ones, since RQ drops a
-    worker's registration when its heartbeat stops."""
+def live_workers(redis: Any, queue: Any | None) -> list[Any]:
+    """The RQ workers registered on ``queue`` (an RQ Queue; None: on any queue): live ones,
+    since RQ drops a worker's registration when its heartbeat stops."""
     from rq import Worker
 
     return Worker.all(connection=redis, queue=queue)
@@ -62,8 +62,8 @@ def live_workers(redis: Any, queue: Any) -> list[Any]:
 def _workers(redis: Any, hosts: list[Host]) -> str:
     from hosting.queue import job_queue
 
-    if not hosts:
-        return "no host is registered"
+    if not hosts:  # a fresh platform: any live worker will do
+        return "ok" if live_workers(redis, None) else "no RQ worker is running"
     idle = [h for h in hosts if not live_workers(redis, job_queue(h.queue, redis))]
     if idle:
         return f"no live worker on the queue of {len(idle)} of {len(hosts)} hosts"

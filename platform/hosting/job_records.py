@@ -1,7 +1,8 @@
 """Job rows: the work queued for a host's workers, and the audit trail of who did what.
 
 ``record_job`` is called on the enqueue side (panel, CLI) before the RQ job is enqueued with
-the same id; ``start_job``/``finish_job`` by the worker; ``wait_for_job`` by whoever waits
+the same id; ``start_job`` (a claim: one worker per attempt)/``finish_job`` by the worker
+(a failed attempt's retry: ``hosting.job_recovery``); ``wait_for_job`` by whoever waits
 for one (hostingctl, the one-machine launcher). Arguments are ids and plain values, never ORM
 objects, so they are stored as JSON as they are.
 """
@@ -12,6 +13,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -76,13 +78,44 @@ def get_job(session: Session, job_id: str) -> Job:
     return job
 
 
-def start_job(session: Session, job_id: str) -> Job:
-    """Mark a job running; counts the attempt (a retried job starts again)."""
-    job = get_job(session, job_id)
+class AppBusy(Exception):
+    """Another job of the same app is running: this one must wait its turn."""
+
+
+def start_job(
+    session: Session,
+    job_id: str,
+    *,
+    runner: str | None = None,
+    lease_seconds: float | None = None,
+) -> Job | None:
+    """Claim a queued job for one attempt: running, the attempt counted, ``runner`` (the
+    process running it) and its lease recorded. None when it is not queued (finished, or
+    another worker's): only one worker ever runs an attempt, whatever Redis handed out
+    twice. AppBusy while another job of its app runs: the workers' app lock lives in
+    Redis, and this holds even when Redis lost it. The rows are locked for the checks
+    (SQLite: the write transaction already is)."""
+    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    if job.status != "queued":
+        return None
+    if job.app_id is not None:
+        session.get(App, job.app_id, with_for_update=True)  # one claim per app at a time
+        other = session.scalar(
+            select(Job.id).where(
+                Job.app_id == job.app_id, Job.status == "running", Job.id != job_id
+            )
+        )
+        if other is not None:
+            raise AppBusy(f"job {other} is running on this app")
+    now = utcnow()
     job.status = "running"
-    job.started_at = utcnow()
+    job.started_at = now
     job.finished_at = None
     job.attempts += 1
+    job.runner = runner
+    job.lease_expires_at = now + timedelta(seconds=lease_seconds) if lease_seconds else None
     session.flush()
     return job
 

@@ -263,6 +263,11 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     log_tail: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Durable jobs (hosting.job_recovery): not (re)enqueued before next_attempt_at (NULL: at
+    # once); the process running the current attempt and when it is taken to be lost.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    runner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )

@@ -1,9 +1,15 @@
 """Enqueueing work for a host's workers: the contract between the panel/CLI and ``workers``.
 
 ``enqueue_job`` records the Job row (the audit record, status ``queued``), commits it, then
-puts an RQ job on the host's queue that names the worker function by its dotted path: this
-package never imports ``workers``. The RQ job's only argument is the Job's id, and the RQ job
-has the same id, so the Job row and the RQ job can always be matched.
+puts an RQ job on the host's queue (``push_job``) that names the worker function by its
+dotted path: this package never imports ``workers``. The RQ job's only argument is the Job's
+id, and the RQ job has the same id, so the Job row and the RQ job can always be matched.
+
+The Job row, not Redis, is the truth (``hosting.job_recovery``): RQ only carries a job to a
+worker. There is no RQ ``Retry``: a failed attempt is scheduled again in the row, and the
+host's reconciler pushes every queued job that is due and that Redis does not hold
+(``redis_holds``), e.g. after Redis lost its data. Pushes are unique (one RQ job per id),
+so the panel and a reconciler pushing the same job at once leave one copy.
 
 Job kinds and their ``arguments``:
 
@@ -27,6 +33,7 @@ made with ``decode_responses=False``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -35,13 +42,13 @@ from hosting.errors import InvalidInput
 from hosting.job_records import record_job
 from hosting.models import App, Host, Job, User
 
+log = logging.getLogger(__name__)
+
 JOB_KINDS = ("create_app", "apply_services", "program_action", "delete_app")
 PROGRAM_ACTIONS = ("start", "stop", "restart")
 
 WORKER_FUNCTION = "workers.job_handlers.run_job"
 DEFAULT_JOB_TIMEOUT = 300  # seconds; the host's workers' stopwaitsecs are above this
-RETRY_MAX = 3
-RETRY_INTERVALS = (1, 5, 15)  # seconds between attempts after a transient error
 RESULT_TTL = 24 * 3600  # RQ's copy; the Job row is the record that lasts
 FAILURE_TTL = 7 * 24 * 3600
 
@@ -86,35 +93,72 @@ def enqueue_job(
     job_timeout: int = DEFAULT_JOB_TIMEOUT,
     title: str | None = None,
 ) -> Job:
-    """Record a queued Job, commit, and enqueue it on ``host``'s queue; returns the Job.
+    """Record a queued Job, commit, and push it on ``host``'s queue; returns the Job.
 
     The commit comes first so that a worker never picks up a job whose row it cannot see.
-    If enqueueing fails (Redis down), the row is marked failed and the error re-raised.
+    If Redis cannot take it (down, restarting), the job stays queued with the reason: the
+    host's reconciler pushes it once Redis answers again.
     """
-    from rq import Retry  # here: the models must import without rq installed
-
     arguments = check_arguments(kind, arguments)
     if app is not None and app.host_id != host.id:
         raise InvalidInput("host", f"app {app.name} lives on another host")
     job = record_job(session, kind, arguments, app=app, user=user, actor=actor, title=title)
     session.commit()
-    queue = job_queue(host.queue, redis)
-    description = f"{kind} app={app.name}" if app is not None else kind
     try:
-        queue.enqueue(
-            WORKER_FUNCTION,
-            job.id,
-            job_id=job.id,
-            job_timeout=job_timeout,
-            retry=Retry(max=RETRY_MAX, interval=list(RETRY_INTERVALS)),
-            result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL,
-            description=description,
-        )
-    except Exception as exc:
-        from hosting.job_records import finish_job
-
-        finish_job(session, job.id, error=f"could not enqueue on {host.queue}: {exc}")
+        push_job(redis, host.queue, job.id, describe(kind, app.name if app else None), job_timeout)
+    except Exception as exc:  # the redis client's errors, whatever they are
+        log.warning("job %s: not pushed on %s yet: %s", job.id, host.queue, exc)
+        job.error = f"waiting for the job queue (Redis) to answer: {exc}"
         session.commit()
-        raise
     return job
+
+
+def describe(kind: str, app: str | None) -> str:
+    """The RQ job's description (what `rq info` shows)."""
+    return f"{kind} app={app}" if app is not None else kind
+
+
+def push_job(redis: Any, queue_name: str, job_id: str, description: str, job_timeout: int) -> bool:
+    """Put Job ``job_id`` on ``queue_name`` unless Redis already holds it (waiting or
+    running): True when pushed. An RQ job of an earlier attempt that has ended is
+    replaced."""
+    from rq.exceptions import DuplicateJobError
+
+    queue = job_queue(queue_name, redis)
+    for _ in range(2):
+        try:
+            queue.enqueue(
+                WORKER_FUNCTION,
+                job_id,
+                job_id=job_id,
+                job_timeout=job_timeout,
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+                description=description,
+                unique=True,
+            )
+            return True
+        except DuplicateJobError:
+            existing = queue.fetch_job(job_id)
+            if existing is not None and _is_live(queue, existing):
+                return False
+            if existing is not None:
+                existing.delete()  # an earlier attempt's, finished or failed
+    return False  # pushed by someone else between our delete and our push
+
+
+def redis_holds(redis: Any, queue_name: str, job_id: str) -> bool:
+    """Whether Redis has Job ``job_id`` waiting on ``queue_name`` or in a worker's hands."""
+    queue = job_queue(queue_name, redis)
+    existing = queue.fetch_job(job_id)
+    return existing is not None and _is_live(queue, existing)
+
+
+def _is_live(queue: Any, rq_job: Any) -> bool:
+    from rq.job import JobStatus
+
+    status = rq_job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        # Its id must really be in the queue's list (a restored Redis may disagree).
+        return queue.get_job_position(rq_job.id) is not None
+    return status in (JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pytest
 from hosting import services
 from hosting.errors import InvalidInput, NotFound, ServiceSettingError
-from hosting.models import App, Host, Job, Service, Tenant, User
+from hosting.job_recovery import attempt_failed
+from hosting.models import App, Host, Job, Service, Tenant, User, utcnow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -225,9 +226,11 @@ def test_job_lifecycle_is_the_audit_record(session: Session, world: World) -> No
         session, "apply-services", {"app_id": world.shop.id}, app=world.shop, user=world.alice
     )
     assert (job.status, job.actor, job.attempts) == ("queued", "user:alice@acme.example", 0)
-    services.start_job(session, job.id)
-    services.start_job(session, job.id)  # a retry
-    assert (job.status, job.attempts) == ("running", 2)
+    assert services.start_job(session, job.id, runner="w1") is job
+    assert services.start_job(session, job.id, runner="w2") is None  # one runner at a time
+    attempt_failed(session, job.id, "refused", runner="w1", now=utcnow())  # a retry
+    assert services.start_job(session, job.id, runner="w2") is job
+    assert (job.status, job.attempts, job.runner) == ("running", 2, "w2")
     services.finish_job(session, job.id, error="app did not start", log_tail="Traceback...")
     assert (job.status, job.error, job.log_tail) == ("failed", "app did not start", "Traceback...")
     assert job.finished_at is not None and job.finished

@@ -70,6 +70,9 @@ def check_redis_is_private(install: Install) -> None:
     assert redis_call(install.redis_socket, "PING").startswith(b"-NOAUTH")
     answer = redis_call(install.redis_socket, f"AUTH {password}", "PING", "CONFIG GET port")
     assert answer.startswith(b"+OK\r\n+PONG\r\n*2\r\n$4\r\nport\r\n$1\r\n0\r\n"), answer
+    # The queue survives a restart of Redis (an append-only file).
+    durable = redis_call(install.redis_socket, f"AUTH {password}", "CONFIG GET appendonly")
+    assert b"*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n" in durable, durable
     pid = int(install.ctl(install.host_conf, "pid", "hosting-redis").stdout.strip())
     assert pid > 0
     assert tcp_listeners(pid) == []
@@ -130,6 +133,7 @@ def test_site_installs_runs_is_idempotent_and_stops(install: Install) -> None:
     expected = {
         "hosting-redis": "RUNNING",
         "hosting-web": "RUNNING",
+        "reconcile-localhost": "RUNNING",
         "status-localhost": "RUNNING",
         "worker-localhost:worker-localhost-00": "RUNNING",
     }

@@ -66,3 +66,16 @@ def test_readyz_names_redis_down(app: Flask, client: FlaskClient) -> None:
     checks = response.get_json()["checks"]
     assert checks["redis"].startswith("not answering: ConnectionError")
     assert checks["workers"] == "unknown: Redis does not answer"
+
+
+def test_readyz_on_a_platform_with_no_host_yet(
+    app: Flask, client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    body = client.get("/readyz").get_json()
+    assert body["checks"]["workers"] == "no RQ worker is running"
+    worker = Worker([job_queue("host.any", redis_client)], connection=redis_client, name="w-any")
+    worker.register_birth()
+    try:
+        assert client.get("/readyz").status_code == 200
+    finally:
+        worker.register_death()

@@ -60,7 +60,7 @@ def test_worker_umask_and_hosts_without_apps(
     }
     # Where tenants run in containers, the front is there too (workers.front).
     front = {"front-web-1"} if HostConfig.load(root).containers else set()
-    assert set(groups) == {"worker-web-1", "status-web-1", *front}
+    assert set(groups) == {"worker-web-1", "reconcile-web-1", "status-web-1", *front}
     assert groups["worker-web-1"].processes[0].umask == 0o007
     assert groups["status-web-1"].processes[0].umask is None
     # One that cannot start backs off and ends FATAL: no respawn loop shown as RUNNING.

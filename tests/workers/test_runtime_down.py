@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from hosting import services, tokens
+from hosting.log_reads import LogUnavailable
 from hosting.models import App, Tenant
 from hosting.status import read_app_status
 
@@ -106,13 +107,15 @@ def test_a_runtime_that_cannot_boot_is_fatal_with_its_cause_shown_and_jobs_fail_
     assert "FATAL" in block and "invalid value for minfds (&#39;lots&#39;)" in block
     panel.extensions["hosting_engine"].dispose()
 
-    # A job on it fails at once, naming the cause (it waited 20 s, then retried, before).
+    # A log read on it (no job: hosting.log_reads) fails at once, naming the cause (it
+    # waited 20 s, then retried, before).
     started = time.monotonic()
-    job = platform.wait_job(platform.enqueue("read_log", app_id, program="app"), 30)
+    with pytest.raises(LogUnavailable) as refused:
+        platform.read_log(app_id, "app")
     read_failed_in = time.monotonic() - started
-    assert job.status == "failed"
-    assert job.error.startswith("the runtime of app web is FATAL: Error: invalid value for minfds")
-    assert "minfds" in job.log_tail
+    assert str(refused.value).startswith(
+        "the runtime of app web is FATAL: Error: invalid value for minfds"
+    )
     assert read_failed_in < 5, read_failed_in
 
     # "Restart app" starts a FATAL runtime again (the host-level start): still broken, it
@@ -132,7 +135,7 @@ def test_a_runtime_that_cannot_boot_is_fatal_with_its_cause_shown_and_jobs_fail_
     assert job.result["processes"]["app:app"]["state"] == "RUNNING"
     wait_until(lambda: host_state(platform, app_id) == "RUNNING", 10, "RUNNING on the host")
     print(
-        f"\nmeasured: FATAL {to_fatal:.1f}s after the restart (4 boots); read_log failed in "
+        f"\nmeasured: FATAL {to_fatal:.1f}s after the restart (4 boots); the log read failed in "
         f"{read_failed_in:.2f}s; restart of the FATAL runtime failed in {restart_failed_in:.2f}s"
     )
 
