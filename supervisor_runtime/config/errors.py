@@ -19,8 +19,10 @@ class ConfigError(ValueError):
         section: str | None = None,
         key: str | None = None,
         value: str | None = None,
+        line: int | None = None,
     ) -> None:
         self.reason = reason
+        self.line = line  # where the INI reader stopped (not in the message: stock's has it)
         self.path = path
         self.section = section
         self.key = key
