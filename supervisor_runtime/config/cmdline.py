@@ -54,33 +54,30 @@ def iter_words(command: str, max_word_chars: int | None = None) -> Iterator[str]
     word: list[str] = []
     size = 0
     quoted = False  # an empty quoted string ('' or "") still makes a word
-    position = 0
-    while position < len(command):
-        match = _TOKEN.match(command, position)
-        assert match is not None  # the alternatives cover every character
-        position = match.end()
-        if match.group("blank") is not None:
+    # Every character starts one of the alternatives, so the matches follow each other.
+    for match in _TOKEN.finditer(command):
+        kind = match.lastgroup
+        if kind == "blank":
             if word or quoted:
                 yield "".join(word)
             word, size, quoted = [], 0, False
             continue
-        if match.group("plain") is not None:
-            part = match.group("plain")
-        elif match.group("escaped") is not None:
-            part = match.group("escaped")
+        if kind == "plain":
+            part = match.group(kind)
+        elif kind == "escaped":
+            part = match.group(kind)
             if not part:
                 raise ValueError("No escaped character")
-        elif match.group("single") is not None:
-            if not match.group("single_end"):
-                raise ValueError("No closing quotation")
+        elif kind == "single_end":
             part, quoted = match.group("single"), True
-        else:
-            if match.group("double_end") is None:
-                # A lone backslash just before the end is shlex's other complaint.
-                raise ValueError(
-                    "No escaped character" if match.group("double_tail") else "No closing quotation"
-                )
+            if not match.group(kind):
+                raise ValueError("No closing quotation")
+        elif kind == "double_end":
             part, quoted = _DOUBLE_ESCAPE.sub(r"\1", match.group("double")), True
+        else:  # an unclosed double quote; a lone backslash at the end is shlex's other word
+            raise ValueError(
+                "No escaped character" if match.group("double_tail") else "No closing quotation"
+            )
         word.append(part)
         size += len(part)
         if max_word_chars is not None and size > max_word_chars:
