@@ -96,7 +96,7 @@ def _load(
         raise _SetAside from None
     if not skip:
         return config
-    notices = tuple(set_aside.values())
+    notices = tuple(sorted(set_aside.values(), key=lambda notice: notice.file))
     warnings = tuple(("warn", describe(notice.as_struct())) for notice in notices)
     return config._replace(
         skip_broken=True,
