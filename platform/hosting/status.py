@@ -3,7 +3,8 @@
 One key per app, ``hosting:status:<app_id>``, holding JSON::
 
     {"updated": <unix time>, "runtime": "up" | "down",
-     "processes": [{"name", "group", "statename", "pid", "description", "start", "now", ...}]}
+     "processes": [{"name", "group", "statename", "pid", "description", "start", "now", ...}],
+     "notices": [{"file", "line", "section", "key", "value", "error"}]}  (only when any)
 
 The key expires (``ttl``) so a host whose poller stopped shows no status rather than an old
 one. Works with Redis clients made with or without ``decode_responses``.
@@ -43,9 +44,11 @@ def write_app_status(
     *,
     runtime: str = "up",
     error: str | None = None,
+    notices: list[dict[str, Any]] | None = None,
 ) -> None:
     """Store the processes of ``app_id`` (as getAllProcessInfo gives them; fields we do not
-    know are dropped) and whether its runtime answered."""
+    know are dropped), whether its runtime answered, and its config notices (tenant files
+    it set aside: {file, line, section, key, value, error})."""
     value: dict[str, Any] = {
         "updated": time.time(),
         "runtime": runtime,
@@ -55,6 +58,8 @@ def write_app_status(
     }
     if error is not None:
         value["error"] = error
+    if notices:
+        value["notices"] = notices
     redis.set(status_key(app_id), json.dumps(value), ex=ttl)
 
 
