@@ -3,9 +3,9 @@
 ``create_app(test_config=None)`` builds the app (flaskr style): config from
 ``hosting.settings`` (DATABASE_URL, REDIS_URL), then each extension's ``init_app`` and one
 blueprint per area: ``auth`` (login, logout, API tokens), ``apps`` (the customer's pages),
-``admin`` (hosts, tenants, users, all jobs), ``job_status`` (job status JSON for live pages)
-and ``api`` (/api/v1, bearer tokens). The panel never talks to a runtime: it reads the database
-and Redis (status) and enqueues jobs (``hosting.queue``).
+``admin`` (hosts, tenants, users, all jobs), ``job_status`` (job status JSON for live pages),
+``api`` (/api/v1, bearer tokens) and ``health`` (/healthz, /readyz). The panel never talks to
+a runtime: it reads the database and Redis (status) and enqueues jobs (``hosting.queue``).
 
 Serve with ``gunicorn 'admin_web:create_app()'``; ``flask --app admin_web init-db`` migrates
 the database and ``flask --app admin_web create-user`` adds the first admin.
@@ -26,8 +26,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(build_config(test_config))
 
-    from admin_web import cli, extensions, security, templating
+    from admin_web import cli, extensions, limits, security, templating
 
+    limits.init_app(app)
     extensions.init_db(app)
     extensions.init_redis(app)
     extensions.init_login(app)
@@ -36,13 +37,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     cli.init_app(app)
 
-    from admin_web import admin, api, apps, auth, job_status
+    from admin_web import admin, api, apps, auth, health, job_status
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(apps.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(job_status.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     extensions.csrf.exempt(api.bp)  # bearer tokens only; cookies never authenticate it
     app.register_error_handler(HTTPException, _http_error)
     return app

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from hosting import services
+from hosting import login_sessions, services
 from hosting.errors import InvalidInput
+from hosting.health import live_workers
 from hosting.job_records import jobs_visible_to
 from hosting.models import App, Host, Tenant, User
 from hosting.queue import job_queue
-from rq import Worker
 from sqlalchemy import func, select
 
 from admin_web.extensions import get_redis, get_session, me
@@ -29,7 +29,7 @@ def host_rows() -> list[dict[str, Any]]:
     rows = []
     for host in session.scalars(select(Host).order_by(Host.name)):
         queue = job_queue(host.queue, redis)
-        workers = Worker.all(connection=redis, queue=queue)
+        workers = live_workers(redis, queue)
         rows.append(
             {
                 "host": host,
@@ -146,6 +146,8 @@ def set_active(user_id: int) -> Any:
         flash("You cannot deactivate yourself.", "error")
         return redirect(url_for("admin.users"))
     user.is_active = request.form.get("active") == "1"
+    if not user.is_active:
+        login_sessions.end_user_sessions(session, user)  # logged out everywhere, for good
     session.commit()
     flash(f"{user.email} is {'active' if user.is_active else 'deactivated'}.", "info")
     return redirect(url_for("admin.users"))

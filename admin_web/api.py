@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from hosting import commands, services, tokens
 from hosting.catalog import describe_kinds
 from hosting.commands import Actor
@@ -89,9 +89,13 @@ def _app(app_id: int) -> App:
 
 
 def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None and not request.get_data():
+    raw = request.get_data()
+    if not raw:
         return {}
+    try:
+        data = current_app.json.loads(raw)
+    except ValueError as exc:  # bad UTF-8 or syntax, too deep (admin_web.limits), ...
+        raise ApiError(400, f"the body is not valid JSON: {exc}", "body") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object", "body")
     return data

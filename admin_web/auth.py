@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask import session as cookie_session
 from flask_login import login_required, login_user, logout_user
-from hosting import services, tokens
+from hosting import login_sessions, services, tokens
 from hosting.errors import InvalidInput
 from hosting.models import ApiToken
 from sqlalchemy import select
 
-from admin_web.extensions import LoginUser, get_session, me
+from admin_web.extensions import LOGIN_SESSION_KEY, LoginUser, get_session, me
 from admin_web.forms import LoginForm, TokenForm, attach_error
 from admin_web.security import (
     clear_login_failures,
@@ -43,6 +43,9 @@ def login() -> Any:
         clear_login_failures(email)
         # A fresh session: nothing set before login (by anyone) carries over.
         cookie_session.clear()
+        session = get_session()
+        cookie_session[LOGIN_SESSION_KEY] = login_sessions.start_session(session, user)
+        session.commit()
         login_user(LoginUser(user))
         return redirect(safe_next(request.args.get("next")) or url_for("apps.index"))
     return render_template("auth/login.html", form=form)
@@ -50,6 +53,10 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
+    # Revoked on the server: a copy of this cookie logs no one in any more.
+    session = get_session()
+    login_sessions.end_session(session, cookie_session.get(LOGIN_SESSION_KEY))
+    session.commit()
     logout_user()
     cookie_session.clear()
     flash("You are logged out.", "info")

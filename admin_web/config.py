@@ -42,7 +42,10 @@ def build_config(
     """Every config value the panel reads, from the environment then ``test_config``."""
     env = os.environ if environ is None else environ
     overrides = dict(test_config or {})
-    settings: Settings = load_settings(env)
+    # What the caller gives (tests) wins; the rest is the platform's settings.
+    settings: Settings = load_settings(
+        env, given={key: overrides.get(key) for key in ("DATABASE_URL", "REDIS_URL")}
+    )
     testing = bool(overrides.get("TESTING", False))
     debug = bool(overrides.get("DEBUG", False)) or env.get("FLASK_DEBUG") == "1"
     # PANEL_ALLOW_HTTP=1: served over plain http on 127.0.0.1 (scripts/run), where a

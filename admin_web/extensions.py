@@ -7,9 +7,10 @@ from typing import Any
 
 import redis
 from flask import Flask, current_app, g, jsonify, redirect, request, url_for
+from flask import session as flask_session
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
-from hosting import db
+from hosting import db, login_sessions
 from hosting.models import User
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,13 +82,25 @@ class LoginUser:
         return str(self.row.id)
 
 
+# The session cookie's key for the login session's id (hosting.login_sessions).
+LOGIN_SESSION_KEY = "login_session"
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> LoginUser | None:
+    """The cookie's user, only while its login session lives on the server: a cookie copied
+    before logout names a revoked session and logs no one in."""
     try:
-        user = get_session().get(User, int(user_id))
+        wanted = int(user_id)
     except ValueError:
         return None
-    return LoginUser(user) if user is not None and user.is_active else None
+    session = get_session()
+    user = login_sessions.session_user(session, flask_session.get(LOGIN_SESSION_KEY), wanted)
+    if user is None:
+        session.rollback()
+        return None
+    session.commit()  # the session's last use, when it is due
+    return LoginUser(user)
 
 
 def me() -> User:

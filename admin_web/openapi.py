@@ -250,6 +250,9 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                         },
                         running={"type": "integer"},
                         total={"type": "integer"},
+                        runtime={"type": "string", "nullable": True},
+                        error={"type": "string", "nullable": True},
+                        runtime_state=_ref("RuntimeState"),
                     ),
                     services={"type": "array", "items": _ref("Service")},
                 ),
@@ -276,6 +279,8 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     running={"type": "integer"},
                     total={"type": "integer"},
                     runtime={"type": "string", "nullable": True},
+                    error={"type": "string", "nullable": True},
+                    runtime_state=_ref("RuntimeState"),
                     processes={"type": "array", "items": _ref("Process")},
                     notices={"type": "array", "items": _ref("ConfigNotice")},
                 ),
@@ -290,6 +295,21 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     ),
                     "description": "A file of the tenant's that its runtime set aside at "
                     "its last read of the config, and why; the rest of the app runs.",
+                },
+                "RuntimeState": {
+                    **_obj(
+                        state={
+                            "type": "string",
+                            "description": "the host runtime's state of the app's runtime:"
+                            " BACKOFF, FATAL, EXITED, STOPPED...",
+                        },
+                        cause={
+                            "type": "string",
+                            "description": "its spawn error or the last lines it wrote",
+                        },
+                    ),
+                    "nullable": True,
+                    "description": "why the app's runtime is down (null while it answers)",
                 },
                 "Job": _obj(
                     id={"type": "string"},

@@ -88,6 +88,8 @@ def app_state(app: App, status: dict[str, Any] | None) -> dict[str, Any]:
         "updated": (status or {}).get("updated"),
         "runtime": (status or {}).get("runtime"),
         "error": (status or {}).get("error"),
+        # Why a runtime is down, as the host runtime sees it: {"state": "FATAL", "cause": ...}
+        "runtime_state": (status or {}).get("runtime_state") if state == "down" else None,
     }
 
 

@@ -3,9 +3,11 @@
     python -m local_platform          # start (or restart) everything; Ctrl-C stops it all
     python -m local_platform stop     # stop a running one from another terminal
 
-Everything lives under the data directory (``HOSTING_DATA_DIR``, default ``./.run``):
-a SQLite database, a host runtime (our supervisord) that runs Redis for the job queue, the
-panel (gunicorn) on http://127.0.0.1:8000, the RQ workers, the status poller and one tenant
+Everything lives under the data directory (``HOSTING_DATA_DIR``, default the ``.run`` beside
+the virtualenv, ``hosting.settings.local_data_dir``): ``platform.env`` (the settings that
+``hostingctl``, the panel and the migrations find there with no environment), a SQLite
+database, a host runtime (our supervisord) that runs Redis for the job queue, the panel
+(gunicorn) on http://127.0.0.1:8000, the RQ workers, the status poller and one tenant
 runtime per app. A demo tenant with an app (a tiny HTTP server as ``app``) plus memcached
 is created through the same jobs the panel enqueues. A second start reuses all of it.
 """
@@ -30,13 +32,23 @@ from hosting.job_records import wait_for_job
 from hosting.models import App, Host, Tenant, User
 from hosting.program_section import program_section
 from hosting.queue import enqueue_job
-from hosting.settings import REDIS_SOCKET, load_settings
+from hosting.settings import REDIS_SOCKET, SETTINGS_FILE, local_data_dir, settings_text
 from hosting.validation import format_environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from local_platform import leftovers
 from supervisor_runtime.ctl.client import connect
-from workers.host import PLATFORM_DIR, HostConfig, render_host_config, start_host_runtime
+from workers.files import atomic_write
+from workers.host import (
+    HELPER_START_RETRIES,
+    HELPER_START_SECONDS,
+    PLATFORM_DIR,
+    HostConfig,
+    render_host_config,
+    start_host_runtime,
+)
+from workers.status import host_apps
 
 # Overridable so that tests can run it beside other servers on this machine.
 PANEL_ADDRESS = os.environ.get("PANEL_ADDRESS", "127.0.0.1:8000")
@@ -121,10 +133,11 @@ class LocalPlatform:
     def __init__(self, data_dir: Path) -> None:
         self.data = data_dir
         self.redis_socket = data_dir / REDIS_SOCKET
-        settings = load_settings({"HOSTING_DATA_DIR": str(data_dir), **_env_overrides()})
-        self.database_url = settings.database_url
-        self.apps_root = settings.apps_root
-        self.host_root = settings.host_root
+        # Local mode's defaults live here; write_settings_file() records them for the rest.
+        self.database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'hosting.db'}"
+        self.apps_root = data_dir / "apps"
+        self.host_root = data_dir / "host"
+        self.settings_file = data_dir / SETTINGS_FILE
         self.pidfile = data_dir / "platform.pid"
         self.stop: Callable[[], bool] = lambda: False  # replaced by start()
 
@@ -157,6 +170,18 @@ class LocalPlatform:
             handle.write("\n".join(lines) + "\n")
         return path
 
+    def write_settings_file(self) -> None:
+        """``<data dir>/platform.env`` (0600): where hostingctl, the panel and the migrations
+        find this platform (``hosting.settings``), with no environment needed."""
+        values = {
+            "HOSTING_DATA_DIR": str(self.data),
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "APPS_ROOT": str(self.apps_root),
+            "HOSTING_HOST_ROOT": str(self.host_root),
+        }
+        atomic_write(self.settings_file, settings_text(values), 0o600)
+
     def write_host_config(self) -> HostConfig:
         config = render_host_config(
             str(self.host_root),
@@ -169,10 +194,7 @@ class LocalPlatform:
         )
         platform_dir = Path(config.root) / PLATFORM_DIR
         env = {
-            "HOSTING_DATA_DIR": str(self.data),
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
-            "APPS_ROOT": str(self.apps_root),
+            "HOSTING_SETTINGS": str(self.settings_file),
             # Plain http on 127.0.0.1 only: secure cookies would never come back.
             "PANEL_ALLOW_HTTP": "1",
         }
@@ -184,7 +206,8 @@ class LocalPlatform:
                 f"{redis_server} {self.write_redis_conf()}",
             ),
             ("priority", "100"),
-            ("startsecs", "0"),
+            ("startsecs", HELPER_START_SECONDS),
+            ("startretries", HELPER_START_RETRIES),
             ("autorestart", "true"),
             ("stdout_logfile", f"{self.host_root}/log/redis.log"),
             ("redirect_stderr", "true"),
@@ -199,7 +222,8 @@ class LocalPlatform:
             ("environment", format_environment(env)),
             ("directory", str(self.data)),
             ("priority", "500"),
-            ("startsecs", "0"),
+            ("startsecs", HELPER_START_SECONDS),
+            ("startretries", HELPER_START_RETRIES),
             ("autorestart", "true"),
             ("stopwaitsecs", "10"),
             ("stdout_logfile", f"{self.host_root}/log/web.log"),
@@ -227,7 +251,8 @@ class LocalPlatform:
         self.pidfile.write_text(f"{os.getpid()}\n")
         runtime = None
         try:
-            say(f"database {self.database_url}")
+            self.write_settings_file()
+            say(f"settings {self.settings_file}; database {self.database_url}")
             db.upgrade(self.database_url)
             say("host runtime: Redis, panel, workers")
             config = self.write_host_config()
@@ -238,7 +263,7 @@ class LocalPlatform:
             pass
         finally:
             if runtime is not None:
-                self._stop_runtime(runtime)
+                self._stop_runtime(config, runtime)
             self.pidfile.unlink(missing_ok=True)
         return 0
 
@@ -263,7 +288,7 @@ class LocalPlatform:
             if not info["group"].startswith("tenant-")
         )
 
-    def _stop_runtime(self, runtime: subprocess.Popen[bytes]) -> None:
+    def _stop_runtime(self, config: HostConfig, runtime: subprocess.Popen[bytes]) -> None:
         if runtime.poll() is None:
             say("stopping: apps, workers, panel, Redis")
             runtime.send_signal(signal.SIGTERM)
@@ -272,12 +297,21 @@ class LocalPlatform:
             except subprocess.TimeoutExpired:
                 os.killpg(runtime.pid, signal.SIGKILL)
                 runtime.wait()
-                say(
-                    f"the host runtime did not stop in 120 s and was killed; programs it "
-                    f"ran may still be running (see {self.host_root}/log)"
-                )
-                return
-        say("stopped; nothing is left running")
+                say(f"the host runtime did not stop in 120 s and was killed; see {config.root}/log")
+        # Checked, not assumed: anything of ours still running is killed, or named.
+        found, survivors = leftovers.end(self._leftover_marks(config, runtime.pid))
+        say(leftovers.report(found, survivors))
+
+    def _leftover_marks(self, config: HostConfig, session: int) -> leftovers.Marks:
+        """What marks a process as this platform's (local_platform.leftovers)."""
+        marks = leftovers.Marks(session=session, roots=[config.root, str(self.apps_root)])
+        engine = db.make_engine(self.database_url)
+        try:
+            for app in host_apps(db.make_session_factory(engine), config):
+                marks.add_app(app.name, app.user, config.containers)
+        finally:
+            engine.dispose()
+        return marks
 
     def running_pid(self) -> int | None:
         """The launcher's pid from the pidfile, if that process is still this launcher."""
@@ -438,10 +472,6 @@ def check_reachable_by_app_users(path: Path) -> None:
             )
 
 
-def _env_overrides() -> dict[str, str]:
-    return {key: os.environ[key] for key in ("DATABASE_URL",) if os.environ.get(key)}
-
-
 def _http_ok(url: str) -> bool:
     import urllib.request
 
@@ -468,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("command", nargs="?", default="run", choices=["run", "stop"])
     args = parser.parse_args(argv)
-    data_dir = Path(os.environ.get("HOSTING_DATA_DIR") or ".run").absolute()
+    data_dir = Path(os.environ.get("HOSTING_DATA_DIR") or local_data_dir()).absolute()
     platform = LocalPlatform(data_dir)
     if args.command == "stop":
         pid = platform.running_pid()

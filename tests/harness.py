@@ -424,3 +424,17 @@ class Daemon:
 
 # The `start_daemon` fixture's type: start_daemon(conf_text, **Daemon keyword arguments).
 StartDaemon = Callable[..., Daemon]
+
+
+def processes_of(uid: int, argv: Iterable[str]) -> list[int]:
+    """The pids of processes of ``uid`` whose command line is exactly ``argv``."""
+    cmdline = b"".join(arg.encode() + b"\0" for arg in argv)
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            mine = entry.name.isdigit() and entry.stat().st_uid == uid
+            if mine and (entry / "cmdline").read_bytes() == cmdline:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

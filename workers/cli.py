@@ -1,8 +1,10 @@
 """``hostingctl``: the operator's command line. It runs the same commands as the panel
 (``hosting.commands``), as an operator: no User row, recorded as ``cli:<login>``, every app.
 
-Settings come from the environment (``hosting.settings``: DATABASE_URL, REDIS_URL, ...) or
-``--database-url`` / ``--redis-url``. Commands that enqueue a job wait for it and show its
+Settings are the platform's (``hosting.settings``: the environment over the settings file
+that scripts/run or the roles write, found with no environment at all), or
+``--database-url`` / ``--redis-url``; commands that need neither (program-file, exec, enter)
+read none. Commands that enqueue a job wait for it and show its
 progress (queued -> running -> done/failed, with the error and log tail on failure) unless
 ``--no-wait`` is given. Exit status: 0 done, 1 failed, 2 bad input, 3 timed out waiting.
 """
@@ -14,7 +16,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,9 @@ from hosting.commands import TOGGLE_KINDS, Actor
 from hosting.errors import HostingError, InvalidInput, NotFound
 from hosting.job_records import wait_for_job
 from hosting.models import Job, Tenant
-from hosting.settings import load_settings
+from hosting.queue import MAX_LOG_BYTES
+from hosting.settings import Settings, load_settings
+from redis.exceptions import RedisError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -33,12 +37,25 @@ EXIT_FAILED, EXIT_INPUT, EXIT_TIMEOUT = 1, 2, 3
 
 class Cli:
     def __init__(self, args: argparse.Namespace) -> None:
-        settings = load_settings()
         self.args = args
-        self.database_url = args.database_url or settings.database_url
-        self.redis_url = args.redis_url or settings.redis_url
         self.actor = Actor.operator(f"cli:{getpass.getuser()}")
         self._engine: Engine | None = None
+        self._settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        """The platform's settings, read on first use, the options over them."""
+        if self._settings is None:
+            given = {"DATABASE_URL": self.args.database_url, "REDIS_URL": self.args.redis_url}
+            self._settings = load_settings(given=given)
+        return self._settings
+
+    @property
+    def database_url(self) -> str:
+        return self.settings().database_url
+
+    @property
+    def redis_url(self) -> str:
+        return self.settings().redis_url
 
     def sessions(self) -> Session:
         """A new session; the engine is made on first use (host-config needs no database)."""
@@ -306,7 +323,7 @@ class Cli:
             raise InvalidInput("enter", str(exc)) from None
 
     def _host_root(self) -> Path:
-        return Path(self.args.host_root or load_settings().host_root)
+        return Path(self.args.host_root or self.settings().host_root)
 
     def cmd_run_host(self) -> int:
         from workers.host import HostConfig, host_runtime_command
@@ -334,13 +351,43 @@ HOST_OPTIONS = (
 )
 
 
+def number(low: float, high: float, kind: type = int) -> Callable[[str], Any]:
+    """An argparse type: a whole (or, with ``kind=float``, decimal) number from ``low`` to
+    ``high``. Every number on the command line has bounds: past them it ends in a clear
+    usage error (exit 2), not in an overflow deep inside (a database, a sleep)."""
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        # float() takes "nan" and "inf"; no comparison is true for nan.
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, not {text}")
+        return value
+
+    return parse
+
+
+DAY = 86400
+
+
 def add_host_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--workers", type=int, help="RQ worker processes (default 2; 0: none)")
-    sub.add_argument("--job-timeout", type=int, help="longest job, in seconds (default 300)")
-    sub.add_argument("--wait-timeout", type=float, help="seconds a job waits for programs")
+    sub.add_argument(
+        "--workers", type=number(0, 64), help="RQ worker processes (default 2; 0: none)"
+    )
+    sub.add_argument(
+        "--job-timeout", type=number(1, DAY), help="longest job, in seconds (default 300)"
+    )
+    sub.add_argument(
+        "--wait-timeout", type=number(0.1, DAY, float), help="seconds a job waits for programs"
+    )
     sub.add_argument("--user-prefix", help="apps' system users are <prefix><app id>")
     sub.add_argument("--runtime-python", help="interpreter for tenant runtimes")
-    sub.add_argument("--status-interval", type=float, help="seconds between status polls")
+    sub.add_argument(
+        "--status-interval", type=number(0.1, 3600, float), help="seconds between status polls"
+    )
     sub.add_argument(
         "--no-status-poller",
         dest="status_poller",
@@ -357,19 +404,25 @@ def add_host_options(sub: argparse.ArgumentParser) -> None:
         help="run tenants without containers even where they could be made (unsafe)",
     )
     sub.add_argument("--tenant-python", help="system Python of containers (/usr/bin/python3)")
-    sub.add_argument("--tenant-memory-mb", type=int, help="memory per app, MiB (default 1024)")
-    sub.add_argument("--tenant-pids", type=int, help="tasks per app (default 512)")
-    sub.add_argument("--tenant-cpu-weight", type=int, help="CPU weight per app, 1-10000 (100)")
+    sub.add_argument(
+        "--tenant-memory-mb", type=number(16, 2**20), help="memory per app, MiB (default 1024)"
+    )
+    sub.add_argument("--tenant-pids", type=number(8, 2**22), help="tasks per app (default 512)")
+    sub.add_argument(
+        "--tenant-cpu-weight", type=number(1, 10000), help="CPU weight per app, 1-10000 (100)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hostingctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--database-url", help="default $DATABASE_URL")
-    parser.add_argument("--redis-url", help="default $REDIS_URL")
+    parser.add_argument("--database-url", help="default: the platform's settings")
+    parser.add_argument("--redis-url", help="default: the platform's settings")
     parser.add_argument("--no-wait", action="store_true", help="enqueue and return")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for a job")
+    parser.add_argument(
+        "--timeout", type=number(0, 7 * DAY, float), default=600, help="seconds to wait for a job"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -454,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("app", help="app or host/app")
     sub.add_argument("program", nargs="?", default="app")
     sub.add_argument("--stderr", action="store_true")
-    sub.add_argument("--bytes", type=int, default=16 * 1024)
+    sub.add_argument("--bytes", type=number(1, MAX_LOG_BYTES), default=16 * 1024)
 
     sub = command("exec", "run a command in an app's container, as its user (root)")
     sub.add_argument("--host-root", help="default $HOSTING_HOST_ROOT or <data dir>/host")
@@ -467,18 +520,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("jobs", "recent jobs and their results")
     sub.add_argument("--app", help="only this app's")
-    sub.add_argument("--limit", type=int, default=30)
+    sub.add_argument("--limit", type=number(1, 10000), default=30)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (2, said on stderr) and --help (0)
+        return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     cli = Cli(args)
     try:
         return getattr(cli, args.handler)()
     except (HostingError, ValueError) as exc:
         print(f"hostingctl: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except RedisError as exc:  # said at once, not after waiting for a job nobody will run
+        print(f"hostingctl: the platform's Redis does not answer: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         cli.close()
 

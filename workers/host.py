@@ -49,6 +49,11 @@ APPS_DIR = "conf/apps.d"
 PLATFORM_DIR = "conf/platform.d"
 BIN_DIR = Path(sys.executable).parent
 HOST_ROOT_ENV = "HOSTING_HOST_ROOT"
+# The host's own programs (workers, poller, front): one that exits within a second did not
+# start; it is retried with a growing delay (1, 2 ... 10 s) and then left FATAL, instead
+# of respawning many times a second while shown RUNNING (startsecs=0 did that).
+HELPER_START_SECONDS = "1"
+HELPER_START_RETRIES = "10"
 
 
 def program_safe(text: str) -> str:
@@ -200,7 +205,8 @@ def host_config_text(config: HostConfig) -> str:
             *umask,
             ("autostart", "true"),
             ("autorestart", "true"),
-            ("startsecs", "0"),
+            ("startsecs", HELPER_START_SECONDS),
+            ("startretries", HELPER_START_RETRIES),
             # TERM: a warm shutdown, the current job finishes; wait longer than it may take.
             ("stopsignal", "TERM"),
             ("stopwaitsecs", str(config.job_timeout + 30)),
@@ -231,7 +237,8 @@ def _helper_program(config: HostConfig, name: str, module: str, log: str) -> str
         ("environment", v.format_environment({HOST_ROOT_ENV: root, "PYTHONUNBUFFERED": "1"})),
         ("autostart", "true"),
         ("autorestart", "true"),
-        ("startsecs", "0"),
+        ("startsecs", HELPER_START_SECONDS),
+        ("startretries", HELPER_START_RETRIES),
         ("stopwaitsecs", "5"),
         ("stdout_logfile", f"{root}/log/{log}.log"),
         ("stdout_logfile_maxbytes", "2MB"),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +48,7 @@ from workers.layout import (
 )
 from workers.locks import AppLock, LockTimeout
 from workers.peer import PeerRefused
+from workers.redact import tenant_safe
 from workers.runtime import ProgramFailed, Runtime, RuntimeRefused, RuntimeUnavailable
 from workers.tenants import (
     config_check,
@@ -58,6 +58,7 @@ from workers.tenants import (
     register_app,
     runtime_root,
     unregister_app,
+    wait_tenant_up,
     write_front_route,
 )
 
@@ -160,15 +161,6 @@ def execute(context: Context, job_id: str, *, last_attempt: bool = True) -> Any:
         return result
 
 
-_HOST_PATH = re.compile(r"(?<![\w/])/(?!srv\b)[^\s'\":,;)]+")
-
-
-def tenant_safe(text: str) -> str:
-    """``text`` with every absolute path but the tenant's own (/srv...) replaced by
-    ``<path>``: an unexpected error's words may name files of the host."""
-    return _HOST_PATH.sub("<path>", text)
-
-
 @contextlib.contextmanager
 def _app_lock(context: Context, app_id: int | None, job_id: str) -> Iterator[None]:
     if app_id is None:
@@ -263,14 +255,18 @@ def _app_port(app: App) -> int:
     return 8080
 
 
-def _tenant(context: Context, info: AppInfo, owner: Owner | None = None) -> Runtime:
-    """The app's runtime, once it answers (RuntimeUnavailable, a transient error, if not)."""
+def _tenant(
+    context: Context, info: AppInfo, owner: Owner | None = None, *, revive: bool = False
+) -> Runtime:
+    """The app's runtime, once it answers (RuntimeUnavailable, a transient error, if not).
+    One the host runtime shows down fails the job at once, naming the cause (RuntimeDown);
+    ``revive`` starts a FATAL one again first (a user's start or restart)."""
     owner = owner or find_owner(info.user)
     if owner is None:
         raise RuntimeUnavailable(f"app {info.name} has no system user yet")
     runtime = connect(context.host, info.name, info.layout, owner, info.user)
     try:
-        runtime.wait_up(RUNTIME_UP_SECONDS)
+        wait_tenant_up(context.host, info.name, runtime, RUNTIME_UP_SECONDS, revive=revive)
     except BaseException:
         runtime.close()
         raise
@@ -322,7 +318,7 @@ def program_action(context: Context, app_id: int, arguments: dict[str, Any]) -> 
     info = _load_app(context, app_id)
     action, program = arguments["action"], arguments.get("program", "all")
     names = None if program == "all" else [program]
-    with _tenant(context, info) as runtime:
+    with _tenant(context, info, revive=action in ("start", "restart")) as runtime:
         if action == "start":
             done = runtime.start(names, timeout=context.host.wait_timeout)
         elif action == "stop":

@@ -3,8 +3,10 @@
 Run by the host runtime. Every ``status_interval`` seconds it asks each app of this host for
 ``getAllProcessInfo`` and its config notices (tenant files set aside) over the app's socket
 and stores them with ``hosting.status``; an app whose runtime does not answer is stored as
-``runtime: down``. Entries expire, so a stopped poller leaves no stale status behind. It
-also stores the host's own state (containers or not, and why), which the panel shows.
+``runtime: down``, with the host runtime's state of it (BACKOFF, FATAL...) and the last
+lines it wrote (``runtime_state``). Entries expire, so a stopped poller leaves no stale
+status behind. It also stores the host's own state (containers or not, and why), which
+the panel shows.
 
 No app can hold up the others: apps are read side by side (``POLL_THREADS`` at a time), each
 read is cut off after ``APP_SECONDS`` (a socket that answers one byte a second is aborted,
@@ -30,9 +32,9 @@ from hosting.models import App, Host
 from hosting.status import write_app_status, write_host_status
 from sqlalchemy import select
 
-from workers.host import HostConfig
+from workers.host import HostConfig, host_runtime
 from workers.layout import AppLayout, app_user_name, find_owner
-from workers.tenants import connect
+from workers.tenants import HostView, connect, host_views
 
 log = logging.getLogger("workers.status")
 APP_SECONDS = 2.0
@@ -81,6 +83,19 @@ def read_app(host: HostConfig, app: AppRef) -> AppRead:
         runtime.close()
 
 
+def host_views_of(host: HostConfig, app_names: list[str]) -> dict[str, HostView]:
+    """Why the runtimes of ``app_names`` do not answer, as the host runtime sees them (its
+    own socket and logs: root's); {} when there are none or it does not answer in time."""
+    if not app_names:
+        return {}
+    try:
+        with host_runtime(host, timeout=APP_SECONDS) as runtime:
+            return host_views(runtime, app_names)
+    except Exception as exc:  # the host runtime busy or restarting: no cause this round
+        log.warning("host runtime: no state of %d down apps: %s", len(app_names), exc)
+        return {}
+
+
 def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecutor) -> int:
     """Write the status of every app of the host that answers within the round; returns
     how many were up."""
@@ -92,21 +107,24 @@ def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecu
     done, late = wait(futures, timeout=ROUND_SECONDS)
     for future in late:
         future.cancel()  # not started yet: its app keeps its last status until next round
+    results = {futures[future]: future.result() for future in done}
+    views = host_views_of(host, [app.name for app, (state, *_) in results.items() if state != "up"])
     up = 0
-    for future in done:
-        runtime, processes, why, notices = future.result()
+    for app, (runtime, processes, why, notices) in results.items():
+        view = views.get(app.name)
         try:
             write_app_status(
                 redis,
-                futures[future].id,
+                app.id,
                 processes,
                 ttl,
                 runtime=runtime,
                 error=why,
+                runtime_state=view.as_dict() if view is not None else None,
                 notices=notices,
             )
         except (TypeError, ValueError) as exc:  # an answer JSON cannot hold: this app only
-            log.warning("app %s: status not stored: %s", futures[future].name, exc)
+            log.warning("app %s: status not stored: %s", app.name, exc)
             continue
         up += runtime == "up"
     return up

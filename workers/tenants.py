@@ -17,12 +17,16 @@ import hashlib
 import json
 import shlex
 import sys
+import time
+import xmlrpc.client
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hosting.program_section import program_section
 from hosting.rendering import MANAGED_HEADER
 
+from supervisor_runtime.rpc.faults import FaultCode
 from workers.container import assets, cgroups, netns
 from workers.container.spec import APP_ROOT, DEFAULT_PATH, ContainerSpec, Limits
 from workers.container.validate import check_config, prepare_scratch
@@ -39,11 +43,31 @@ from workers.front import route_path
 from workers.host import BIN_DIR, HostConfig, host_runtime, program_safe
 from workers.layout import AppLayout, Owner
 from workers.peer import expect_runtime
-from workers.runtime import RPC_TIMEOUT, Runtime
+from workers.redact import tenant_safe
+from workers.runtime import (
+    POLL_SECONDS,
+    RPC_TIMEOUT,
+    RUNNING_STATES,
+    ProgramFailed,
+    Runtime,
+    RuntimeUnavailable,
+)
 
 CONTAINERS_DIR = "conf/containers"
 ASSETS_DIR = "container"
 STOP_SECONDS = 60
+# A runtime that exits within START_SECONDS did not boot: the host runtime retries it after
+# 1, 2, 3 s (BACKOFF) and then leaves it FATAL, shown as down with its last words, instead
+# of respawning it many times a second while calling it RUNNING (startsecs=0 did that).
+START_SECONDS = 2
+START_RETRIES = 3
+# Down until someone starts it again (EXITED only lasts until autorestart acts).
+DOWN_STATES = frozenset({"FATAL", "EXITED"})
+CAUSE_BYTES = 2048  # of the end of its log under the host runtime
+CAUSE_LINES = 10
+# supervisord's spawnerr for a program that kept exiting within startsecs: its own words
+# (the cause) are in its log.
+EXITED_EARLY = "Exited too quickly"
 
 
 def tenant_program(app_name: str) -> str:
@@ -148,8 +172,8 @@ def tenant_program_text(
     options += [
         ("autostart", "true"),
         ("autorestart", "true"),
-        ("startsecs", "0"),
-        ("startretries", "10"),
+        ("startsecs", str(START_SECONDS)),
+        ("startretries", str(START_RETRIES)),
         ("stopsignal", "TERM"),
         ("stopwaitsecs", str(STOP_SECONDS)),
         ("stdout_logfile", f"{config.root}/log/{tenant_program(app_name)}.log"),
@@ -185,8 +209,9 @@ def register_app(
     config: HostConfig, app_name: str, layout: AppLayout, owner: Owner, spec: ContainerSpec | None
 ) -> dict[str, Any]:
     """Write the app's container spec and ``apps.d/<app>.conf`` and make the host runtime
-    run it (as ``supervisorctl update tenant-<app>`` would): started if new, restarted if
-    its program or container changed, left alone otherwise. Returns what was done."""
+    run it (as ``supervisorctl update tenant-<app>`` would): started if new or down,
+    restarted if its program or container changed, left alone otherwise; ``wait_tenant_up``
+    then waits for it. Returns what was done."""
     program = tenant_program(app_name)
     path = config.apps_dir / f"{program_safe(app_name)}.conf"
     text = tenant_program_text(config, app_name, layout, owner, spec)
@@ -199,7 +224,7 @@ def register_app(
         written = True
     with host_runtime(config) as runtime:
         update = runtime.update(only=[program])
-        runtime.start([program], timeout=config.wait_timeout)
+        start_on_host(runtime, app_name)  # the caller waits for it (wait_tenant_up)
     return {"program": program, "written": written, "update": update.as_dict()}
 
 
@@ -245,3 +270,110 @@ def connect(
         label=f"the runtime of app {app_name}",
         check_peer=expect_runtime(app_name, owner.uid, cgroup),
     )
+
+
+# -- an app's runtime as the host runtime sees it ------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostView:
+    """The host runtime's state of an app's runtime (its program ``tenant-<app>``) and,
+    when it is not running, why: its spawn error or the last lines it wrote (its log
+    under the host runtime, in the host root: root's, never a path of the tenant's)."""
+
+    state: str
+    cause: str = ""
+
+    @property
+    def down(self) -> bool:
+        """Down until someone starts it again, or failing to boot for a stated cause."""
+        return self.state in DOWN_STATES or (self.state == "BACKOFF" and bool(self.cause))
+
+    def as_dict(self) -> dict[str, str]:
+        return {"state": self.state, "cause": self.cause}
+
+
+class RuntimeDown(ProgramFailed):
+    """The app's runtime cannot start: a permanent failure, with its cause."""
+
+    def __init__(self, app_name: str, view: HostView) -> None:
+        lines = view.cause.splitlines()
+        # The newest line that says what is wrong ("Error: ..."), not the hint after it.
+        errors = [line for line in lines if "error" in line.lower()]
+        headline = (errors or lines or [""])[-1]
+        message = f"the runtime of app {app_name} is {view.state}"
+        super().__init__(f"{message}: {headline}" if headline else message, view.cause or None)
+        self.view = view
+
+
+def host_views(host: Runtime, app_names: list[str]) -> dict[str, HostView]:
+    """How the host runtime sees each of ``app_names`` (those it runs), in one call, plus
+    one log read per app that is not running."""
+    by_program = {tenant_program(name): name for name in app_names}
+    views = {}
+    for info in host.processes():
+        name = by_program.get(info["group"])
+        if name is not None:
+            views[name] = _view(host, info)
+    return views
+
+
+def host_view(host: Runtime, app_name: str) -> HostView | None:
+    """How the host runtime sees ``app_name``'s runtime; None if it does not run it."""
+    program = tenant_program(app_name)
+    try:
+        info = host.call("getProcessInfo", f"{program}:{program}")
+    except xmlrpc.client.Fault:
+        return None  # not registered (yet, or any more)
+    return _view(host, info)
+
+
+def _view(host: Runtime, info: dict[str, Any]) -> HostView:
+    state = str(info.get("statename"))
+    if state not in DOWN_STATES and state != "BACKOFF":
+        return HostView(state)
+    cause = str(info.get("spawnerr") or "")
+    if not cause or cause.startswith(EXITED_EARLY):  # the log has the details
+        tail = host.log_tail(f"{info['group']}:{info['name']}", nbytes=CAUSE_BYTES)
+        lines = [line for line in tail.splitlines() if line.strip()]
+        cause = "\n".join(lines[-CAUSE_LINES:])
+    return HostView(state, tenant_safe(cause))
+
+
+def start_on_host(host: Runtime, app_name: str) -> None:
+    """The host-level start of the app's runtime (what ``supervisorctl start tenant-<app>``
+    does on the host), unless it runs already; returns without waiting."""
+    program = tenant_program(app_name)
+    full = f"{program}:{program}"
+    if host.states()[full]["statename"] in RUNNING_STATES:
+        return
+    try:
+        host.call("startProcess", full, False)
+    except xmlrpc.client.Fault as exc:
+        if exc.faultCode != FaultCode.ALREADY_STARTED:
+            raise ProgramFailed(f"{program} cannot start: {exc.faultString}") from None
+
+
+def wait_tenant_up(
+    config: HostConfig, app_name: str, runtime: Runtime, timeout: float, *, revive: bool = False
+) -> None:
+    """Until the app's runtime answers. Fails at once with RuntimeDown when the host
+    runtime says it is down (FATAL, EXITED, or in BACKOFF with a cause), rather than
+    waiting out ``timeout``. ``revive``: a runtime that is FATAL or EXITED is started again
+    once first (a user's start or restart, after fixing the cause, expects that)."""
+    deadline = time.monotonic() + timeout
+    revived = not revive
+    with host_runtime(config) as host:
+        while not runtime.is_up():
+            try:
+                view = host_view(host, app_name)
+            except RuntimeUnavailable:
+                view = None  # the host runtime is busy or restarting: keep waiting
+            if view is not None and view.down:
+                if revived or view.state not in DOWN_STATES:
+                    raise RuntimeDown(app_name, view)
+                start_on_host(host, app_name)
+                revived = True
+            if time.monotonic() > deadline:
+                raise RuntimeUnavailable(f"{runtime.label} did not answer within {timeout:g}s")
+            time.sleep(POLL_SECONDS)

@@ -142,12 +142,20 @@
     const note = section.querySelector("[data-status-note]");
     const headerBadge = document.querySelector("h1 [data-app-state]");
     const activity = document.querySelector("[data-activity]");
+    const down = section.querySelector("[data-runtime-down]");
     poll(async () => {
       const status = await getJSON(section.dataset.statusUrl);
       setBadge(headerBadge, status.state);
+      const why = status.runtime_state;  // set while the runtime is down: the host's view
       if (note) {
         note.textContent = status.state === "unknown" ? "no status from the host yet"
-          : status.runtime === "down" ? "runtime not answering" : `live · ${status.running}/${status.total} running`;
+          : status.runtime === "down" ? (why ? `runtime ${why.state}` : "runtime not answering")
+          : `live · ${status.running}/${status.total} running`;
+      }
+      if (down) {
+        down.hidden = !why;
+        down.querySelector("[data-runtime-state]").textContent = why ? why.state : "";
+        down.querySelector("[data-runtime-cause]").textContent = why ? why.cause : "";
       }
       const existing = new Map([...tbody.querySelectorAll("tr[data-process]")].map((r) => [r.dataset.process, r]));
       const wanted = status.processes.map((p) => p.target);

@@ -108,6 +108,10 @@ class ProgramSection:
         options += [
             ("autostart", "true"),
             ("autorestart", "true"),
+            # A stop or a kill reaches the whole process group: a shell's children (`sh -c
+            # 'sleep 300; ...'`) must not outlive their program.
+            ("stopasgroup", "true"),
+            ("killasgroup", "true"),
             ("stdout_logfile", self.log_file),
             ("stdout_logfile_maxbytes", LOG_MAXBYTES),
             ("stdout_logfile_backups", str(LOG_BACKUPS)),
@@ -173,17 +177,15 @@ class ServiceKind:
         return {key.name: key for key in self.keys}
 
     def check_name(self, name: Any) -> str:
-        """The one rule for reserved program names (every service passes here): the
-        runtime's own ``supervisor*``, ``app`` for the main program only, and ``all``, which
-        supervisorctl and our program actions read as every program (a program named so
-        could never be addressed alone, and acting on it would act on all of them)."""
+        """The one rule for reserved program names (every service passes here): what the
+        runtime and supervisorctl would misread (``validation.runtime_name``: ``all``, which
+        they and our program actions read as every program, ``:``, a leading ``-``), the
+        runtime's own ``supervisor*``, and ``app`` for the main program only."""
         name = v.program_name("name", name)
         if name.startswith("supervisor"):
             raise ServiceSettingError("name", f"{name!r} is reserved for the runtime itself")
         if name == "app" and self.kind != "app":
             raise ServiceSettingError("name", "'app' is reserved for the app's main program")
-        if name == "all":
-            raise ServiceSettingError("name", "'all' is reserved: it means every program")
         return name
 
     def applicable(self, tech: str) -> dict[str, Key]:

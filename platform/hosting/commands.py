@@ -20,6 +20,7 @@ Names a program may not have (``supervisor*``, ``app`` for anything but the main
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from hosting import services
 from hosting.catalog import ServiceSpec
+from hosting.db import MAX_ID
 from hosting.errors import InvalidInput, NotFound, ServiceSettingError
 from hosting.models import App, Host, Job, Membership, Service, Tenant, User
 from hosting.queue import check_arguments, enqueue_job
@@ -271,7 +273,7 @@ def _host(session: Session, actor: Actor, host_ref: str | int | None) -> Host:
     if not actor.sees_everything:
         raise InvalidInput("host", "only admins choose the host")
     host = session.scalars(select(Host).where(Host.name == str(host_ref))).first()
-    if host is None and str(host_ref).isdigit():
+    if host is None and re.fullmatch(r"[0-9]{1,10}", str(host_ref)) and int(host_ref) <= MAX_ID:
         host = session.get(Host, int(host_ref))
     if host is None:
         raise InvalidInput("host", f"no host {host_ref!r}")

@@ -18,6 +18,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The largest row id every supported database holds (Integer keys: PostgreSQL's int4). An id
+# past it names no row: callers answer "not found" instead of letting the driver overflow.
+MAX_ID = 2**31 - 1
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 # Named constraints: Alembic's batch mode on SQLite recreates tables and must be able to
@@ -145,6 +148,13 @@ def downgrade(url: str, revision: str = "base") -> None:
     from alembic import command
 
     command.downgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    """The revision this release's migrations end at (what ``upgrade`` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def current_revision(url: str) -> str | None:

@@ -1,4 +1,5 @@
-"""The tables: hosts, tenants and their members, users and API tokens, apps, services, jobs.
+"""The tables: hosts, tenants and their members, users, API tokens and login sessions, apps,
+services, jobs.
 
 Timestamps are stored in UTC. Choices (roles, techs, job statuses) are plain strings guarded
 by CHECK constraints, so adding a value is a small migration on both SQLite and PostgreSQL.
@@ -152,6 +153,23 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="api_tokens")
+
+
+class LoginSession(Base):
+    """A panel login, kept on the server so that logging out (or deactivating the user) ends
+    it: the session cookie holds only the random id, and a cookie whose row is revoked or
+    gone no longer logs anyone in. Only a SHA-256 of the id is kept (hosting.login_sessions)."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
 
 
 class App(Base):

@@ -150,6 +150,10 @@ def create_app(
 ) -> App:
     """An app of ``tenant`` on ``host``, with its ``app`` service (the main program)."""
     name = _matching("name", name, APP_NAME_RE, "app name (a-z, 0-9, '-', at most 40)")
+    try:
+        v.runtime_name("name", name)  # the host runtime runs it as a program, tenant-<name>
+    except ServiceSettingError as exc:
+        raise InvalidInput("name", exc.message) from None
     if tech not in TECHS:
         raise InvalidInput("tech", f"must be one of {', '.join(TECHS)}")
     if tech == "custom":

@@ -4,7 +4,13 @@ One key per app, ``hosting:status:<app_id>``, holding JSON::
 
     {"updated": <unix time>, "runtime": "up" | "down",
      "processes": [{"name", "group", "statename", "pid", "description", "start", "now", ...}],
-     "notices": [{"file", "line", "section", "key", "value", "error"}]}  (only when any)
+     "error": "why it did not answer",                  # when down
+     "runtime_state": {"state": "FATAL", "cause": "…"},  # when down: the host runtime's view
+     "notices": [{"file", "line", "section", "key", "value", "error"}]}  # when any
+
+``runtime_state`` is how the host runtime sees the app's runtime (its program
+``tenant-<app>``): BACKOFF, FATAL, EXITED, STOPPED..., and its cause, the last lines the
+runtime wrote before it went down.
 
 The key expires (``ttl``) so a host whose poller stopped shows no status rather than an old
 one. Works with Redis clients made with or without ``decode_responses``.
@@ -44,11 +50,13 @@ def write_app_status(
     *,
     runtime: str = "up",
     error: str | None = None,
+    runtime_state: dict[str, str] | None = None,
     notices: list[dict[str, Any]] | None = None,
 ) -> None:
     """Store the processes of ``app_id`` (as getAllProcessInfo gives them; fields we do not
-    know are dropped), whether its runtime answered, and its config notices (tenant files
-    it set aside: {file, line, section, key, value, error})."""
+    know are dropped), whether its runtime answered and, if not, ``runtime_state``: the
+    host runtime's state of it and the cause ({"state", "cause"}); and its config notices
+    (tenant files it set aside: {file, line, section, key, value, error})."""
     value: dict[str, Any] = {
         "updated": time.time(),
         "runtime": runtime,
@@ -58,6 +66,11 @@ def write_app_status(
     }
     if error is not None:
         value["error"] = error
+    if runtime_state is not None:
+        value["runtime_state"] = {
+            "state": str(runtime_state.get("state", "")),
+            "cause": str(runtime_state.get("cause", "")),
+        }
     if notices:
         value["notices"] = notices
     redis.set(status_key(app_id), json.dumps(value), ex=ttl)

@@ -22,7 +22,8 @@ PREFIX_CHARS = 10
 _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _hash(token: str) -> str:
+def secret_hash(token: str) -> str:
+    """The SHA-256 kept of a random secret (a token, a login session id)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -39,7 +40,7 @@ def create_token(session: Session, user: User, name: str) -> tuple[ApiToken, str
     prefix = _new_prefix()
     # The secret is URL-safe base64, which may contain '_' : split on the first two only.
     plaintext = f"{TOKEN_MARK}_{prefix}_{secrets.token_urlsafe(32)}"
-    token = ApiToken(user=user, name=name, prefix=prefix, token_hash=_hash(plaintext))
+    token = ApiToken(user=user, name=name, prefix=prefix, token_hash=secret_hash(plaintext))
     session.add(token)
     session.flush()
     return token, plaintext
@@ -61,7 +62,7 @@ def verify_token(session: Session, plaintext: str) -> User | None:
     token = session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)).one_or_none()
     if token is None or token.revoked_at is not None:
         return None
-    if not hmac.compare_digest(token.token_hash, _hash(plaintext.strip())):
+    if not hmac.compare_digest(token.token_hash, secret_hash(plaintext.strip())):
         return None
     if not token.user.is_active:
         return None

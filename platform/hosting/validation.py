@@ -64,6 +64,23 @@ def escape_percent(value: str) -> str:
 def program_name(field: str, value: Any) -> str:
     if not isinstance(value, str) or not PROGRAM_NAME_RE.fullmatch(value):
         raise fail(field, f"{value!r} is not a valid name: use 1 to 40 of a-z, 0-9, '_', '-'")
+    return runtime_name(field, value)
+
+
+def runtime_name(field: str, value: str) -> str:
+    """The one rule for names the runtime and ``supervisorctl`` read as one program or group
+    (programs, and apps, whose runtimes are the host's ``tenant-<app>`` programs): a name
+    that would be misread could never be addressed alone. ``all`` means every program to
+    supervisorctl and to our program actions; ``:`` splits ``group:process``; the runtime's
+    own parser refuses ``:``, ``/`` and blanks in names; a leading ``-`` is an option to
+    ``supervisorctl tail`` (``tail -100``)."""
+    if value == "all":
+        raise fail(field, "'all' is reserved: it means every program (supervisorctl's too)")
+    for character in ": /\t":
+        if character in value:
+            raise fail(field, f"{value!r} must not contain {character!r} (the runtime's names)")
+    if value.startswith("-"):
+        raise fail(field, f"{value!r} must not start with '-': supervisorctl reads an option")
     return value
 
 

@@ -36,6 +36,9 @@ def custom(**settings: Any) -> ServiceSpec:
         ("nginx", "app", "reserved for the app's main program"),
         ("custom", "all", "'all' is reserved: it means every program"),
         ("memcached", "all", "'all' is reserved"),
+        ("custom", "a:b", "not a valid name"),
+        ("custom", "-100", "must not start with '-'"),
+        ("rq-worker", "-f", "must not start with '-'"),
         ("app", "web", "always named 'app'"),
     ],
 )
@@ -197,6 +200,23 @@ def test_rendered_files_are_managed_and_listed() -> None:
     assert rendered.directories == ("var/cache",)
     assert rendered.process_names == ("cache",)
     assert render_app_base(ROOT).startswith(MANAGED_HEADER + "\n")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ServiceSpec("app", "app", {}, "python"),
+        ServiceSpec("nginx", "nginx"),
+        ServiceSpec("memcached", "memcached"),
+        ServiceSpec("redis", "redis"),
+        ServiceSpec("rq-worker", "worker"),
+        custom(command="sh -c 'sleep 300; echo x'"),
+    ],
+    ids=lambda spec: spec.kind,
+)
+def test_every_program_stops_and_kills_its_whole_group(spec: ServiceSpec) -> None:
+    lines = render_service(ROOT, spec).program_text.splitlines()
+    assert "stopasgroup=true" in lines and "killasgroup=true" in lines
 
 
 def test_validate_hook_sees_supervisor_files_only_and_can_refuse() -> None:

@@ -71,3 +71,42 @@ def test_tokens_of_inactive_users_do_not_verify(sqlite_session: Session) -> None
     assert tokens.verify_token(sqlite_session, plaintext) is None
     with pytest.raises(InvalidInput, match="name"):
         tokens.create_token(sqlite_session, user, "  ")
+
+
+def test_login_sessions_live_until_revoked(session: Session) -> None:
+    """On both databases (SQLite gives times back naive, PostgreSQL aware)."""
+    from datetime import timedelta
+
+    from hosting import login_sessions
+    from hosting.models import LoginSession
+
+    alice = services.create_user(session, "alice@example.com", "long enough")
+    bob = services.create_user(session, "bob@example.com", "long enough")
+    first = login_sessions.start_session(session, alice)
+    second = login_sessions.start_session(session, alice)
+    session.commit()
+    row = session.scalars(select(LoginSession).order_by(LoginSession.id)).first()
+    assert row.token_hash == hashlib.sha256(first.encode()).hexdigest()
+    assert login_sessions.session_user(session, first, alice.id) is alice
+    assert login_sessions.session_user(session, first, bob.id) is None  # not bob's
+    assert login_sessions.session_user(session, "forged", alice.id) is None
+    assert login_sessions.session_user(session, None, alice.id) is None
+    session.commit()
+    session.expire_all()
+    used = row.last_used_at
+    login_sessions.session_user(session, first, alice.id)
+    assert row.last_used_at == used  # written at most once a minute
+    row.last_used_at = used - timedelta(minutes=2)
+    session.commit()
+    login_sessions.session_user(session, first, alice.id)
+    session.commit()
+    session.expire_all()
+    assert row.last_used_at > used - timedelta(minutes=1)
+
+    login_sessions.end_session(session, first)
+    session.commit()
+    assert login_sessions.session_user(session, first, alice.id) is None
+    assert login_sessions.session_user(session, second, alice.id) is alice
+    login_sessions.end_user_sessions(session, alice)
+    session.commit()
+    assert login_sessions.session_user(session, second, alice.id) is None

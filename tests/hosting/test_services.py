@@ -91,6 +91,8 @@ def test_create_app_adds_its_app_service(session: Session, world: World) -> None
     [
         ({"name": "Shop"}, "name", "not a valid app name"),
         ({"name": "-shop"}, "name", "not a valid app name"),
+        ({"name": "all"}, "name", "'all' is reserved: it means every program"),
+        ({"name": "a:b"}, "name", "not a valid app name"),
         ({"name": "shop"}, "name", "has an app named 'shop' already"),
         ({"tech": "cobol"}, "tech", "must be one of"),
         ({"tech": "custom"}, "custom_command", "needs a command"),

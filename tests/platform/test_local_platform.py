@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import wait_until
+from tests.harness import processes_of, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -109,6 +109,9 @@ def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None
     try:
         wait_until(lambda: "Ctrl-C" in out.read_text(), 120, "the second summary")
         assert "job create_app" not in out.read_text()
+        # A custom program whose shell has a child: the stop must end both.
+        uid = add_sleeper(data)
+        wait_until(lambda: sleepers(uid), 60, "the custom program's sleep")
         stop = subprocess.run(
             [sys.executable, "-m", "local_platform", "stop"],
             cwd=REPO,
@@ -123,8 +126,47 @@ def test_one_command_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None
             launcher.send_signal(signal.SIGINT)
         launcher.wait(timeout=150)
     assert processes_mentioning(str(data)) == []
+    assert out.read_text().rstrip().endswith("nothing is left running")
+    assert sleepers(uid) == []
     remove_demo_tenants(data)
     shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def add_sleeper(data: Path) -> int:
+    """Add the custom program ``sh -c 'sleep 300; echo x'`` to the demo app, as the panel
+    would (a job on the platform's own queue); returns the uid its processes run as."""
+    import pwd
+
+    from hosting import commands, db
+    from hosting.identities import instance_id, user_prefix
+    from hosting.job_records import wait_for_job
+    from hosting.models import App
+    from redis import Redis
+
+    password = (data / "redis-password").read_text().strip()
+    redis = Redis.from_url(f"unix://:{password}@{data / 'redis.sock'}")
+    engine = db.make_engine(f"sqlite:///{data / 'hosting.db'}")
+    sessions = db.make_session_factory(engine)
+    try:
+        with sessions() as session:
+            app = session.query(App).filter_by(name="demo").one()
+            settings = {"command": "sh -c 'sleep 300; echo x'"}
+            actor = commands.Actor.operator("test")
+            _service, job = commands.save_custom_program(
+                session, redis, actor, app, "sleeper", settings
+            )
+            user = f"{user_prefix(instance_id(session))}{app.id}"
+        done = wait_for_job(sessions, job.id, timeout=60)
+        assert done.status == "done", done.error
+    finally:
+        engine.dispose()
+        redis.close()
+    return pwd.getpwnam(user).pw_uid if os.geteuid() == 0 else os.getuid()
+
+
+def sleepers(uid: int) -> list[int]:
+    """Processes of ``uid`` running ``sleep 300``."""
+    return processes_of(uid, ["sleep", "300"])
 
 
 def remove_demo_tenants(data: Path) -> None:

@@ -161,10 +161,32 @@ def test_installed_files_match_the_platform_contracts(install: Install) -> None:
     assert settings["tenant_python"] == "/usr/bin/python3"
     assert (settings["tenant_memory_mb"], settings["tenant_pids"]) == (1024, 512)
     assert settings["tenant_cpu_weight"] == 100
+    # The platform's settings, for hostingctl (hosting.settings reads them back as written).
+    platform_env = install.prefix / "etc/hosting/platform.env"
+    assert mode(platform_env) == 0o640
+    python = str(install.venv_bin / "python")
+    read_back = subprocess.run(
+        [
+            python,
+            "-c",
+            "from hosting.settings import load_settings; s = load_settings();"
+            "print(s.redis_url, s.database_url, s.host_root, s.apps_root)",
+        ],
+        env={"HOSTING_SETTINGS": str(platform_env)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert read_back.returncode == 0, read_back.stderr
+    assert read_back.stdout.split() == [
+        redis_url,
+        f"sqlite:///{install.prefix}/var/lib/hosting/hosting.db",
+        str(install.host_home),
+        f"{install.prefix}/srv/apps",
+    ]
     web_env = (install.prefix / "etc/hosting/web.env").read_text()
     assert f"REDIS_URL={redis_url}\n" in web_env
     assert mode(install.prefix / "etc/hosting/web.env") == 0o640
-    python = str(install.venv_bin / "python")
 
     # The host runtime's worker and status programs match workers.host's own rendering.
     code = (

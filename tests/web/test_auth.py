@@ -12,6 +12,8 @@ from hosting.models import ApiToken
 from admin_web.config import build_config
 from tests.web.fixtures import PASSWORD, AuthActions, World
 
+URLS = {"DATABASE_URL": "sqlite:////nowhere/hosting.db", "REDIS_URL": "unix:///nowhere/r.sock"}
+
 
 def test_login_and_logout(client: FlaskClient, auth: AuthActions, world: World) -> None:
     assert client.get("/").status_code == 302
@@ -81,7 +83,7 @@ def test_session_cookie_flags(client: FlaskClient, auth: AuthActions, world: Wor
     cookie = next(v for k, v in response.headers.items() if k == "Set-Cookie")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     # Tests run on plain http; outside debug/testing the cookie is Secure:
-    config = build_config({"SECRET_KEY": "x"}, environ={})
+    config = build_config({"SECRET_KEY": "x"}, environ=URLS)
     assert config["SESSION_COOKIE_SECURE"] and config["REMEMBER_COOKIE_SECURE"]
     assert config["SESSION_COOKIE_HTTPONLY"] and config["SESSION_COOKIE_SAMESITE"] == "Lax"
 
@@ -94,7 +96,7 @@ def test_security_headers(client: FlaskClient, world: World) -> None:
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
-    environ = {"HOSTING_DATA_DIR": str(tmp_path)}
+    environ = {"HOSTING_DATA_DIR": str(tmp_path), **URLS}
     first = build_config(None, environ=environ)["SECRET_KEY"]
     assert len(first) >= 40
     assert build_config(None, environ=environ)["SECRET_KEY"] == first
@@ -146,7 +148,9 @@ def test_requests_over_the_size_limit_are_413(
 ) -> None:
     big = "x" * (1024 * 1024 + 1)
     response = client.post(
-        "/api/v1/apps", data=big, content_type="application/json",
+        "/api/v1/apps",
+        data=big,
+        content_type="application/json",
         headers={"Authorization": f"Bearer {world.alice_token}"},
     )
     assert response.status_code == 413
@@ -156,3 +160,71 @@ def test_requests_over_the_size_limit_are_413(
     assert response.status_code == 413
 
 
+def _cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie("panel_session")
+    assert cookie is not None
+    return cookie.value
+
+
+def _replay(app: Flask, cookie: str) -> FlaskClient:
+    """Another browser holding a copy of ``cookie``."""
+    other = app.test_client()
+    other.set_cookie("panel_session", cookie)
+    return other
+
+
+def test_a_cookie_captured_before_logout_is_refused_after_it(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login()
+    captured = _cookie(client)
+    assert _replay(app, captured).get("/").status_code == 200  # the copy works while logged in
+    assert auth.logout().status_code == 302
+    thief = _replay(app, captured)
+    response = thief.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert thief.get(f"/apps/{world.shop_id}/status.json").status_code == 401
+    assert thief.post(f"/apps/{world.shop_id}/control/app/restart").status_code == 302
+
+
+def test_logout_ends_only_its_own_session(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    laptop = app.test_client()
+    assert AuthActions(laptop).login().status_code == 302
+    auth.login()
+    auth.logout()
+    assert laptop.get("/").status_code == 200
+
+
+def test_deactivating_a_user_ends_their_sessions_for_good(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    auth.login()
+    captured = _cookie(client)
+    admin = app.test_client()
+    AuthActions(admin).login("root@example.com")
+    admin.post(f"/admin/users/{world.alice_id}/active", data={"active": "0"})
+    admin.post(f"/admin/users/{world.alice_id}/active", data={"active": "1"})
+    assert client.get("/").status_code == 302  # reactivated, but the old session is over
+    assert _replay(app, captured).get("/").status_code == 302
+    assert auth.login().status_code == 302  # a new login works
+    assert client.get("/").status_code == 200
+
+
+def test_sessions_are_stored_hashed_with_their_use(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World
+) -> None:
+    from hosting.models import LoginSession
+
+    from admin_web.extensions import LOGIN_SESSION_KEY, get_session
+
+    auth.login()
+    with client.session_transaction() as cookie_session:
+        session_id = cookie_session[LOGIN_SESSION_KEY]
+    client.get("/")
+    auth.logout()
+    with app.app_context():
+        (row,) = get_session().query(LoginSession).all()
+        assert row.user_id == world.alice_id and session_id not in row.token_hash
+        assert row.last_used_at is not None and row.revoked_at is not None

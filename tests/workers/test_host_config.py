@@ -63,6 +63,10 @@ def test_worker_umask_and_hosts_without_apps(
     assert set(groups) == {"worker-web-1", "status-web-1", *front}
     assert groups["worker-web-1"].processes[0].umask == 0o007
     assert groups["status-web-1"].processes[0].umask is None
+    # One that cannot start backs off and ends FATAL: no respawn loop shown as RUNNING.
+    for group in groups.values():
+        process = group.processes[0]
+        assert (process.startsecs, process.startretries) == (1, 10), group.name
 
     # A web-only host (the roles' web group): no workers, no status poller.
     assert host_config(capsys, root, "--workers", "0", "--no-status-poller")[0] == 0
@@ -75,7 +79,9 @@ def test_worker_umask_and_hosts_without_apps(
     ("args", "message"),
     [
         (["--worker-umask", "99"], "is not an octal mode like 007"),
-        (["--workers", "-1"], "workers must be 0 or more"),
+        (["--workers", "-1"], "argument --workers: must be from 0 to 64, not -1"),
+        (["--tenant-pids", "99999999999999999999"], "--tenant-pids: must be from 8 to"),
+        (["--status-interval", "inf"], "--status-interval: must be from 0.1 to 3600, not inf"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(

@@ -88,8 +88,15 @@ def test_create_app_runs_under_the_host_runtime(platform: Platform) -> None:
     wait_until(lambda: http_answers(platform, app_id, port), 10, "the app to answer HTTP")
     config = platform.hosts["h1"]
     with host_runtime(config) as runtime:
-        tenant = runtime.states()["tenant-web:tenant-web"]
-    assert tenant["statename"] == "RUNNING"
+        # The job ends once the runtime answers; the host calls it RUNNING after startsecs.
+        tenant = wait_until(
+            lambda: (
+                (info := runtime.states()["tenant-web:tenant-web"])["statename"] == "RUNNING"
+                and info
+            ),
+            5,
+            "the host runtime to call the tenant runtime RUNNING",
+        )
     root = platform.app_root(app_id)
     sock = os.stat(root / "run" / "supervisor.sock")
     assert stat.S_IMODE(sock.st_mode) == 0o700

@@ -1,7 +1,8 @@
 """Alembic environment: our metadata, and the URL from the caller or from the settings.
 
 ``hosting.db.upgrade(url)`` passes the URL as ``config.attributes["url"]``; the ``alembic``
-command line (``alembic -c platform/hosting/alembic.ini ...``) falls back to DATABASE_URL.
+command line (``alembic -c platform/hosting/alembic.ini ...``) falls back to the platform's
+settings (``hosting.settings``: DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from alembic import context
 
 from hosting import models  # noqa: F401  (registers the tables on the metadata)
 from hosting.db import Base, make_engine, normalize_url
-from hosting.settings import Settings
+from hosting.settings import load_settings
 
 config = context.config
 target_metadata = Base.metadata
@@ -18,7 +19,7 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
-    return normalize_url(url or Settings.from_env().database_url)
+    return normalize_url(url or load_settings().database_url)
 
 
 def _is_sqlite(url: str) -> bool:
