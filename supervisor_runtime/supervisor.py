@@ -311,7 +311,9 @@ class Supervisor:
 
     def reread_config(self) -> SupervisordConfig | None:
         """The configuration as its file says now, applying nothing; None when the daemon
-        was given no file to re-read. Raises ValueError when the file is invalid."""
+        was given no file to re-read. Raises ValueError when the file is invalid. With
+        [include] skip_broken, groups lost to a file now set aside are kept as they run
+        (skip_broken.keep_last_loaded) and the notices are logged and replace the old ones."""
         if self._reload_config is None:
             return None
         fresh = self._reload_config()
