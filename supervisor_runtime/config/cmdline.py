@@ -13,6 +13,7 @@ over MAX_ARG_STRLEN, a command line over ARG_MAX): such a program could never st
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -91,6 +92,12 @@ def split_command(command: str) -> list[str]:
     return list(iter_words(command))
 
 
+@functools.cache
+def _arg_max() -> int:
+    """ARG_MAX (a quarter of the stack limit the daemon started with), asked once."""
+    return os.sysconf("SC_ARG_MAX")
+
+
 def check_command(command: str) -> str:
     """``command`` if exec could take it; ValueError naming the limit it breaks.
 
@@ -98,10 +105,11 @@ def check_command(command: str) -> str:
     after reading at most about ARG_MAX of it."""
     if "\x00" in command:
         raise ValueError("the command contains a NUL byte, which no program can be given")
-    arg_max = os.sysconf("SC_ARG_MAX")
-    encoded_size = len(command.encode("utf-8", "surrogateescape"))
-    # The usual case: even one word per byte would fit, so nothing needs splitting.
-    if encoded_size < MAX_ARG_STRLEN and (encoded_size + 1) * (1 + _POINTER_BYTES) <= arg_max:
+    arg_max = _arg_max()
+    # The usual case: even one word per byte would fit, so nothing needs splitting (a
+    # character is at most 4 bytes in UTF-8; no need to encode the command to know).
+    most_bytes = 4 * len(command)
+    if most_bytes < MAX_ARG_STRLEN and (most_bytes + 1) * (1 + _POINTER_BYTES) <= arg_max:
         return command
     too_long = (
         f"a word of the command is over {MAX_ARG_STRLEN - 1} bytes; exec takes at most that "
