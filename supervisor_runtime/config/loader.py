@@ -83,6 +83,7 @@ def _load(
         parser_names=env_names(environ),
     )
     skip = _skip_broken(ctx)
+    ini.track_origins = skip  # where each included file's keys come from, to blame one
     included = _read_includes(ctx, set_aside if skip else None)
     try:
         config = _build(ctx, included)
@@ -210,6 +211,7 @@ def _readable_alone(filename: str, main: str, set_aside: dict[str, ConfigNotice]
     if os.path.abspath(filename) == os.path.abspath(main):
         return True  # the main file matched by its own glob is never set aside
     alone = IniParser()
+    alone.track_origins = True  # header lines, for an unknown section's notice
     try:
         if not alone.read_optional(filename):
             return True  # unreadable: skipped without a word, as stock does

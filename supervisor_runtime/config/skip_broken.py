@@ -67,12 +67,11 @@ def blame(error: ConfigError, ini: IniParser, included: Sequence[str]) -> str | 
     """The included file ``error`` is blamed on, or None when it is the main file's."""
     if error.section is None:
         return None  # about the config as a whole
-    candidates: list[str] = []
-    if error.key is not None:
+    if error.key is not None and ini.lookup(error.section, error.key.lower()) is not None:
         origin = ini.origin(error.section, error.key)
-        if origin is not None:
-            candidates = [origin[0]]
-    if not candidates:
+        # No origin: the main file wrote it (only included files are tracked).
+        candidates = [origin[0]] if origin is not None else []
+    else:
         candidates = ini.contributors(error.section)
     ours = [path for path in included if path in candidates]
     return ours[-1] if ours else None

@@ -117,6 +117,15 @@ def test_the_main_file_is_never_set_aside(write_conf: WriteConf) -> None:
         load_config(str(main), environ={})
 
 
+def test_a_bad_value_of_the_main_file_is_not_blamed_on_a_file_reopening_its_section(
+    write_conf: WriteConf,
+) -> None:
+    write_conf("[program:main]\nstartretries=5\n", "conf.d/reopens.conf")
+    main = write_conf(SKIPPING + "[program:main]\ncommand=/bin/true\nnumprocs=l\n")
+    with pytest.raises(ConfigError, match="numprocs"):
+        load_config(str(main), environ={})
+
+
 def test_a_bad_skip_broken_value_is_an_error(write_conf: WriteConf) -> None:
     main = write_conf(MINIMAL + "[include]\nfiles = conf.d/*.conf\nskip_broken = maybe\n")
     with pytest.raises(ConfigError, match="skip_broken"):
