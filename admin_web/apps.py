@@ -30,6 +30,7 @@ from admin_web.extensions import get_redis, get_session, me, wants_json
 from admin_web.forms import CustomProgramForm, NewAppForm, attach_error, labelled
 from admin_web.presenters import (
     app_state,
+    config_notices,
     job_dict,
     log_text,
     process_rows,
@@ -141,6 +142,7 @@ def detail(app_id: int) -> Any:
         app=app,
         state=app_state(app, status),
         processes=process_rows(app, status),
+        notices=config_notices(status),
         toggles=toggles,
         customs=[s for s in app.services if s.kind == "custom"],
         others=[s for s in app.services if s.kind not in ("custom", *commands.TOGGLE_KINDS)],

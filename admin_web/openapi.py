@@ -282,7 +282,20 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     error={"type": "string", "nullable": True},
                     runtime_state=_ref("RuntimeState"),
                     processes={"type": "array", "items": _ref("Process")},
+                    notices={"type": "array", "items": _ref("ConfigNotice")},
                 ),
+                "ConfigNotice": {
+                    **_obj(
+                        file={"type": "string"},
+                        line={"type": "integer", "description": "0: not known"},
+                        section={"type": "string"},
+                        key={"type": "string"},
+                        value={"type": "string"},
+                        error={"type": "string"},
+                    ),
+                    "description": "A file of the tenant's that its runtime set aside at "
+                    "its last read of the config, and why; the rest of the app runs.",
+                },
                 "RuntimeState": {
                     **_obj(
                         state={
