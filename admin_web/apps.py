@@ -41,6 +41,7 @@ from admin_web.forms import (
 from admin_web.job_status import job_for
 from admin_web.presenters import (
     app_state,
+    config_notices,
     desired_actual,
     job_dict,
     process_rows,
@@ -159,6 +160,7 @@ def detail(app_id: int) -> Any:
         services=rows,
         apply=states["apply"],
         differences=states["differences"],
+        notices=config_notices(status),
         toggles=toggles,
         customs=[s for s in app.services if s.kind == "custom"],
         others=[s for s in app.services if s.kind not in ("custom", *commands.TOGGLE_KINDS)],

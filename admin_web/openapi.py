@@ -351,7 +351,20 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     services={"type": "array", "items": _ref("Service")},
                     apply=_ref("Apply"),
                     differences=_DIFFERENCES,
+                    notices={"type": "array", "items": _ref("ConfigNotice")},
                 ),
+                "ConfigNotice": {
+                    **_obj(
+                        file={"type": "string"},
+                        line={"type": "integer", "description": "0: not known"},
+                        section={"type": "string"},
+                        key={"type": "string"},
+                        value={"type": "string"},
+                        error={"type": "string"},
+                    ),
+                    "description": "A file of the tenant's that its runtime set aside at "
+                    "its last read of the config, and why; the rest of the app runs.",
+                },
                 "RuntimeState": {
                     **_obj(
                         state={

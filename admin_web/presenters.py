@@ -95,6 +95,19 @@ def app_state(app: App, status: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+NOTICE_FIELDS = ("file", "line", "section", "key", "value", "error")
+
+
+def config_notices(status: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The tenant files the app's runtime set aside, and why (``hosting.status`` notices)."""
+    notices = (status or {}).get("notices") or []
+    return [
+        {key: notice.get(key) for key in NOTICE_FIELDS}
+        for notice in notices
+        if isinstance(notice, dict)
+    ]
+
+
 def status_payload(session: Session, app: App, redis: Any) -> dict[str, Any]:
     status = read_app_status(redis, app.id)
     return {
@@ -102,6 +115,7 @@ def status_payload(session: Session, app: App, redis: Any) -> dict[str, Any]:
         **app_state(app, status),
         "processes": process_rows(app, status),
         **desired_actual(session, app, status),
+        "notices": config_notices(status),
     }
 
 

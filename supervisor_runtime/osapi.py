@@ -20,12 +20,12 @@ import functools
 import grp
 import os
 import pwd
-import shlex
 import signal
 import stat
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from .config.cmdline import split_command
 from .spawnerror import SpawnError
 
 if TYPE_CHECKING:
@@ -76,8 +76,9 @@ class SpawnedChild(NamedTuple):
 
 @functools.lru_cache(maxsize=4096)
 def _split_command(command: str) -> tuple[str, ...]:
-    """shlex.split, remembered: a program's command line is split again at every spawn."""
-    return tuple(shlex.split(command))
+    """shlex.split's words (in linear time), remembered: a program's command line is split
+    again at every spawn."""
+    return tuple(split_command(command))
 
 
 def resolve_command(command: str, path: Sequence[str]) -> tuple[str, list[str]]:
@@ -94,14 +95,14 @@ def resolve_command(command: str, path: Sequence[str]) -> tuple[str, list[str]]:
     if "/" in program:
         try:
             st = os.stat(program)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte (refused at load already)
             st = None
     else:
         for directory in path:
             candidate = os.path.join(directory, program)
             try:
                 st = os.stat(candidate)
-            except OSError:
+            except (OSError, ValueError):
                 continue
             filename = candidate
             break

@@ -22,6 +22,8 @@ from .config.model import (
     ProcessConfig,
     SupervisordConfig,
 )
+from .config.notices import describe
+from .config.skip_broken import keep_last_loaded
 from .eventpool import EventListenerPool
 from .events import (
     TICK_EVENTS,
@@ -106,6 +108,9 @@ class Supervisor:
         self._wallclock = wallclock
         self.mood = SupervisorState.RUNNING
         self.next_config: SupervisordConfig | None = None  # set when a reload is accepted
+        # The config as last read (at start or by reread) and its notices (skip_broken).
+        self.last_read = config
+        self.config_notices = config.config_notices
         self.groups: dict[str, ProcessGroup] = {}
         self._by_pid: dict[int, Process] = {}
         self._children: dict[Process, _Child] = {}
@@ -306,10 +311,20 @@ class Supervisor:
 
     def reread_config(self) -> SupervisordConfig | None:
         """The configuration as its file says now, applying nothing; None when the daemon
-        was given no file to re-read. Raises ValueError when the file is invalid."""
+        was given no file to re-read. Raises ValueError when the file is invalid. With
+        [include] skip_broken, groups lost to a file now set aside are kept as they run
+        (skip_broken.keep_last_loaded) and the notices are logged and replace the old ones."""
         if self._reload_config is None:
             return None
-        return self._reload_config()
+        fresh = self._reload_config()
+        if fresh.skip_broken:
+            active = {name: group.config for name, group in self.groups.items()}
+            fresh = keep_last_loaded(fresh, self.last_read, active)
+            for notice in fresh.config_notices:
+                self.log.warn(describe(notice.as_struct()))
+        self.last_read = fresh
+        self.config_notices = fresh.config_notices
+        return fresh
 
     def request_restart(self) -> None:
         """Reload: the new config is read and checked first; a bad one is refused."""

@@ -22,8 +22,9 @@ from pathlib import Path
 from hosting import daemon_confs
 from hosting.rendering import BASE_CONF, MANAGED_HEADER, PROGRAM_DIR, RenderedFiles
 
-from supervisor_runtime.config import load_config
+from supervisor_runtime.config import SupervisordConfig, load_config
 from supervisor_runtime.config.errors import ConfigError
+from supervisor_runtime.config.notices import describe
 from workers.layout import AppLayout, Owner, running_as_root
 
 MANAGED_HEADERS = (MANAGED_HEADER, daemon_confs.HEADER.rstrip("\n"))
@@ -205,14 +206,25 @@ def parse_here(environ: Mapping[str, str] | None = None) -> ConfigCheck:
 
     def check(conf: Path) -> str | None:
         try:
-            load_config(str(conf / "supervisord.conf"), environ)
+            config = load_config(str(conf / "supervisord.conf"), environ)
         except ConfigError as exc:
             return str(exc)
         except OSError as exc:
             return f"cannot read the config: {exc}"
-        return None
+        return managed_set_aside(config)
 
     return check
+
+
+def managed_set_aside(config: SupervisordConfig) -> str | None:
+    """The notice of a file of ours that [include] skip_broken set aside, if any: a tenant's
+    broken file is set aside by its runtime and does not stop an apply, ours must load.
+    (The sandbox's check, container/validate.py, does the same with the same header.)"""
+    for notice in config.config_notices:
+        with open(notice.file, encoding="utf-8", errors="replace") as file:
+            if file.read(len(MANAGED_HEADER)) == MANAGED_HEADER:
+                return describe(notice.as_struct())
+    return None
 
 
 def validate_conf_dir(

@@ -34,6 +34,18 @@ RPC_TIMEOUT = 30.0
 # The largest answer read from a runtime: a 1 MiB log tail, escaped, or getAllProcessInfo
 # of thousands of processes fit; a hostile runtime's endless body does not.
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+# A config notice's fields and types (supervisor.getConfigNotices), how many are kept, and
+# how much of each text (a set-aside value may be a 10 MiB line).
+NOTICE_FIELDS: dict[str, type] = {
+    "file": str,
+    "line": int,
+    "section": str,
+    "key": str,
+    "value": str,
+    "error": str,
+}
+MAX_NOTICES = 20
+MAX_NOTICE_CHARS = 300
 
 
 class RuntimeUnavailable(Exception):
@@ -74,6 +86,12 @@ def _reason(exc: BaseException) -> str:
         return exc.faultString
     errno = getattr(exc, "errno", None)
     return os.strerror(errno) if errno else type(exc).__name__
+
+
+def _notice_field(value: Any, kind: type) -> Any:
+    if kind is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value[:MAX_NOTICE_CHARS] if isinstance(value, str) else ""
 
 
 class Runtime:
@@ -169,6 +187,23 @@ class Runtime:
         ):
             raise RuntimeRefused(f"{self.label} gave a bad answer to getAllProcessInfo")
         return infos
+
+    def config_notices(self) -> list[dict[str, Any]]:
+        """The tenant files the runtime set aside ([include] skip_broken), as
+        {file, line, section, key, value, error}, checked for shape and cut to size (the
+        tenant wrote them); none from a runtime without the option."""
+        try:
+            notices = self.call("getConfigNotices")
+        except xmlrpc.client.Fault as exc:
+            if exc.faultCode == FaultCode.UNKNOWN_METHOD:
+                return []
+            raise
+        if not isinstance(notices, list) or not all(isinstance(n, dict) for n in notices):
+            raise RuntimeRefused(f"{self.label} gave a bad answer to getConfigNotices")
+        return [
+            {key: _notice_field(notice.get(key), kind) for key, kind in NOTICE_FIELDS.items()}
+            for notice in notices[:MAX_NOTICES]
+        ]
 
     def states(self) -> dict[str, dict[str, Any]]:
         """Process infos by full name ``group:name``."""

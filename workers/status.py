@@ -1,11 +1,12 @@
 """The status poller of a host: ``python -m workers.status --host-root DIR``.
 
 Run by the host runtime. Every ``status_interval`` seconds it asks each app of this host for
-``getAllProcessInfo`` over the app's socket and stores it with ``hosting.status``; an app whose
-runtime does not answer is stored as ``runtime: down``, with the host runtime's state of
-it (BACKOFF, FATAL...) and the last lines it wrote (``runtime_state``). Entries expire, so a
-stopped poller leaves no stale status behind. It also stores the host's own state
-(containers or not, and why), which the panel shows.
+``getAllProcessInfo`` and its config notices (tenant files set aside) over the app's socket
+and stores them with ``hosting.status``; an app whose runtime does not answer is stored as
+``runtime: down``, with the host runtime's state of it (BACKOFF, FATAL...) and the last
+lines it wrote (``runtime_state``). Entries expire, so a stopped poller leaves no stale
+status behind. It also stores the host's own state (containers or not, and why), which
+the panel shows.
 
 No app can hold up the others: apps are read side by side (``POLL_THREADS`` at a time), each
 read is cut off after ``APP_SECONDS`` (a socket that answers one byte a second is aborted,
@@ -62,17 +63,21 @@ def host_apps(sessions: Any, host: HostConfig) -> list[AppRef]:
     ]
 
 
-def read_app(host: HostConfig, app: AppRef) -> tuple[str, list[dict[str, Any]], str | None]:
-    """("up", processes, None) or ("down", [], why), within APP_SECONDS."""
+AppRead = tuple[str, list[dict[str, Any]], str | None, list[dict[str, Any]]]
+
+
+def read_app(host: HostConfig, app: AppRef) -> AppRead:
+    """("up", processes, None, notices) or ("down", [], why, []), within APP_SECONDS per
+    call. Notices are the tenant files its runtime set aside ([include] skip_broken)."""
     owner = find_owner(app.user)
     if owner is None:
-        return "down", [], "the app has no system user yet"
+        return "down", [], "the app has no system user yet", []
     # The whole call has APP_SECONDS (workers.runtime.Runtime: a deadline per call).
     runtime = connect(host, app.name, app.layout, owner, app.user, timeout=APP_SECONDS)
     try:
-        return "up", runtime.processes(), None
+        return "up", runtime.processes(), None, runtime.config_notices()
     except Exception as exc:  # refused, not answering, garbled: this app only
-        return "down", [], str(exc) or repr(exc)
+        return "down", [], str(exc) or repr(exc), []
     finally:
         runtime.close()
 
@@ -104,7 +109,7 @@ def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecu
     results = {futures[future]: future.result() for future in done}
     views = host_views_of(host, [app.name for app, (state, *_) in results.items() if state != "up"])
     up = 0
-    for app, (runtime, processes, why) in results.items():
+    for app, (runtime, processes, why, notices) in results.items():
         view = views.get(app.name)
         try:
             write_app_status(
@@ -115,6 +120,7 @@ def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecu
                 runtime=runtime,
                 error=why,
                 runtime_state=view.as_dict() if view is not None else None,
+                notices=notices,
             )
         except (TypeError, ValueError) as exc:  # an answer JSON cannot hold: this app only
             log.warning("app %s: status not stored: %s", app.name, exc)

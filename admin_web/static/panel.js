@@ -139,6 +139,27 @@
     box.hidden = !lines.length;
   }
 
+  // Tenant files the app's runtime set aside, as the template's _notice.html shows them.
+  function renderNotices(list, notices) {
+    if (!list) return;
+    list.hidden = notices.length === 0;
+    list.replaceChildren(...notices.map((notice) => {
+      const item = document.createElement("li");
+      item.className = "text-error small";
+      item.dataset.configNotice = "";
+      const label = document.createElement("strong");
+      label.textContent = "Set aside:";
+      const file = document.createElement("code");
+      file.textContent = notice.file;
+      let where = notice.line ? ` line ${notice.line}` : "";
+      if (notice.section) where += ` [${notice.section}]`;
+      if (notice.key) where += ` ${notice.key} = ${notice.value}`;
+      item.append(label, " ", file, `${where} — ${notice.error}. `,
+        "The rest of the app runs; fix the file, then restart or update.");
+      return item;
+    }));
+  }
+
   function watchAppPage(section) {
     const tbody = section.querySelector("[data-process-rows]");
     const template = document.getElementById("process-row");
@@ -171,6 +192,7 @@
         if (row) updateRow(row, process);
       }
       renderDifferences(status);
+      renderNotices(section.querySelector("[data-config-notices]"), status.notices || []);
       renderActivity(activity, status.jobs || []);
       return false;
     });

@@ -113,13 +113,16 @@ def runtime_base_sections(root: str) -> list[str]:
 
 def render_app_base(app_root: str, validate: Validator | None = None) -> str:
     """The app runtime's ``conf/supervisord.conf``: socket at run/supervisor.sock (0700),
-    logs in log/, foreground, and every file in conf/supervisor.d/ included."""
+    logs in log/, foreground, and every file in conf/supervisor.d/ included, a broken one
+    set aside (the runtime's ``[include] skip_broken``)."""
     root = v.app_root(app_root)
     lines = [
         MANAGED_HEADER,
         *runtime_base_sections(root),
         "[include]",
         "files = supervisor.d/*.conf",  # relative to this file's directory, conf/
+        # A tenant's broken file is set aside with a notice, never keeps the app down.
+        "skip_broken = true",
     ]
     text = "\n".join(lines) + "\n"
     if validate is not None:

@@ -5,7 +5,8 @@ One key per app, ``hosting:status:<app_id>``, holding JSON::
     {"updated": <unix time>, "runtime": "up" | "down",
      "processes": [{"name", "group", "statename", "pid", "description", "start", "now", ...}],
      "error": "why it did not answer",                  # when down
-     "runtime_state": {"state": "FATAL", "cause": "…"}}  # when down: the host runtime's view
+     "runtime_state": {"state": "FATAL", "cause": "…"},  # when down: the host runtime's view
+     "notices": [{"file", "line", "section", "key", "value", "error"}]}  # when any
 
 ``runtime_state`` is how the host runtime sees the app's runtime (its program
 ``tenant-<app>``): BACKOFF, FATAL, EXITED, STOPPED..., and its cause, the last lines the
@@ -50,10 +51,12 @@ def write_app_status(
     runtime: str = "up",
     error: str | None = None,
     runtime_state: dict[str, str] | None = None,
+    notices: list[dict[str, Any]] | None = None,
 ) -> None:
     """Store the processes of ``app_id`` (as getAllProcessInfo gives them; fields we do not
     know are dropped), whether its runtime answered and, if not, ``runtime_state``: the
-    host runtime's state of it and the cause ({"state", "cause"})."""
+    host runtime's state of it and the cause ({"state", "cause"}); and its config notices
+    (tenant files it set aside: {file, line, section, key, value, error})."""
     value: dict[str, Any] = {
         "updated": time.time(),
         "runtime": runtime,
@@ -68,6 +71,8 @@ def write_app_status(
             "state": str(runtime_state.get("state", "")),
             "cause": str(runtime_state.get("cause", "")),
         }
+    if notices:
+        value["notices"] = notices
     redis.set(status_key(app_id), json.dumps(value), ex=ttl)
 
 

@@ -19,8 +19,10 @@ class ConfigError(ValueError):
         section: str | None = None,
         key: str | None = None,
         value: str | None = None,
+        line: int | None = None,
     ) -> None:
         self.reason = reason
+        self.line = line  # where the INI reader stopped (not in the message: stock's has it)
         self.path = path
         self.section = section
         self.key = key
@@ -36,6 +38,16 @@ class ConfigError(ValueError):
         elif self.path is not None:
             where = f" in {self.path}"
         if self.key is not None:
-            shown = "" if self.value is None else f" ({self.value!r})"
+            shown = "" if self.value is None else f" ({_shown(self.value)})"
             return f"invalid value for {self.key}{shown}{where}: {self.reason}"
         return f"{self.reason}{where}"
+
+
+MAX_SHOWN_CHARS = 200
+
+
+def _shown(value: str) -> str:
+    """The value as written; a huge one (a 10 MiB command=) by its start and its length."""
+    if len(value) <= MAX_SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:MAX_SHOWN_CHARS]!r}... ({len(value)} characters)"

@@ -88,6 +88,12 @@ class IniParser:
         self._sections: dict[str, dict[str, str]] = {}
         # The file in which each section first appeared (for error messages).
         self.section_files: dict[str, str] = {}
+        # Where each header and key was last written: (section, key) -> (file, line); a
+        # header's key is "". Lets [include] skip_broken blame the file a bad value came
+        # from; kept only once ``track_origins`` is set (for the files read after it), so a
+        # stock config's load does not pay for it.
+        self.track_origins = False
+        self.origins: dict[tuple[str, str], tuple[str, int]] = {}
 
     # -- reading -------------------------------------------------------------------------
 
@@ -120,6 +126,7 @@ class IniParser:
         key: str | None = None
         indent = 0
         bad_lines: list[tuple[int, str]] = []
+        origins = self.origins if self.track_origins else None
 
         for lineno, line in enumerate(_lines(text), start=1):
             content, had_comment = _content_of(line)
@@ -137,12 +144,15 @@ class IniParser:
             if header:
                 section_name = header.group("name")
                 section = self._section_for_write(section_name, source)
+                if origins is not None:
+                    origins[(section_name, "")] = (source, lineno)
                 key = None
                 continue
             if section is None or section_name is None:
                 raise ConfigError(
                     "File contains no section headers.\n"
-                    f"file: {source!r}, line: {lineno:d}\n{line!r}"
+                    f"file: {source!r}, line: {lineno:d}\n{line!r}",
+                    line=lineno,
                 )
             option = _OPTION_RE.match(content)
             if option is None:
@@ -156,6 +166,8 @@ class IniParser:
             key = option.group("key").rstrip().lower()
             lines = [option.group("value").strip()]
             pending[(section_name, key)] = lines
+            if origins is not None:
+                origins[(section_name, key)] = (source, lineno)
             section[key] = ""  # placeholder, filled below, keeps first-seen key order
 
         for (name, option_key), lines in pending.items():
@@ -166,7 +178,7 @@ class IniParser:
             message = f"Source contains parsing errors: {source!r}"
             for lineno, line in bad_lines:
                 message += f"\n\t[line {lineno:2d}]: {line!r}"
-            raise ConfigError(message)
+            raise ConfigError(message, line=bad_lines[0][0])
 
     def _section_for_write(self, name: str, source: str) -> dict[str, str]:
         if name == DEFAULT_SECTION:
@@ -207,6 +219,19 @@ class IniParser:
             return None
         value = values.get(lowercase_key)
         return self._defaults.get(lowercase_key) if value is None else value
+
+    def origin(self, section: str, key: str) -> tuple[str, int] | None:
+        """(file, line) that gave ``section`` its ``key`` (inherited from [DEFAULT] when the
+        section has none of its own), or None when no file read with ``track_origins`` did."""
+        found = self.origins.get((section, key.lower()))
+        if found is None and key.lower() not in self._sections.get(section, {}):
+            found = self.origins.get((DEFAULT_SECTION, key.lower()))
+        return found
+
+    def contributors(self, section: str) -> list[str]:
+        """Files (read with ``track_origins``) that wrote the header or a key of ``section``."""
+        files = [where[0] for (name, _key), where in self.origins.items() if name == section]
+        return list(dict.fromkeys(files))
 
     def options(self, section: str) -> list[str]:
         """The section's keys followed by inherited [DEFAULT] keys it does not override."""

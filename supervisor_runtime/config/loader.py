@@ -29,6 +29,7 @@ from supervisor_runtime.config.model import (
     SupervisordConfig,
     UnixHttpServerConfig,
 )
+from supervisor_runtime.config.notices import ConfigNotice, describe
 from supervisor_runtime.config.paths import normalize_path
 from supervisor_runtime.config.plugins import (
     CTLPLUGIN_FACTORY_KEY,
@@ -37,6 +38,13 @@ from supervisor_runtime.config.plugins import (
 )
 from supervisor_runtime.config.programs import ParseContext, groups_from_ini
 from supervisor_runtime.config.reader import SectionReader
+from supervisor_runtime.config.skip_broken import (
+    blame,
+    group_files,
+    syntax_notice,
+    unknown_section,
+    value_notice,
+)
 
 __all__ = ["ConfigError", "load_config"]
 
@@ -45,9 +53,25 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Supervis
     """Parse the supervisord config at ``path``.
 
     ``environ`` is the environment supervisord runs in (``%(ENV_X)s``); defaults to ours.
-    Raises ConfigError naming the file, section, key and value at fault.
+    Raises ConfigError naming the file, section, key and value at fault. With ``[include]
+    skip_broken = true`` an included file at fault is set aside instead (skip_broken.py).
     """
     environ = os.environ if environ is None else environ
+    set_aside: dict[str, ConfigNotice] = {}
+    while True:
+        try:
+            return _load(path, environ, set_aside)
+        except _SetAside:
+            continue  # read again without it: at most once per included file
+
+
+class _SetAside(Exception):
+    """An included file was added to the set-aside ones: start again."""
+
+
+def _load(
+    path: str, environ: Mapping[str, str], set_aside: dict[str, ConfigNotice]
+) -> SupervisordConfig:
     here = os.path.abspath(os.path.dirname(path))
     ini = IniParser()
     ini.read_path(path)
@@ -58,7 +82,34 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Supervis
         host_node_name=os.uname().nodename,
         parser_names=env_names(environ),
     )
-    included = _read_includes(ctx)
+    skip = _skip_broken(ctx)
+    ini.track_origins = skip  # where each included file's keys come from, to blame one
+    included = _read_includes(ctx, set_aside if skip else None)
+    try:
+        config = _build(ctx, included)
+    except ConfigError as error:
+        main = os.path.abspath(path)  # never set aside, even when its own glob matches it
+        others = [name for name in included if os.path.abspath(name) != main]
+        culprit = blame(error, ini, others) if skip else None
+        if culprit is None:
+            raise
+        set_aside[culprit] = value_notice(error, culprit, ini)
+        raise _SetAside from None
+    if not skip:
+        return config
+    notices = tuple(sorted(set_aside.values(), key=lambda notice: notice.file))
+    warnings = tuple(("warn", describe(notice.as_struct())) for notice in notices)
+    return config._replace(
+        skip_broken=True,
+        config_notices=notices,
+        group_files=group_files(ini, config.groups),
+        parse_messages=warnings + config.parse_messages,
+    )
+
+
+def _build(ctx: ParseContext, included: list[str]) -> SupervisordConfig:
+    """Everything after the files are read (steps 2 to 6)."""
+    ini, path, here = ctx.ini, ctx.path, ctx.here
     if not ini.has_section("supervisord"):
         raise ConfigError(".ini file does not include supervisord section", path=path)
 
@@ -102,13 +153,24 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Supervis
     )
 
 
-def _read_includes(ctx: ParseContext) -> list[str]:
+def _skip_broken(ctx: ParseContext) -> bool:
+    """[include] skip_broken, as the main file says (read before any included file)."""
+    if not ctx.ini.has_section("include"):
+        return False
+    return bool(ctx.reader("include").convert("skip_broken", "false", dt.boolean))
+
+
+def _read_includes(
+    ctx: ParseContext, set_aside: dict[str, ConfigNotice] | None = None
+) -> list[str]:
     """Merge the files named by [include] files=; returns the files read, in order.
 
     Patterns are separated by whitespace (newlines too), relative to the main file's
     directory, and each pattern's matches are read in sorted order. Included files cannot
     include further files: only the main file's [include] is looked at. ``%(here)s`` in a
-    file means that file's own directory.
+    file means that file's own directory. With ``set_aside`` (skip_broken), the files in it
+    are not read, and a file that does not read as INI, or has a section of an unknown
+    kind, joins them.
     """
     ini = ctx.ini
     if not ini.has_section("include"):
@@ -133,10 +195,37 @@ def _read_includes(ctx: ParseContext) -> list[str]:
             continue
         for filename in sorted(matches):
             ctx.infos.append(f'Included extra file "{filename}" during parsing')
+            if set_aside is not None and not _readable_alone(filename, ctx.path, set_aside):
+                continue
             if ini.read_optional(filename):
                 included.append(filename)
                 ini.replace_here(os.path.abspath(os.path.dirname(filename)))
     return included
+
+
+def _readable_alone(filename: str, main: str, set_aside: dict[str, ConfigNotice]) -> bool:
+    """skip_broken: False when ``filename`` is (or now joins) the set-aside files. The file
+    is read on its own first, so a broken one leaves nothing behind in the merged INI."""
+    if filename in set_aside:
+        return False
+    if os.path.abspath(filename) == os.path.abspath(main):
+        return True  # the main file matched by its own glob is never set aside
+    alone = IniParser()
+    alone.track_origins = True  # header lines, for an unknown section's notice
+    try:
+        if not alone.read_optional(filename):
+            return True  # unreadable: skipped without a word, as stock does
+    except UnicodeDecodeError as error:
+        set_aside[filename] = ConfigNotice(file=filename, error=f"not UTF-8 text: {error}")
+        return False
+    except ConfigError as error:
+        set_aside[filename] = syntax_notice(filename, error)
+        return False
+    notice = unknown_section(alone)
+    if notice is not None:
+        set_aside[filename] = notice
+        return False
+    return True
 
 
 def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:

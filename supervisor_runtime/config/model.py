@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from supervisor_runtime.config.ctl_model import PluginConfig, SupervisorctlConfig
+from supervisor_runtime.config.notices import ConfigNotice
 
 
 class LogfileSpecial(Enum):
@@ -50,7 +51,8 @@ LOG_LEVELS: dict[str, int] = {
 }
 
 
-# The default of every environment= field: empty, and shared, so it must not be mutable.
+# The default of every environment= field (and other mappings): empty, and shared, so it
+# must not be mutable.
 NO_ENVIRONMENT: Mapping[str, str] = MappingProxyType({})
 
 
@@ -182,3 +184,8 @@ class SupervisordConfig(NamedTuple):
     # Messages supervisord logs once the main log is open (e.g. "Included
     # extra file ... during parsing", deprecation warnings), as (level, text).
     parse_messages: tuple[tuple[str, str], ...] = ()
+    # Ours, opt-in ([include] skip_broken = true): included files set aside, why
+    # (ConfigNotice), and group name -> the file that defines it (for reread).
+    skip_broken: bool = False
+    config_notices: tuple[ConfigNotice, ...] = ()
+    group_files: Mapping[str, str] = NO_ENVIRONMENT

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from supervisor_runtime.config import datatypes as dt
+from supervisor_runtime.config.cmdline import check_command
 from supervisor_runtime.config.ini import IniParser
 from supervisor_runtime.config.model import (
     AnyGroupConfig,
@@ -342,6 +343,8 @@ def processes_from_section(
         command = reader.text("command", None, names)
         if command is None:
             raise reader.fail(f"program section {section} does not specify a command")
+        # Not stock: a command exec cannot take (NUL, over ARG_MAX) could never start.
+        command = reader.check("command", check_command, command)
         name = reader.expand("process_name", process_name, names, "process_name")
         processes.append(
             ProcessConfig(

@@ -15,6 +15,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
+from supervisor_runtime.config.notices import describe as describe_notice
 from supervisor_runtime.ctl import client, streams
 from supervisor_runtime.ctl import formatting as fmt
 from supervisor_runtime.ctl.registry import (
@@ -134,7 +135,7 @@ def do_status(session: Session, arg: str) -> None:
     if not session.upcheck():
         session.exitstatus = StatusExit.UNKNOWN
         return
-    infos = session.supervisor.getAllProcessInfo()
+    infos, notices = session.process_infos_and_notices()
     names = arg.split()
     if not names or "all" in names:
         shown = infos
@@ -155,6 +156,9 @@ def do_status(session: Session, arg: str) -> None:
             shown.extend(found)
     for line in fmt.status_lines(shown):
         session.output(line)
+    # Ours: each included file the server set aside ([include] skip_broken), after the table.
+    for notice in notices:
+        session.output(f"notice: {describe_notice(notice)}")
     if any(info["state"] in STOPPED_STATES for info in shown):
         session.exitstatus = StatusExit.NOT_RUNNING
 

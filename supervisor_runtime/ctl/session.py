@@ -171,6 +171,26 @@ class Session:
             self.complete_info = self.supervisor.getAllProcessInfo()
         return self.complete_info
 
+    def process_infos_and_notices(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """getAllProcessInfo and the server's config notices ([include] skip_broken), in
+        one round trip (system.multicall). A server without notices (stock, or the option
+        off) answers that call with a fault: no notices."""
+        calls = [
+            {"methodName": "supervisor.getAllProcessInfo", "params": []},
+            {"methodName": "supervisor.getConfigNotices", "params": []},
+        ]
+        try:
+            infos, notices = self.proxy().system.multicall(calls)
+        except client.Fault as exc:
+            if exc.faultCode != FaultCode.UNKNOWN_METHOD:
+                raise
+            return self.supervisor.getAllProcessInfo(), []  # a server without multicall
+        if isinstance(infos, dict) and "faultCode" in infos:
+            raise client.Fault(infos["faultCode"], infos["faultString"])
+        if not isinstance(notices, list):
+            return infos, []
+        return infos, [notice for notice in notices if isinstance(notice, dict)]
+
     def ask_credentials(self) -> None:
         """The shell's answer to a 401: ask, then reconnect with what was typed."""
         username = self.read_line("Username:")

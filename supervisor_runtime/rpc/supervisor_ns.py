@@ -189,6 +189,12 @@ class SupervisorNamespace:
         added, changed, removed = self.supervisor.diff_to_active(self.known_groups)
         return [[[g.name for g in added], [g.name for g in changed], [g.name for g in removed]]]
 
+    def getConfigNotices(self) -> list[dict[str, Any]]:
+        """Ours, only with [include] skip_broken = true: the included files the last read
+        of the config set aside, each as {file, line, section, key, value, error}."""
+        self._check_running()
+        return [notice.as_struct() for notice in self.supervisor.config_notices]
+
     def addProcessGroup(self, name: Any) -> bool:
         """Make a group of the last read config active (its autostart processes start)."""
         self._check_running()
@@ -496,6 +502,9 @@ class SupervisorNamespace:
             "clearProcessLogs": ("boolean", "string"),
             "clearAllProcessLogs": ("array",),
         }
+        if self.supervisor.config.skip_broken:
+            # Only then: a stock config's method list and answers stay exactly stock's.
+            signatures["getConfigNotices"] = ("array",)
         for name, signature in signatures.items():
             registry.add(f"supervisor.{name}", getattr(self, name), signature)
         # Older names supervisord still answers to.

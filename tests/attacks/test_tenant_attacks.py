@@ -376,7 +376,7 @@ def test_a_slow_socket_only_marks_its_own_app(world: World, ledger: Ledger) -> N
     layout = AppLayout(world.root(world.alpha))
     app = AppRef(world.alpha, "alpha", f"{platform.user_prefix}{world.alpha}", layout)
     began = time.monotonic()
-    state, _processes, why = read_app(host, app)
+    state, _processes, why, _notices = read_app(host, app)
     ledger.attempt("hold the poller past its deadline", time.monotonic() - began > APP_SECONDS + 1)
     assert state == "down" and why
     # The poller goes on for beta meanwhile: its status keeps being renewed.

@@ -196,9 +196,32 @@ class FakeSupervisor:
         return True
 
 
+class FakeSystem:
+    """system.multicall over the fake supervisor namespace, faults as structs, as a server
+    answers it; a method the fake does not have is UNKNOWN_METHOD."""
+
+    def __init__(self, supervisor: FakeSupervisor) -> None:
+        self.supervisor = supervisor
+
+    def multicall(self, calls: list[dict]) -> list[Any]:
+        results: list[Any] = []
+        for call in calls:
+            method = call["methodName"].split(".", 1)[1]
+            answer = f"_{method}"
+            if not hasattr(type(self.supervisor), answer) and answer not in vars(self.supervisor):
+                results.append({"faultCode": FaultCode.UNKNOWN_METHOD, "faultString": "UNKNOWN"})
+                continue
+            try:
+                results.append(getattr(self.supervisor, method)(*call["params"]))
+            except xmlrpc.client.Fault as fault:
+                results.append({"faultCode": fault.faultCode, "faultString": fault.faultString})
+        return results
+
+
 class FakeProxy:
     def __init__(self, supervisor: FakeSupervisor) -> None:
         self.supervisor = supervisor
+        self.system = FakeSystem(supervisor)
 
     def close(self) -> None:
         pass
@@ -227,6 +250,32 @@ def test_status_exit_codes() -> None:
     session, out = session_for(FakeSupervisor(infos))
     commands.execute(session, "status nope:*")
     assert (out.getvalue(), session.exitstatus) == ("nope: ERROR (no such group)\n", 4)
+
+
+def test_status_prints_config_notices_after_the_table() -> None:
+    fake = FakeSupervisor([info("app", "app")])
+    notice = {"file": "/srv/conf/supervisor.d/mine.conf", "line": 7, "section": "program:r",
+              "key": "numprocs", "value": "l", "error": "not an integer: 'l'"}
+    fake._getConfigNotices = lambda: [notice]  # type: ignore[attr-defined]
+    session, out = session_for(fake)
+    commands.execute(session, "status")
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("app ")
+    assert lines[1:] == [
+        "notice: included file /srv/conf/supervisor.d/mine.conf set aside: line 7 "
+        "[program:r] numprocs = 'l': not an integer: 'l'"
+    ]
+    assert session.exitstatus == 0  # a notice is not a failure
+
+
+def test_status_without_notices_is_unchanged_and_faults_still_raise() -> None:
+    session, out = session_for(FakeSupervisor([info("app", "app")]))
+    commands.execute(session, "status")
+    assert "notice" not in out.getvalue()
+    fault = xmlrpc.client.Fault(FaultCode.SHUTDOWN_STATE, "SHUTDOWN_STATE")
+    session, out = session_for(FakeSupervisor([], {"getAllProcessInfo": fault}))
+    commands.execute(session, "status")
+    assert "SHUTDOWN_STATE" in out.getvalue() and session.exitstatus == 1
 
 
 def test_update_stops_removes_and_adds() -> None:

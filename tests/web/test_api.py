@@ -7,6 +7,7 @@ from typing import Any
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from hosting.status import write_app_status
 
 from admin_web.extensions import get_session
 from tests.web.fixtures import World, rq_job_ids
@@ -141,9 +142,15 @@ def test_log_tail_is_no_job(app: Flask, client: FlaskClient, world: World) -> No
     assert api("GET", f"/apps/{world.shop_id}/jobs").json["jobs"] == jobs_before
 
 
-def test_status(client: FlaskClient, world: World) -> None:
+def test_status(client: FlaskClient, world: World, redis_client: redis.Redis) -> None:
     data = Api(client, world.alice_token)("GET", f"/apps/{world.shop_id}/status").json
     assert data["state"] == "unknown" and len(data["processes"]) == 2
+    assert data["notices"] == []
+    notice = {"file": "/srv/conf/supervisor.d/mine.conf", "line": 7, "section": "program:r",
+              "key": "numprocs", "value": "l", "error": "not an integer: 'l'"}
+    write_app_status(redis_client, world.shop_id, [], notices=[notice])
+    data = Api(client, world.alice_token)("GET", f"/apps/{world.shop_id}/status").json
+    assert data["notices"] == [notice]
 
 
 def test_other_users_jobs_are_404(client: FlaskClient, world: World) -> None:

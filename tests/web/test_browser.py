@@ -1,14 +1,17 @@
 """The panel's main flows in a real browser against the real stack: redis-server, a host
 runtime (our supervisord) running RQ workers and the app's own runtime, and the panel
-served over HTTP. Log in, enable Redis, restart the app and watch its state change live,
-read its log, add a program whose apply fails and retry it once its cause is fixed.
-Screenshots go to test-artifacts/screenshots/."""
+served over HTTP. Log in, enable Redis beside a tenant's broken file (its notice shows),
+restart the app and watch its state change live, read its log, add a program whose apply
+fails and retry it once its cause is fixed. Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,12 +139,21 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     wait_for(lambda: process_cell(driver, "app", "state") == "RUNNING", "app RUNNING")
     screenshot(driver, "03-app-page")
 
-    # Enable Redis: the job runs on the host, and redis appears in the table by itself.
+    # The tenant puts seed 002's typo (numprocs=l) into a file of its own. Enable Redis: the
+    # job runs on the host and goes through (the runtime sets the tenant's file aside), redis
+    # appears in the table by itself, and so does the notice naming the file, line and value.
+    write_tenant_file(stack, "mine.conf", SEED_002_TYPO)
     click_form_button(driver, "/services/redis/enable")
     wait_job_card(driver)
     wait_for(lambda: process_cell(driver, "redis", "state") == "RUNNING", "redis RUNNING")
     assert "Disable Redis" in driver.page_source
-    screenshot(driver, "04-redis-enabled")
+    notice = wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, "[data-config-notice]").text,
+        "the set-aside notice, live",
+    )
+    assert "/srv/conf/supervisor.d/mine.conf line 7 [program:redis_6376] numprocs = l" in notice
+    assert "not an integer: 'l'" in notice
+    screenshot(driver, "04-redis-enabled-typo-notice")
 
     # Restart the app; then watch a stop made elsewhere (the CLI) show up without a reload.
     old_pid = process_cell(driver, "app", "pid")
@@ -252,6 +264,20 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     alive = driver.find_element(By.XPATH, "//tr[td[1][normalize-space()='h1']]/td[6]").text
     assert alive.split()[0] == "2", alive  # the host runtime runs two workers
     screenshot(driver, "14-admin-hosts")
+
+
+SEED_002_TYPO = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "seeds" / "002_redis_numprocs_l.conf"
+).read_text(encoding="utf-8")
+
+
+def write_tenant_file(stack: Stack, name: str, text: str) -> None:
+    """A file of the tenant's own in its conf/supervisor.d/ (its user's, as it would be)."""
+    path = stack.platform.app_root(stack.app_id) / "conf" / "supervisor.d" / name
+    path.write_text(text, encoding="utf-8")
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(f"{stack.platform.user_prefix}{stack.app_id}")
+        os.chown(path, user.pw_uid, user.pw_gid)
 
 
 def _http_get(stack: Stack, path: str = "/") -> bool:

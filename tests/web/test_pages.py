@@ -317,9 +317,30 @@ def test_status_json_merges_database_and_runtime_status(
     assert data["jobs"][0]["id"] == world.shop_job_id
     page = client.get(f"/apps/{world.shop_id}").data.decode()
     assert "4242" in page and "0:01:05" in page and "BACKOFF" in page
+    assert data["notices"] == [] and "Set aside:" not in page
     listing = client.get("/apps/status.json").json["apps"]
     assert listing == {str(world.shop_id): listing[str(world.shop_id)]}
     assert listing[str(world.shop_id)]["state"] == "partial"
+
+
+def test_config_notices_reach_the_status_json_the_api_and_the_app_page(
+    app: Flask, client: FlaskClient, auth: AuthActions, world: World, redis_client: redis.Redis
+) -> None:
+    notice = {
+        "file": "/srv/conf/supervisor.d/mine.conf",
+        "line": 7,
+        "section": "program:redis_6376",
+        "key": "numprocs",
+        "value": "l",
+        "error": "not an integer: 'l'",
+    }
+    write_app_status(redis_client, world.shop_id, [], notices=[notice])
+    auth.login()
+    assert client.get(f"/apps/{world.shop_id}/status.json").json["notices"] == [notice]
+    page = client.get(f"/apps/{world.shop_id}").data.decode()
+    assert "Set aside:" in page and "/srv/conf/supervisor.d/mine.conf" in page
+    assert "line 7 [program:redis_6376] numprocs = l" in page
+    assert "not an integer: &#39;l&#39;" in page
 
 
 def test_job_json_goes_queued_running_done(

@@ -15,6 +15,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+from hosting.rendering import MANAGED_HEADER
+
 from workers.container import cgroups
 from workers.container.binaries import tool
 from workers.container.launch import drop_privileges_args
@@ -25,19 +27,27 @@ TIMEOUT_SECONDS = 30
 MAX_MESSAGE_CHARS = 4096
 REFUSED = 3  # the exit status that means "the parser refused the config"
 
+# A tenant's broken file is set aside ([include] skip_broken) and does not refuse the
+# config; a file of ours that would be set aside does (see files.managed_set_aside).
 CHECK = f"""
 import sys
 sys.path.insert(0, {TOOLS_LIB!r})
 from supervisor_runtime.config import load_config
 from supervisor_runtime.config.errors import ConfigError
+from supervisor_runtime.config.notices import describe
 try:
-    load_config({BASE_CONF!r})
+    config = load_config({BASE_CONF!r})
 except ConfigError as exc:
     print(exc)
     sys.exit({REFUSED})
 except OSError as exc:
     print(f"cannot read the config: {{exc}}")
     sys.exit({REFUSED})
+for notice in config.config_notices:
+    with open(notice.file, encoding="utf-8", errors="replace") as file:
+        if file.read({len(MANAGED_HEADER)}) == {MANAGED_HEADER!r}:
+            print(describe(notice.as_struct()))
+            sys.exit({REFUSED})
 """
 
 
