@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from hosting.errors import HostingError, InvalidInput, NotFound
 from hosting.job_records import wait_for_job
 from hosting.log_reads import MAX_LOG_BYTES, LogUnavailable
 from hosting.models import Job, Tenant
+from hosting.queue import waits_for_redis
 from hosting.settings import Settings, load_settings
 from redis.exceptions import RedisError
 from sqlalchemy import Engine, select
@@ -78,8 +80,17 @@ class Cli:
     # -- jobs --------------------------------------------------------------------------
 
     def follow(self, job: Job) -> int:
-        """Say the job is queued, then wait for it unless --no-wait."""
+        """Say the job is queued, then wait for it unless --no-wait. When Redis did not
+        take it, say so at once: waiting would only run out the timeout."""
         app = job.app
+        unreachable = waits_for_redis(job)
+        if unreachable is not None:
+            print(
+                f"hostingctl: the platform's Redis does not answer: {unreachable}; job {job.id} "
+                "stays queued and runs once it answers (`hostingctl jobs`)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         self.out(f"job {job.id} {job.kind} {app.host.name}/{app.name}: queued")
         if self.args.no_wait:
             return 0
@@ -529,6 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A job Redis did not take is said once, by follow(); not again by the queue's logger
+    # (which, with no handler configured, would print to stderr through logging's last resort).
+    logging.getLogger("hosting.queue").addHandler(logging.NullHandler())
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # usage errors (2, said on stderr) and --help (0)

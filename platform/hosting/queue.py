@@ -80,6 +80,9 @@ def check_arguments(kind: str, arguments: dict[str, Any] | None) -> dict[str, An
     return arguments
 
 
+WAITING_FOR_REDIS = "waiting for the job queue (Redis) to answer: "
+
+
 def enqueue_job(
     session: Session,
     redis: Any,
@@ -108,9 +111,16 @@ def enqueue_job(
         push_job(redis, host.queue, job.id, describe(kind, app.name if app else None), job_timeout)
     except Exception as exc:  # the redis client's errors, whatever they are
         log.warning("job %s: not pushed on %s yet: %s", job.id, host.queue, exc)
-        job.error = f"waiting for the job queue (Redis) to answer: {exc}"
+        job.error = f"{WAITING_FOR_REDIS}{exc}"
         session.commit()
     return job
+
+
+def waits_for_redis(job: Job) -> str | None:
+    """Why ``job`` was not pushed when it was enqueued (Redis did not answer), or None."""
+    if job.status == "queued" and job.error and job.error.startswith(WAITING_FOR_REDIS):
+        return job.error.removeprefix(WAITING_FOR_REDIS)
+    return None
 
 
 def describe(kind: str, app: str | None) -> str:

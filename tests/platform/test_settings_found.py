@@ -94,7 +94,7 @@ def test_hostingctl_with_no_environment_finds_the_local_platform(
 
         code, text, _ = hostingctl(checkout, "jobs")
         assert code == 0, text
-        assert "create_app" in text and "apply_services" in text and "scripts/run" in text
+        assert "Create app" in text and "Apply the app's settings" in text and "scripts/run" in text
 
         code, text, _ = hostingctl(checkout, "restart", "demo", "app")
         assert code == 0, text
