@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .. import VERSION
+from .. import SUPERVISOR_VERSION
 from ..config import ConfigError, find_config_file, load_config
 from ..config import datatypes as types
 from ..config.model import SupervisordConfig
@@ -116,7 +116,7 @@ def parse_command_line(argv: Sequence[str]) -> CommandLine:
             sys.stdout.write(__doc__ or "")
             raise SystemExit(0)
         if option in ("-v", "--version"):
-            sys.stdout.write(f"{VERSION}\n")
+            sys.stdout.write(f"{SUPERVISOR_VERSION}\n")
             raise SystemExit(0)
         if option in ("-c", "--configuration"):
             command_line.configfile = value

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .. import API_VERSION, VERSION
+from .. import API_VERSION, SUPERVISOR_VERSION
 from ..config import datatypes
 from ..config.model import AnyGroupConfig
 from ..events import RemoteCommunicationEvent
@@ -109,9 +109,9 @@ class SupervisorNamespace:
         return API_VERSION
 
     def getSupervisorVersion(self) -> str:
-        """The version of the supervisor package serving this API."""
+        """The supervisord version this daemon behaves as (4.3.0; see SUPERVISOR_VERSION)."""
         self._check_running()
-        return VERSION
+        return SUPERVISOR_VERSION
 
     def getIdentification(self) -> str:
         """The identifier= of [supervisord]."""

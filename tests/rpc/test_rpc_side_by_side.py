@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from supervisor_runtime import VERSION
 from tests.harness import child_cmd, program, wait_until
-from tests.rpc.conftest import Pair, normalize
+from tests.rpc.conftest import Pair, UnixConnection, normalize
 
 PROGRAMS = {
     "app": program(child_cmd("sleep")),
@@ -65,7 +66,20 @@ def test_identity_state_and_introspection(sides: Pair) -> None:
     # The signature of every method matches (return and parameter types).
     names = sides["stock"].call("system.listMethods")
     run_both(sides, [("system.methodSignature", name) for name in names])
-    assert sides["ours"].call("supervisor.getSupervisorVersion") != ""
+
+
+
+def test_version_is_stock_and_our_release_is_in_the_server_header(sides: Pair) -> None:
+    """Clients pick features by getSupervisorVersion: ours answers as 4.3.0, and tells its
+    own release only in the HTTP Server header, which no client parses."""
+    run_both(sides, [("supervisor.getSupervisorVersion",)])
+    assert sides["ours"].call("supervisor.getSupervisorVersion") == "4.3.0"
+    for impl, side in sides.items():
+        assert side.ctl("version") == (0, "4.3.0\n"), impl
+    connection = UnixConnection(str(sides["ours"].sock))
+    connection.request("GET", "/")
+    assert connection.getresponse().getheader("Server") == f"supervisor_runtime/{VERSION}"
+    connection.close()
 
 
 def test_process_info_and_config_info(sides: Pair) -> None:
