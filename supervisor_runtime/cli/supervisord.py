@@ -1,30 +1,4 @@
-"""supervisord: start and watch the programs named in a supervisord.conf.
-
-Usage: supervisord [options]
-
-Options (each overrides the matching [supervisord] setting of the config file):
--c/--configuration FILENAME -- the config file (default: searched for, see README)
--n/--nodaemon -- stay in the foreground (nodaemon=true)
--s/--silent -- in the foreground, do not echo the log to stdout (silent=true)
--h/--help -- show this text and exit
--v/--version -- show the version and exit
--u/--user USER -- switch to this user name or uid after start-up (user=)
--m/--umask UMASK -- octal umask taken when daemonizing (umask=, default 022)
--d/--directory DIRECTORY -- change to this directory when daemonizing (directory=)
--l/--logfile FILENAME -- path of the activity log (logfile=)
--y/--logfile_maxbytes BYTES -- rotate the activity log at this size (logfile_maxbytes=)
--z/--logfile_backups NUM -- rotated activity logs to keep (logfile_backups=)
--e/--loglevel LEVEL -- critical, error, warn, info, debug, trace or blather (loglevel=)
--j/--pidfile FILENAME -- where to write the daemon's pid (pidfile=)
--i/--identifier STR -- the name this instance reports to RPC clients (identifier=)
--q/--childlogdir DIRECTORY -- where AUTO child logs are written (childlogdir=)
--k/--nocleanup -- keep old AUTO child logs at start-up (nocleanup=true)
--a/--minfds NUM -- file descriptors that must be available to start (minfds=)
--t/--strip_ansi -- remove ANSI escape sequences from child output (strip_ansi=true)
---minprocs NUM -- processes that must be available to start (minprocs=)
---profile_options OPTIONS -- run under cProfile and print a report at exit;
-                             OPTIONS is a comma list of cumulative, calls, callers
-"""
+"""supervisord: start and watch the programs named in a supervisord.conf (see HELP)."""
 
 from __future__ import annotations
 
@@ -41,6 +15,39 @@ from ..config import datatypes as types
 from ..config.model import SupervisordConfig
 from ..daemon import StartupError
 from ..runner import run_daemon
+
+# The first line, the options, their argument names and their order are stock 4.3.0's
+# (tools that read help output find the same options); the words are ours.
+HELP = """\
+supervisord -- start the programs of a config file and keep them running as daemons.
+
+Usage: {progname} [options]
+
+Options:
+-c/--configuration FILENAME -- the config file (default: searched for, see README)
+-n/--nodaemon -- stay in the foreground (nodaemon=true)
+-s/--silent -- in the foreground, do not echo the log to stdout (silent=true)
+-h/--help -- show this text and exit
+-v/--version -- show the supervisord version this daemon behaves as, and exit
+-u/--user USER -- switch to this user name or uid after start-up (user=)
+-m/--umask UMASK -- octal umask taken when daemonizing (umask=, default 022)
+-d/--directory DIRECTORY -- change to this directory when daemonizing (directory=)
+-l/--logfile FILENAME -- path of the activity log (logfile=)
+-y/--logfile_maxbytes BYTES -- rotate the activity log at this size (logfile_maxbytes=)
+-z/--logfile_backups NUM -- rotated activity logs to keep (logfile_backups=)
+-e/--loglevel LEVEL -- critical, error, warn, info, debug, trace or blather (loglevel=)
+-j/--pidfile FILENAME -- where to write the daemon's pid (pidfile=)
+-i/--identifier STR -- the name this instance reports to RPC clients (identifier=)
+-q/--childlogdir DIRECTORY -- where AUTO child logs are written (childlogdir=)
+-k/--nocleanup -- keep old AUTO child logs at start-up (nocleanup=true)
+-a/--minfds NUM -- file descriptors that must be available to start (minfds=)
+-t/--strip_ansi -- remove ANSI escape sequences from child output (strip_ansi=true)
+--minprocs NUM -- processes that must be available to start (minprocs=)
+--profile_options OPTIONS -- run under cProfile and print a report at exit;
+                             OPTIONS is a comma list of cumulative, calls, callers
+
+Each option overrides the matching [supervisord] setting of the config file.
+"""
 
 SHORT_OPTIONS = "c:nshv?u:m:d:l:y:z:e:j:i:q:ka:t"
 LONG_OPTIONS = [
@@ -113,7 +120,7 @@ def parse_command_line(argv: Sequence[str]) -> CommandLine:
     command_line = CommandLine()
     for option, value in options:
         if option in ("-h", "--help", "-?"):
-            sys.stdout.write(__doc__ or "")
+            sys.stdout.write(HELP.format(progname=sys.argv[0]))
             raise SystemExit(0)
         if option in ("-v", "--version"):
             sys.stdout.write(f"{SUPERVISOR_VERSION}\n")
