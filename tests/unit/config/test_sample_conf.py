@@ -7,13 +7,17 @@ stock's text up to its trailing comment, on the same line number.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from supervisor_runtime.config import ConfigError
+from supervisor_runtime.config.ctl_options import load_ctl_config
 from tests.harness import impl_bin
+from tests.stock import stock_python
 
 from .test_stock_compare import compare
 
@@ -67,6 +71,33 @@ RECIPES: dict[str, list[str]] = {
 }
 
 
+# supervisorctl's view of a config, as stock reads it (run by stock's python).
+STOCK_CTL_VIEW = """
+import json, sys
+from supervisor.options import ClientOptions
+options = ClientOptions()
+options.realize(["-c", sys.argv[1]])
+print(json.dumps([options.serverurl, options.username, options.password, options.prompt,
+                  options.history_file]))
+"""
+
+
+def ctl_views(stock_path: Path, ours_path: Path) -> tuple[object, object]:
+    """[supervisorctl] as stock's supervisorctl and ours read it ("error" when refused)."""
+    done = subprocess.run(
+        [str(stock_python()), "-c", STOCK_CTL_VIEW, str(stock_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    stock = json.loads(done.stdout) if done.returncode == 0 else "error"
+    try:
+        ctl = load_ctl_config(str(ours_path))
+    except ConfigError:
+        return stock, "error"
+    return stock, [ctl.serverurl, ctl.username, ctl.password, ctl.prompt, ctl.history_file]
+
+
 def sample(impl: str) -> str:
     command = [str(impl_bin(impl, "echo_supervisord_conf"))]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -104,6 +135,8 @@ def test_recipe_edits_load_the_same(tmp_path: Path, recipe: str) -> None:
         paths[impl].parent.mkdir()
         paths[impl].write_text(edited)
     outcome = compare(paths["stock"], ours_path=paths["ours"])
+    stock_ctl, ours_ctl = ctl_views(paths["stock"], paths["ours"])
+    assert ours_ctl == stock_ctl
     if recipe in ("include_conf_d", "everything_uncommented"):
         assert "web" in [group["name"] for group in outcome["ok"]["groups"]], outcome
     if recipe == "program_from_sample":
