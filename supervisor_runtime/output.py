@@ -100,6 +100,15 @@ class ProcessLogs:
         )
         self._sinks: dict[str, ChildStreamLog] = {}
         self._recorders: dict[str, ChannelRecorder] = {}
+        self._created: set[str] = set()  # channels whose log file has been opened once
+
+    def not_created_yet(self, channel: str) -> bool:
+        """True for an AUTO log before the first output: supervisord would have created
+        it empty at start-up, so readers answer as for an empty file. Once created, a
+        file that goes missing answers as missing, as supervisord's does."""
+        stream = self.config.stdout if channel == STDOUT else self.config.stderr
+        path = self.stdout_path if channel == STDOUT else self.stderr_path
+        return path is not None and _is_auto(stream) and channel not in self._created
 
     def open(self) -> None:
         """Open (create) the named log files; raises OSError if one cannot be opened.
@@ -136,6 +145,7 @@ class ProcessLogs:
             on_error=self.mainlog.error,
         )
         self._sinks[channel] = sink
+        self._created.add(channel)
         return sink
 
     def _first_write(self, channel: str) -> Callable[[bytes], None]:

@@ -127,9 +127,17 @@ class ChannelRecorder:
     def _record(self, data: bytes, to_log_file: bool = True) -> None:
         if to_log_file:
             self.sink(data)
+        clean = ansi.strip(data)[0] if self.strip_ansi else data
         if self.mainlog.is_enabled(DEBUG):
-            text = data.decode("utf-8", errors="replace")
-            self.mainlog.debug(f"{self.process.name!r} {self.channel} output:\n{text}")
+            self.mainlog.debug(f"{self.process.name!r} {self.channel} output:\n{_text(clean)}")
         if self.events_enabled:
-            event_data = ansi.strip(data)[0] if self.strip_ansi else data
-            self.publish(LOG_EVENTS[self.channel](self.process, self.process.pid, event_data))
+            self.publish(LOG_EVENTS[self.channel](self.process, self.process.pid, clean))
+
+
+def _text(data: bytes) -> str:
+    """Output as the debug main log shows it: supervisord writes bytes that are not UTF-8
+    as their repr, so a reader sees exactly which bytes came."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"Undecodable: {data!r}"

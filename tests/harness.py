@@ -36,13 +36,18 @@ PY = sys.executable
 # ----------------------------------------------------------------------------- binaries
 
 
-def supervisord_bin(impl: str) -> Path:
-    """The supervisord command of `impl`; stock's skips the test when it is not installed."""
+def impl_bin(impl: str, name: str) -> Path:
+    """The command `name` (supervisord, supervisorctl, echo_supervisord_conf) of `impl`;
+    stock's skips the test when it is not installed."""
     if impl == "stock":
-        return stock_bin("supervisord")
+        return stock_bin(name)
     if impl == "ours":
-        return Path(sys.executable).parent / "supervisord"
+        return Path(sys.executable).parent / name
     raise ValueError(f"unknown impl {impl!r}; expected one of {IMPLS}")
+
+
+def supervisord_bin(impl: str) -> Path:
+    return impl_bin(impl, "supervisord")
 
 
 def ours_only(impl: str, why: str) -> None:

@@ -1,13 +1,34 @@
-"""supervisord: start and watch the programs named in a supervisord.conf.
+"""supervisord: start and watch the programs named in a supervisord.conf (see HELP)."""
 
-Usage: supervisord [options]
+from __future__ import annotations
 
-Options (each overrides the matching [supervisord] setting of the config file):
+import gc
+import getopt
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from .. import SUPERVISOR_VERSION
+from ..config import ConfigError, find_config_file, load_config
+from ..config import datatypes as types
+from ..config.model import SupervisordConfig
+from ..daemon import StartupError
+from ..runner import run_daemon
+
+# The first line, the options, their argument names and their order are stock 4.3.0's
+# (tools that read help output find the same options); the words are ours.
+HELP = """\
+supervisord -- start the programs of a config file and keep them running as daemons.
+
+Usage: {progname} [options]
+
+Options:
 -c/--configuration FILENAME -- the config file (default: searched for, see README)
 -n/--nodaemon -- stay in the foreground (nodaemon=true)
 -s/--silent -- in the foreground, do not echo the log to stdout (silent=true)
 -h/--help -- show this text and exit
--v/--version -- show the version and exit
+-v/--version -- show the supervisord version this daemon behaves as, and exit
 -u/--user USER -- switch to this user name or uid after start-up (user=)
 -m/--umask UMASK -- octal umask taken when daemonizing (umask=, default 022)
 -d/--directory DIRECTORY -- change to this directory when daemonizing (directory=)
@@ -24,23 +45,9 @@ Options (each overrides the matching [supervisord] setting of the config file):
 --minprocs NUM -- processes that must be available to start (minprocs=)
 --profile_options OPTIONS -- run under cProfile and print a report at exit;
                              OPTIONS is a comma list of cumulative, calls, callers
+
+Each option overrides the matching [supervisord] setting of the config file.
 """
-
-from __future__ import annotations
-
-import gc
-import getopt
-import os
-import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
-
-from .. import VERSION
-from ..config import ConfigError, find_config_file, load_config
-from ..config import datatypes as types
-from ..config.model import SupervisordConfig
-from ..daemon import StartupError
-from ..runner import run_daemon
 
 SHORT_OPTIONS = "c:nshv?u:m:d:l:y:z:e:j:i:q:ka:t"
 LONG_OPTIONS = [
@@ -113,10 +120,10 @@ def parse_command_line(argv: Sequence[str]) -> CommandLine:
     command_line = CommandLine()
     for option, value in options:
         if option in ("-h", "--help", "-?"):
-            sys.stdout.write(__doc__ or "")
+            sys.stdout.write(HELP.format(progname=sys.argv[0]))
             raise SystemExit(0)
         if option in ("-v", "--version"):
-            sys.stdout.write(f"{VERSION}\n")
+            sys.stdout.write(f"{SUPERVISOR_VERSION}\n")
             raise SystemExit(0)
         if option in ("-c", "--configuration"):
             command_line.configfile = value

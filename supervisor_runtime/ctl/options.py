@@ -19,8 +19,11 @@ from supervisor_runtime.config.search import find_config_file
 DEFAULT_SERVERURL = "http://localhost:9001"
 DEFAULT_PROMPT = "supervisor"
 
+# The first line, the options, their argument names and their order are stock's (tools that
+# read help output find the same options); the words are ours. One deliberate difference:
+# stock's line for -r says "--history-file" with no argument, which its own parser rejects.
 USAGE = """\
-supervisorctl: control the programs a supervisord runs, from the command line.
+supervisorctl -- control the programs a supervisord runs, from the command line.
 
 Usage: {progname} [options] [action [arguments]]
 

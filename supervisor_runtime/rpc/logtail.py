@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, BinaryIO
 
 from .http import STREAM_HIGH_WATER, Request, Responder, http_date
-from .process_info import log_not_created_yet, split_namespec
+from .process_info import split_namespec
 
 if TYPE_CHECKING:
     from ..loop import EventLoop
@@ -130,7 +130,7 @@ def process_log_path(supervisor: Supervisor, request_path: str) -> tuple[str | N
         return None, False
     logs = supervisor.logs_of(process)
     path = logs.stdout_path if channel == "stdout" else logs.stderr_path
-    return path, log_not_created_yet(process, channel)
+    return path, logs.not_created_yet(channel)
 
 
 def handle_logtail(supervisor: Supervisor, request: Request, responder: Responder) -> None:

@@ -140,12 +140,3 @@ def config_info(
         if value is None:
             info[key] = "none"
     return info
-
-
-def log_not_created_yet(process: Process, channel: str) -> bool:
-    """True for an AUTO log: ours are created on their first output, while supervisord
-    has them from the start. Callers answer as for supervisord's empty file."""
-    stream = process.config.stdout if channel == "stdout" else process.config.stderr
-    if channel == "stderr" and process.config.redirect_stderr:
-        return False
-    return stream.logfile is LogfileSpecial.AUTO

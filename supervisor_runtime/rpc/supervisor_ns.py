@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .. import API_VERSION, VERSION
+from .. import API_VERSION, SUPERVISOR_VERSION
 from ..config import datatypes
 from ..config.model import AnyGroupConfig
 from ..events import RemoteCommunicationEvent
@@ -26,7 +26,6 @@ from ..states import (
 from .faults import FaultCode, RPCError
 from .process_info import (
     config_info,
-    log_not_created_yet,
     make_namespec,
     process_info,
     split_namespec,
@@ -109,9 +108,9 @@ class SupervisorNamespace:
         return API_VERSION
 
     def getSupervisorVersion(self) -> str:
-        """The version of the supervisor package serving this API."""
+        """The supervisord version this daemon behaves as (4.3.0; see SUPERVISOR_VERSION)."""
         self._check_running()
-        return VERSION
+        return SUPERVISOR_VERSION
 
     def getIdentification(self) -> str:
         """The identifier= of [supervisord]."""
@@ -401,20 +400,24 @@ class SupervisorNamespace:
 
     # -- process logs ------------------------------------------------------------------
 
-    def _logfile(self, name: Any, channel: str) -> str | None:
+    def _logfile(self, name: Any, channel: str) -> tuple[str | None, str | None]:
+        """(the log's path, the file to read for it or None when there is none).
+
+        An AUTO log not created yet reads as /dev/null: supervisord creates AUTO logs
+        empty at start-up, ours come with the first output (README: deliberate
+        differences), and an empty file gives the same answers to every read and tail.
+        """
         logs = self.supervisor.logs_of(self._process(name))
-        return logs.stdout_path if channel == "stdout" else logs.stderr_path
+        path = logs.stdout_path if channel == "stdout" else logs.stderr_path
+        if path is not None and os.path.exists(path):
+            return path, path
+        return path, os.devnull if logs.not_created_yet(channel) else None
 
     def _read_process_log(self, name: Any, offset: Any, length: Any, channel: str) -> str:
-        path = self._logfile(name, channel)
-        if path is not None and not os.path.exists(path):
-            if log_not_created_yet(self._process(name), channel):
-                # An empty log: the same argument checks, and no bytes.
-                return self._read(os.devnull, offset, length)
+        path, readable = self._logfile(name, channel)
+        if readable is None:
             raise RPCError(FaultCode.NO_FILE, path)
-        if path is None:
-            raise RPCError(FaultCode.NO_FILE, path)
-        return self._read(path, offset, length)
+        return self._read(readable, offset, length)
 
     def readProcessStdoutLog(self, name: Any, offset: Any, length: Any) -> str:
         """length bytes of a process's stdout log from offset."""
@@ -427,10 +430,10 @@ class SupervisorNamespace:
         return self._read_process_log(name, offset, length, "stderr")
 
     def _tail_process_log(self, name: Any, offset: Any, length: Any, channel: str) -> list:
-        path = self._logfile(name, channel)
-        if path is None or not os.path.exists(path):
+        _, readable = self._logfile(name, channel)
+        if readable is None:
             return ["", 0, False]
-        data, new_offset, overflow = tail_file(path, _int(offset), _int(length))
+        data, new_offset, overflow = tail_file(readable, _int(offset), _int(length))
         return [_text(data), new_offset, overflow]
 
     def tailProcessStdoutLog(self, name: Any, offset: Any, length: Any) -> list:

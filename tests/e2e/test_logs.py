@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -245,3 +246,19 @@ def test_main_log_rotates(start_daemon: StartDaemon, workdir: Path) -> None:
     wait_until(lambda: main.exists(), 5, "a fresh main log")
     stays_true(lambda: not main.with_name("supervisord.log.3").exists(), 0.2, "backups <= 2")
     assert wait_file(backup)
+
+
+def test_undecodable_output_in_the_debug_main_log(start_daemon: StartDaemon, workdir: Path) -> None:
+    """At loglevel=debug child output is echoed to the main log; bytes that are not UTF-8
+    appear as their repr, as supervisord writes them (not with U+FFFD). With strip_ansi the
+    echo is stripped too."""
+    progs = {
+        "raw": program(r"/usr/bin/printf '\210\n'", startsecs=0, autorestart=False),
+        "text": program(r"/usr/bin/printf 'caf\303\251\n'", startsecs=0, autorestart=False),
+        "ansi": program(child_cmd("ansi")),
+    }
+    conf = build_config(workdir, progs, supervisord={"loglevel": "debug", "strip_ansi": True})
+    d = start_daemon(conf)
+    d.wait_log(re.escape("'raw' stdout output:\nUndecodable: b'\\x88\\n'\n"))
+    d.wait_log(re.escape("'text' stdout output:\ncafé\n"))
+    d.wait_log(re.escape("'ansi' stdout output:\nred plain bold\n"))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import xmlrpc.client
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from supervisor_runtime import VERSION
 from tests.harness import child_cmd, program, wait_until
-from tests.rpc.conftest import Pair, normalize
+from tests.rpc.conftest import Pair, UnixConnection, normalize
 
 PROGRAMS = {
     "app": program(child_cmd("sleep")),
@@ -65,7 +67,20 @@ def test_identity_state_and_introspection(sides: Pair) -> None:
     # The signature of every method matches (return and parameter types).
     names = sides["stock"].call("system.listMethods")
     run_both(sides, [("system.methodSignature", name) for name in names])
-    assert sides["ours"].call("supervisor.getSupervisorVersion") != ""
+
+
+
+def test_version_is_stock_and_our_release_is_in_the_server_header(sides: Pair) -> None:
+    """Clients pick features by getSupervisorVersion: ours answers as 4.3.0, and tells its
+    own release only in the HTTP Server header, which no client parses."""
+    run_both(sides, [("supervisor.getSupervisorVersion",)])
+    assert sides["ours"].call("supervisor.getSupervisorVersion") == "4.3.0"
+    for impl, side in sides.items():
+        assert side.ctl("version") == (0, "4.3.0\n"), impl
+    connection = UnixConnection(str(sides["ours"].sock))
+    connection.request("GET", "/")
+    assert connection.getresponse().getheader("Server") == f"supervisor_runtime/{VERSION}"
+    connection.close()
 
 
 def test_process_info_and_config_info(sides: Pair) -> None:
@@ -240,3 +255,61 @@ def test_shutdown(sides: Pair) -> None:
     run_both(sides, [("supervisor.shutdown",)])
     for side in sides.values():
         assert side.daemon.wait_exit(15) == 0
+
+
+NEVER_WRITTEN = {
+    "silent": program(child_cmd("sleep")),
+    "idle": program(child_cmd("sleep"), autostart=False),
+    "broken": program("/nonexistent/bin/thing", startretries=0),
+    "merged": program(child_cmd("sleep"), redirect_stderr=True),
+}
+
+
+def test_auto_logs_never_written(pair) -> None:
+    """AUTO logs of programs that never print, never start or fail to spawn: stock has
+    them as empty files from start-up, ours creates them on the first output (README:
+    deliberate differences). Every answer about them is stock's."""
+    sides = pair(NEVER_WRITTEN)
+    for side in sides.values():
+        side.wait_state("silent", "RUNNING")
+        side.wait_state("merged", "RUNNING")
+        side.wait_state("broken", "FATAL")
+    windows = [(-100000, 2), (0, 0), (0, 100), (5, 10), (-1, 1600), (-10, 0), (0, -1)]
+    calls: list[tuple[Any, ...]] = []
+    for name in NEVER_WRITTEN:
+        calls.append(("supervisor.getProcessInfo", name))
+        for channel in ("Stdout", "Stderr"):
+            for offset, length in windows:
+                calls.append((f"supervisor.tailProcess{channel}Log", name, offset, length))
+                calls.append((f"supervisor.readProcess{channel}Log", name, offset, length))
+    run_both(sides, calls)
+    assert sides["ours"].call("supervisor.tailProcessStdoutLog", "idle", -100000, 2) == [
+        "", 0, True
+    ]
+    run_both(sides, [("supervisor.clearProcessLogs", name) for name in NEVER_WRITTEN])
+    run_both(sides, calls)
+    for name in NEVER_WRITTEN:
+        answers = {impl: side.ctl("tail", name) for impl, side in sides.items()}
+        assert answers["ours"] == answers["stock"], name
+        for path in (f"/logtail/{name}", f"/logtail/{name}/stderr"):
+            statuses = {}
+            for impl, side in sides.items():
+                connection = UnixConnection(str(side.sock))
+                connection.request("GET", path)
+                statuses[impl] = connection.getresponse().status
+                connection.close()
+            assert statuses["ours"] == statuses["stock"], path
+
+
+def test_auto_log_removed_after_output(pair) -> None:
+    """Once an AUTO log has been written, a file removed behind the daemon's back answers
+    as missing on both (no empty-file stand-in)."""
+    sides = pair({"talker": program(child_cmd("lines", 1))})
+    for side in sides.values():
+        path = side.call("supervisor.getProcessInfo", "talker")["stdout_logfile"]
+        wait_until(lambda path=path: Path(path).exists() and Path(path).read_text(), 10, "line")
+        Path(path).unlink()
+    run_both(sides, [
+        ("supervisor.readProcessStdoutLog", "talker", 0, 0),
+        ("supervisor.tailProcessStdoutLog", "talker", -100000, 2),
+    ])

@@ -115,12 +115,16 @@ def ours_dump(conf: SupervisordConfig) -> dict[str, Any]:
     }
 
 
-def compare(path: Path, environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Parse with both; assert the same outcome; return stock's dump (or error)."""
+def compare(
+    path: Path, environ: dict[str, str] | None = None, ours_path: Path | None = None
+) -> dict[str, Any]:
+    """Parse with both (ours reads ``ours_path`` when given); assert the same outcome;
+    return stock's dump (or error)."""
     environ = dict(ENVIRON if environ is None else environ)
     stock = stock_dump(path, environ)
+    mine = str(ours_path or path)
     try:
-        ours: dict[str, Any] = {"ok": ours_dump(load_config(str(path), environ=environ))}
+        ours: dict[str, Any] = {"ok": ours_dump(load_config(mine, environ=environ))}
     except ConfigError as exc:
         ours = {"error": str(exc)}
     if "error" in stock or "error" in ours:
