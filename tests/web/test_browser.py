@@ -260,7 +260,7 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     driver.find_element(By.CSS_SELECTOR, ".account button").click()  # log out
     log_in(driver, stack, "root@example.com")
     driver.get(f"{stack.url}/admin/hosts")
-    assert "host.h1" in driver.page_source
+    wait_for(lambda: "host.h1" in driver.page_source, "the hosts page")
     alive = driver.find_element(By.XPATH, "//tr[td[1][normalize-space()='h1']]/td[6]").text
     assert alive.split()[0] == "2", alive  # the host runtime runs two workers
     screenshot(driver, "14-admin-hosts")
