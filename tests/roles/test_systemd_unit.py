@@ -228,3 +228,32 @@ def test_systemd_analyze_security_scores_the_unit_offline(unit: Path) -> None:
     assert exposure, scored.stdout[-2000:]
     # 9.6 ("UNSAFE") before the hardening; 6.8 with it (measured with systemd 252).
     assert float(exposure[1]) <= 7.0, scored.stdout[-2000:]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a network namespace needs root")
+def test_a_service_mount_namespace_would_strand_the_apps_networks() -> None:
+    """Why no Protect*/Private* setting that makes a mount namespace: an app's network is
+    a mount at /run/netns/<name>. Made inside a namespace set up as systemd sets up a
+    service's (a slave of the host's, then shared), it is gone with the service, the file
+    stays, and the platform's own ``netns.ensure`` cannot bring the app's network back."""
+    from workers.container import netns
+
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if unshare is None or ip is None:
+        pytest.skip("needs util-linux's unshare and iproute2's ip")
+    name = f"hosting-unit-test-{os.getpid()}"
+    path = netns.path_of(name)
+    script = f"mount --make-rshared / && {ip} netns add {name} && {ip} -n {name} link set lo up"
+    try:
+        inside = subprocess.run(
+            [unshare, "--mount", "--propagation", "slave", "sh", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert inside.returncode == 0, inside.stderr  # it works while the service runs
+        assert path.exists()  # the file is on the host's /run, its mount is not
+        with pytest.raises(netns.NetnsError, match="Invalid argument"):
+            netns.ensure(name)
+    finally:
+        path.unlink(missing_ok=True)
