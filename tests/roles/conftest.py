@@ -14,6 +14,7 @@ from tests.roles.playbook import (
     ANSIBLE_PLAYBOOK,
     Install,
     build_wheel,
+    build_wheelhouse,
     free_port,
     kill_leftovers,
     remove_tree,
@@ -21,17 +22,27 @@ from tests.roles.playbook import (
 )
 
 
-@pytest.fixture(scope="session")
-def project_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shared_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's builds go. Under xdist, the base temp dir's parent is the
+    session's and shared by all its workers: one build for all of them. Without xdist that
+    parent is shared by every session of the user (of this tree or another): builds go in
+    the session's own base temp dir, so that one made earlier from other code is never
+    installed."""
     if not ANSIBLE_PLAYBOOK.exists():
         pytest.skip(f"ansible-core is not installed ({ANSIBLE_PLAYBOOK}); pip install .[test]")
-    # Under xdist, the base temp dir's parent is the session's and shared by all its workers:
-    # one build for all of them. Without xdist that parent is shared by every session of
-    # the user (of this tree or another): the wheel goes in the session's own base temp dir,
-    # so that a wheel built earlier from other code is never installed.
     base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "roles-wheel"
-    return build_wheel(shared)
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "roles-wheel"
+
+
+@pytest.fixture(scope="session")
+def project_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_wheel(shared_build_dir(tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scripts/wheelhouse's output for this interpreter (it needs a package index)."""
+    return build_wheelhouse(shared_build_dir(tmp_path_factory))
 
 
 @pytest.fixture

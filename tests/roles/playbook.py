@@ -16,7 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,15 +33,26 @@ RECAP_RE = re.compile(
 PLAYBOOK_TIMEOUT = 300
 
 
-def build_wheel(shared_dir: Path) -> Path:
-    """A wheel of the project, built once for all xdist workers (a file lock serializes them,
-    and the in-tree setuptools build must not run twice at once)."""
+def built_once(shared_dir: Path, name: str, build: Callable[[Path], None]) -> Path:
+    """``shared_dir/name``, made by ``build(path)`` once for all xdist workers: a file lock
+    serializes them (an in-tree setuptools build must not run twice at once), and a build is
+    renamed into place only once it is complete, so a failed one is never reused."""
     shared_dir.mkdir(parents=True, exist_ok=True)
+    target = shared_dir / name
     with open(shared_dir / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        wheels = sorted(shared_dir.glob("hosting_platform-*.whl"))
-        if wheels:
-            return wheels[-1]
+        if not target.exists():
+            partial = shared_dir / f"{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            build(partial)
+            partial.rename(target)
+    return target
+
+
+def build_wheel(shared_dir: Path) -> Path:
+    """A wheel of the project, built once for all xdist workers."""
+
+    def build(wheel_dir: Path) -> None:
         subprocess.run(
             [
                 sys.executable,
@@ -50,17 +62,45 @@ def build_wheel(shared_dir: Path) -> Path:
                 "--quiet",
                 "--no-deps",
                 "--wheel-dir",
-                str(shared_dir),
+                str(wheel_dir),
                 str(REPO),
             ],
             check=True,
             capture_output=True,
             timeout=180,
         )
-        wheels = sorted(shared_dir.glob("hosting_platform-*.whl"))
-        if not wheels:
-            raise RuntimeError(f"pip wheel left no hosting_platform wheel in {shared_dir}")
-        return wheels[-1]
+
+    wheels = sorted(built_once(shared_dir, "wheel", build).glob("hosting_platform-*.whl"))
+    if not wheels:
+        raise RuntimeError(f"pip wheel left no hosting_platform wheel in {shared_dir}/wheel")
+    return wheels[-1]
+
+
+def build_wheelhouse(shared_dir: Path) -> Path:
+    """An offline wheelhouse made by scripts/wheelhouse for this interpreter, once for all
+    xdist workers."""
+
+    def build(path: Path) -> None:
+        done = subprocess.run(
+            [str(REPO / "scripts/wheelhouse"), str(path), "--python", sys.executable],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"scripts/wheelhouse failed:\n{done.stdout}{done.stderr[-3000:]}")
+
+    return built_once(shared_dir, "wheelhouse", build)
+
+
+def offline_pip_env(index_url: str) -> dict[str, str]:
+    """This environment with no package index for pip: the machine's pip config files and
+    PIP_* variables (their find-links and mirrors) left out, PIP_NO_INDEX set, and
+    PIP_INDEX_URL pointing at ``index_url`` (an address that refuses connections), should
+    anything ignore PIP_NO_INDEX."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_INDEX_URL=index_url)
+    return env
 
 
 def free_port() -> int:
@@ -84,6 +124,10 @@ class Install:
     workdir: Path
     wheel: Path
     web_port: int
+    # Extra vars on top of extra_vars()'s, and the environment of ansible-playbook (None:
+    # this process's).
+    more_vars: dict[str, object] = field(default_factory=dict)
+    env: dict[str, str] | None = None
 
     @property
     def prefix(self) -> Path:
@@ -129,6 +173,7 @@ class Install:
             "platform_web_bind": f"127.0.0.1:{self.web_port}",
             "platform_web_gunicorn_workers": 1,
             "platform_host_worker_numprocs": 1,
+            **self.more_vars,
         }
 
     def inventory(self) -> Path:
@@ -141,7 +186,7 @@ class Install:
     def playbook(self, *args: str) -> tuple[subprocess.CompletedProcess[str], Recap]:
         vars_file = self.workdir / "extra-vars.json"
         vars_file.write_text(json.dumps(self.extra_vars()), encoding="utf-8")
-        env = dict(os.environ)
+        env = dict(os.environ if self.env is None else self.env)
         env.update(
             ANSIBLE_ROLES_PATH=str(ROLES),
             ANSIBLE_NOCOLOR="1",
