@@ -66,22 +66,17 @@ def test_a_tenant_typo_then_a_runtime_restart_leaves_the_app_running_with_a_noti
     assert b"Directory listing" in platform.http_get(app_id, port)
 
     # Inside the container, as the tenant would over SSH.
-    status = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "hostingctl"),
-            "exec",
-            "--host-root",
-            host.root,
-            "shop",
-            "--",
-            "supervisorctl",
-            "status",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    def in_container(*argv: str) -> subprocess.CompletedProcess[str]:
+        hostingctl = str(Path(sys.executable).parent / "hostingctl")
+        return subprocess.run(
+            [hostingctl, "exec", "--host-root", host.root, "shop", "--", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    status = in_container("supervisorctl", "status")
     lines = status.stdout.splitlines()
     assert status.returncode == 0, status.stdout + status.stderr
     assert lines[0].split()[:2] == ["app", "RUNNING"]
@@ -121,5 +116,18 @@ def test_a_tenant_typo_then_a_runtime_restart_leaves_the_app_running_with_a_noti
     page = client.get(f"/apps/{app_id}").data.decode()
     assert "Set aside:" in page and IN_CONTAINER in page
     assert "line 7 [program:redis_6376] numprocs = l" in page
+
+    # The attack: markup in a broken file of the tenant's, set aside on its own reread from
+    # inside the container, reaches the operator's page only as text.
+    evil = "<img src=x onerror=alert(1)>"
+    done = in_container(
+        "sh", "-c", f"printf '[program:evil]\\ncommand=/bin/true\\nnumprocs={evil}\\n' "
+        "> /srv/conf/supervisor.d/evil.conf && supervisorctl reread"
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_until(lambda: len(api_notices()) == 2, 30, "the poller to store the second notice")
+    page = client.get(f"/apps/{app_id}").data.decode()
+    assert "evil.conf" in page and evil not in page
+    assert "numprocs = &lt;img src=x onerror=alert(1)&gt;" in page
     panel.extensions["hosting_engine"].dispose()
     panel.extensions["redis"].close()
