@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workers.container import cgroups, netns
+from workers.liveness import stat_fields
 
 KILL_SECONDS = 10.0
 POLL_SECONDS = 0.05
@@ -70,12 +71,8 @@ class Marks:
 
 def _stat(pid: int) -> tuple[str, int] | None:
     """(state, session id) of ``pid``; None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[1].split()  # after the command, which may hold anything
-    return fields[0], int(fields[3])
+    fields = stat_fields(pid)
+    return None if fields is None else (fields[0], int(fields[3]))
 
 
 def _read(pid: int, name: str) -> bytes:
