@@ -97,10 +97,15 @@ def do_help(session: Session, arg: str) -> None:
         show_help(session, topic)
         return
     # help (the action itself) is not listed, as in stock.
-    names = sorted(n for n, c in COMMANDS.items() if not c.hidden and n != "help")
+    listed = [c for n, c in sorted(COMMANDS.items()) if not c.hidden and n != "help"]
     session.output("")
     out = io.StringIO()
-    cmd.Cmd(stdout=out).print_topics("default commands (type help <topic>):", names, 15, 80)
+    shell = cmd.Cmd(stdout=out)
+    names = [c.name for c in listed if not c.extension]
+    shell.print_topics("default commands (type help <topic>):", names, 15, 80)
+    # Ours after stock's index, which stays as stock prints it.
+    shell.print_topics("extensions (type help <topic>):",
+                       [c.name for c in listed if c.extension], 15, 80)
     session.stdout.write(out.getvalue())
 
 
@@ -543,6 +548,9 @@ def do_open(session: Session, arg: str) -> None:
 
 # Registers shutdown, reload, version, avail, reread, add, remove and update (it imports
 # the registry, not this module, so importing it last is only about table order).
-from supervisor_runtime.ctl import admin_commands  # noqa: E402, F401
+from supervisor_runtime.ctl import (  # noqa: E402, F401
+    admin_commands,
+    upgrade_command,  # upgrade (ours)
+)
 
 __all__ = ["COMMANDS", "Command", "command", "execute", "parse_line"]

@@ -18,6 +18,7 @@ from .faults import RPCError
 from .http import HttpServer, Request, Responder
 from .interfaces import main_interfaces
 from .logtail import handle_logtail, handle_mainlogtail
+from .runtime_ns import RuntimeNamespace
 from .supervisor_ns import SupervisorNamespace
 from .system_ns import SystemNamespace
 from .xmlrpc import BadRequest, Deferred, Registry, marshal_fault, marshal_value, parse_call
@@ -41,6 +42,7 @@ class ControlServer:
         for namespace in main_interfaces(supervisor.config):
             self._register_main(namespace)
         SystemNamespace(self.registry).register()
+        RuntimeNamespace(supervisor).register(self.registry)  # ours: runtime_ns.py
         self._pages: StatusPages | None = None  # see status_pages()
         self.servers: list[HttpServer] = []
         for listener in listeners:
@@ -75,6 +77,20 @@ class ControlServer:
     def close(self) -> None:
         for server in self.servers:
             server.close()
+
+    def pause(self) -> None:
+        """Before a live upgrade's exec: accept no one new (see quiet)."""
+        for server in self.servers:
+            server.pause()
+
+    def resume(self) -> None:
+        for server in self.servers:
+            server.resume()
+
+    @property
+    def quiet(self) -> bool:
+        """No request or answer under way: an exec now cuts no client off mid-call."""
+        return not any(server.busy for server in self.servers)
 
     # -- routing -----------------------------------------------------------------
 

@@ -1,0 +1,186 @@
+"""Live upgrade (supervisorctl upgrade, runtime.liveUpgrade, SIGUSR1): the daemon
+re-executes itself and every child keeps running, with its pipes, its pid and its log.
+
+Real daemons, real children (numbered writers), stock supervisorctl and a stock XML-RPC
+client watching from outside.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from tests.ctl.ctlrun import run_ctl
+from tests.e2e.upgrade_helpers import (
+    Poller,
+    stock_status,
+    writer_log,
+    writer_name,
+    writers_config,
+)
+from tests.harness import PY, Daemon, StartDaemon, children_of, ours_only, pid_alive, wait_until
+
+COUNT = 100
+
+
+def _all_running(conf: Path, count: int) -> dict[str, tuple[str, int]] | None:
+    status = stock_status(conf)
+    if len(status) == count and all(state == "RUNNING" for state, _ in status.values()):
+        return status
+    return None
+
+
+def _start_writers(
+    start_daemon: StartDaemon, workdir: Path, count: int, **kwargs: object
+) -> tuple[Daemon, dict[str, tuple[str, int]]]:
+    daemon = start_daemon(writers_config(workdir, count), **kwargs)
+    before = wait_until(
+        lambda: _all_running(daemon.conf_path, count), 60, f"{count} writers RUNNING"
+    )
+    return daemon, before
+
+
+def _assert_every_line_once(workdir: Path, count: int) -> int:
+    """Each writer's log holds 0, 1, 2, ... with no gap, no repeat, no partial line."""
+    total = 0
+    for index in range(count):
+        text = writer_log(workdir, index).read_text()
+        assert text.endswith("\n"), f"{writer_name(index)}: a partial last line"
+        numbers = [int(line) for line in text.splitlines()]
+        assert numbers == list(range(len(numbers))), (
+            f"{writer_name(index)}: lines lost or repeated around "
+            f"{next(i for i, n in enumerate(numbers) if n != i)}"
+        )
+        total += len(numbers)
+    return total
+
+
+def test_hundred_writers_keep_their_pids_and_every_line_is_logged_once(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
+    ours_only(impl, "live upgrade is ours")
+    daemon, before = _start_writers(start_daemon, workdir, COUNT)
+    conf = daemon.conf_path
+    assert sorted(pid for _, pid in before.values()) == children_of(daemon.pid)
+    with Poller(workdir / "supervisor.sock") as poller:
+        wait_until(lambda: poller.calls >= 5, 20, "the stock client answered before")
+        upgraded = run_ctl("ours", "upgrade", conf=conf)
+        assert upgraded.rc == 0, upgraded
+        assert upgraded.stdout.startswith(f"Upgraded supervisord in place: pid {daemon.pid}")
+        calls = poller.calls
+        wait_until(lambda: poller.calls >= calls + 5, 20, "the stock client answered after")
+    assert poller.failures == [], poller.failures
+    assert daemon.returncode is None
+    daemon.wait_log(
+        rf"upgraded in place with pid {daemon.pid}: release \S+ -> \S+ \(live upgrade 1\)"
+    )
+    daemon.wait_log(rf"live upgrade: {COUNT} running children adopted")
+    # The same processes, in the same states, still children of the same daemon.
+    assert stock_status(conf) == before
+    assert sorted(pid for _, pid in before.values()) == children_of(daemon.pid)
+    # They write on into the same files, through the new daemon.
+    sizes = [writer_log(workdir, index).stat().st_size for index in range(COUNT)]
+    wait_until(
+        lambda: all(
+            writer_log(workdir, index).stat().st_size > sizes[index] for index in range(COUNT)
+        ),
+        20,
+        "every writer's log to grow after the upgrade",
+    )
+    stopped = run_ctl("stock", "stop", "all", conf=conf)
+    assert stopped.rc == 0, stopped
+    assert _assert_every_line_once(workdir, COUNT) > COUNT * 10
+    # Reaped by the new daemon: stopped, with their exit seen.
+    assert all(not pid_alive(pid) for _, pid in before.values())
+    daemon.wait_log(rf"stopped: {writer_name(COUNT - 1)} \(terminated by SIGTERM\)")
+
+
+def test_sigusr1_upgrades_in_place(impl: str, start_daemon: StartDaemon, workdir: Path) -> None:
+    ours_only(impl, "SIGUSR1 is ours; stock supervisord leaves it at its default (exit)")
+    daemon, before = _start_writers(start_daemon, workdir, 3)
+    daemon.signal(signal.SIGUSR1)
+    daemon.wait_log(r"live upgrade requested by signal SIGUSR1")
+    daemon.wait_log(r"live upgrade: 3 running children adopted")
+    assert stock_status(daemon.conf_path) == before
+    # A second upgrade of the upgraded daemon.
+    assert run_ctl("ours", "upgrade", conf=daemon.conf_path).rc == 0
+    daemon.wait_log(r"\(live upgrade 2\)")
+    assert stock_status(daemon.conf_path) == before
+
+
+def test_a_broken_or_unapplied_config_refuses_and_changes_nothing(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
+    ours_only(impl, "live upgrade is ours")
+    daemon, before = _start_writers(start_daemon, workdir, 3)
+    conf = daemon.conf_path
+    good = conf.read_text()
+    cases = [
+        ("[program:w000]\nstartsecs=soon\n", "the configuration is invalid"),
+        ("[program:extra]\ncommand=/bin/true\n", "program changes not applied yet (added: extra)"),
+    ]
+    for addition, reason in cases:
+        conf.write_text(good + "\n" + addition)
+        refused = run_ctl("ours", "upgrade", conf=conf)
+        assert refused.rc == 1, refused
+        assert refused.stdout.startswith("ERROR: FAILED: upgrade refused: "), refused.stdout
+        assert reason in refused.stdout
+        assert daemon.returncode is None
+        assert stock_status(conf) == before
+    assert "re-executing" not in daemon.mainlog_text()
+
+
+def _entry_daemon(start_daemon: StartDaemon, workdir: Path, count: int) -> tuple[Daemon, Path]:
+    """A daemon started through an entry script in `workdir`: the test replaces the
+    script to stand for a newly installed release."""
+    entry = workdir / "entry.py"
+    entry.write_text(ENTRY)
+    daemon, _ = _start_writers(start_daemon, workdir, count, wrapper=[PY, str(entry)])
+    return daemon, entry
+
+
+# argv[1] is the supervisord the harness names (after the wrapper): this script stands in.
+ENTRY = """\
+import sys
+from supervisor_runtime.cli.supervisord import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_new_code_that_cannot_import_is_refused(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
+    ours_only(impl, "live upgrade is ours")
+    daemon, entry = _entry_daemon(start_daemon, workdir, 3)
+    before = stock_status(daemon.conf_path)
+    entry.write_text("import supervisor_runtime.not_in_this_release\n" + ENTRY)
+    refused = run_ctl("ours", "upgrade", conf=daemon.conf_path)
+    assert refused.rc == 1, refused
+    assert "the new code failed its check (exit status 1)" in refused.stdout
+    assert "ModuleNotFoundError" in refused.stdout
+    assert daemon.returncode is None
+    assert stock_status(daemon.conf_path) == before
+
+
+def test_a_new_daemon_that_cannot_start_stops_its_children_no_orphan(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
+    ours_only(impl, "live upgrade is ours")
+    daemon, entry = _entry_daemon(start_daemon, workdir, 3)
+    before = stock_status(daemon.conf_path)
+    # Passes the check, then (as the new daemon) finds the config broken: the window
+    # between the check and the exec, made certain.
+    entry.write_text(
+        "import os\n"
+        "if 'SUPERVISOR_RUNTIME_HANDOVER_FD' in os.environ:\n"
+        f"    open({str(daemon.conf_path)!r}, 'a').write('\\n[program:w000]\\nstartsecs=x\\n')\n"
+        + ENTRY
+    )
+    gone = run_ctl("ours", "upgrade", conf=daemon.conf_path)
+    assert gone.rc == 1, gone
+    assert gone.stdout.startswith("ERROR: supervisord is gone: the new code could not start")
+    assert daemon.wait_exit(30) == 2
+    assert "live upgrade abandoned, every child stopped" in daemon.output_text()
+    assert daemon.leftover_pids() == []
+    assert all(not pid_alive(pid) for _, pid in before.values())
+    assert not (workdir / "supervisord.pid").exists()
