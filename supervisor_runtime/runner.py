@@ -95,7 +95,10 @@ def run_daemon(
     afresh, and what only a first start does (daemonizing, cleaning AUTO logs) is skipped.
     """
     osapi.protect_inherited_fds()
-    notifier = Notifier.from_environment()
+    try:
+        notifier = Notifier.from_environment()
+    except ValueError as error:
+        raise StartupError(str(error)) from None
     origin = Origin.of_this_process(handover["origin_cwd"] if handover else os.getcwd())
     first = True
     while True:
