@@ -359,7 +359,7 @@ def test_describe_exception_names_innermost_frame() -> None:
 def test_registry_is_complete() -> None:
     expected = {"add", "avail", "clear", "exit", "fg", "help", "maintail", "open", "pid",
                 "quit", "reload", "remove", "reread", "restart", "shutdown", "signal", "start",
-                "status", "stop", "tail", "update", "version", "EOF"}
+                "status", "stop", "tail", "update", "version", "EOF", "upgrade"}
     assert set(commands.COMMANDS) == expected
     for found in commands.COMMANDS.values():
         assert found.hidden or found.help
