@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.ctl.ctlrun import run_ctl
 from tests.e2e.upgrade_helpers import (
     Poller,
+    all_running,
     stock_status,
     writer_log,
     writer_name,
@@ -23,19 +24,12 @@ from tests.harness import PY, Daemon, StartDaemon, children_of, ours_only, pid_a
 COUNT = 100
 
 
-def _all_running(conf: Path, count: int) -> dict[str, tuple[str, int]] | None:
-    status = stock_status(conf)
-    if len(status) == count and all(state == "RUNNING" for state, _ in status.values()):
-        return status
-    return None
-
-
 def _start_writers(
     start_daemon: StartDaemon, workdir: Path, count: int, **kwargs: object
 ) -> tuple[Daemon, dict[str, tuple[str, int]]]:
     daemon = start_daemon(writers_config(workdir, count), **kwargs)
     before = wait_until(
-        lambda: _all_running(daemon.conf_path, count), 60, f"{count} writers RUNNING"
+        lambda: all_running(daemon.conf_path, count), 60, f"{count} writers RUNNING"
     )
     return daemon, before
 

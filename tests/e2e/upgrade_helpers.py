@@ -51,6 +51,14 @@ def stock_status(conf: Path) -> dict[str, tuple[str, int]]:
     return {m[1]: (m[2], int(m[3])) for m in STATUS_LINE.finditer(result.stdout)}
 
 
+def all_running(conf: Path, count: int) -> dict[str, tuple[str, int]] | None:
+    """stock_status once ``count`` processes are all RUNNING, else None (for wait_until)."""
+    status = stock_status(conf)
+    if len(status) == count and all(state == "RUNNING" for state, _ in status.values()):
+        return status
+    return None
+
+
 class Poller:
     """A stock XML-RPC client calling supervisor.getState over a fresh connection again
     and again in a thread: every failure and the slowest answer are kept."""
