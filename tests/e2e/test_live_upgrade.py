@@ -7,6 +7,7 @@ client watching from outside.
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -19,7 +20,18 @@ from tests.e2e.upgrade_helpers import (
     writer_name,
     writers_config,
 )
-from tests.harness import PY, Daemon, StartDaemon, children_of, ours_only, pid_alive, wait_until
+from tests.harness import (
+    PY,
+    Daemon,
+    StartDaemon,
+    build_config,
+    child_cmd,
+    children_of,
+    ours_only,
+    pid_alive,
+    program,
+    wait_until,
+)
 
 COUNT = 100
 
@@ -178,3 +190,45 @@ def test_a_new_daemon_that_cannot_start_stops_its_children_no_orphan(
     assert daemon.leftover_pids() == []
     assert all(not pid_alive(pid) for _, pid in before.values())
     assert not (workdir / "supervisord.pid").exists()
+
+
+def test_an_event_listener_keeps_its_protocol_state_and_serials(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
+    ours_only(impl, "live upgrade is ours")
+    events = workdir / "events.jsonl"
+    listener = Path(__file__).resolve().parents[1] / "events" / "recorder_listener.py"
+    conf = build_config(
+        workdir,
+        {"app": program(child_cmd("sleep"), startsecs=0)},
+        unix_socket=True,
+        extra={
+            "eventlistener:rec": {"command": f"{PY} {listener} {events}",
+                                  "events": "PROCESS_STATE"},
+            "supervisorctl": {"serverurl": f"unix://{workdir}/supervisor.sock"},
+        },
+    )
+    daemon = start_daemon(conf)
+    before = wait_until(lambda: all_running(daemon.conf_path, 2), 30, "app and rec RUNNING")
+
+    def received() -> list[dict[str, object]]:
+        return [json.loads(line) for line in events.read_text().splitlines()]
+
+    wait_until(lambda: events.exists() and any(
+        r["headers"]["eventname"] == "PROCESS_STATE_RUNNING" for r in received()
+    ), 20, "the listener heard app start")
+    assert run_ctl("ours", "upgrade", conf=daemon.conf_path).rc == 0
+    assert stock_status(daemon.conf_path) == before
+    seen = len(received())
+    assert run_ctl("stock", "stop", "app", conf=daemon.conf_path).rc == 0
+    wait_until(lambda: any(
+        r["headers"]["eventname"] == "PROCESS_STATE_STOPPED" for r in received()
+    ), 20, "the same listener to hear app stop after the upgrade")
+    after = received()[seen:]
+    assert [r["headers"]["eventname"] for r in after] == [
+        "PROCESS_STATE_STOPPING", "PROCESS_STATE_STOPPED"
+    ]
+    serials = [int(r["headers"]["serial"]) for r in received()]
+    pool_serials = [int(r["headers"]["poolserial"]) for r in received()]
+    assert serials == sorted(set(serials)) and pool_serials == sorted(set(pool_serials))
+    assert stock_status(daemon.conf_path)["rec"] == before["rec"]
