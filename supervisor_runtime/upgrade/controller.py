@@ -8,10 +8,11 @@ argv, from the same directory), so a newer installed release takes over the chil
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .. import VERSION
@@ -47,6 +48,16 @@ class Origin(NamedTuple):
     @classmethod
     def of_this_process(cls, cwd: str) -> Origin:
         return cls(sys.executable, tuple(sys.orig_argv), cwd)
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 class LiveUpgrade:
@@ -94,7 +105,10 @@ class LiveUpgrade:
             raise UpgradeRefused("a live upgrade is already under way")
         log.warn(f"live upgrade requested by {who}: checking the new code")
         try:
-            check_applied(self.supervisor)
+            # From the start-up directory, as the new daemon will read it: a relative -c
+            # path was relative to it, not to where daemonizing moved (directory=).
+            with _working_directory(self.origin.cwd):
+                check_applied(self.supervisor)
             summary = check_new_code(
                 self.supervisor, self.origin.executable, self.origin.argv, self.origin.cwd,
                 self.environment,

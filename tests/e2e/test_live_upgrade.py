@@ -8,6 +8,7 @@ client watching from outside.
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -232,3 +233,28 @@ def test_an_event_listener_keeps_its_protocol_state_and_serials(
     pool_serials = [int(r["headers"]["poolserial"]) for r in received()]
     assert serials == sorted(set(serials)) and pool_serials == sorted(set(pool_serials))
     assert stock_status(daemon.conf_path)["rec"] == before["rec"]
+
+
+def test_a_daemonized_supervisord_with_a_relative_config_upgrades(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
+    """Daemonized (a forked pid, cwd moved by directory=), started with a relative -c: the
+    exec runs from the directory it started in, the pid stays the pidfile's."""
+    ours_only(impl, "live upgrade is ours")
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    conf = writers_config(workdir, 3, nodaemon=False, directory=elsewhere)
+    daemon = start_daemon(conf, use_c=False, args=["-c", "supervisord.conf"], cwd=workdir)
+    assert daemon.wait_exit() == 0  # the parent of the fork
+    pidfile = workdir / "supervisord.pid"
+    pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 20, "pid"))
+    before = wait_until(lambda: all_running(daemon.conf_path, 3), 30, "3 writers RUNNING")
+    upgraded = run_ctl("ours", "upgrade", conf=daemon.conf_path)
+    assert upgraded.rc == 0, upgraded
+    assert upgraded.stdout.startswith(f"Upgraded supervisord in place: pid {pid},")
+    assert stock_status(daemon.conf_path) == before
+    assert int(pidfile.read_text()) == pid
+    assert os.readlink(f"/proc/{pid}/cwd") == str(elsewhere)
+    assert sorted(p for _, p in before.values()) == children_of(pid)
+    assert run_ctl("ours", "shutdown", conf=daemon.conf_path).rc == 0
+    wait_until(lambda: not pid_alive(pid), 20, "the daemon to exit")
