@@ -7,14 +7,13 @@ here a script that records it was asked (this test owns no init system)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.e2e.upgrade_helpers import all_running, stock_status, writers_config
 from tests.harness import StartDaemon, wait_until
-from tests.roles.playbook import ANSIBLE_PLAYBOOK, ROLES
+from tests.roles.playbook import ANSIBLE_PLAYBOOK, ROLES, local_ansible_env
 
 PLAYBOOK = """\
 - hosts: localhost
@@ -47,12 +46,7 @@ def _run_handlers(workdir: Path, conf: Path) -> tuple[subprocess.CompletedProces
         "supervisor_runtime_just_started": False,
         "ansible_python_interpreter": sys.executable,
     }
-    env = dict(
-        os.environ,
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"),
-        ANSIBLE_HOME=str(workdir / "ansible-home"),
-    )
+    env = local_ansible_env(workdir)
     proc = subprocess.run(
         [str(ANSIBLE_PLAYBOOK), "-v", "-i", "localhost,", str(playbook), "-e", json.dumps(extra)],
         env=env, capture_output=True, text=True, timeout=300,
