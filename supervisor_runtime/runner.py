@@ -179,6 +179,7 @@ def _serve(
 
             control = attach_control_servers(supervisor, listeners)
             upgrader.control = control
+            loop.call_soon(upgrader.preload)
         except BaseException:
             # Children may be running already: stop them as a shutdown would, rather
             # than leave them behind when the error ends the daemon.

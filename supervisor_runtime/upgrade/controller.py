@@ -86,6 +86,15 @@ class LiveUpgrade:
         # The control server, once attached (the runner sets it): paused before the exec.
         self.control: ControlServerLike | None = None
 
+    def preload(self) -> None:
+        """Import the code this daemon runs for an upgrade, once its programs are started.
+
+        Not at the request: by then a new release may be installed over the files, and
+        this (old) daemon must run its own release's checks and hand-over, not the new
+        one's. Not at import either: start-up time counts, and most daemons never upgrade.
+        """
+        from . import fields, handover, preflight, reexec  # noqa: F401
+
     def info(self) -> dict[str, Any]:
         return {
             "generation": self.generation,
