@@ -45,6 +45,9 @@ def restore_processes(supervisor: Supervisor, document: dict[str, Json]) -> int:
         pool = supervisor.pools.get(name)
         if pool is not None:
             pool.continue_pool_serials(saved_pool["serial"])
+            # The groups were just added again: their PROCESS_GROUP_ADDED events are not
+            # news to a listener. The buffer is the old daemon's, as it was.
+            pool.buffer.clear()
             pool.buffer.extend(thaw_event(event) for event in saved_pool["buffer"])
     adopted = 0
     saved_groups: dict[str, dict[str, Any]] = document["processes"]
@@ -116,4 +119,10 @@ def abandon(document: dict[str, Json], reason: str) -> None:
     if pidfile:
         with contextlib.suppress(OSError):
             os.unlink(pidfile)
-    os.write(2, f"supervisord: live upgrade abandoned, every child stopped: {reason}\n".encode())
+    message = f"live upgrade abandoned, every child stopped: {reason}"
+    os.write(2, f"supervisord: {message}\n".encode())
+    logfile = document.get("logfile")
+    if logfile and not logfile.startswith(("/dev/", "syslog")):
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S,000")
+        with contextlib.suppress(OSError), open(logfile, "a") as log:
+            log.write(f"{stamp} CRIT {message}\n")

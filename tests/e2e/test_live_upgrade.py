@@ -188,6 +188,7 @@ def test_a_new_daemon_that_cannot_start_stops_its_children_no_orphan(
     assert gone.stdout.startswith("ERROR: supervisord is gone: the new code could not start")
     assert daemon.wait_exit(30) == 2
     assert "live upgrade abandoned, every child stopped" in daemon.output_text()
+    assert "CRIT live upgrade abandoned, every child stopped: " in daemon.mainlog_text()
     assert daemon.leftover_pids() == []
     assert all(not pid_alive(pid) for _, pid in before.values())
     assert not (workdir / "supervisord.pid").exists()
