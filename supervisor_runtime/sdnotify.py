@@ -55,8 +55,9 @@ class Notifier:
         self.error: OSError | None = None  # the last failure, for the log
 
     @classmethod
-    def from_environment(cls, environ: os._Environ[str] | dict[str, str] = os.environ
-                         ) -> Notifier | None:
+    def from_environment(
+        cls, environ: os._Environ[str] | dict[str, str] = os.environ
+    ) -> Notifier | None:
         """A notifier for ``NOTIFY_SOCKET`` (removed from ``environ``), or None."""
         address = environ.pop(NOTIFY_ENV, None)
         return cls(address) if address else None

@@ -104,8 +104,9 @@ def do_help(session: Session, arg: str) -> None:
     names = [c.name for c in listed if not c.extension]
     shell.print_topics("default commands (type help <topic>):", names, 15, 80)
     # Ours after stock's index, which stays as stock prints it.
-    shell.print_topics("extensions (type help <topic>):",
-                       [c.name for c in listed if c.extension], 15, 80)
+    shell.print_topics(
+        "extensions (type help <topic>):", [c.name for c in listed if c.extension], 15, 80
+    )
     session.stdout.write(out.getvalue())
 
 

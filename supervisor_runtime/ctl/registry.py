@@ -33,7 +33,10 @@ COMMANDS: dict[str, Command] = {}
 
 
 def command(
-    name: str, *help_lines: str, completes: Completes = None, hidden: bool = False,
+    name: str,
+    *help_lines: str,
+    completes: Completes = None,
+    hidden: bool = False,
     extension: bool = False,
 ) -> Callable[[Action], Action]:
     """Register ``func`` as the action ``name`` with its help text."""

@@ -51,8 +51,7 @@ def do_upgrade(session: Session, arg: str) -> None:
     if after is None:
         session.exitstatus = InitExit.GENERIC
         session.output(
-            f"ERROR: supervisord did not answer as upgraded within {UPGRADE_WAIT:g} s; "
-            "see its log"
+            f"ERROR: supervisord did not answer as upgraded within {UPGRADE_WAIT:g} s; see its log"
         )
     elif isinstance(after, ServerUnreachable):
         session.exitstatus = InitExit.GENERIC

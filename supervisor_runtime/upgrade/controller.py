@@ -119,7 +119,10 @@ class LiveUpgrade:
             with _working_directory(self.origin.cwd):
                 check_applied(self.supervisor)
             summary = check_new_code(
-                self.supervisor, self.origin.executable, self.origin.argv, self.origin.cwd,
+                self.supervisor,
+                self.origin.executable,
+                self.origin.argv,
+                self.origin.cwd,
                 self.environment,
             )
         except UpgradeRefused as refusal:
@@ -161,8 +164,9 @@ class LiveUpgrade:
             f"{len(keep)} descriptors handed over"
         )
         self.before_exec()
-        error = reexec(self.origin.executable, self.origin.argv, self.origin.cwd, environment,
-                       [*keep, fd])
+        error = reexec(
+            self.origin.executable, self.origin.argv, self.origin.cwd, environment, [*keep, fd]
+        )
         os.close(fd)
         log.critical(f"live upgrade failed, this daemon goes on: cannot exec: {error}")
         self._undo()

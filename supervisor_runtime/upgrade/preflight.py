@@ -33,10 +33,27 @@ if TYPE_CHECKING:
 CHECK_TIMEOUT = 60.0
 # The settings a live upgrade carries as they are: a change needs a reload.
 DAEMON_SETTINGS = (
-    "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "nodaemon",
-    "silent", "minfds", "minprocs", "umask", "user", "identifier", "directory", "nocleanup",
-    "childlogdir", "strip_ansi", "environment", "unix_http_server", "inet_http_server",
-    "rpcinterfaces", "skip_broken",
+    "logfile",
+    "logfile_maxbytes",
+    "logfile_backups",
+    "loglevel",
+    "pidfile",
+    "nodaemon",
+    "silent",
+    "minfds",
+    "minprocs",
+    "umask",
+    "user",
+    "identifier",
+    "directory",
+    "nocleanup",
+    "childlogdir",
+    "strip_ansi",
+    "environment",
+    "unix_http_server",
+    "inet_http_server",
+    "rpcinterfaces",
+    "skip_broken",
 )
 
 
@@ -64,8 +81,7 @@ def check_applied(supervisor: Supervisor) -> None:
             "apply them with 'supervisorctl update' first"
         )
     settings = [
-        name for name in DAEMON_SETTINGS
-        if getattr(fresh, name) != getattr(supervisor.config, name)
+        name for name in DAEMON_SETTINGS if getattr(fresh, name) != getattr(supervisor.config, name)
     ]
     if settings:
         raise UpgradeRefused(
@@ -77,9 +93,7 @@ def check_applied(supervisor: Supervisor) -> None:
 def running_summary(supervisor: Supervisor) -> dict[str, Any]:
     """What the running daemon has, in the shape ``check_summary`` reports."""
     return {
-        "groups": {
-            name: sorted(group.processes) for name, group in supervisor.groups.items()
-        },
+        "groups": {name: sorted(group.processes) for name, group in supervisor.groups.items()},
         "servers": server_identities(supervisor.config),
     }
 
@@ -112,8 +126,12 @@ def check_summary(config: SupervisordConfig) -> dict[str, Any]:
 
 
 def check_new_code(
-    supervisor: Supervisor, executable: str, argv: Sequence[str], cwd: str,
-    environment: dict[str, str], timeout: float = CHECK_TIMEOUT,
+    supervisor: Supervisor,
+    executable: str,
+    argv: Sequence[str],
+    cwd: str,
+    environment: dict[str, str],
+    timeout: float = CHECK_TIMEOUT,
 ) -> dict[str, Any]:
     """Check 2: run the new code on the config in a child; its summary, or UpgradeRefused.
 
@@ -123,8 +141,14 @@ def check_new_code(
     env = dict(environment, **{CHECK_ENV: "1"})
     try:
         result = subprocess.run(
-            list(argv), executable=executable, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-            capture_output=True, timeout=timeout, check=False,
+            list(argv),
+            executable=executable,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise UpgradeRefused(f"the new code did not answer the check in {timeout:g} s") from None

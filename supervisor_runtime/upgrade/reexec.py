@@ -17,14 +17,24 @@ import os
 import signal
 from collections.abc import Iterable, Mapping, Sequence
 
-HELD_SIGNALS = frozenset({
-    signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
-    signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD,
-})
+HELD_SIGNALS = frozenset(
+    {
+        signal.SIGTERM,
+        signal.SIGINT,
+        signal.SIGQUIT,
+        signal.SIGHUP,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGCHLD,
+    }
+)
 
 
 def reexec(
-    executable: str, argv: Sequence[str], cwd: str, environment: Mapping[str, str],
+    executable: str,
+    argv: Sequence[str],
+    cwd: str,
+    environment: Mapping[str, str],
     keep: Iterable[int],
 ) -> OSError:
     """Replace this process with ``argv``; returns (the error) only when the exec failed,

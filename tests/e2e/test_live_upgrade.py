@@ -205,8 +205,10 @@ def test_an_event_listener_keeps_its_protocol_state_and_serials(
         {"app": program(child_cmd("sleep"), startsecs=0)},
         unix_socket=True,
         extra={
-            "eventlistener:rec": {"command": f"{PY} {listener} {events}",
-                                  "events": "PROCESS_STATE"},
+            "eventlistener:rec": {
+                "command": f"{PY} {listener} {events}",
+                "events": "PROCESS_STATE",
+            },
             "supervisorctl": {"serverurl": f"unix://{workdir}/supervisor.sock"},
         },
     )
@@ -216,19 +218,27 @@ def test_an_event_listener_keeps_its_protocol_state_and_serials(
     def received() -> list[dict[str, object]]:
         return [json.loads(line) for line in events.read_text().splitlines()]
 
-    wait_until(lambda: events.exists() and any(
-        r["headers"]["eventname"] == "PROCESS_STATE_RUNNING" for r in received()
-    ), 20, "the listener heard app start")
+    wait_until(
+        lambda: (
+            events.exists()
+            and any(r["headers"]["eventname"] == "PROCESS_STATE_RUNNING" for r in received())
+        ),
+        20,
+        "the listener heard app start",
+    )
     assert run_ctl("ours", "upgrade", conf=daemon.conf_path).rc == 0
     assert stock_status(daemon.conf_path) == before
     seen = len(received())
     assert run_ctl("stock", "stop", "app", conf=daemon.conf_path).rc == 0
-    wait_until(lambda: any(
-        r["headers"]["eventname"] == "PROCESS_STATE_STOPPED" for r in received()
-    ), 20, "the same listener to hear app stop after the upgrade")
+    wait_until(
+        lambda: any(r["headers"]["eventname"] == "PROCESS_STATE_STOPPED" for r in received()),
+        20,
+        "the same listener to hear app stop after the upgrade",
+    )
     after = received()[seen:]
     assert [r["headers"]["eventname"] for r in after] == [
-        "PROCESS_STATE_STOPPING", "PROCESS_STATE_STOPPED"
+        "PROCESS_STATE_STOPPING",
+        "PROCESS_STATE_STOPPED",
     ]
     serials = [int(r["headers"]["serial"]) for r in received()]
     pool_serials = [int(r["headers"]["poolserial"]) for r in received()]

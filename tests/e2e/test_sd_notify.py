@@ -36,9 +36,7 @@ class FakeSystemd:
         self.sock.bind(bind_to)
         self.received: list[dict[str, str]] = []
 
-    def next_with(
-        self, key: str, value: str | None = None, timeout: float = 20
-    ) -> dict[str, str]:
+    def next_with(self, key: str, value: str | None = None, timeout: float = 20) -> dict[str, str]:
         """The next datagram carrying ``key`` (with ``value`` if given); those before it
         are kept in ``received``."""
         deadline = time.monotonic() + timeout
@@ -134,5 +132,7 @@ def test_stock_runs_the_same_config_and_ignores_notify_socket(
     daemon.wait_log(r"success: slow entered RUNNING state")
     status = run_ctl(impl, "status", conf=daemon.conf_path)
     assert [line.split()[:2] for line in status.stdout.splitlines()] == [
-        ["fast", "RUNNING"], ["manual", "STOPPED"], ["slow", "RUNNING"]
+        ["fast", "RUNNING"],
+        ["manual", "STOPPED"],
+        ["slow", "RUNNING"],
     ]

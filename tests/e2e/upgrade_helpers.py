@@ -31,7 +31,10 @@ def writers_config(workdir: Path, count: int, pause: float = 0.01, **supervisord
             options["stdout_logfile"] = workdir / "logs" / f"{writer_name(index)}.log"
         programs[writer_name(index)] = program(f"{PY} -u {WRITER} {pause}", **options)
     return build_config(
-        workdir, programs, unix_socket=True, supervisord=supervisord,
+        workdir,
+        programs,
+        unix_socket=True,
+        supervisord=supervisord,
         extra={"supervisorctl": {"serverurl": f"unix://{workdir}/supervisor.sock"}},
     )
 

@@ -49,7 +49,10 @@ def _run_handlers(workdir: Path, conf: Path) -> tuple[subprocess.CompletedProces
     env = local_ansible_env(workdir)
     proc = subprocess.run(
         [str(ANSIBLE_PLAYBOOK), "-v", "-i", "localhost,", str(playbook), "-e", json.dumps(extra)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     return proc, record
 

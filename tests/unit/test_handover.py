@@ -23,9 +23,15 @@ NO_LOG = StreamConfig(logfile=None)
 
 def _groups() -> tuple[GroupConfig, ...]:
     def process(name: str, startsecs: int) -> ProcessConfig:
-        return ProcessConfig(name=name, program_name=name, group_name=name,
-                             command=f"/bin/{name}", startsecs=startsecs,
-                             stdout=NO_LOG, stderr=NO_LOG)
+        return ProcessConfig(
+            name=name,
+            program_name=name,
+            group_name=name,
+            command=f"/bin/{name}",
+            startsecs=startsecs,
+            stdout=NO_LOG,
+            stderr=NO_LOG,
+        )
 
     return tuple(
         GroupConfig(name, 999, (process(name, startsecs),))
@@ -81,7 +87,9 @@ def test_states_pids_and_timers_carry_over() -> None:
     new.turn()
     after = {name: g.processes[name] for name, g in new.supervisor.groups.items()}
     assert (after["slow"].state, after["slow"].pid, after["slow"].laststart) == (
-        S.STARTING, slow.pid, slow.laststart
+        S.STARTING,
+        slow.pid,
+        slow.laststart,
     )
     assert (after["quick"].state, after["quick"].pid) == (S.RUNNING, quick.pid)
     assert len(new.os.commands) == 2  # nothing spawned again
