@@ -40,14 +40,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        every: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+        self.status, self.message, self.field, self.every = status, message, field, every
 
 
 @bp.errorhandler(ApiError)
 def _api_error(error: ApiError) -> Any:
-    response = jsonify(error={"message": error.message, "field": error.field})
+    body: dict[str, Any] = {"message": error.message, "field": error.field}
+    if error.every:
+        body["errors"] = error.every
+    response = jsonify(error=body)
     response.status_code = error.status
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
@@ -57,7 +66,9 @@ def _api_error(error: ApiError) -> Any:
 @bp.errorhandler(InvalidInput)
 def _invalid(error: InvalidInput) -> Any:
     get_session().rollback()
-    return _api_error(ApiError(400, error.message, error.field))
+    # Every value refused at once (an app file's) in "errors"; the first one as usual.
+    every = [{"message": e.message, "field": e.field} for e in error.every] if error.more else None
+    return _api_error(ApiError(400, error.message, error.field, every))
 
 
 @bp.errorhandler(NotFound)

@@ -414,7 +414,16 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
         },
     }
     error_schema = _obj(
-        error=_obj(message={"type": "string"}, field={"type": "string", "nullable": True})
+        error=_obj(
+            message={"type": "string"},
+            field={"type": "string", "nullable": True},
+            errors={
+                "type": "array",
+                "items": _obj(message=_STR, field=_STR),
+                "description": "when several values were refused at once (an app file's):"
+                " each of them, the first one also above",
+            },
+        )
     )
     return {
         "openapi": "3.0.3",

@@ -7,6 +7,8 @@ workers are in tests/workers/test_app_file.py.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hosting import commands, services
 from hosting.app_spec import SpecError, read_spec, spec_of, spec_text
@@ -190,3 +192,18 @@ def test_an_error_while_applying_names_the_file(
         commands.apply_spec(session, None, OPERATOR, shop, read_spec(text, "a.toml"))
     session.rollback()
     assert enqueued.calls == []
+
+
+def test_the_documented_example_applies_to_a_python_app(session: Session, shop: App) -> None:
+    """examples/shop.toml (docs/APP_FILE.md): its changes against the shop above."""
+    text = (Path(__file__).resolve().parents[2] / "examples" / "shop.toml").read_text()
+    lines = plan(shop, read_spec(text, "shop.toml")).lines()
+    assert lines[:3] == [
+        '~ environment.MODE: "prod" -> (none)',
+        '~ environment.DJANGO_SETTINGS_MODULE: (none) -> "shop.settings"',
+        "~ app.workers: 2 -> 3",
+    ]
+    assert "~ programs.worker.numprocs: 2 -> 2" not in lines
+    assert '+ programs.scheduler: added (command = "/srv/app/.venv/bin/python manage.py' in (
+        "\n".join(lines)
+    )

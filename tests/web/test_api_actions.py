@@ -158,3 +158,10 @@ def test_app_file_export_and_preview(client: FlaskClient, world: World) -> None:
     assert response.json["error"]["message"].startswith("shop.toml: file: not valid TOML")
     response = api("POST", f"/apps/{world.shop_id}/spec", data=b"\xff")
     assert response.status_code == 400 and response.json["error"]["field"] == "body"
+    bad = changed.replace("--fast", "; rm").replace("[programs.cron]", "[programs.Cron]")
+    response = api("POST", f"/apps/{world.shop_id}/spec/preview?file=shop.toml", data=bad)
+    assert response.status_code == 400
+    assert [each["field"] for each in response.json["error"]["errors"]] == [
+        "programs.Cron",
+        "programs.Cron.command",
+    ]
