@@ -283,24 +283,15 @@ def save_custom_program(
     existing: Service | None = None,
 ) -> tuple[Service, Job]:
     """Add a custom program (``existing`` None) or replace an existing one's settings."""
-    service = _save_custom(session, app, name, settings, existing)
-    verb = "Add" if existing is None else "Change"
-    title = f"{verb} program {service.name}"
-    return service, _enqueue(session, redis, actor, app, "apply_services", title)
-
-
-def _save_custom(
-    session: Session,
-    app: App,
-    name: str,
-    settings: Mapping[str, Any],
-    existing: Service | None,
-) -> Service:
     if existing is None:
-        return services.add_service(session, app, "custom", name, dict(settings))
-    if existing.kind != "custom":
-        raise InvalidInput("name", f"{existing.name!r} is not a custom program")
-    return services.update_service(session, existing, dict(settings), replace=True)
+        service = services.add_service(session, app, "custom", name, dict(settings))
+        title = f"Add program {service.name}"
+    else:
+        if existing.kind != "custom":
+            raise InvalidInput("name", f"{existing.name!r} is not a custom program")
+        service = services.update_service(session, existing, dict(settings), replace=True)
+        title = f"Change program {service.name}"
+    return service, _enqueue(session, redis, actor, app, "apply_services", title)
 
 
 def custom_program(app: App, name: str) -> Service:

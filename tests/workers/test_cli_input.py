@@ -79,3 +79,29 @@ def test_numbers_are_bounded(
 def test_numbers_within_bounds_work(database_url: str, redis_url: str) -> None:
     code, out, err = hostingctl(database_url, redis_url, "jobs", "--limit", "10000")
     assert (code, out, err) == (0, "", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["apply"], "hostingctl: apply: give an app, or -f FILE (--dry-run, --yes need -f)\n"),
+        (["apply", "shop", "--dry-run"], "hostingctl: apply: give an app, or -f FILE"),
+        (["apply", "-f", "/nowhere/app.toml"], "hostingctl: file: /nowhere/app.toml: cannot read"),
+    ],
+)
+def test_apply_without_what_to_apply_is_refused(
+    database_url: str, redis_url: str, args: list[str], message: str
+) -> None:
+    code, out, err = hostingctl(database_url, redis_url, *args)
+    assert code == 2 and out == "", (out, err)
+    assert err.startswith(message)
+
+
+def test_an_app_file_without_a_name_needs_the_app(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "app.toml"
+    path.write_text('[programs.worker]\ncommand = "rq worker"\n')
+    code, out, err = hostingctl(database_url, redis_url, "apply", "-f", str(path), "--dry-run")
+    assert code == 2 and out == "", (out, err)
+    assert err == f"hostingctl: app: {path} has no name; name the app: apply -f FILE APP\n"
