@@ -136,18 +136,17 @@ def plan(app: App, spec: AppSpec) -> Plan:
             errors.extend(exc.every)
             continue
         if service is None:
-            changes.append(Change(file_field(name, kind), "added", new=settings))
-            if not entry.enabled:
-                changes.append(Change(file_field(name, kind, "enabled"), "changed", True, False))
+            added = settings if entry.enabled else {"enabled": False, **settings}
+            changes.append(Change(file_field(name, kind), "added", new=added))
             steps.append(Step(name, kind, None, entry, settings, True))
             continue
         differ = _compare(app, name, kind, service.settings, settings)
-        if service.enabled != entry.enabled:
-            enabled_field = file_field(name, kind, "enabled")
-            differ_enabled = Change(enabled_field, "changed", service.enabled, entry.enabled)
-            changes.append(differ_enabled)
+        switched = service.enabled != entry.enabled
+        if switched:
+            field = file_field(name, kind, "enabled")
+            changes.append(Change(field, "changed", service.enabled, entry.enabled))
         changes.extend(differ)
-        if differ or service.enabled != entry.enabled:
+        if differ or switched:
             steps.append(Step(name, kind, service, entry, settings, bool(differ)))
     for name, service in current.items():
         if name in spec.entries:
