@@ -241,12 +241,12 @@ def _program_form(app: App, existing: Service | None) -> Any:
         if not has_errors(form) and existing is not None:
             try:
                 preview = _change_preview(app, existing, settings)
-            except InvalidInput as exc:
+            except InvalidInput as exc:  # another service of the app no longer passes
                 attach_error(form, exc)
-                code = 400
-                return render_template(
+                page = render_template(
                     "apps/program_form.html", app=app, form=form, existing=existing
-                ), code
+                )
+                return page, 400
             if not preview.changes:
                 flash(f"Program {existing.name}: nothing to change.", "info")
                 return redirect(url_for("apps.detail", app_id=app.id))

@@ -281,6 +281,8 @@ class Cli:
             with self.sessions() as session:
                 app = commands.find_app(session, self.actor, a.app)
                 return self.follow(commands.apply_services(session, self.redis(), self.actor, app))
+        if a.file == "-" and not (a.yes or a.dry_run):
+            raise InvalidInput("yes", "the file is standard input, so no answer can be read: --yes")
         spec = load_spec_file(a.file)
         with self.sessions() as session:
             app = commands.find_app(session, self.actor, self._app_of(spec))

@@ -87,6 +87,7 @@ def test_numbers_within_bounds_work(database_url: str, redis_url: str) -> None:
         (["apply"], "hostingctl: apply: give an app, or -f FILE (--dry-run, --yes need -f)\n"),
         (["apply", "shop", "--dry-run"], "hostingctl: apply: give an app, or -f FILE"),
         (["apply", "-f", "/nowhere/app.toml"], "hostingctl: file: /nowhere/app.toml: cannot read"),
+        (["apply", "-f", "-"], "hostingctl: yes: the file is standard input, so no answer"),
     ],
 )
 def test_apply_without_what_to_apply_is_refused(
