@@ -19,6 +19,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import NamedTuple
 
+from supervisor_runtime.config.check_model import CheckConfig
 from supervisor_runtime.config.ctl_model import PluginConfig, SupervisorctlConfig
 from supervisor_runtime.config.notices import ConfigNotice
 
@@ -97,6 +98,12 @@ class ProcessConfig(NamedTuple):
     environment: Mapping[str, str] = NO_ENVIRONMENT
     serverurl: str | None = None  # None means AUTO
     # Extension (never set by stock configs): none yet.
+    # Ours, opt-in (config/checks.py, config/dependencies.py): readiness and liveness
+    # checks, and what must be ready before this process starts.
+    readycheck: CheckConfig | None = None
+    healthcheck: CheckConfig | None = None
+    depends_on: tuple[str, ...] = ()
+    dependency_stop: str = "leave"
 
 
 class GroupConfig(NamedTuple):
