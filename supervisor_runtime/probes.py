@@ -135,7 +135,7 @@ class SocketProbe:
 
     def _timed_out(self) -> None:
         self._timer = None
-        waited = "an answer" if self._received or self.check.kind == "http" else "a connection"
+        waited = "answer" if self._received or self.check.kind == "http" else "connection"
         self._finish(False, f"no {waited} within {self.check.timeout:g}s")
 
     def _finish(self, ok: bool, detail: str) -> None:

@@ -289,7 +289,8 @@ def _with_global_env(group: AnyGroupConfig, environment: Mapping[str, str]) -> A
     if not environment:
         return group  # nothing to lay under: skip rebuilding every process config
     processes = tuple(
-        proc._replace(environment={**environment, **proc.environment}) for proc in group.processes
+        proc._replace(environment={**environment, **proc.environment})
+        for proc in group.processes
     )
     return group._replace(processes=processes)
 
