@@ -87,7 +87,9 @@ def parse_target(text: str) -> CheckConfig:
     if scheme == "tcp" and slash:
         raise ValueError("tcp:// takes HOST:PORT only")
     host, port = _host_port(hostport, 80 if scheme == "http" else None)
-    return CheckConfig(scheme, text, host=host, port=port, path="/" + path)
+    if scheme == "http":
+        return CheckConfig("http", text, host=host, port=port, path="/" + path)
+    return CheckConfig("tcp", text, host=host, port=port)
 
 
 def _host_port(text: str, default_port: int | None) -> tuple[str, int]:
