@@ -116,9 +116,9 @@ class DependencyGate:
         ):
             self.start(process)
 
-    def start(self, process: Process, settled: Settled | None = None) -> None:
-        """Spawn ``process`` now if what it depends on is ready; else start what is not
-        running among its dependencies and spawn it once they are all ready."""
+    def start(self, process: Process, settled: Settled | None = None, pull: bool = True) -> None:
+        """Spawn ``process`` now if what it depends on is ready; else (with ``pull``) start
+        what is not running among its dependencies, and spawn it once they are all ready."""
         if process in self.waiting:
             if settled is not None:
                 self.waiting[process].append(settled)
@@ -133,7 +133,7 @@ class DependencyGate:
         self.waiting[process] = [] if settled is None else [settled]
         self._listen()
         self.supervisor.log.info(f"waiting: {process.name} waits for {', '.join(unmet)}")
-        for dependency in self.resolve(process)[0]:
+        for dependency in self.resolve(process)[0] if pull else ():
             stopped = dependency.state in (ProcessState.STOPPED, ProcessState.EXITED)
             if (stopped or dependency.state is ProcessState.FATAL) and (
                 dependency not in self.waiting

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 def restart_process(supervisor: Supervisor, process: Process, reason: str) -> None:
     """Stop ``process`` (stopsignal, SIGKILL after stopwaitsecs) and start it again once
-    it has stopped (after what it depends on is ready). ``reason`` says why."""
+    it has stopped and what it depends on is ready (never starting what an operator may
+    have stopped: it waits for it). ``reason`` says why."""
     supervisor.log.warn(f"restarting {process.name}: {reason}")
-    stop_then(supervisor, process, lambda: supervisor.dependencies.start(process))
+    stop_then(supervisor, process, lambda: supervisor.dependencies.start(process, pull=False))
 
 
 def stop_then(supervisor: Supervisor, process: Process, then: Callable[[], object]) -> None:
