@@ -166,3 +166,12 @@ def test_a_program_in_a_group_is_reported_in_its_own_section(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, body)
     assert (caught.value.section, caught.value.value) == ("program:c", "ghost")
+
+
+def test_the_sample_names_every_new_key() -> None:
+    from supervisor_runtime.cli.echo_conf import sample_config
+
+    text = sample_config()
+    words = ["readycheck", "healthcheck", "_interval", "_timeout", "_startperiod", "_status"]
+    words += ["healthcheck_failures", "depends_on", "dependency_stop", "command:"]
+    assert [word for word in words if word not in text] == []
