@@ -205,10 +205,12 @@ class Supervisor:
         spawned = self._os.spawn(request)
         if spawned.pipes.stdin is not None:
             os.close(spawned.pipes.stdin)  # a check reads no input: EOF at once
-        self._helpers[spawned.pid] = lambda status: (
-            self._os.release(spawned, status),
-            on_exit(status),
-        )
+
+        def reaped(status: int) -> None:
+            self._os.release(spawned, status)
+            on_exit(status)
+
+        self._helpers[spawned.pid] = reaped
         return spawned.pid, spawned.pipes.stdout
 
     def search_path(self, config: ProcessConfig) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -160,3 +161,29 @@ def test_a_failing_command_check_says_why(ours: Callable[[str], Daemon], workdir
     daemon.wait_log(
         r"restarting app: health check failed: the check exit status 3: database is gone"
     )
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to run a program as another user")
+def test_a_unix_check_of_another_users_program_never_connects_as_root(
+    ours: Callable[[str], Daemon], workdir: Path
+) -> None:
+    """The path is the program's to choose: the connect happens in a child running as the
+    program's user, never in the daemon (root). Here only root may reach the socket."""
+    workdir.chmod(0o755)
+    private = workdir / "private"
+    private.mkdir(mode=0o700)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(private / "root-only.sock"))
+    listener.listen(8)
+    listener.setblocking(False)
+    check = {"readycheck": f"unix://{private}/root-only.sock", **FAST}
+    app = program("/bin/sleep 1000", user="nobody", directory="/", **check)
+    try:
+        ours(config(workdir, {"app": app}))
+        wait_state(workdir, "app", "RUNNING")
+        stays_true(lambda: not health(workdir, "app")["ready"], 1.0, "never ready")
+        assert health(workdir, "app")["last_check"]  # it was probed, and failed
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody ever connected
+    finally:
+        listener.close()
