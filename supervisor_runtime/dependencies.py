@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from .events import ProcessGroupAddedEvent, ProcessGroupRemovedEvent, ProcessStateEvent
-from .restarts import restart_process
+from .restarts import restart_process, stop_process
 from .states import ProcessState, SupervisorState
 
 if TYPE_CHECKING:
@@ -203,8 +203,7 @@ class DependencyGate:
         if dependent.config.dependency_stop == "restart":
             restart_process(self.supervisor, dependent, reason)
             return
-        self.supervisor.log.warn(f"stopping {dependent.name}: {reason}")
-        dependent.stop()
+        stop_process(self.supervisor, dependent, reason)
 
     # -- bookkeeping ------------------------------------------------------------------
 

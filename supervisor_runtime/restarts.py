@@ -1,8 +1,9 @@
-"""Restarts the daemon decides by itself, each with its reason.
+"""Restarts and stops the daemon decides by itself, each with its reason.
 
 ``restart_process`` is the one way a failed health check ("health check failed: ...") or
-a stopped dependency ("dependency redis stopped") restarts a program: the reason goes to
-the main log here, and a restart history records it by hooking this function.
+a dependency that left RUNNING (dependency_stop=restart) restarts a program, and
+``stop_process`` the one way such a dependency stops one (dependency_stop=stop): the
+reason goes to the main log here, and a restart history records it by hooking these two.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ def restart_process(supervisor: Supervisor, process: Process, reason: str) -> No
     have stopped: it waits for it). ``reason`` says why."""
     supervisor.log.warn(f"restarting {process.name}: {reason}")
     stop_then(supervisor, process, lambda: supervisor.dependencies.start(process, pull=False))
+
+
+def stop_process(supervisor: Supervisor, process: Process, reason: str) -> None:
+    """Stop ``process`` (stopsignal, SIGKILL after stopwaitsecs); ``reason`` says why."""
+    supervisor.log.warn(f"stopping {process.name}: {reason}")
+    process.stop()
 
 
 def stop_then(supervisor: Supervisor, process: Process, then: Callable[[], object]) -> None:
