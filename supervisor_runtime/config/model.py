@@ -97,9 +97,8 @@ class ProcessConfig(NamedTuple):
     # Program's own environment merged over [supervisord] environment=.
     environment: Mapping[str, str] = NO_ENVIRONMENT
     serverurl: str | None = None  # None means AUTO
-    # Extension (never set by stock configs): none yet.
-    # Ours, opt-in (config/checks.py, config/dependencies.py): readiness and liveness
-    # checks, and what must be ready before this process starts.
+    # Extensions (never set by stock configs). Readiness and liveness checks, and what must
+    # be ready before this process starts (config/checks.py, config/dependencies.py):
     readycheck: CheckConfig | None = None
     healthcheck: CheckConfig | None = None
     depends_on: tuple[str, ...] = ()
