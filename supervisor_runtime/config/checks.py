@@ -32,6 +32,8 @@ READY, HEALTH = "readycheck", "healthcheck"
 # starts; liveness is a background watch.
 _DEFAULT_TIMING = {READY: (1.0, 1.0), HEALTH: (10.0, 5.0)}
 _SUFFIXES = ("_status", "_interval", "_timeout", "_startperiod", "_failures")
+# Every key of both families (a section with none of them is not read for them at all).
+CHECK_KEYS = frozenset(f + suffix for f in (READY, HEALTH) for suffix in ("", *_SUFFIXES))
 
 
 def read_check(reader: SectionReader, family: str, names: dict[str, object]) -> CheckConfig | None:

@@ -23,6 +23,7 @@ from supervisor_runtime.config.model import AnyGroupConfig, ProcessConfig
 from supervisor_runtime.config.reader import SectionReader
 
 DEPENDENCY_STOP = ("leave", "stop", "restart")
+DEPENDENCY_KEYS = frozenset({"depends_on", "dependency_stop"})
 Key = tuple[str, str]  # (group name, process name)
 # The reader of the section a process came from, for errors that point at it.
 SectionLocator = Callable[[ProcessConfig], SectionReader]

@@ -18,9 +18,13 @@ import re
 from collections.abc import Callable, Mapping
 
 from supervisor_runtime.config import datatypes as dt
-from supervisor_runtime.config.checks import HEALTH, READY, read_check
+from supervisor_runtime.config.checks import CHECK_KEYS, HEALTH, READY, read_check
 from supervisor_runtime.config.cmdline import check_command
-from supervisor_runtime.config.dependencies import read_dependency_stop, read_depends_on
+from supervisor_runtime.config.dependencies import (
+    DEPENDENCY_KEYS,
+    read_dependency_stop,
+    read_depends_on,
+)
 from supervisor_runtime.config.ini import IniParser
 from supervisor_runtime.config.model import (
     AnyGroupConfig,
@@ -321,6 +325,8 @@ def processes_from_section(
     if stopasgroup and not killasgroup:
         raise reader.fail("Cannot set stopasgroup=true and killasgroup=false")
 
+    # Ours: read the extension keys only where the section has one (most have none).
+    extended = not _EXTENSION_KEYS.isdisjoint(ctx.ini.options(section))
     processes = []
     for process_num in range(numprocs_start, numprocs_start + numprocs):
         names.update(process_num=process_num, numprocs=numprocs)
@@ -348,7 +354,7 @@ def processes_from_section(
         # Not stock: a command exec cannot take (NUL, over ARG_MAX) could never start.
         command = reader.check("command", check_command, command)
         name = reader.expand("process_name", process_name, names, "process_name")
-        extensions = _extension_keys(reader, names)
+        extensions = _extension_keys(reader, names) if extended else {}
         processes.append(
             ProcessConfig(
                 name=name,
@@ -384,6 +390,7 @@ def processes_from_section(
 
 
 _CHANNELS = ("stdout", "stderr")
+_EXTENSION_KEYS = CHECK_KEYS | DEPENDENCY_KEYS
 
 
 def program_section(ctx: ParseContext, process: ProcessConfig) -> str:
