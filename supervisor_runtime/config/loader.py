@@ -20,6 +20,7 @@ from typing import Any
 
 from supervisor_runtime.config import datatypes as dt
 from supervisor_runtime.config.ctl_options import supervisorctl_from_ini
+from supervisor_runtime.config.dependencies import check_graph
 from supervisor_runtime.config.errors import ConfigError
 from supervisor_runtime.config.expand import env_names
 from supervisor_runtime.config.ini import IniParser
@@ -36,7 +37,7 @@ from supervisor_runtime.config.plugins import (
     RPCINTERFACE_FACTORY_KEY,
     read_plugins,
 )
-from supervisor_runtime.config.programs import ParseContext, groups_from_ini
+from supervisor_runtime.config.programs import ParseContext, groups_from_ini, program_section
 from supervisor_runtime.config.reader import SectionReader
 from supervisor_runtime.config.skip_broken import (
     blame,
@@ -118,6 +119,7 @@ def _build(ctx: ParseContext, included: list[str]) -> SupervisordConfig:
         ini.sections(), "rpcinterface:", RPCINTERFACE_FACTORY_KEY, ctx.reader
     )
     groups = tuple(_with_global_env(group, daemon.environment) for group in groups_from_ini(ctx))
+    check_graph(groups, lambda process: ctx.reader(program_section(ctx, process)))
     inet = _inet_server(ctx)
     unix = _unix_server(ctx)
     if daemon.user is not None:

@@ -19,6 +19,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import NamedTuple
 
+from supervisor_runtime.config.check_model import CheckConfig
 from supervisor_runtime.config.ctl_model import PluginConfig, SupervisorctlConfig
 from supervisor_runtime.config.notices import ConfigNotice
 
@@ -96,7 +97,12 @@ class ProcessConfig(NamedTuple):
     # Program's own environment merged over [supervisord] environment=.
     environment: Mapping[str, str] = NO_ENVIRONMENT
     serverurl: str | None = None  # None means AUTO
-    # Extension (never set by stock configs): none yet.
+    # Extensions (never set by stock configs). Readiness and liveness checks, and what must
+    # be ready before this process starts (config/checks.py, config/dependencies.py):
+    readycheck: CheckConfig | None = None
+    healthcheck: CheckConfig | None = None
+    depends_on: tuple[str, ...] = ()
+    dependency_stop: str = "leave"
 
 
 class GroupConfig(NamedTuple):

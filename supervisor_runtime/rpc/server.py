@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .. import VERSION
 from .auth import BasicAuth
 from .faults import RPCError
+from .health_ns import HealthNamespace, uses_health_keys
 from .http import HttpServer, Request, Responder
 from .interfaces import main_interfaces
 from .logtail import handle_logtail, handle_mainlogtail
@@ -41,6 +42,8 @@ class ControlServer:
         for namespace in main_interfaces(supervisor.config):
             self._register_main(namespace)
         SystemNamespace(self.registry).register()
+        if uses_health_keys(supervisor.config):  # ours: readiness, liveness, depends_on
+            HealthNamespace(supervisor).register(self.registry)
         self._pages: StatusPages | None = None  # see status_pages()
         self.servers: list[HttpServer] = []
         for listener in listeners:
