@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from . import osapi
 from .config.model import (
@@ -44,6 +44,9 @@ from .process import Process
 from .signals import decode_wait_status
 from .spawnerror import SpawnError
 from .states import STOPPED_STATES, ProcessState, SupervisorState
+
+if TYPE_CHECKING:
+    from .history import HistoryBook
 
 DEFAULT_PATH = ("/bin", "/usr/bin", "/usr/local/bin")
 SHUTDOWN_REPORT_INTERVAL = 3.0
@@ -98,6 +101,7 @@ class Supervisor:
         reload_config: Callable[[], SupervisordConfig] | None = None,
         wallclock: Callable[[], float] = time.time,
         os_layer: OSLayer = osapi,
+        previous_history: HistoryBook | None = None,
     ) -> None:
         self.config = config
         self.log = log
@@ -126,6 +130,12 @@ class Supervisor:
         self._level_check_scheduled = False
         self.serverurl = server_url(config)
         self.events.subscribe(ProcessStateEvent, self._on_process_state)
+        # Ours, opt-in ([supervisord] history = true): each process's last transitions.
+        self.history: HistoryBook | None = None
+        if config.history_size:
+            from .history import open_book
+
+            self.history = open_book(self, config.history_size, previous_history)
         loop.on_error = log.critical
         self.events.on_error = log.critical
 

@@ -67,6 +67,15 @@ class StreamConfig(NamedTuple):
     syslog: bool = False
 
 
+class BackoffConfig(NamedTuple):
+    """Ours, opt-in (``backoff = exponential``): retry for ever, each wait twice the last
+    (from ``initial`` up to ``maximum`` seconds), randomly ``jitter`` (a fraction) apart."""
+
+    initial: float = 1.0
+    maximum: float = 300.0
+    jitter: float = 0.1
+
+
 class ProcessConfig(NamedTuple):
     """One process: a [program:x] section yields ``numprocs`` of these."""
 
@@ -97,6 +106,7 @@ class ProcessConfig(NamedTuple):
     environment: Mapping[str, str] = NO_ENVIRONMENT
     serverurl: str | None = None  # None means AUTO
     # Extension (never set by stock configs): none yet.
+    backoff: BackoffConfig | None = None  # ours: backoff = exponential (config/restarts.py)
 
 
 class GroupConfig(NamedTuple):
@@ -189,3 +199,5 @@ class SupervisordConfig(NamedTuple):
     skip_broken: bool = False
     config_notices: tuple[ConfigNotice, ...] = ()
     group_files: Mapping[str, str] = NO_ENVIRONMENT
+    # Ours, opt-in ([supervisord] history = true): transitions kept per process; 0 is off.
+    history_size: int = 0
