@@ -3,9 +3,9 @@
 supervisord waits 1 s after the first failed start, 2 s after the second... and gives up
 (FATAL) after ``startretries``. Ours, opt-in per program (``backoff = exponential``,
 config/restarts.py): the wait doubles from ``backoff_initial`` up to ``backoff_max`` and
-the process is retried for ever; each wait is drawn within ``backoff_jitter`` of its
-nominal value so that programs that failed together (their database went away) do not
-all come back at the same instant.
+the process is retried for ever; each wait is shortened at random by up to
+``backoff_jitter`` (a fraction of it), so that programs that failed together (their
+database went away) do not all come back at the same instant.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def backoff_delay(
         import random  # only programs with this backoff pay for the import
 
         rand = random.random
-    spread = config.jitter * (2.0 * rand() - 1.0)  # uniform in [-jitter, +jitter)
-    return min(config.maximum, nominal * (1.0 + spread))
+    # Shortened only, never lengthened: waits at the cap are spread too (a longer one
+    # would have to be clipped back to the cap, and many would end up equal there).
+    return nominal * (1.0 - config.jitter * rand())
 
 
 def next_attempt_words(when: float, now: float, attempt: int) -> str:

@@ -69,7 +69,8 @@ class StreamConfig(NamedTuple):
 
 class BackoffConfig(NamedTuple):
     """Ours, opt-in (``backoff = exponential``): retry for ever, each wait twice the last
-    (from ``initial`` up to ``maximum`` seconds), randomly ``jitter`` (a fraction) apart."""
+    (from ``initial`` up to ``maximum`` seconds), each shortened at random by up to
+    ``jitter`` (a fraction of it)."""
 
     initial: float = 1.0
     maximum: float = 300.0

@@ -6,8 +6,8 @@
   FATAL; ``linear`` (the default) is supervisord's 1, 2, 3 s then FATAL after startretries.
 - ``backoff_initial`` (seconds, default 1): the first wait;
 - ``backoff_max`` (seconds, default 300): no wait is longer;
-- ``backoff_jitter`` (a fraction from 0 to 1, default 0.1): each wait is drawn at random
-  within that fraction of its nominal value, so programs that failed together do not all
+- ``backoff_jitter`` (a fraction from 0 to 1, default 0.1): each wait is shortened at
+  random by up to that fraction of it, so programs that failed together do not all
   retry at the same moment.
 
 [supervisord]: ``history = true`` keeps the last ``history_size`` (default 20) state
