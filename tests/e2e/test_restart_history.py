@@ -57,7 +57,7 @@ def wait_entry(workdir: Path, name: str, **wanted: object) -> dict[str, Any]:
     def found() -> dict[str, Any] | None:
         try:
             entries = transitions(workdir, name)
-        except OSError:
+        except (OSError, xmlrpc.client.Fault):  # not listening yet, or reloading
             return None
         matching = [e for e in entries if all(e.get(k) == v for k, v in wanted.items())]
         return matching[-1] if matching else None
@@ -69,7 +69,7 @@ def wait_state(workdir: Path, name: str, state: str) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         try:
             info = proxy(workdir).supervisor.getProcessInfo(name)
-        except OSError:
+        except (OSError, xmlrpc.client.Fault):  # not listening yet, or reloading
             return None
         return info if info["statename"] == state else None
 
@@ -220,6 +220,26 @@ def test_update_is_recorded_as_a_configuration_change(
     assert (start["to"], start["reason"]) == ("STARTING", "config")
     # the history from before the update is kept
     assert entries[0]["reason"] == "autostart" and entries[0]["pid"] == 0
+
+
+def test_a_reload_is_named_and_keeps_the_history(impl: str, start_daemon, workdir: Path) -> None:
+    ours_only(impl, "the history is ours")
+    daemon = start_daemon(config(workdir, {"app": SLEEPER}))
+    first = wait_state(workdir, "app", "RUNNING")["pid"]
+    daemon.signal(signal.SIGHUP)
+    entry = wait_entry(workdir, "app", to="STOPPING")
+    assert (entry["reason"], entry["description"]) == ("reload", "supervisord reloading")
+    assert wait_state(workdir, "app", "RUNNING")["pid"] != first
+    entries = transitions(workdir, "app")
+    assert [e["to"] for e in entries] == [
+        "STARTING",
+        "RUNNING",
+        "STOPPING",
+        "STOPPED",
+        "STARTING",
+        "RUNNING",
+    ]
+    assert entries[1]["pid"] == first
 
 
 def test_ctl_history_help_and_a_daemon_without_history(
