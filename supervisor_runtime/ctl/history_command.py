@@ -45,6 +45,7 @@ def history_lines(struct: Mapping[str, Any]) -> list[str]:
     "history <name>\t\tthe last state changes of a process, each with its reason:",
     "\t\t\tan exit status or signal, the OOM killer, a request (and who",
     "\t\t\tsent it), a configuration change, a failed health check...",
+    "history <gname>:*\tthe same for every process of a group",
     "history <name> <name>\tthe same for several processes",
     "history all\t\tthe same for every process",
     "(ours: needs history = true in the [supervisord] section of the server)",
@@ -59,23 +60,24 @@ def do_history(session: Session, arg: str) -> None:
         usage_error(session, "Error: history requires a process name", "history", 2)
         return
     runtime = session.proxy().runtime
-    if "all" in names:
+    for name in ["all"] if "all" in names else names:
+        group, process = fmt.split_namespec(name)
         try:
-            structs = runtime.getAllProcessHistory()
-        except client.Fault as exc:
-            _fault(session, exc, "all")
-            return
-        for struct in structs:
-            session.output("\n".join(history_lines(struct)))
-        return
-    for name in names:
-        try:
-            struct = runtime.getProcessHistory(name)
+            if name == "all":
+                structs = runtime.getAllProcessHistory()
+            elif process is None:  # group:* (every process of the group)
+                structs = [s for s in runtime.getAllProcessHistory() if s["group"] == group]
+                if not structs:
+                    session.output(f"{group}: ERROR (no such group)")
+                    session.exitstatus = InitExit.GENERIC
+            else:
+                structs = [runtime.getProcessHistory(name)]
         except client.Fault as exc:
             if not _fault(session, exc, name):
                 return
             continue
-        session.output("\n".join(history_lines(struct)))
+        for struct in structs:
+            session.output("\n".join(history_lines(struct)))
 
 
 def _fault(session: Session, exc: client.Fault, name: str) -> bool:

@@ -98,6 +98,11 @@ def test_an_exit_status_and_a_signal_kill(impl: str, start_daemon, workdir: Path
     assert out.rc == 0, out
     assert "RUNNING -> EXITED" in out.stdout and "exit status 7; not expected" in out.stdout
     assert "terminated by SIGKILL" in out.stdout and "autorestart" in out.stdout
+    out = run_ctl("ours", "history", "victim:*", "nope:*", conf=workdir / "supervisord.conf")
+    assert out.rc == 1 and "terminated by SIGKILL" in out.stdout, out
+    assert "nope: ERROR (no such group)" in out.stdout
+    out = run_ctl("ours", "history", "all", conf=workdir / "supervisord.conf")
+    assert out.rc == 0 and out.stdout.index("crash ") < out.stdout.index("victim "), out
 
 
 STOP_CALL = (
