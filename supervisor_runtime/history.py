@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .process import Process
     from .supervisor import Supervisor
 
+OOM_READ_INTERVAL = 1.0  # seconds a read of the OOM kill count serves process starts
 MAX_REMOVED = 256  # histories of removed processes kept for a later `history` or re-add
 Key = tuple[str, str]  # (group name, process name)
 
@@ -53,6 +54,7 @@ _METHOD_KINDS = {
     "shutdown": "shutdown",
     "restart": "reload",
 }
+_PREFIXES = {"config": "configuration change: ", "shutdown": "shutdown: ", "reload": "reload: "}
 
 
 class Requester(NamedTuple):
@@ -142,8 +144,10 @@ class HistoryBook:
         self._causes: dict[Key, Cause] = {}
         self._oom_source: OomSource | None = find_source()
         self._oom_at_start: dict[Key, int] = {}
+        self._oom_read: tuple[float, int | None] = (float("-inf"), None)  # (when, count)
         self._request: Callable[[], Requester] | None = None
         self._request_method = ""
+        self._cause_of_request: Cause | None = None
         self._daemon_cause: Cause | None = None
         self._supervisor: Supervisor | None = None
 
@@ -173,24 +177,24 @@ class HistoryBook:
     def begin_request(self, requester: Callable[[], Requester]) -> None:
         """A control request is being handled: transitions it causes are its doing.
         ``requester`` is called only if one does (SO_PEERCRED costs a system call)."""
-        self._request, self._request_method = requester, ""
+        self._request, self._request_method, self._cause_of_request = requester, "", None
 
     def request_method(self, method: str) -> None:
         self._request_method = method
 
     def end_request(self) -> None:
-        self._request = None
+        self._request = self._cause_of_request = None
 
     def _request_cause(self) -> Cause | None:
-        if self._request is None:
-            return None
+        """The cause the request in progress gives, made once per request."""
+        if self._request is None or self._cause_of_request is not None:
+            return self._cause_of_request
         requester = self._request()
-        self._request = lambda: requester  # asked once per request
         method = self._request_method.rpartition(".")[2]
         kind = _METHOD_KINDS.get(method, "request")
         what = f"{method or 'a request'} by {requester.words()}"
-        text = {"config": "configuration change: ", "shutdown": "shutdown: ", "reload": "reload: "}
-        return Cause(kind, text.get(kind, "") + what, requester)
+        self._cause_of_request = Cause(kind, _PREFIXES.get(kind, "") + what, requester)
+        return self._cause_of_request
 
     # -- causes named by other code ---------------------------------------------------
 
@@ -304,10 +308,9 @@ class HistoryBook:
 
         exited = pid and process.waitstatus is not None and new in _AFTER_EXIT
         if new is ProcessState.STARTING:
-            if self._oom_source is not None:
-                start_count = read_counter(self._oom_source.path)
-                if start_count is not None:
-                    self._oom_at_start[key] = start_count
+            start_count = self._oom_count(now)
+            if start_count is not None:
+                self._oom_at_start[key] = start_count
             if cause is not None:
                 return entry(cause.kind, cause.text)
             if old is ProcessState.BACKOFF:
@@ -341,6 +344,17 @@ class HistoryBook:
             return entry(cause.kind, cause.text)
         return entry("stop", "stopped")
 
+    def _oom_count(self, now: float) -> int | None:
+        """The OOM kill count for a process that starts now: read at most once a second
+        (500 programs starting at once share one read). A count up to a second old can
+        only make an OOM kill of that second look like this process's, if this process
+        also dies of SIGKILL: rare, and then the words say which counter moved."""
+        when, count = self._oom_read
+        if self._oom_source is not None and not 0 <= now - when < OOM_READ_INTERVAL:
+            count = read_counter(self._oom_source.path)
+            self._oom_read = (now, count)
+        return count
+
     def _exit(self, key: Key, status: int) -> tuple[str, str, int | None, int | None]:
         """(reason, words, exit status, signal) of a wait status."""
         _, words = decode_wait_status(status)
@@ -353,6 +367,7 @@ class HistoryBook:
         source = self._oom_source
         if sig == signal.SIGKILL and source is not None and at_start is not None:
             now = read_counter(source.path)
+            self._oom_read = (self._wallclock(), now)
             if now is not None and now > at_start:
                 if source.scope == "cgroup":
                     words = (

@@ -89,7 +89,7 @@ def test_a_request_names_who_asked_and_asks_the_kernel_once() -> None:
     assert (last.to_state, last.reason, last.requester) == ("STOPPING", "request", requester())
     assert last.description.startswith("stopProcess by uid 1000 (")
     assert last.description.endswith("), pid 4242 on the unix socket")
-    assert len(asked) == 2  # once for the transition, once above
+    assert len(asked) == 2  # once for the request's transitions, once above
 
 
 def test_the_history_is_bounded() -> None:
