@@ -89,13 +89,18 @@ class Requester(NamedTuple):
         return struct
 
 
-def _user_name(uid: int) -> str:
-    import pwd  # only when a request changes a process
+_USER_NAMES: dict[int, str] = {}  # getpwuid reads /etc/passwd: once per uid is enough
 
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return "no name"
+
+def _user_name(uid: int) -> str:
+    if uid not in _USER_NAMES:
+        import pwd  # only when a request changes a process
+
+        try:
+            _USER_NAMES[uid] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            _USER_NAMES[uid] = "no name"
+    return _USER_NAMES[uid]
 
 
 class Cause(NamedTuple):
