@@ -67,12 +67,17 @@ class Requester(NamedTuple):
     peer: str = ""  # address:port on the inet socket
 
     def words(self) -> str:
+        """``uid 1000 (alice), pid 4242 on the unix socket``, ``user admin from
+        127.0.0.1:50312 on the inet socket``."""
         if self.via == "unix":
-            who = f"uid {self.uid}" if self.uid is not None else "an unknown uid"
-            who += f" ({_user_name(self.uid)})" if self.uid is not None else ""
-            who += f", pid {self.pid}" if self.pid else ""
-            who += f", user {self.user}" if self.user else ""
-            return f"{who} on the unix socket"
+            parts = ["an unknown uid" if self.uid is None else f"uid {self.uid}"]
+            if self.uid is not None:
+                parts[0] += f" ({_user_name(self.uid)})"
+            if self.pid:
+                parts.append(f"pid {self.pid}")
+            if self.user:
+                parts.append(f"user {self.user}")
+            return ", ".join(parts) + " on the unix socket"
         who = f"user {self.user}" if self.user else "an unauthenticated client"
         return f"{who} from {self.peer} on the inet socket" if self.peer else who
 
