@@ -64,11 +64,12 @@ def test_the_schedule_grows_is_capped_jittered_and_never_fatal(
     measured = waits(daemon.mainlog_text())[:7]
     nominal = [min(MAXIMUM, INITIAL * 2**n) for n in range(7)]  # .2 .4 .8 .8 ...
     for wait, expected in zip(measured, nominal, strict=True):
-        # Shortened by up to the jitter, never longer than nominal (a little loop latency).
-        assert expected * (1 - JITTER) - 0.01 <= wait <= expected + 0.05, (measured, nominal)
+        # Shortened by up to the jitter, never longer than nominal (plus the loop's latency
+        # on a loaded machine; the next doubling would be 0.8 s longer).
+        assert expected * (1 - JITTER) - 0.01 <= wait <= expected + 0.1, (measured, nominal)
     assert measured[0] < measured[1] < measured[2]  # growing
     capped = measured[2:]
-    assert max(capped) <= MAXIMUM + 0.05  # capped
+    assert max(capped) <= MAXIMUM + 0.1  # capped (uncapped: 1.6 s, then 3.2 s...)
     assert len(set(capped)) > 1, capped  # jittered: not one fixed wait
     log = daemon.mainlog_text()
     assert "gave up" not in log and "FATAL" not in log  # startretries=1 long passed
