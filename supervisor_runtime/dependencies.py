@@ -201,7 +201,7 @@ class DependencyGate:
             return
         reason = f"it depends on {namespec(left)}, which left RUNNING"
         if dependent.config.dependency_stop == "restart":
-            restart_process(self.supervisor, dependent, reason)
+            restart_process(self.supervisor, dependent, reason, kind="dependency")
             return
         stop_process(self.supervisor, dependent, reason)
 

@@ -3,7 +3,8 @@
 ``restart_process`` is the one way a failed health check ("health check failed: ...") or
 a dependency that left RUNNING (dependency_stop=restart) restarts a program, and
 ``stop_process`` the one way such a dependency stops one (dependency_stop=stop): the
-reason goes to the main log here, and a restart history records it by hooking these two.
+reason goes to the main log here and, with [supervisord] history = true, to the process's
+restart history (restart_reason.record_transition), as the cause of the transitions that follow.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .events import ProcessStateEvent
+from .restart_reason import record_transition
 from .states import STOPPED_STATES, ProcessState, SupervisorState
 
 if TYPE_CHECKING:
@@ -19,17 +21,24 @@ if TYPE_CHECKING:
     from .supervisor import Supervisor
 
 
-def restart_process(supervisor: Supervisor, process: Process, reason: str) -> None:
+def restart_process(
+    supervisor: Supervisor, process: Process, reason: str, kind: str = "health"
+) -> None:
     """Stop ``process`` (stopsignal, SIGKILL after stopwaitsecs) and start it again once
     it has stopped and what it depends on is ready (never starting what an operator may
-    have stopped: it waits for it). ``reason`` says why."""
+    have stopped: it waits for it). ``reason`` says why; ``kind`` is the history's word for
+    it ("health", "dependency")."""
     supervisor.log.warn(f"restarting {process.name}: {reason}")
+    record_transition(process, reason, kind)
     stop_then(supervisor, process, lambda: supervisor.dependencies.start(process, pull=False))
 
 
-def stop_process(supervisor: Supervisor, process: Process, reason: str) -> None:
+def stop_process(
+    supervisor: Supervisor, process: Process, reason: str, kind: str = "dependency"
+) -> None:
     """Stop ``process`` (stopsignal, SIGKILL after stopwaitsecs); ``reason`` says why."""
     supervisor.log.warn(f"stopping {process.name}: {reason}")
+    record_transition(process, reason, kind)
     process.stop()
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from . import osapi
 from .config.model import (
@@ -46,6 +46,9 @@ from .process import Process
 from .signals import decode_wait_status
 from .spawnerror import SpawnError
 from .states import STOPPED_STATES, ProcessState, SupervisorState
+
+if TYPE_CHECKING:
+    from .history import HistoryBook
 
 DEFAULT_PATH = ("/bin", "/usr/bin", "/usr/local/bin")
 SHUTDOWN_REPORT_INTERVAL = 3.0
@@ -100,6 +103,7 @@ class Supervisor:
         reload_config: Callable[[], SupervisordConfig] | None = None,
         wallclock: Callable[[], float] = time.time,
         os_layer: OSLayer = osapi,
+        previous_history: HistoryBook | None = None,
     ) -> None:
         self.config = config
         self.log = log
@@ -132,6 +136,12 @@ class Supervisor:
         self._helpers: dict[int, Callable[[int], None]] = {}
         self.health = HealthMonitor(self)
         self.dependencies = DependencyGate(self)
+        # Ours, opt-in ([supervisord] history = true): each process's last transitions.
+        self.history: HistoryBook | None = None
+        if config.history_size:
+            from .history import open_book
+
+            self.history = open_book(self, config.history_size, previous_history)
         loop.on_error = log.critical
         self.events.on_error = log.critical
 

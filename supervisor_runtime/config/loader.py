@@ -39,6 +39,7 @@ from supervisor_runtime.config.plugins import (
 )
 from supervisor_runtime.config.programs import ParseContext, groups_from_ini, program_section
 from supervisor_runtime.config.reader import SectionReader
+from supervisor_runtime.config.restarts import history_size_of
 from supervisor_runtime.config.skip_broken import (
     blame,
     group_files,
@@ -253,6 +254,7 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
     childlogdir = get("childlogdir", default_tempdir(), dt.existing_directory)
     nocleanup = get("nocleanup", "false", dt.boolean)
     strip_ansi = get("strip_ansi", "false", dt.boolean)
+    history_size = history_size_of(reader, here)  # ours, opt-in
     # environment= is expanded twice by stock (once more with host_node_name available).
     env_text = get("environment", "")
     env_names_now = {"here": ctx.here, "host_node_name": ctx.host_node_name}
@@ -281,6 +283,7 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
         childlogdir=childlogdir,
         strip_ansi=strip_ansi,
         environment=environment,
+        history_size=history_size,
     )
 
 

@@ -68,6 +68,16 @@ class StreamConfig(NamedTuple):
     syslog: bool = False
 
 
+class BackoffConfig(NamedTuple):
+    """Ours, opt-in (``backoff = exponential``): retry for ever, each wait twice the last
+    (from ``initial`` up to ``maximum`` seconds), each shortened at random by up to
+    ``jitter`` (a fraction of it)."""
+
+    initial: float = 1.0
+    maximum: float = 300.0
+    jitter: float = 0.1
+
+
 class ProcessConfig(NamedTuple):
     """One process: a [program:x] section yields ``numprocs`` of these."""
 
@@ -103,6 +113,7 @@ class ProcessConfig(NamedTuple):
     healthcheck: CheckConfig | None = None
     depends_on: tuple[str, ...] = ()
     dependency_stop: str = "leave"
+    backoff: BackoffConfig | None = None  # ours: backoff = exponential (config/restarts.py)
 
 
 class GroupConfig(NamedTuple):
@@ -195,3 +206,5 @@ class SupervisordConfig(NamedTuple):
     skip_broken: bool = False
     config_notices: tuple[ConfigNotice, ...] = ()
     group_files: Mapping[str, str] = NO_ENVIRONMENT
+    # Ours, opt-in ([supervisord] history = true): transitions kept per process; 0 is off.
+    history_size: int = 0

@@ -37,6 +37,7 @@ from supervisor_runtime.config.model import (
 )
 from supervisor_runtime.config.paths import normalize_path
 from supervisor_runtime.config.reader import ConvertedDefaults, SectionReader
+from supervisor_runtime.config.restarts import backoff_of
 
 # Event type names a listener may subscribe to (supervisor.events.EventTypes).
 EVENT_TYPES = frozenset(
@@ -293,6 +294,7 @@ def processes_from_section(
     priority = get("priority", 999, dt.integer)
     autostart = get("autostart", "true", dt.boolean)
     autorestart = get("autorestart", "unexpected", dt.auto_restart)
+    backoff = backoff_of(reader, names)  # ours, opt-in
     startsecs = get("startsecs", 1, dt.integer)
     startretries = get("startretries", 3, dt.integer)
     stopsignal = get("stopsignal", "TERM", dt.signal_number)
@@ -380,6 +382,7 @@ def processes_from_section(
                 stopasgroup=stopasgroup,
                 killasgroup=killasgroup,
                 exitcodes=exitcodes,
+                backoff=backoff,
                 environment=environment,
                 serverurl=serverurl,
                 **extensions,
