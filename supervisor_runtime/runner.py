@@ -11,7 +11,7 @@ import gc
 import os
 import signal
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import VERSION, osapi
 from .config import datatypes
@@ -36,6 +36,9 @@ from .states import SupervisorState
 from .supervisor import Supervisor
 from .upgrade.controller import LiveUpgrade, Origin
 from .upgrade.reexec import release_held_signals
+
+if TYPE_CHECKING:
+    from .history import HistoryBook
 
 ROOT_WARNING = (
     "Supervisor is running as root.  Privileges were not dropped because no user is "
@@ -101,6 +104,7 @@ def run_daemon(
         raise StartupError(str(error)) from None
     origin = Origin.of_this_process(handover["origin_cwd"] if handover else os.getcwd())
     first = True
+    history: HistoryBook | None = None
     while True:
         log = MainLog(buffer=True, level=config.loglevel)
         for level, text in _startup_messages(config) if first and not handover else []:
@@ -120,7 +124,7 @@ def run_daemon(
                     getattr(log, level)(text)
             if handover:
                 os.chdir(handover["cwd"])  # where daemonizing had moved the old daemon
-            run = _Run(origin, notifier, handover)
+            run = _Run(origin, notifier, handover, history)
             supervisor = _serve(config, log, listeners, reload_config, run)
         finally:
             close_listeners(listeners)
@@ -130,6 +134,7 @@ def run_daemon(
         if supervisor.mood is not SupervisorState.RESTARTING or supervisor.next_config is None:
             return 0
         config = supervisor.next_config
+        history = supervisor.history  # a reload keeps the restart history
 
 
 class _Run(NamedTuple):
@@ -138,6 +143,7 @@ class _Run(NamedTuple):
     origin: Origin
     notifier: Notifier | None
     handover: dict[str, Any] | None
+    history: HistoryBook | None  # a reload keeps the restart history
 
 
 def _serve(
@@ -158,7 +164,9 @@ def _serve(
     else:
         log.info(f"supervisord started with pid {os.getpid()}")
     loop = EventLoop()
-    supervisor = Supervisor(config, log, loop, reload_config=reload_config)
+    supervisor = Supervisor(
+        config, log, loop, reload_config=reload_config, previous_history=run.history
+    )
     reporter = StatusReporter(run.notifier, supervisor) if run.notifier else None
     upgrader = supervisor.upgrader = _live_upgrade(supervisor, listeners, run, reporter)
     _install_signal_handlers(loop, supervisor)

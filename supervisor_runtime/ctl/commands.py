@@ -97,16 +97,11 @@ def do_help(session: Session, arg: str) -> None:
         show_help(session, topic)
         return
     # help (the action itself) is not listed, as in stock.
-    listed = [c for n, c in sorted(COMMANDS.items()) if not c.hidden and n != "help"]
+    # Nor our extensions: the index is stock's, word for word.
+    names = sorted(n for n, c in COMMANDS.items() if not (c.hidden or c.extension) and n != "help")
     session.output("")
     out = io.StringIO()
-    shell = cmd.Cmd(stdout=out)
-    names = [c.name for c in listed if not c.extension]
-    shell.print_topics("default commands (type help <topic>):", names, 15, 80)
-    # Ours after stock's index, which stays as stock prints it.
-    shell.print_topics(
-        "extensions (type help <topic>):", [c.name for c in listed if c.extension], 15, 80
-    )
+    cmd.Cmd(stdout=out).print_topics("default commands (type help <topic>):", names, 15, 80)
     session.stdout.write(out.getvalue())
 
 
@@ -547,11 +542,13 @@ def do_open(session: Session, arg: str) -> None:
     session.exitstatus = saved
 
 
-# Registers shutdown, reload, version, avail, reread, add, remove and update (it imports
-# the registry, not this module, so importing it last is only about table order).
+# Registers shutdown, reload, version, avail, reread, add, remove and update, then ours,
+# history and upgrade (they import the registry, not this module, so importing them last
+# is only about table order).
 from supervisor_runtime.ctl import (  # noqa: E402, F401
     admin_commands,
-    upgrade_command,  # upgrade (ours)
+    history_command,
+    upgrade_command,
 )
 
 __all__ = ["COMMANDS", "Command", "command", "execute", "parse_line"]

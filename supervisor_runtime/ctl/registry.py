@@ -25,7 +25,7 @@ class Command(NamedTuple):  # not a dataclass: see config.ctl_model for why
     completes: Completes = None
     # Not listed by `help` (EOF: what the shell runs at end of input).
     hidden: bool = False
-    # Ours, not stock's: `help` lists it apart, after stock's own index.
+    # Ours, not stock's: `help <name>` describes it, but the `help` index stays stock's.
     extension: bool = False
 
 

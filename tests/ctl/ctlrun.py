@@ -105,23 +105,6 @@ def assert_same(stock: Run, ours: Run, *, pids: bool = False) -> None:
     assert ours.normalized(pids=pids) == stock.normalized(pids=pids)
 
 
-# Our `help` index lists our own commands (registry's extension=True) in a block of their
-# own after stock's index, which is printed exactly as stock prints it.
-_EXTENSION_INDEX = re.compile(r"extensions \(type help <topic>\):\n=+\n((?:[^\n]+\n)*)\n")
-
-
-def split_extensions(run: Run) -> tuple[Run, list[str]]:
-    """``run`` without our extensions index block, and the commands that block lists."""
-    names: list[str] = []
-
-    def take(match: re.Match[str]) -> str:
-        names.extend(match.group(1).split())
-        return ""
-
-    stdout = _EXTENSION_INDEX.sub(take, run.stdout)
-    return Run(stdout, run.stderr, run.rc), names
-
-
 def assert_same_except_help(stock: Run, ours: Run, our_help: Sequence[str]) -> None:
     """For usage errors that print the command's help after the error line: our help text
     is our own prose, so compare the error line, the exit code and that help follows."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from supervisor_runtime.ctl.commands import COMMANDS
-from tests.ctl.ctlrun import assert_same, assert_same_except_help, run_ctl, split_extensions
+from tests.ctl.ctlrun import assert_same, assert_same_except_help, run_ctl
 from tests.harness import Daemon
 
 pytestmark = pytest.mark.stock
@@ -140,24 +140,18 @@ def test_usage_error_then_help(shared_daemon: Daemon, line: str, name: str) -> N
     assert_same_except_help(stock, ours, COMMANDS[name].help)
 
 
-EXTENSIONS = sorted(name for name, found in COMMANDS.items() if found.extension)
-
-
 def test_help_index_lists_the_same_commands(shared_daemon: Daemon) -> None:
-    """Stock's index as stock prints it, then ours in a block of their own."""
     stock = run_ctl("stock", "help", conf=shared_daemon.conf_path)
-    ours, extensions = split_extensions(run_ctl("ours", "help", conf=shared_daemon.conf_path))
+    ours = run_ctl("ours", "help", conf=shared_daemon.conf_path)
     assert_same(stock, ours)
-    assert extensions == EXTENSIONS == ["upgrade"]
 
 
 def test_every_command_has_help(shared_daemon: Daemon) -> None:
     stock_help = run_ctl("stock", "help", conf=shared_daemon.conf_path).stdout.split()
     names = [name for name in COMMANDS if name not in ("help", "EOF")]
-    assert sorted(set(names) - set(EXTENSIONS)) == sorted(
-        n for n in stock_help
-        if n.islower() and n.isalpha() and n not in ("default", "commands", "type", "help")
-    )
+    stock_names = [name for name in names if not COMMANDS[name].extension]  # ours: history
+    assert sorted(stock_names) == sorted(n for n in stock_help if n.islower() and n.isalpha()
+                                   and n not in ("default", "commands", "type", "help"))
     # one shell session asking for each command's help in turn
     script = "".join(f"help {name}\n" for name in names)
     ours = run_ctl("ours", conf=shared_daemon.conf_path, stdin=script)
@@ -179,12 +173,10 @@ def test_interactive_session(shared_daemon: Daemon) -> None:
     """The shell starts with `status`, prompts `supervisor> `, ends at EOF with 0."""
     script = "status app\nfoo\n\nversion\nstatus:app\nstart app nope\n  pid nope  \nhelp\n"
     stock = run_ctl("stock", conf=shared_daemon.conf_path, stdin=script)
-    ours, extensions = split_extensions(run_ctl("ours", conf=shared_daemon.conf_path,
-                                                stdin=script))
+    ours = run_ctl("ours", conf=shared_daemon.conf_path, stdin=script)
     assert ours.rc == 0
     assert ours.stdout.startswith("app ")
     assert_same(stock, ours)
-    assert extensions == EXTENSIONS
 
 
 def test_interactive_quit_and_confirmations(shared_daemon: Daemon) -> None:
