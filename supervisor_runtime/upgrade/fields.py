@@ -147,6 +147,68 @@ def _restore_listener(process: Process, daemon: Supervisor, value: Json) -> None
     channel.result = decode_bytes(value["result"])
 
 
+# -- ours, opt-in: readiness and liveness (health.py), the restart history (history.py) --
+
+
+def _save_health(process: Process, daemon: Supervisor) -> Json:
+    health = daemon.health.of(process)
+    if health is None:
+        return None
+    return {"ready": health.ready, "failures": health.failures, "detail": health.last_detail}
+
+
+def _restore_health(process: Process, daemon: Supervisor, value: Json) -> None:
+    """The findings so far, and the checks running again where the state runs them."""
+    health = daemon.health.of(process)
+    if value is None or health is None:
+        return
+    health.ready, health.failures, health.last_detail = (
+        value["ready"],
+        value["failures"],
+        value["detail"],
+    )
+    running = process.state is ProcessState.RUNNING
+    if (
+        health.readiness is not None
+        and not health.ready
+        and process.state in (ProcessState.STARTING, ProcessState.RUNNING)
+    ):
+        health.readiness.start()
+    if health.liveness is not None and running:
+        health.liveness.start()
+
+
+def _save_history(process: Process, daemon: Supervisor) -> Json:
+    book = daemon.history
+    if book is None:
+        return None
+    return [
+        {**entry._asdict(), "requester": entry.requester._asdict() if entry.requester else None}
+        for entry in book.transitions(process.group_name, process.name)
+    ]
+
+
+def _restore_history(process: Process, daemon: Supervisor, value: Json) -> None:
+    from ..history import Requester, Transition
+
+    book = daemon.history
+    if value is None or book is None:
+        return
+    book.take_over(
+        process.group_name,
+        process.name,
+        [
+            Transition(
+                **{
+                    **entry,
+                    "requester": Requester(**entry["requester"]) if entry["requester"] else None,
+                }
+            )
+            for entry in value
+        ],
+    )
+
+
 PROCESS_FIELDS: tuple[ProcessField, ...] = (
     _attribute("state", ProcessState),
     _attribute("pid"),
@@ -162,6 +224,8 @@ PROCESS_FIELDS: tuple[ProcessField, ...] = (
     ProcessField("logs", _save_logs, _restore_logs),
     ProcessField("child", _save_child, _restore_child),
     ProcessField("listener", _save_listener, _restore_listener),
+    ProcessField("health", _save_health, _restore_health),
+    ProcessField("history", _save_history, _restore_history),
 )
 
 

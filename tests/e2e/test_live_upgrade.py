@@ -33,6 +33,7 @@ from tests.harness import (
     program,
     wait_until,
 )
+from tests.rpc.conftest import unix_proxy
 
 COUNT = 100
 
@@ -269,3 +270,49 @@ def test_a_daemonized_supervisord_with_a_relative_config_upgrades(
     assert sorted(p for _, p in before.values()) == children_of(pid)
     assert run_ctl("ours", "shutdown", conf=daemon.conf_path).rc == 0
     wait_until(lambda: not pid_alive(pid), 20, "the daemon to exit")
+
+
+def test_restart_history_and_health_checks_carry_over(
+    impl: str, start_daemon: StartDaemon, workdir: Path
+) -> None:
+    """history (ours) and readycheck/healthcheck (ours): the transitions and the
+    readiness found before the upgrade stay; the liveness check runs on after it (a check
+    that starts failing then restarts the program)."""
+    ours_only(impl, "live upgrade, history and health checks are ours")
+    sick = workdir / "sick"
+    conf = build_config(
+        workdir,
+        {
+            "app": program(
+                child_cmd("sleep"),
+                startsecs=0,
+                readycheck="command:/bin/true",
+                readycheck_interval=1,
+                healthcheck=f"command:/bin/sh -c 'test ! -e {sick}'",
+                healthcheck_interval=1,
+                healthcheck_failures=1,
+            )
+        },
+        supervisord={"history": True},
+        unix_socket=True,
+        extra={"supervisorctl": {"serverurl": f"unix://{workdir}/supervisor.sock"}},
+    )
+    daemon = start_daemon(conf)
+    wait_until(lambda: all_running(daemon.conf_path, 1), 20, "app RUNNING")
+    proxy = unix_proxy(workdir / "supervisor.sock")
+    wait_until(lambda: proxy.runtime.getProcessHealth("app")["ready"], 20, "app ready")
+    before = proxy.runtime.getProcessHistory("app")["transitions"]
+    pid = stock_status(daemon.conf_path)["app"][1]
+    assert run_ctl("ours", "upgrade", conf=daemon.conf_path).rc == 0
+    proxy = unix_proxy(workdir / "supervisor.sock")
+    assert proxy.runtime.getProcessHistory("app")["transitions"] == before
+    assert proxy.runtime.getProcessHealth("app")["ready"] is True
+    assert stock_status(daemon.conf_path)["app"] == ("RUNNING", pid)
+    sick.touch()
+    daemon.wait_log(r"health check of app failed", timeout=20)
+    restarted = wait_until(
+        lambda: (s := stock_status(daemon.conf_path).get("app")) and s[1] != pid and s,
+        20,
+        "app restarted by its health check after the upgrade",
+    )
+    assert restarted[0] in ("RUNNING", "STARTING")

@@ -107,7 +107,7 @@ def test_a_field_added_to_the_table_is_saved_and_restored(
 ) -> None:
     restored: list[tuple[str, object]] = []
     extra = fields.ProcessField(
-        "history",
+        "extra",
         lambda process, daemon: [f"started {process.name}"],
         lambda process, daemon, value: restored.append((process.name, value)),
     )
@@ -120,6 +120,6 @@ def test_a_field_added_to_the_table_is_saved_and_restored(
     restored.clear()
     process = old.supervisor.groups["slow"].processes["slow"]
     saved = fields.save_process(process, old.supervisor)
-    del saved["history"]
+    del saved["extra"]
     fields.restore_process(process, old.supervisor, saved)
     assert restored == []
