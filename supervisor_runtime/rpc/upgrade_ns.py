@@ -1,7 +1,9 @@
 """The live upgrade's two methods in our ``runtime.*`` namespace (runtime_ns.py has the
 rest: restart history). Served by every daemon, whatever its config: the roles upgrade a
-daemon in place with them, falling back to a restart only where they are missing.
-Listed by ``system.listMethods``; a stock client never calls them, so it never notices.
+daemon in place with them, falling back to a restart only where they are missing. Listed
+by ``system.listMethods`` where the config uses one of our keys (runtime.* is served
+then); with a stock config they are callable but unlisted, so the list stays stock's.
+A stock client never calls them, so it never notices.
 
 - ``runtime.liveUpgrade()``: run the pre-flight checks and, when they pass, re-execute
   the daemon (maybe as a newer release) with every child still running (upgrade/). The
@@ -28,8 +30,11 @@ class UpgradeNamespace:
         self.supervisor = supervisor
 
     def register(self, registry: Registry) -> None:
-        registry.add("runtime.liveUpgrade", self.liveUpgrade, ("struct",))
-        registry.add("runtime.getDaemonInfo", self.getDaemonInfo, ("struct",))
+        # Listed where the daemon serves runtime.* anyway (a config using our keys); with a
+        # stock config, system.listMethods stays stock's and these are only callable.
+        listed = any(name.startswith("runtime.") for name in registry.methods)
+        registry.add("runtime.liveUpgrade", self.liveUpgrade, ("struct",), listed=listed)
+        registry.add("runtime.getDaemonInfo", self.getDaemonInfo, ("struct",), listed=listed)
 
     def liveUpgrade(self) -> dict[str, Any]:
         """Re-execute supervisord in place, every child kept running; the daemon's info

@@ -114,6 +114,10 @@ def test_sigusr1_upgrades_in_place(impl: str, start_daemon: StartDaemon, workdir
     assert run_ctl("ours", "upgrade", conf=daemon.conf_path).rc == 0
     daemon.wait_log(r"\(live upgrade 2\)")
     assert stock_status(daemon.conf_path) == before
+    # A stock config: system.listMethods stays stock's, the methods are callable.
+    proxy = unix_proxy(workdir / "supervisor.sock")
+    assert not [name for name in proxy.system.listMethods() if name.startswith("runtime.")]
+    assert proxy.runtime.getDaemonInfo()["generation"] == 2
 
 
 def test_a_broken_or_unapplied_config_refuses_and_changes_nothing(
@@ -302,6 +306,8 @@ def test_restart_history_and_health_checks_carry_over(
     proxy = unix_proxy(workdir / "supervisor.sock")
     wait_until(lambda: proxy.runtime.getProcessHealth("app")["ready"], 20, "app ready")
     before = proxy.runtime.getProcessHistory("app")["transitions"]
+    # Our keys in use: runtime.* is served, the upgrade's methods listed with it.
+    assert {"runtime.liveUpgrade", "runtime.getDaemonInfo"} <= set(proxy.system.listMethods())
     pid = stock_status(daemon.conf_path)["app"][1]
     assert run_ctl("ours", "upgrade", conf=daemon.conf_path).rc == 0
     proxy = unix_proxy(workdir / "supervisor.sock")
