@@ -120,6 +120,22 @@ class EventListenerPool:
         self.host.events.unsubscribe(EventRejected, self._on_rejected)
         self.host.events.unsubscribe(ProcessStateEvent, self._on_process_state)
 
+    def channel(self, process: Process) -> ListenerChannel | None:
+        return self._channels.get(process)
+
+    def new_channel(self, process: Process) -> ListenerChannel:
+        """A channel for a listener adopted after a live upgrade (its state is set next)."""
+        channel = self._channels[process] = ListenerChannel()
+        return channel
+
+    def upcoming_pool_serial(self) -> int:
+        upcoming = next(self._pool_serials)
+        self._pool_serials = itertools.count(upcoming)
+        return upcoming
+
+    def continue_pool_serials(self, upcoming: int) -> None:
+        self._pool_serials = itertools.count(upcoming)
+
     def listener_state(self, process: Process) -> L | None:
         channel = self._channels.get(process)
         return channel.state if channel else None

@@ -295,6 +295,15 @@ class EventBus:
     def next_serial(self) -> int:
         return next(self._serials)
 
+    def upcoming_serial(self) -> int:
+        """The serial the next event will get, without taking it (a live upgrade)."""
+        upcoming = next(self._serials)
+        self._serials = itertools.count(upcoming)
+        return upcoming
+
+    def continue_serials(self, upcoming: int) -> None:
+        self._serials = itertools.count(upcoming)
+
     def subscribe(self, event_type: type, callback: Subscriber) -> None:
         self._subscribers[event_type].append(callback)
 

@@ -182,6 +182,10 @@ class HistoryBook:
     def transitions(self, group: str, name: str) -> list[Transition]:
         return list(self._entries.get((group, name), ()))
 
+    def take_over(self, group: str, name: str, transitions: list[Transition]) -> None:
+        """A process's transitions as the daemon before a live upgrade had them."""
+        self._entries[(group, name)] = deque(transitions, maxlen=self.size)
+
     # -- the request in progress -----------------------------------------------------
 
     def begin_request(self, requester: Callable[[], Requester]) -> None:

@@ -12,7 +12,7 @@ import fcntl
 import mmap
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config.model import LogfileSpecial, ProcessConfig, StreamConfig
 from .events import Event
@@ -118,7 +118,8 @@ class ProcessLogs:
         for channel, stream in ((STDOUT, self.config.stdout), (STDERR, self.config.stderr)):
             if channel in self._recorders:
                 continue
-            lazy = _is_auto(stream) and channel not in self._sinks
+            # An AUTO file that exists already (after a live upgrade) is opened now.
+            lazy = _is_auto(stream) and channel not in self._sinks and channel not in self._created
             if not lazy:
                 self._open_sink(channel)
             protocol_channel = self.listener and channel == STDOUT
@@ -159,6 +160,40 @@ class ProcessLogs:
             sink.feed(data)
 
         return write
+
+    def handover(self, encode: Callable[[bytes], str]) -> dict[str, object]:
+        """What a live upgrade carries over (upgrade/fields.py): the AUTO names, which
+        files exist, and per channel the bytes held back (encoded by the caller)."""
+        held = {}
+        for channel, recorder in self._recorders.items():
+            sink = self._sinks.get(channel)
+            strip, syslog = sink.held() if sink is not None else (b"", b"")
+            capturing, pending, captured = recorder.held()
+            if strip or syslog or capturing or pending or captured:
+                held[channel] = [strip, syslog, capturing, pending, captured]
+        return {
+            "stdout_path": self.stdout_path,
+            "stderr_path": self.stderr_path,
+            "created": sorted(self._created),
+            "held": {
+                channel: [encode(part) if isinstance(part, bytes) else part for part in parts]
+                for channel, parts in held.items()
+            },
+        }
+
+    def take_over(self, saved: dict[str, Any], decode: Callable[[str], bytes]) -> None:
+        """The other side of ``handover``, before the child is adopted."""
+        self.stdout_path = saved["stdout_path"]
+        self.stderr_path = saved["stderr_path"]
+        self._created = set(saved["created"])
+        if not saved["held"]:
+            return
+        self.open()
+        for channel, (strip, syslog, capturing, pending, captured) in saved["held"].items():
+            sink = self._sinks.get(channel)
+            if sink is not None:
+                sink.hold(decode(strip), decode(syslog))
+            self._recorders[channel].hold(capturing, decode(pending), decode(captured))
 
     def feed(self, channel: str, data: bytes) -> None:
         recorder = self._recorders.get(channel)
@@ -273,6 +308,14 @@ class ChildOutput:
             self.loop.remove_reader(fd)
             os.close(fd)
             self.logs.flush(channel)
+
+    def open_pipes(self) -> ChildPipes:
+        """The pipes still open (a child may have closed its stdout and run on)."""
+        fds = {channel: fd for fd, channel in self._open.items()}
+        return ChildPipes(self.pipes.stdin, fds.get(STDOUT), fds.get(STDERR))
+
+    def pending_stdin(self) -> bytes:
+        return bytes(self._stdin_pending)
 
     def write_stdin(self, data: bytes) -> None:
         """Send bytes to the child's stdin without blocking; the rest goes when writable."""

@@ -337,6 +337,17 @@ class Process:
             return self.exitstatus not in self.config.exitcodes
         return False
 
+    def resume(self) -> None:
+        """After a live upgrade restored this process's fields: re-arm the one timer its
+        state waits on (startsecs, the backoff retry or the SIGKILL after stopwaitsecs),
+        at the deadline the old daemon had set."""
+        if self.state is ProcessState.STARTING:
+            self._set_timer(self.laststart + self.config.startsecs, self._check_started)
+        elif self.state is ProcessState.BACKOFF:
+            self._set_timer(self.delay, self._retry_from_backoff)
+        elif self.state is ProcessState.STOPPING:
+            self._set_timer(self.delay, self._stop_timed_out)
+
     def autostart(self) -> None:
         """Start at daemon start-up if configured to and never started yet."""
         if self.state is ProcessState.STOPPED and not self.laststart and self.config.autostart:

@@ -73,6 +73,16 @@ class ChannelRecorder:
             and not self.mainlog.is_enabled(DEBUG)
         )
 
+    def held(self) -> tuple[bool, bytes, bytes]:
+        """Capture state not delivered yet: (capturing, a partial token, captured bytes)."""
+        return self.capturing, self._pending, bytes(self._captured)
+
+    def hold(self, capturing: bool, pending: bytes, captured: bytes) -> None:
+        """Take back what ``held`` gave (a live upgrade)."""
+        self.capturing = capturing
+        self._pending = pending
+        self._captured = bytearray(captured)
+
     def feed(self, data: bytes | memoryview) -> None:
         """Take output; ``data`` may be a view of a reused buffer, valid only during the call."""
         if self.capture_maxbytes:

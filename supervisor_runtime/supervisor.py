@@ -49,6 +49,7 @@ from .states import STOPPED_STATES, ProcessState, SupervisorState
 
 if TYPE_CHECKING:
     from .history import HistoryBook
+    from .upgrade.controller import LiveUpgrade
 
 DEFAULT_PATH = ("/bin", "/usr/bin", "/usr/local/bin")
 SHUTDOWN_REPORT_INTERVAL = 3.0
@@ -131,6 +132,8 @@ class Supervisor:
         self._stopping_level: list[ProcessGroup] = []
         self._level_check_scheduled = False
         self.serverurl = server_url(config)
+        # The live upgrade of this daemon (upgrade/controller.py), set by the runner.
+        self.upgrader: LiveUpgrade | None = None
         self.events.subscribe(ProcessStateEvent, self._on_process_state)
         # Ours, opt-in: children that are not programs (check commands), by pid.
         self._helpers: dict[int, Callable[[int], None]] = {}
@@ -189,12 +192,24 @@ class Supervisor:
             text = f"supervisor: {error}\nsupervisor: child process was not spawned\n"
             logs.feed("stdout" if process.config.redirect_stderr else "stderr", text.encode())
             raise
+        self._attach(process, spawned)
+        return spawned.pid
+
+    def _attach(self, process: Process, spawned: osapi.SpawnedChild) -> None:
+        """Read the child's pipes and know it by its pid (its logs are open)."""
         pool = self.pools.get(process.group_name)
         protocol = (lambda data: pool.feed(process, data)) if pool is not None else None
-        output = ChildOutput(self.loop, spawned.pipes, logs, protocol)
+        output = ChildOutput(self.loop, spawned.pipes, self._logs[process], protocol)
         self._children[process] = _Child(spawned, output)
         self._by_pid[spawned.pid] = process
-        return spawned.pid
+
+    def adopt(self, process: Process, pid: int, pipes: osapi.ChildPipes) -> None:
+        """Take over a child the daemon had before a live upgrade (it is ours: same pid)."""
+        self._logs[process].open()
+        self._attach(process, osapi.SpawnedChild(pid, pipes, None))
+
+    def running_child(self, process: Process) -> _Child | None:
+        return self._children.get(process)
 
     def spawn_helper(
         self, process: Process, command: str, on_exit: Callable[[int], None]
@@ -292,11 +307,19 @@ class Supervisor:
 
     # -- running ------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Create the configured groups and start what should autostart."""
+    def start(self, adopt: Callable[[], None] | None = None) -> None:
+        """Create the configured groups and start what should autostart.
+
+        After a live upgrade, ``adopt`` restores the processes that were handed over
+        first (they do not autostart again), and SUPERVISOR_STATE_CHANGE_RUNNING is not
+        published: the daemon never stopped running.
+        """
         for group_config in self.config.groups:
             self.add_group(group_config)
-        self.publish(SupervisorRunningEvent())
+        if adopt is None:
+            self.publish(SupervisorRunningEvent())
+        else:
+            adopt()
         for tick_type in TICK_EVENTS:
             self._schedule_tick(tick_type)
         for process in list(self.all_processes()):

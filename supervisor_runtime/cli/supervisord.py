@@ -15,6 +15,7 @@ from ..config import datatypes as types
 from ..config.model import SupervisordConfig
 from ..daemon import StartupError
 from ..runner import run_daemon
+from ..upgrade.entry import answer_check, give_up, is_check_run, take_handover
 
 # The first line, the options, their argument names and their order are stock 4.3.0's
 # (tools that read help output find the same options); the words are ours.
@@ -178,18 +179,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     # on): parsing a big config allocates thousands of objects that all live on, and
     # collecting would only walk them again and again (4 ms of a 500-program start).
     gc.disable()
+    handover = take_handover()  # set after a live upgrade's exec (upgrade/entry.py)
     command_line = parse_command_line(sys.argv[1:] if argv is None else argv)
     path = locate_config(command_line)
     load = make_config_loader(path, command_line)
     try:
         config = load()
     except (ConfigError, ValueError, OSError) as error:
+        give_up(handover, str(error))
         usage_error(str(error))
+    if is_check_run():
+        return answer_check(config)
     try:
         if command_line.profile_options is None:
-            return run_daemon(config, load)
+            return run_daemon(config, load, handover)
         return _run_profiled(config, load, *command_line.profile_options)
     except StartupError as error:
+        give_up(handover, str(error))
         usage_error(str(error))
 
 

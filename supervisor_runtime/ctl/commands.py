@@ -543,8 +543,12 @@ def do_open(session: Session, arg: str) -> None:
 
 
 # Registers shutdown, reload, version, avail, reread, add, remove and update, then ours,
-# history (they import the registry, not this module, so importing them last is only
-# about table order).
-from supervisor_runtime.ctl import admin_commands, history_command  # noqa: E402, F401
+# history and upgrade (they import the registry, not this module, so importing them last
+# is only about table order).
+from supervisor_runtime.ctl import (  # noqa: E402, F401
+    admin_commands,
+    history_command,
+    upgrade_command,
+)
 
 __all__ = ["COMMANDS", "Command", "command", "execute", "parse_line"]

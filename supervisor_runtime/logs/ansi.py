@@ -119,6 +119,10 @@ class AnsiStripper:
         """Bytes held back because they may start an escape sequence."""
         return self._held
 
+    def hold(self, data: bytes) -> None:
+        """Hold ``data`` back as ``pending`` was (a live upgrade hands it over)."""
+        self._held = data
+
     def feed(self, data: bytes) -> bytes:
         if self._held:
             data = self._held + data

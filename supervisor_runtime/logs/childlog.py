@@ -107,6 +107,18 @@ class ChildStreamLog:
         if self._syslog is not None:
             self._guard(self._syslog.flush)
 
+    def held(self) -> tuple[bytes, bytes]:
+        """Bytes not delivered yet: (a possible escape sequence, a partial syslog line)."""
+        strip = self._stripper.pending if self._stripper is not None else b""
+        return strip, self._syslog.pending if self._syslog is not None else b""
+
+    def hold(self, strip: bytes, syslog: bytes) -> None:
+        """Take back what ``held`` gave (a live upgrade): nothing is written now."""
+        if self._stripper is not None:
+            self._stripper.hold(strip)
+        if self._syslog is not None:
+            self._syslog.hold(syslog)
+
     def reopen(self) -> None:
         if self.file is not None:
             self._guard(self.file.reopen)

@@ -45,6 +45,10 @@ class SyslogWriter:
     def pending(self) -> bytes:
         return self._partial
 
+    def hold(self, partial: bytes) -> None:
+        """Take back a partial line (a live upgrade hands it over)."""
+        self._partial = partial
+
     def write(self, data: bytes) -> None:
         if not data:
             return

@@ -301,8 +301,17 @@ class Connection:
         self._writing = False
         self._last_activity = time.monotonic()
         self._timer: TimerHandle | None = None
+        self._answered = False  # a client that just connected sends its request next
         self.loop.add_reader(self.fd, self._on_readable)
         self._arm_timer(IDLE_TIMEOUT)
+
+    @property
+    def busy(self) -> bool:
+        """In the middle of a request or its answer, or connected and not asked yet."""
+        return bool(
+            self._current or self._input or self._output or self._pending_request
+            or not self._answered
+        )
 
     # -- timers ---------------------------------------------------------------
 
@@ -489,6 +498,7 @@ class Connection:
 
     def _response_complete(self, close: bool) -> None:
         self._current = None
+        self._answered = True
         if close:
             self._close_after_output = True
             self._input.clear()
@@ -604,6 +614,17 @@ class HttpServer:
             conn.setblocking(False)
             peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else ""
             self.connections.add(Connection(self, conn, peer, self.kind))
+
+    def pause(self) -> None:
+        """Stop accepting (a live upgrade): new clients wait in the listen queue."""
+        self.loop.remove_reader(self.sock.fileno())
+
+    def resume(self) -> None:
+        self._resume_accepting()
+
+    @property
+    def busy(self) -> bool:
+        return any(connection.busy for connection in self.connections)
 
     def forget(self, connection: Connection) -> None:
         self.connections.discard(connection)

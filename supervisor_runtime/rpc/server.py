@@ -22,6 +22,7 @@ from .logtail import handle_logtail, handle_mainlogtail
 from .runtime_ns import serve_when_wanted
 from .supervisor_ns import SupervisorNamespace
 from .system_ns import SystemNamespace
+from .upgrade_ns import UpgradeNamespace
 from .xmlrpc import BadRequest, Deferred, Registry, marshal_fault, marshal_value, parse_call
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class ControlServer:
         if uses_health_keys(supervisor.config):  # ours: readiness, liveness, depends_on
             HealthNamespace(supervisor).register(self.registry)
         serve_when_wanted(supervisor, self.registry)  # ours: runtime.*, opt-in
+        UpgradeNamespace(supervisor).register(self.registry)  # ours: always (upgrade_ns.py)
         self._pages: StatusPages | None = None  # see status_pages()
         self.servers: list[HttpServer] = []
         for listener in listeners:
@@ -80,6 +82,20 @@ class ControlServer:
     def close(self) -> None:
         for server in self.servers:
             server.close()
+
+    def pause(self) -> None:
+        """Before a live upgrade's exec: accept no one new (see quiet)."""
+        for server in self.servers:
+            server.pause()
+
+    def resume(self) -> None:
+        for server in self.servers:
+            server.resume()
+
+    @property
+    def quiet(self) -> bool:
+        """No request or answer under way: an exec now cuts no client off mid-call."""
+        return not any(server.busy for server in self.servers)
 
     # -- routing -----------------------------------------------------------------
 

@@ -88,15 +88,20 @@ class Registry:
 
     def __init__(self) -> None:
         self.methods: dict[str, Method] = {}
+        # Callable but left out of names() (system.listMethods): ours that every daemon
+        # serves, kept out of sight where the config is stock's (see upgrade_ns).
+        self.unlisted: set[str] = set()
 
     def add(self, name: str, func: Callable[..., Any], signature: tuple[str, ...],
-            help: str = "") -> None:
+            help: str = "", listed: bool = True) -> None:
         if name.count(".") != 1:
             raise ValueError(f"RPC method name {name!r} must be namespace.method")
         self.methods[name] = Method(name, func, signature, help or (func.__doc__ or ""))
+        if not listed:
+            self.unlisted.add(name)
 
     def names(self) -> list[str]:
-        return sorted(self.methods)
+        return sorted(name for name in self.methods if name not in self.unlisted)
 
     def lookup(self, name: object) -> Method:
         # Exactly two dotted parts, and nothing private, as supervisord requires.

@@ -106,6 +106,18 @@ def offline_pip_env(index_url: str) -> dict[str, str]:
     return env
 
 
+def local_ansible_env(workdir: Path) -> dict[str, str]:
+    """The environment of an ansible-playbook run on localhost whose temporary and home
+    directories stay inside ``workdir``."""
+    return dict(
+        os.environ,
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"),
+        ANSIBLE_REMOTE_TEMP=str(workdir / "ansible-remote"),
+        ANSIBLE_HOME=str(workdir / "ansible-home"),
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

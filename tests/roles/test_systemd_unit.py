@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.roles.playbook import ANSIBLE_PLAYBOOK, BIN, ROLES
+from tests.roles.playbook import ANSIBLE_PLAYBOOK, BIN, ROLES, local_ansible_env
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -104,13 +104,7 @@ def render_unit(workdir: Path) -> Path:
         "supervisor_runtime_venv": str(BIN.parent),
         "ansible_python_interpreter": sys.executable,
     }
-    env = dict(
-        os.environ,
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"),
-        ANSIBLE_REMOTE_TEMP=str(workdir / "ansible-remote"),
-        ANSIBLE_HOME=str(workdir / "ansible-home"),
-    )
+    env = local_ansible_env(workdir)
     done = subprocess.run(
         [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", str(playbook), "-e", json.dumps(extra_vars)],
         env=env,
