@@ -184,6 +184,4 @@ def test_bad_release_stops_at_the_first_host_and_a_good_one_rolls_both(
     good = release(first.wheel, good_version, tmp_path)
     check_rolled(*fleet.roll_out(good))
     for name, inst in fleet.hosts.items():
-        now = check_serves(inst, good_version)
-        restarted(pids[name], now)
-        pids[name] = now
+        restarted(pids[name], check_serves(inst, good_version))
