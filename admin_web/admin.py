@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from hosting import login_sessions, services
+from hosting import services
 from hosting.errors import InvalidInput
 from hosting.health import live_workers
 from hosting.job_records import jobs_visible_to
@@ -97,12 +97,8 @@ def add_member(tenant_id: int) -> Any:
         flash("Give a user's e-mail and a role.", "error")
         return redirect(url_for("admin.tenants"))
     email = (form.email.data or "").strip().lower()
-    user = session.scalars(select(User).where(User.email == email)).one_or_none()
-    if user is None:
-        flash(f"No user {email}.", "error")
-        return redirect(url_for("admin.tenants"))
     try:
-        services.add_member(session, tenant, user, form.role.data or "member")
+        services.add_member_by_email(session, tenant, email, form.role.data or "member")
         session.commit()
     except InvalidInput as exc:
         session.rollback()
@@ -142,12 +138,12 @@ def users() -> Any:
 def set_active(user_id: int) -> Any:
     session = get_session()
     user = session.get(User, user_id) or abort(404)
-    if user.id == me().id:
-        flash("You cannot deactivate yourself.", "error")
+    try:
+        services.set_user_active(session, me(), user, request.form.get("active") == "1")
+    except InvalidInput as exc:
+        session.rollback()
+        flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
         return redirect(url_for("admin.users"))
-    user.is_active = request.form.get("active") == "1"
-    if not user.is_active:
-        login_sessions.end_user_sessions(session, user)  # logged out everywhere, for good
     session.commit()
     flash(f"{user.email} is {'active' if user.is_active else 'deactivated'}.", "info")
     return redirect(url_for("admin.users"))

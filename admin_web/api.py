@@ -15,12 +15,13 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, g, jsonify, request
 from hosting import commands, services, tokens
+from hosting.app_spec import read_spec, spec_of, spec_text
 from hosting.catalog import describe_kinds
 from hosting.commands import Actor
 from hosting.errors import InvalidInput, NotFound
 from hosting.job_records import jobs_visible_to
 from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
-from hosting.models import App, Job, User
+from hosting.models import ApiToken, App, Job, Tenant, User
 from hosting.status import read_app_status
 
 from admin_web.extensions import get_redis, get_session
@@ -39,14 +40,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        every: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+        self.status, self.message, self.field, self.every = status, message, field, every
 
 
 @bp.errorhandler(ApiError)
 def _api_error(error: ApiError) -> Any:
-    response = jsonify(error={"message": error.message, "field": error.field})
+    body: dict[str, Any] = {"message": error.message, "field": error.field}
+    if error.every:
+        body["errors"] = error.every
+    response = jsonify(error=body)
     response.status_code = error.status
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
@@ -56,7 +66,9 @@ def _api_error(error: ApiError) -> Any:
 @bp.errorhandler(InvalidInput)
 def _invalid(error: InvalidInput) -> Any:
     get_session().rollback()
-    return _api_error(ApiError(400, error.message, error.field))
+    # Every value refused at once (an app file's) in "errors"; the first one as usual.
+    every = [{"message": e.message, "field": e.field} for e in error.every] if error.more else None
+    return _api_error(ApiError(400, error.message, error.field, every))
 
 
 @bp.errorhandler(NotFound)
@@ -240,6 +252,97 @@ def program_action(app_id: int, program: str, action: str) -> Any:
     return _accepted({"job": job_dict(job)})
 
 
+@bp.post("/apps/<int:app_id>/programs")
+@token_required
+def add_program(app_id: int) -> Any:
+    """Add a custom program: ``{"name": ..., "command": ..., ...}`` (the panel's form)."""
+    app, settings = _app(app_id), _body()
+    name = _string(settings, "name", required=True) or ""
+    settings.pop("name")
+    service, job = commands.save_custom_program(
+        get_session(), get_redis(), acting(), app, name, settings
+    )
+    return _accepted({"service": service_dict(service), "job": job_dict(job)})
+
+
+@bp.put("/apps/<int:app_id>/programs/<name>")
+@token_required
+def change_program(app_id: int, name: str) -> Any:
+    """Replace a custom program's settings (what the body leaves out is back at default)."""
+    app, settings = _app(app_id), _body()
+    if settings.get("name", name) != name:
+        raise ApiError(400, "a program is not renamed; remove it and add another", "name")
+    settings.pop("name", None)
+    existing = commands.custom_program(app, name)
+    service, job = commands.save_custom_program(
+        get_session(), get_redis(), acting(), app, name, settings, existing=existing
+    )
+    return _accepted({"service": service_dict(service), "job": job_dict(job)})
+
+
+@bp.delete("/apps/<int:app_id>/programs/<name>")
+@token_required
+def remove_program(app_id: int, name: str) -> Any:
+    app = _app(app_id)
+    service = commands.custom_program(app, name)
+    job = commands.remove_custom_program(get_session(), get_redis(), acting(), app, service)
+    return _accepted({"job": job_dict(job)})
+
+
+@bp.patch("/apps/<int:app_id>/services/<name>")
+@token_required
+def change_service(app_id: int, name: str) -> Any:
+    """Change a service's settings: merged over its own; null restores a default."""
+    app = _app(app_id)
+    service, job = commands.change_service_settings(
+        get_session(), get_redis(), acting(), app, name, _body()
+    )
+    return _accepted({"service": service_dict(service), "job": job_dict(job)})
+
+
+def _spec_body() -> Any:
+    """The app file in the body (TOML, as ``hostingctl export`` prints it)."""
+    raw = request.get_data()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "the app file must be UTF-8 text", "body") from None
+    return read_spec(text, request.args.get("file") or "request body")
+
+
+@bp.get("/apps/<int:app_id>/spec")
+@token_required
+def export_spec(app_id: int) -> Any:
+    """The app as an app file (TOML): apply it again and nothing changes."""
+    text = spec_text(spec_of(_app(app_id)))
+    return current_app.response_class(text, mimetype="application/toml")
+
+
+@bp.post("/apps/<int:app_id>/spec/preview")
+@token_required
+def preview_spec(app_id: int) -> Any:
+    """What applying the app file in the body would change, field by field (changes
+    nothing)."""
+    app = _app(app_id)
+    plan = commands.preview_spec(app, _spec_body())
+    get_session().rollback()
+    return jsonify({**plan.as_dict(), "lines": plan.lines()})
+
+
+@bp.post("/apps/<int:app_id>/spec")
+@token_required
+def apply_spec(app_id: int) -> Any:
+    """Apply the app file in the body: one job for every change, none when nothing differs
+    (200 then; 202 with the job otherwise)."""
+    app = _app(app_id)
+    plan, job = commands.apply_spec(get_session(), get_redis(), acting(), app, _spec_body())
+    payload = {**plan.as_dict(), "lines": plan.lines(), "job": None}
+    if job is None:
+        get_session().rollback()
+        return jsonify(payload)
+    return _accepted({**payload, "job": job_dict(job)})
+
+
 @bp.route("/apps/<int:app_id>/logs", methods=["GET", "POST"])
 @token_required
 def read_log(app_id: int) -> Any:
@@ -286,3 +389,130 @@ def retry_job(job_id: str) -> Any:
     """Run a failed job again (after its cause is fixed), as a new job."""
     new_job = commands.retry_job(get_session(), get_redis(), acting(), _job(job_id))
     return _accepted({"job": job_dict(new_job)})
+
+
+@bp.get("/jobs")
+@token_required
+def list_jobs() -> Any:
+    """The jobs you may see, newest first (``?limit=``, at most 500)."""
+    try:
+        limit = min(max(int(request.args.get("limit", 100)), 1), 500)
+    except ValueError:
+        raise ApiError(400, "must be a number", "limit") from None
+    rows = jobs_visible_to(get_session(), api_user(), limit=limit)
+    return jsonify(jobs=[job_dict(job, with_result=False) for job in rows])
+
+
+def _token_dict(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "created_at": token.created_at.isoformat(),
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
+
+
+@bp.get("/tokens")
+@token_required
+def list_tokens() -> Any:
+    """Your API tokens (never their secrets: only a hash is kept)."""
+    return jsonify(tokens=[_token_dict(t) for t in tokens.tokens_of(get_session(), api_user())])
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@token_required
+def revoke_token(token_id: int) -> Any:
+    """Revoke one of your tokens (this one too: the next request with it is 401)."""
+    session = get_session()
+    token = tokens.revoke_own_token(session, api_user(), token_id)
+    session.commit()
+    return jsonify(token=_token_dict(token))
+
+
+# -- admins: hosts, tenants and members, users (the admin pages' actions) -----------------
+
+
+def _admin() -> User:
+    user = api_user()
+    if not user.is_admin:
+        raise ApiError(403, "only admins may do this")
+    return user
+
+
+def _created(payload: dict[str, Any]) -> Any:
+    get_session().commit()
+    return jsonify(payload), 201
+
+
+@bp.post("/hosts")
+@token_required
+def create_host() -> Any:
+    _admin()
+    data = _body()
+    host = services.create_host(
+        get_session(),
+        _string(data, "name", required=True) or "",
+        _string(data, "apps_root", required=True) or "",
+        _string(data, "queue"),
+    )
+    return _created({"host": {"id": host.id, "name": host.name, "queue": host.queue}})
+
+
+@bp.post("/tenants")
+@token_required
+def create_tenant() -> Any:
+    _admin()
+    data = _body()
+    tenant = services.create_tenant(
+        get_session(), _string(data, "name", required=True) or "", _string(data, "slug")
+    )
+    return _created({"tenant": {"id": tenant.id, "slug": tenant.slug, "name": tenant.name}})
+
+
+@bp.post("/tenants/<int:tenant_id>/members")
+@token_required
+def add_member(tenant_id: int) -> Any:
+    _admin()
+    session, data = get_session(), _body()
+    tenant = services.row_or_404(session, Tenant, tenant_id, "tenant")
+    email = _string(data, "email", required=True) or ""
+    member = services.add_member_by_email(session, tenant, email, _string(data, "role") or "member")
+    return _created({"member": {"email": member.user.email, "role": member.role}})
+
+
+def _user_dict(user: User) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "is_admin": user.is_admin, "active": user.is_active}
+
+
+@bp.post("/users")
+@token_required
+def create_user() -> Any:
+    _admin()
+    data = _body()
+    is_admin = data.get("is_admin", False)
+    if not isinstance(is_admin, bool):
+        raise ApiError(400, "must be true or false", "is_admin")
+    user = services.create_user(
+        get_session(),
+        _string(data, "email", required=True) or "",
+        _string(data, "password", required=True) or "",
+        is_admin=is_admin,
+    )
+    return _created({"user": _user_dict(user)})
+
+
+@bp.post("/users/<int:user_id>/active")
+@token_required
+def set_user_active(user_id: int) -> Any:
+    """``{"active": false}`` deactivates a user: logged out everywhere, tokens refused."""
+    admin, session, data = _admin(), get_session(), _body()
+    active = data.get("active")
+    if not isinstance(active, bool):
+        raise ApiError(400, "must be true or false", "active")
+    user = services.set_user_active(
+        session, admin, services.row_or_404(session, User, user_id, "user"), active
+    )
+    session.commit()
+    return jsonify(user=_user_dict(user))

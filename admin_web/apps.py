@@ -4,6 +4,7 @@ programs, logs, and the app's job history. Every app route loads the app through
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from flask import (
@@ -19,6 +20,7 @@ from flask import (
 )
 from flask_login import login_required
 from hosting import commands, services
+from hosting.app_spec import Entry, spec_of
 from hosting.catalog import get_kind
 from hosting.commands import Actor
 from hosting.desired_state import actual_state
@@ -26,6 +28,7 @@ from hosting.errors import InvalidInput, NotFound
 from hosting.job_records import jobs_visible_to
 from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
 from hosting.models import App, Host, Job, Service
+from hosting.spec_plan import Plan
 from hosting.status import read_app_status
 from sqlalchemy import select
 
@@ -203,10 +206,10 @@ def toggle_service(app_id: int, name: str, change: str) -> Any:
 
 
 def _custom_or_404(app: App, name: str) -> Service:
-    service = next((s for s in app.services if s.name == name and s.kind == "custom"), None)
-    if service is None:
+    try:
+        return commands.custom_program(app, name)
+    except NotFound:
         abort(404)
-    return service
 
 
 @bp.route("/apps/<int:app_id>/programs/new", methods=["GET", "POST"])
@@ -235,6 +238,29 @@ def _program_form(app: App, existing: Service | None) -> Any:
         attach_errors(
             form, services.input_errors(app, "custom", name, settings), beside_others=False
         )
+        if not has_errors(form) and existing is not None:
+            try:
+                preview = _change_preview(app, existing, settings)
+            except InvalidInput as exc:  # another service of the app no longer passes
+                attach_error(form, exc)
+                page = render_template(
+                    "apps/program_form.html", app=app, form=form, existing=existing
+                )
+                return page, 400
+            if not preview.changes:
+                flash(f"Program {existing.name}: nothing to change.", "info")
+                return redirect(url_for("apps.detail", app_id=app.id))
+            if request.form.get("confirmed") != preview_digest(preview):
+                # Show what changes and restarts first; saving takes one more click, and
+                # only for this very change (the digest: not one made since by anyone).
+                return render_template(
+                    "apps/program_form.html",
+                    app=app,
+                    form=form,
+                    existing=existing,
+                    preview=preview,
+                    digest=preview_digest(preview),
+                )
         if not has_errors(form):
             try:
                 _service, job = commands.save_custom_program(
@@ -247,6 +273,17 @@ def _program_form(app: App, existing: Service | None) -> Any:
                 return _queued(job)
     code = 400 if has_errors(form) else 200
     return render_template("apps/program_form.html", app=app, form=form, existing=existing), code
+
+
+def _change_preview(app: App, existing: Service, settings: dict[str, Any]) -> Plan:
+    """The app file's diff for this one change: the same preview as hostingctl apply
+    --dry-run and the API's."""
+    entry = Entry("custom", existing.enabled, settings)
+    return commands.preview_spec(app, spec_of(app).with_entry(existing.name, entry, "the form"))
+
+
+def preview_digest(preview: Plan) -> str:
+    return hashlib.sha256("\n".join(preview.lines()).encode()).hexdigest()
 
 
 @bp.post("/apps/<int:app_id>/programs/<name>/remove")

@@ -8,9 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask import session as cookie_session
 from flask_login import login_required, login_user, logout_user
 from hosting import login_sessions, services, tokens
-from hosting.errors import InvalidInput
-from hosting.models import ApiToken
-from sqlalchemy import select
+from hosting.errors import InvalidInput, NotFound
 
 from admin_web.extensions import LOGIN_SESSION_KEY, LoginUser, get_session, me
 from admin_web.forms import LoginForm, TokenForm, attach_error
@@ -77,9 +75,7 @@ def tokens_page() -> Any:
         except InvalidInput as exc:
             session.rollback()
             attach_error(form, exc)
-    rows = session.scalars(
-        select(ApiToken).where(ApiToken.user_id == me().id).order_by(ApiToken.created_at.desc())
-    ).all()
+    rows = tokens.tokens_of(session, me())
     # The plaintext is rendered into this one response only: it is stored nowhere.
     return render_template("account/tokens.html", form=form, tokens=rows, created=created)
 
@@ -88,11 +84,10 @@ def tokens_page() -> Any:
 @login_required
 def revoke_token(token_id: int) -> Any:
     session = get_session()
-    token = session.get(ApiToken, token_id)
-    if token is None or token.user_id != me().id:
+    try:
+        token = tokens.revoke_own_token(session, me(), token_id)
+    except NotFound:
         abort(404)
-    if token.revoked_at is None:
-        tokens.revoke_token(session, token)
-        session.commit()
-        flash(f"Token {token.name!r} revoked.", "info")
+    session.commit()
+    flash(f"Token {token.name!r} revoked.", "info")
     return redirect(url_for("auth.tokens_page"))

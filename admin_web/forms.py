@@ -44,6 +44,7 @@ class CustomProgramForm(FlaskForm):
     stopwaitsecs = IntegerField(
         "Stop wait (s)", validators=[Optional(), NumberRange(1, 3600)], default=10
     )
+    numprocs = IntegerField("Processes", validators=[Optional(), NumberRange(1, 16)], default=1)
 
     def validate_environment(self, field: TextAreaField) -> None:
         try:
@@ -67,6 +68,8 @@ class CustomProgramForm(FlaskForm):
             settings["stopsignal"] = self.stopsignal.data
         if self.stopwaitsecs.data is not None and self.stopwaitsecs.data != 10:
             settings["stopwaitsecs"] = self.stopwaitsecs.data
+        if self.numprocs.data is not None and self.numprocs.data != 1:
+            settings["numprocs"] = self.numprocs.data
         return settings
 
     def fill(self, name: str, settings: dict[str, Any]) -> None:
@@ -77,6 +80,7 @@ class CustomProgramForm(FlaskForm):
         self.environment.data = "\n".join(f"{key}={value}" for key, value in env.items())
         self.stopsignal.data = settings.get("stopsignal", "TERM")
         self.stopwaitsecs.data = settings.get("stopwaitsecs", 10)
+        self.numprocs.data = settings.get("numprocs", 1)
 
 
 def labelled(value: str, label: str) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hosting.catalog import TECHS
+from hosting.catalog import STOP_SIGNALS, TECHS
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _UNAUTHORIZED = {"$ref": "#/components/responses/Unauthorized"}
@@ -18,6 +18,22 @@ _JOB_ID = {
     "schema": {"type": "string", "format": "uuid"},
 }
 _UNAVAILABLE = {"$ref": "#/components/responses/Unavailable"}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_FILE_NAME = {
+    "name": "file",
+    "in": "query",
+    "schema": {"type": "string"},
+    "description": "the file's name, for error messages (default 'request body')",
+}
+_TOML_BODY = {
+    "required": True,
+    "content": {"application/toml": {"schema": {"type": "string"}}},
+    "description": "an app file (docs/APP_FILE.md)",
+}
+_TOML_TEXT = {
+    "description": "The app file",
+    "content": {"application/toml": {"schema": {"type": "string"}}},
+}
 _CHANNEL = {"type": "string", "enum": ["stdout", "stderr"], "default": "stdout"}
 _BYTES = {"type": "integer", "minimum": 1, "maximum": 1048576, "default": 65536}
 
@@ -36,6 +52,27 @@ def _obj(**properties: Any) -> dict[str, Any]:
 
 def _queued(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return _json(_obj(job=_ref("Job"), **(extra or {})), "Accepted: a job was queued")
+
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_ADMIN_ERRORS = {"400": _ERROR, "403": {"$ref": "#/components/responses/Forbidden"}}
+
+
+def _path_int(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _INT}
+
+
+def _required(schema: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {**schema, "required": list(names)}
+
+
+def _created(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return _json(_obj(**{key: schema}), "Created")
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def _op(summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
@@ -179,6 +216,64 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                 {"202": _queued(), "400": _ERROR, "404": _NOT_FOUND},
             ),
         },
+        "/apps/{app_id}/programs": {
+            "parameters": [_APP_ID],
+            "post": _op(
+                "Add a custom program (the panel's form; queues apply_services)",
+                {"202": _queued({"service": _ref("Service")}), "400": _ERROR, "404": _NOT_FOUND},
+                requestBody=_body(_ref("NewProgram")),
+            ),
+        },
+        "/apps/{app_id}/programs/{name}": {
+            "parameters": [_APP_ID, _NAME],
+            "put": _op(
+                "Replace a custom program's settings (left out: back at the default; a"
+                " running program restarts; queues apply_services)",
+                {"202": _queued({"service": _ref("Service")}), "400": _ERROR, "404": _NOT_FOUND},
+                requestBody=_body(_ref("ProgramSettings")),
+            ),
+            "delete": _op(
+                "Remove a custom program (it stops; queues apply_services)",
+                {"202": _queued(), "404": _NOT_FOUND},
+            ),
+        },
+        "/apps/{app_id}/services/{name}": {
+            "parameters": [_APP_ID, _NAME],
+            "patch": _op(
+                "Change a service's settings, merged over its own (null: back at the default;"
+                " GET /kinds lists each kind's; queues apply_services)",
+                {"202": _queued({"service": _ref("Service")}), "400": _ERROR, "404": _NOT_FOUND},
+                requestBody=_body({"type": "object", "additionalProperties": True}),
+            ),
+        },
+        "/apps/{app_id}/spec": {
+            "parameters": [_APP_ID],
+            "get": _op(
+                "The app as an app file (docs/APP_FILE.md); applying it changes nothing",
+                {"200": _TOML_TEXT, "404": _NOT_FOUND},
+            ),
+            "post": _op(
+                "Apply an app file: every change in one apply_services job (202), or none at"
+                " all when nothing differs (200, job null)",
+                {
+                    "200": _json(_ref("SpecPlan"), "Nothing differs: no job"),
+                    "202": _json(_ref("SpecPlan"), "Accepted: one job applies the changes"),
+                    "400": _ERROR,
+                    "404": _NOT_FOUND,
+                },
+                parameters=[_FILE_NAME],
+                requestBody=_TOML_BODY,
+            ),
+        },
+        "/apps/{app_id}/spec/preview": {
+            "parameters": [_APP_ID],
+            "post": _op(
+                "What applying an app file would change, field by field (changes nothing)",
+                {"200": _json(_ref("SpecPlan"), "The changes"), "400": _ERROR, "404": _NOT_FOUND},
+                parameters=[_FILE_NAME],
+                requestBody=_TOML_BODY,
+            ),
+        },
         "/apps/{app_id}/logs": {
             "parameters": [_APP_ID],
             "get": _op(
@@ -217,6 +312,91 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                 },
             ),
         },
+        "/jobs": {
+            "get": _op(
+                "The jobs you may see (all for an admin), newest first",
+                {"200": _json(_obj(jobs={"type": "array", "items": _ref("Job")}), "Jobs")},
+                parameters=[
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                    }
+                ],
+            ),
+        },
+        "/tokens": {
+            "get": _op(
+                "Your API tokens (their secrets are never shown again)",
+                {"200": _json(_obj(tokens={"type": "array", "items": _ref("Token")}), "Tokens")},
+            ),
+        },
+        "/tokens/{token_id}/revoke": {
+            "parameters": [_path_int("token_id")],
+            "post": _op(
+                "Revoke one of your tokens (this one too: it is refused from the next request)",
+                {"200": _json(_obj(token=_ref("Token")), "The token"), "404": _NOT_FOUND},
+            ),
+        },
+        "/hosts": {
+            "post": _op(
+                "Add a host (admins; its workers listen on queue, default host.<name>)",
+                {"201": _created("host", _obj(id=_INT, name=_STR, queue=_STR)), **_ADMIN_ERRORS},
+                requestBody=_body(
+                    _required(_obj(name=_STR, apps_root=_STR, queue=_STR), "name", "apps_root")
+                ),
+            ),
+        },
+        "/tenants": {
+            "post": _op(
+                "Add a tenant, a customer company (admins; slug made from the name by default)",
+                {"201": _created("tenant", _ref("TenantRef")), **_ADMIN_ERRORS},
+                requestBody=_body(_required(_obj(name=_STR, slug=_STR), "name")),
+            ),
+        },
+        "/tenants/{tenant_id}/members": {
+            "parameters": [_path_int("tenant_id")],
+            "post": _op(
+                "Make a user a member or owner of a tenant (admins)",
+                {
+                    "201": _created("member", _obj(email=_STR, role=_STR)),
+                    **_ADMIN_ERRORS,
+                    "404": _NOT_FOUND,
+                },
+                requestBody=_body(
+                    _required(
+                        _obj(email=_STR, role={"type": "string", "enum": ["owner", "member"]}),
+                        "email",
+                    )
+                ),
+            ),
+        },
+        "/users": {
+            "post": _op(
+                "Add a user (admins)",
+                {"201": _created("user", _ref("User")), **_ADMIN_ERRORS},
+                requestBody=_body(
+                    _required(
+                        _obj(email=_STR, password=_STR, is_admin={"type": "boolean"}),
+                        "email",
+                        "password",
+                    )
+                ),
+            ),
+        },
+        "/users/{user_id}/active": {
+            "parameters": [_path_int("user_id")],
+            "post": _op(
+                "Activate or deactivate a user (admins; deactivated: logged out everywhere,"
+                " tokens refused)",
+                {
+                    "200": _json(_obj(user=_ref("User")), "The user"),
+                    **_ADMIN_ERRORS,
+                    "404": _NOT_FOUND,
+                },
+                requestBody=_body(_required(_obj(active={"type": "boolean"}), "active")),
+            ),
+        },
         "/jobs/{job_id}": {
             "parameters": [_JOB_ID],
             "get": _op(
@@ -234,7 +414,16 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
         },
     }
     error_schema = _obj(
-        error=_obj(message={"type": "string"}, field={"type": "string", "nullable": True})
+        error=_obj(
+            message={"type": "string"},
+            field={"type": "string", "nullable": True},
+            errors={
+                "type": "array",
+                "items": _obj(message=_STR, field=_STR),
+                "description": "when several values were refused at once (an app file's):"
+                " each of them, the first one also above",
+            },
+        )
     )
     return {
         "openapi": "3.0.3",
@@ -260,6 +449,7 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                 "Unauthorized": _json(error_schema, "Missing, wrong or revoked token"),
                 "NotFound": _json(error_schema, "No such thing, or not yours"),
                 "Unavailable": _json(error_schema, "The app's host did not answer in time"),
+                "Forbidden": _json(error_schema, "Only admins may do this"),
             },
             "schemas": {
                 "TenantRef": _obj(
@@ -380,6 +570,51 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     "nullable": True,
                     "description": "why the app's runtime is down (null while it answers)",
                 },
+                "NewProgram": {
+                    **_obj(name={"type": "string", "pattern": "^[a-z0-9_-]{1,40}$"}),
+                    "allOf": [_ref("ProgramSettings")],
+                    "required": ["name", "command"],
+                },
+                "ProgramSettings": _obj(
+                    command={"type": "string"},
+                    numprocs={"type": "integer", "minimum": 1, "maximum": 16, "default": 1},
+                    directory={"type": "string", "default": "app"},
+                    environment={"type": "object", "additionalProperties": {"type": "string"}},
+                    stopsignal={"type": "string", "enum": list(STOP_SIGNALS), "default": "TERM"},
+                    stopwaitsecs={"type": "integer", "minimum": 1, "maximum": 3600, "default": 10},
+                ),
+                "SpecPlan": _obj(
+                    changes={
+                        "type": "array",
+                        "items": _obj(
+                            field={"type": "string", "example": "programs.worker.numprocs"},
+                            action={"type": "string", "enum": ["changed", "added", "removed"]},
+                            **{"from": {"nullable": True}, "to": {"nullable": True}},
+                        ),
+                    },
+                    restarts={
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "programs whose processes stop and start again",
+                    },
+                    lines={
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "example": ["~ programs.worker.numprocs: 2 -> 4"],
+                    },
+                    job={**_ref("Job"), "nullable": True},
+                ),
+                "User": _obj(
+                    id=_INT, email=_STR, is_admin={"type": "boolean"}, active={"type": "boolean"}
+                ),
+                "Token": _obj(
+                    id={"type": "integer"},
+                    name={"type": "string"},
+                    prefix={"type": "string"},
+                    created_at={"type": "string", "format": "date-time"},
+                    last_used_at={"type": "string", "format": "date-time", "nullable": True},
+                    revoked_at={"type": "string", "format": "date-time", "nullable": True},
+                ),
                 "Job": _obj(
                     id={"type": "string"},
                     kind={"type": "string"},

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 from typing import Protocol
 
+from .backoff import backoff_delay
 from .config.model import AutoRestart, ProcessConfig
 from .events import PROCESS_STATE_EVENTS, Event
 from .loop import Callback, TimerHandle
@@ -54,6 +55,7 @@ class Process:
         self.backoff = 0  # spawn attempts that failed in a row
         self.spawnerr: str | None = None
         self.exitstatus: int | None = None
+        self.waitstatus: int | None = None  # of the last exit, as waitpid gave it
         self.killing = False  # a stop signal was sent; the next exit is a stop
         self.administrative_stop = False
         self.system_stop = False
@@ -75,7 +77,11 @@ class Process:
         self.state = new
         if new is ProcessState.BACKOFF:
             self.backoff += 1
-            self.delay = self.host.wallclock() + self.backoff
+            if self.config.backoff is None:
+                self.delay = self.host.wallclock() + self.backoff
+            else:  # ours, opt-in: exponential, capped, jittered
+                wait = backoff_delay(self.config.backoff, self.backoff)
+                self.delay = self.host.wallclock() + wait
         event_class = PROCESS_STATE_EVENTS[new]
         self.host.publish(
             event_class(self, old, expected=expected, tries=self.backoff, pid=self.pid)
@@ -162,13 +168,17 @@ class Process:
         )
 
     def _after_backoff(self) -> None:
-        """BACKOFF: retry after the delay, or give up after startretries."""
-        if self.backoff > self.config.startretries:
+        """BACKOFF: retry after the delay, or give up after startretries (never with
+        backoff = exponential)."""
+        if self.config.backoff is None and self.backoff > self.config.startretries:
             self.give_up()
             self.host.log.info(
                 f"gave up: {self.name} entered FATAL state, too many start retries too quickly"
             )
             return
+        if self.config.backoff is not None:
+            wait = max(0.0, self.delay - self.host.wallclock())
+            self.host.log.info(f"backoff: {self.name} retries in {wait:.3g} s (try {self.backoff})")
         self._set_timer(self.delay, self._retry_from_backoff)
 
     def _retry_from_backoff(self) -> None:
@@ -261,6 +271,7 @@ class Process:
     def finish(self, status: int) -> None:
         """The child was reaped with wait status ``status`` (its output already drained)."""
         self._cancel_timer()
+        self.waitstatus = status
         code, description = decode_wait_status(status)
         now = self.host.wallclock()
         self.laststop = now

@@ -11,6 +11,7 @@ import gc
 import os
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import osapi
 from .config import datatypes
@@ -32,6 +33,9 @@ from .rpc.interfaces import log_startup
 from .signals import signame
 from .states import SupervisorState
 from .supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from .history import HistoryBook
 
 ROOT_WARNING = (
     "Supervisor is running as root.  Privileges were not dropped because no user is "
@@ -83,6 +87,7 @@ def run_daemon(config: SupervisordConfig, reload_config: Callable[[], Supervisor
     """Serve until shutdown; restarts in-process on SIGHUP. Returns the exit status."""
     osapi.protect_inherited_fds()
     first = True
+    history: HistoryBook | None = None
     while True:
         log = MainLog(buffer=True, level=config.loglevel)
         for level, text in _startup_messages(config) if first else []:
@@ -99,7 +104,7 @@ def run_daemon(config: SupervisordConfig, reload_config: Callable[[], Supervisor
             if first and not config.nodaemon:
                 for level, text in daemonize(config.directory, config.umask):
                     getattr(log, level)(text)
-            supervisor = _serve(config, log, listeners, reload_config)
+            supervisor = _serve(config, log, listeners, reload_config, history)
         finally:
             close_listeners(listeners)
         first = False
@@ -107,6 +112,7 @@ def run_daemon(config: SupervisordConfig, reload_config: Callable[[], Supervisor
         if supervisor.mood is not SupervisorState.RESTARTING or supervisor.next_config is None:
             return 0
         config = supervisor.next_config
+        history = supervisor.history  # a reload keeps the restart history
 
 
 def _serve(
@@ -114,12 +120,15 @@ def _serve(
     log: MainLog,
     listeners: list[Listener],
     reload_config: Callable[[], SupervisordConfig],
+    history: HistoryBook | None = None,
 ) -> Supervisor:
     log_startup(config, log)
     write_pidfile(config.pidfile)
     log.info(f"supervisord started with pid {os.getpid()}")
     loop = EventLoop()
-    supervisor = Supervisor(config, log, loop, reload_config=reload_config)
+    supervisor = Supervisor(
+        config, log, loop, reload_config=reload_config, previous_history=history
+    )
     _install_signal_handlers(loop, supervisor)
     control = None
     try:

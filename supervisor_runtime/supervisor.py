@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from . import osapi
 from .config.model import (
@@ -24,6 +24,7 @@ from .config.model import (
 )
 from .config.notices import describe
 from .config.skip_broken import keep_last_loaded
+from .dependencies import DependencyGate
 from .eventpool import EventListenerPool
 from .events import (
     TICK_EVENTS,
@@ -36,6 +37,7 @@ from .events import (
     SupervisorStoppingEvent,
     TickEvent,
 )
+from .health import HealthMonitor
 from .logs.childlog import LogFileTable
 from .logs.mainlog import MainLog
 from .loop import Callback, EventLoop, TimerHandle
@@ -44,6 +46,9 @@ from .process import Process
 from .signals import decode_wait_status
 from .spawnerror import SpawnError
 from .states import STOPPED_STATES, ProcessState, SupervisorState
+
+if TYPE_CHECKING:
+    from .history import HistoryBook
 
 DEFAULT_PATH = ("/bin", "/usr/bin", "/usr/local/bin")
 SHUTDOWN_REPORT_INTERVAL = 3.0
@@ -98,6 +103,7 @@ class Supervisor:
         reload_config: Callable[[], SupervisordConfig] | None = None,
         wallclock: Callable[[], float] = time.time,
         os_layer: OSLayer = osapi,
+        previous_history: HistoryBook | None = None,
     ) -> None:
         self.config = config
         self.log = log
@@ -126,6 +132,16 @@ class Supervisor:
         self._level_check_scheduled = False
         self.serverurl = server_url(config)
         self.events.subscribe(ProcessStateEvent, self._on_process_state)
+        # Ours, opt-in: children that are not programs (check commands), by pid.
+        self._helpers: dict[int, Callable[[int], None]] = {}
+        self.health = HealthMonitor(self)
+        self.dependencies = DependencyGate(self)
+        # Ours, opt-in ([supervisord] history = true): each process's last transitions.
+        self.history: HistoryBook | None = None
+        if config.history_size:
+            from .history import open_book
+
+            self.history = open_book(self, config.history_size, previous_history)
         loop.on_error = log.critical
         self.events.on_error = log.critical
 
@@ -179,6 +195,33 @@ class Supervisor:
         self._children[process] = _Child(spawned, output)
         self._by_pid[spawned.pid] = process
         return spawned.pid
+
+    def spawn_helper(
+        self, process: Process, command: str, on_exit: Callable[[int], None]
+    ) -> tuple[int, int | None]:
+        """Run ``command`` as ``process`` would run (its user, directory, umask and
+        environment), its stdout and stderr into one pipe, for a check; ``on_exit(status)``
+        once reaped. Returns (pid, the pipe's read end). Raises SpawnError."""
+        config = process.config
+        request = osapi.SpawnRequest(
+            command=command,
+            path=self.search_path(config),
+            environment=self._child_environment(process),
+            directory=config.directory,
+            umask=config.umask,
+            uid=config.uid,
+            redirect_stderr=True,
+        )
+        spawned = self._os.spawn(request)
+        if spawned.pipes.stdin is not None:
+            os.close(spawned.pipes.stdin)  # a check reads no input: EOF at once
+
+        def reaped(status: int) -> None:
+            self._os.release(spawned, status)
+            on_exit(status)
+
+        self._helpers[spawned.pid] = reaped
+        return spawned.pid, spawned.pipes.stdout
 
     def search_path(self, config: ProcessConfig) -> list[str]:
         """The directories a bare command name of ``config`` is looked up in: its own
@@ -257,7 +300,7 @@ class Supervisor:
         for tick_type in TICK_EVENTS:
             self._schedule_tick(tick_type)
         for process in list(self.all_processes()):
-            process.autostart()
+            self.dependencies.autostart(process)
 
     def _schedule_tick(self, tick_type: type[TickEvent], boundary: float | None = None) -> None:
         """TICK_n at each wall-clock multiple of n seconds, as supervisord times them.
@@ -284,6 +327,9 @@ class Supervisor:
     def reap(self) -> None:
         for pid, status in self._os.reap():
             process = self._by_pid.pop(pid, None)
+            if process is None and pid in self._helpers:
+                self._helpers.pop(pid)(status)
+                continue
             if process is None:
                 _, description = decode_wait_status(status)
                 self.log.info(f"reaped unknown pid {pid} ({description})")
@@ -399,6 +445,7 @@ class Supervisor:
         self.loop.stop()
 
     def close(self) -> None:
+        self.health.close()
         for logs in self._logs.values():
             logs.close()
         self._logs.clear()

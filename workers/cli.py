@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hosting import commands, db, services
+from hosting.app_spec import AppSpec, read_spec, spec_of, spec_text
 from hosting.catalog import TECHS
 from hosting.commands import TOGGLE_KINDS, Actor
 from hosting.errors import HostingError, InvalidInput, NotFound
@@ -271,9 +272,56 @@ class Cli:
         return self._action("stop")
 
     def cmd_apply(self) -> int:
+        """``apply APP``: the app's services again. ``apply -f FILE [APP]``: make the app
+        what its app file says, after showing the changes and asking (or ``--yes``)."""
+        a = self.args
+        if a.file is None:
+            if a.app is None or a.dry_run or a.yes:
+                raise InvalidInput("apply", "give an app, or -f FILE (--dry-run, --yes need -f)")
+            with self.sessions() as session:
+                app = commands.find_app(session, self.actor, a.app)
+                return self.follow(commands.apply_services(session, self.redis(), self.actor, app))
+        if a.file == "-" and not (a.yes or a.dry_run):
+            raise InvalidInput("yes", "the file is standard input, so no answer can be read: --yes")
+        spec = load_spec_file(a.file)
+        with self.sessions() as session:
+            app = commands.find_app(session, self.actor, self._app_of(spec))
+            shown = commands.preview_spec(app, spec).lines()
+            label = f"{app.host.name}/{app.name}"
+        if not shown:
+            self.out(f"{label}: nothing to change")
+            return 0
+        self.out(f"{label}: {a.file} changes")
+        for line in shown:
+            self.out(f"  {line}")
+        if a.dry_run:
+            return 0
+        if not a.yes and not confirm(f"Apply these changes to {label}? [y/N] "):
+            self.out("not applied")
+            return EXIT_INPUT
+        with self.sessions() as session:
+            app = commands.find_app(session, self.actor, self._app_of(spec))
+            # What was confirmed, or nothing: the app may have changed while we asked.
+            if commands.preview_spec(app, spec).lines() != shown:
+                raise InvalidInput("apply", f"{label} changed meanwhile; run apply again")
+            _plan, job = commands.apply_spec(session, self.redis(), self.actor, app, spec)
+            assert job is not None  # the plan had changes
+            return self.follow(job)
+
+    def _app_of(self, spec: AppSpec) -> str:
+        """The app named on the command line, else the file's ``[host/]name``."""
+        if self.args.app:
+            return self.args.app
+        if spec.name is None:
+            raise InvalidInput("app", f"{spec.source} has no name; name the app: apply -f FILE APP")
+        return f"{spec.host}/{spec.name}" if spec.host else spec.name
+
+    def cmd_export(self) -> int:
+        """The app as an app file: apply it again and nothing changes."""
         with self.sessions() as session:
             app = commands.find_app(session, self.actor, self.args.app)
-            return self.follow(commands.apply_services(session, self.redis(), self.actor, app))
+            sys.stdout.write(spec_text(spec_of(app)))
+        return 0
 
     def cmd_delete_app(self) -> int:
         with self.sessions() as session:
@@ -364,6 +412,24 @@ HOST_OPTIONS = (
     "tenant_pids",
     "tenant_cpu_weight",
 )
+
+
+def load_spec_file(path: str) -> AppSpec:
+    """The app file at ``path`` ("-": standard input)."""
+    if path == "-":
+        return read_spec(sys.stdin.read(), "<stdin>")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("file", f"{path}: cannot read it: {exc}") from None
+    return read_spec(text, path)
+
+
+def confirm(question: str) -> bool:
+    """A yes from standard input (no answer, end of input: no)."""
+    print(question, end="", flush=True)
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
 
 
 def number(low: float, high: float, kind: type = int) -> Callable[[str], Any]:
@@ -513,8 +579,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("app", help="app or host/app")
         sub.add_argument("program", nargs="?", default="all")
 
-    sub = command("apply", "apply the app's services again")
-    sub.add_argument("app")
+    sub = command("apply", "apply an app file (-f), or the app's services again")
+    sub.add_argument("app", nargs="?", help="app or host/app (with -f: default the file's)")
+    sub.add_argument("-f", "--file", help="an app file (docs/APP_FILE.md)")
+    sub.add_argument("--dry-run", action="store_true", help="show the changes, apply nothing")
+    sub.add_argument("--yes", action="store_true", help="apply without asking")
+    sub = command("export", "print an app's app file (what apply -f takes)")
+    sub.add_argument("app", help="app or host/app")
     sub = command("delete-app", "stop and remove an app (its logs stay)")
     sub.add_argument("app")
 
@@ -551,7 +622,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return getattr(cli, args.handler)()
     except (HostingError, ValueError) as exc:
-        print(f"hostingctl: {exc}", file=sys.stderr)
+        for each in exc.every if isinstance(exc, InvalidInput) else [exc]:
+            print(f"hostingctl: {each}", file=sys.stderr)
         return EXIT_INPUT
     except RedisError as exc:  # said at once, not after waiting for a job nobody will run
         print(f"hostingctl: the platform's Redis does not answer: {exc}", file=sys.stderr)

@@ -92,8 +92,9 @@ class HostConfig:
     runtime_python: str | None = None
     status_interval: float = 2.0
     status_poller: bool = True
-    # The workers' umask, e.g. "007" on a real host: they run as root, and the panel (the
-    # service account, same group) must be able to write the database files they create.
+    # The umask of the workers and the host's other helpers, e.g. "007" on a real host: they
+    # run as root, and the panel (the service account, same group) must be able to write the
+    # database files any of them creates (the first to open a new SQLite file makes it).
     worker_umask: str | None = None
 
     @property
@@ -196,8 +197,8 @@ def host_config_text(config: HostConfig) -> str:
     queue = program_safe(config.queue)
     env = v.format_environment({HOST_ROOT_ENV: root, "PYTHONUNBUFFERED": "1"})
     programs = []
+    umask = _umask(config)
     if config.workers:
-        umask = [("umask", config.worker_umask)] if config.worker_umask else []
         worker = [
             ("command", f"{python} -m workers.worker {host_arg}"),
             ("process_name", "%(program_name)s-%(process_num)02d"),
@@ -232,6 +233,10 @@ def host_config_text(config: HostConfig) -> str:
     return head + "".join(section + "\n" for section in programs) + include
 
 
+def _umask(config: HostConfig) -> list[tuple[str, str]]:
+    return [("umask", config.worker_umask)] if config.worker_umask else []
+
+
 def _helper_program(config: HostConfig, name: str, module: str, log: str) -> str:
     """A long-running helper of the host's (status poller, reconciler, front): restarted
     if it exits, stopped quickly (it holds no work that must finish)."""
@@ -240,6 +245,7 @@ def _helper_program(config: HostConfig, name: str, module: str, log: str) -> str
         ("command", f"{shlex.quote(sys.executable)} -m {module} --host-root {shlex.quote(root)}"),
         ("directory", root),
         ("environment", v.format_environment({HOST_ROOT_ENV: root, "PYTHONUNBUFFERED": "1"})),
+        *_umask(config),
         ("autostart", "true"),
         ("autorestart", "true"),
         ("startsecs", HELPER_START_SECONDS),

@@ -27,6 +27,9 @@ from hosting.program_section import program_section
 # The techs an app can be built with: defined here, not in models, because rendering must work
 # without SQLAlchemy; the models (a CHECK constraint), the forms and hostingctl import it.
 TECHS = ("python", "node", "php", "custom")
+# The daemons a customer switches on with one click (the seeds' "Povolit Memcached/Redis"):
+# the only services besides custom programs that a user (or an app file) adds.
+TOGGLE_KINDS = ("memcached", "redis")
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 LOG_MAXBYTES = "2MB"
 LOG_BACKUPS = 5
@@ -538,6 +541,12 @@ class CustomKind(ServiceKind):
         _path_key("directory", "working directory (relative to the app root)", "app"),
         Key("stopsignal", "signal that asks it to stop", "TERM", _choice(*STOP_SIGNALS)),
         Key("stopwaitsecs", "seconds to wait after stopsignal before KILL", 10, _int(1, 3600)),
+        Key(
+            "numprocs",
+            "number of processes (name_00, name_01, ... when more than 1)",
+            1,
+            _int(1, 16),
+        ),
     )
 
     def check(self, values: dict[str, Any], tech: str) -> None:
@@ -546,18 +555,30 @@ class CustomKind(ServiceKind):
 
     def build(self, ctx: Context) -> Built:
         values = ctx.values
+        numprocs = values["numprocs"]
+        options: tuple[tuple[str, str], ...] = (
+            ("stopsignal", values["stopsignal"]),
+            ("stopwaitsecs", str(values["stopwaitsecs"])),
+        )
+        if numprocs == 1:  # one process: named as the program, as before numprocs existed
+            log_file, names = ctx.log_file(), (ctx.name,)
+        else:  # the seeds' RQ workers: one log and one process name per process
+            log_file = ctx.path("log", f"{ctx.name}_%(process_num)02d.log")
+            names = tuple(f"{ctx.name}_{num:02d}" for num in range(numprocs))
+            options = (
+                ("process_name", "%(program_name)s_%(process_num)02d"),
+                ("numprocs", str(numprocs)),
+                *options,
+            )
         section = ProgramSection(
             name=ctx.name,
             command=values["command"],
             directory=values["directory"],
-            log_file=ctx.log_file(),
+            log_file=log_file,
             environment=values["environment"],
-            options=(
-                ("stopsignal", values["stopsignal"]),
-                ("stopwaitsecs", str(values["stopwaitsecs"])),
-            ),
+            options=options,
         )
-        return Built(section, process_names=(ctx.name,))
+        return Built(section, process_names=names)
 
 
 KINDS: dict[str, ServiceKind] = {

@@ -32,18 +32,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hosting import services
-from hosting.catalog import ServiceSpec
+from hosting import services, spec_plan
+from hosting.app_spec import AppSpec
+from hosting.catalog import TOGGLE_KINDS, ServiceSpec
 from hosting.db import MAX_ID
 from hosting.errors import InvalidInput, NotFound, ServiceSettingError
 from hosting.log_reads import DEFAULT_LOG_BYTES, READ_SECONDS, check_log_request, request_log
 from hosting.models import App, Host, Job, Membership, Service, Tenant, User
 from hosting.queue import check_arguments, enqueue_job
 from hosting.rendering import render_service
-
-# The daemons a customer switches on with one click (the seeds' "Povolit Memcached/Redis").
-TOGGLE_KINDS = ("memcached", "redis")
-CUSTOM_SETTING_KEYS = ("command", "directory", "environment", "stopsignal", "stopwaitsecs")
+from hosting.spec_plan import Plan, Step
 
 
 @dataclass(frozen=True)
@@ -237,6 +235,12 @@ def set_service_enabled(
 ) -> tuple[Service, Job]:
     """Enable or disable service ``name``; enabling ``memcached`` or ``redis`` the first time
     adds it with the catalog's defaults. Returns the service and the apply job."""
+    service = _set_enabled(session, app, name, enabled)
+    title = f"{'Enable' if enabled else 'Disable'} {service_label(service)}"
+    return service, _enqueue(session, redis, actor, app, "apply_services", title)
+
+
+def _set_enabled(session: Session, app: App, name: str, enabled: bool) -> Service:
     try:
         service: Service | None = services.service_named(session, app, name)
     except NotFound:
@@ -244,12 +248,27 @@ def set_service_enabled(
     if service is None:
         if not enabled or name not in TOGGLE_KINDS:
             raise NotFound(f"app {app.name} has no service {name!r}")
-        service = services.add_service(session, app, name)
-    elif service.kind == "app" and not enabled:
+        return services.add_service(session, app, name)
+    if service.kind == "app" and not enabled:
         raise InvalidInput("name", "the app's main program cannot be disabled here; stop it")
-    else:
-        services.set_service_enabled(session, service, enabled)
-    title = f"{'Enable' if enabled else 'Disable'} {service_label(service)}"
+    return services.set_service_enabled(session, service, enabled)
+
+
+def change_service_settings(
+    session: Session,
+    redis: Any,
+    actor: Actor,
+    app: App,
+    name: str,
+    settings: Mapping[str, Any],
+    *,
+    replace: bool = False,
+) -> tuple[Service, Job]:
+    """Change service ``name``'s settings: merged over its own (a None value restores the
+    default), or replacing them all with ``replace``."""
+    service = services.service_named(session, app, name)
+    services.update_service(session, service, settings, replace=replace)
+    title = f"Change {service_label(service)}"
     return service, _enqueue(session, redis, actor, app, "apply_services", title)
 
 
@@ -264,10 +283,6 @@ def save_custom_program(
     existing: Service | None = None,
 ) -> tuple[Service, Job]:
     """Add a custom program (``existing`` None) or replace an existing one's settings."""
-    unknown = set(settings) - set(CUSTOM_SETTING_KEYS)
-    if unknown:
-        field = sorted(unknown)[0]
-        raise InvalidInput(field, f"unknown setting; known: {', '.join(CUSTOM_SETTING_KEYS)}")
     if existing is None:
         service = services.add_service(session, app, "custom", name, dict(settings))
         title = f"Add program {service.name}"
@@ -279,6 +294,14 @@ def save_custom_program(
     return service, _enqueue(session, redis, actor, app, "apply_services", title)
 
 
+def custom_program(app: App, name: str) -> Service:
+    """The app's custom program ``name``; NotFound when it has none of that name."""
+    for service in app.services:
+        if service.name == name and service.kind == "custom":
+            return service
+    raise NotFound(f"app {app.name} has no custom program {name!r}")
+
+
 def remove_custom_program(
     session: Session, redis: Any, actor: Actor, app: App, service: Service
 ) -> Job:
@@ -287,6 +310,55 @@ def remove_custom_program(
     title = f"Remove program {service.name}"
     services.remove_service(session, service)
     return _enqueue(session, redis, actor, app, "apply_services", title)
+
+
+# -- app files -----------------------------------------------------------------------------
+
+
+def preview_spec(app: App, spec: AppSpec) -> Plan:
+    """What applying ``spec`` to ``app`` would change (nothing is changed)."""
+    return spec_plan.plan(app, spec)
+
+
+def apply_spec(
+    session: Session, redis: Any, actor: Actor, app: App, spec: AppSpec
+) -> tuple[Plan, Job | None]:
+    """Make ``app`` what ``spec`` says, with the same rules as the panel's actions, in one
+    apply job; none at all when nothing differs (so applying a file twice changes nothing
+    the second time). SpecError names the file's field when a value is refused."""
+    plan = spec_plan.plan(app, spec)
+    if not plan.changes:
+        return plan, None
+    for step in plan.steps:
+        with plan.errors_in_file(step):
+            _carry_out(session, app, step)
+    session.refresh(app)  # its services, as changed
+    names = ", ".join(step.name for step in plan.steps)
+    count = len(plan.changes)
+    title = f"Apply app file: {count} change{'s' if count != 1 else ''} ({names})"
+    return plan, _enqueue(session, redis, actor, app, "apply_services", title[:200])
+
+
+def _carry_out(session: Session, app: App, step: Step) -> None:
+    """One step of a plan, through the same ``hosting.services`` calls as the panel's."""
+    service, entry = step.service, step.entry
+    if service is None:
+        assert entry is not None
+        services.add_service(
+            session, app, step.kind, step.name, step.settings, enabled=entry.enabled
+        )
+    elif entry is None:  # left out of the file: a program goes, a service is switched off
+        if service.kind == "custom":
+            services.remove_service(session, service)
+        else:
+            services.set_service_enabled(session, service, False)
+    else:
+        if service.enabled and not entry.enabled:
+            services.set_service_enabled(session, service, False)
+        if step.settings_differ:
+            services.update_service(session, service, step.settings, replace=True)
+        if entry.enabled and not service.enabled:
+            services.set_service_enabled(session, service, True)
 
 
 def apply_services(session: Session, redis: Any, actor: Actor, app: App) -> Job:

@@ -8,6 +8,7 @@ lock instead of failing with "database is locked" when a read transaction tries 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +62,7 @@ def make_engine(
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
     if not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+        create_group_writable(Path(database))
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, **kwargs)
     _configure_sqlite(
         engine, begin=f"BEGIN {sqlite_begin}", wal=not in_memory, foreign_keys=sqlite_foreign_keys
@@ -68,6 +70,17 @@ def make_engine(
     if not in_memory:
         event.listen(engine, "connect", lambda *_: keep_private(Path(database)))
     return engine
+
+
+def create_group_writable(database: Path) -> None:
+    """Make a missing database file 0660 less the umask. SQLite would make it 0644 less the
+    umask, which no umask turns group-writable, yet on a real host the workers (root) and the
+    panel (the service account) share it through their group, with umask 007. SQLite takes an
+    empty file as a new database, and gives its -wal and -shm files the file's mode."""
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o660))
+    except FileExistsError:
+        pass
 
 
 def keep_private(database: Path) -> None:

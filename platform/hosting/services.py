@@ -24,6 +24,7 @@ from hosting import validation as v
 from hosting.catalog import TECHS, ServiceSpec, get_kind
 from hosting.errors import InvalidInput, NotFound, ServiceSettingError, raise_all
 from hosting.job_records import finish_job, jobs_visible_to, record_job, start_job  # noqa: F401
+from hosting.login_sessions import end_user_sessions
 from hosting.models import (
     ROLES,
     App,
@@ -135,6 +136,34 @@ def add_member(session: Session, tenant: Tenant, user: User, role: str = "member
     session.add(membership)
     session.flush()
     return membership
+
+
+def add_member_by_email(session: Session, tenant: Tenant, email: str, role: str) -> Membership:
+    """Make the user with ``email`` a ``role`` of ``tenant`` (the admin pages and API)."""
+    email = (email or "").strip().lower()
+    user = session.scalars(select(User).where(User.email == email)).one_or_none()
+    if user is None:
+        raise InvalidInput("email", f"no user {email}")
+    return add_member(session, tenant, user, role)
+
+
+def set_user_active(session: Session, admin: User, user: User, active: bool) -> User:
+    """(De)activate ``user``; a deactivated user is logged out everywhere, for good, and
+    their API tokens stop working. An admin cannot deactivate themselves."""
+    if user.id == admin.id and not active:
+        raise InvalidInput("active", "you cannot deactivate yourself")
+    user.is_active = active
+    if not active:
+        end_user_sessions(session, user)
+    session.flush()
+    return user
+
+
+def row_or_404(session: Session, model: Any, row_id: int, what: str) -> Any:
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"no {what} {row_id}")
+    return row
 
 
 # -- apps and who sees them -------------------------------------------------------------

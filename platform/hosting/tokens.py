@@ -14,7 +14,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hosting.errors import InvalidInput
+from hosting.errors import InvalidInput, NotFound
 from hosting.models import ApiToken, User, utcnow
 
 TOKEN_MARK = "hst"
@@ -73,3 +73,20 @@ def verify_token(session: Session, plaintext: str) -> User | None:
 def revoke_token(session: Session, token: ApiToken) -> None:
     token.revoked_at = utcnow()
     session.flush()
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    """``user``'s own tokens, newest first (the panel's tokens page and GET /api/v1/tokens)."""
+    statement = select(ApiToken).where(ApiToken.user_id == user.id)
+    return list(session.scalars(statement.order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def revoke_own_token(session: Session, user: User, token_id: int) -> ApiToken:
+    """Revoke ``user``'s token ``token_id`` (again: nothing changes); NotFound for a token
+    that is not theirs, without telling whose it is."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound(f"no token {token_id}")
+    if token.revoked_at is None:
+        revoke_token(session, token)
+    return token

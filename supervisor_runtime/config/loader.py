@@ -20,6 +20,7 @@ from typing import Any
 
 from supervisor_runtime.config import datatypes as dt
 from supervisor_runtime.config.ctl_options import supervisorctl_from_ini
+from supervisor_runtime.config.dependencies import check_graph
 from supervisor_runtime.config.errors import ConfigError
 from supervisor_runtime.config.expand import env_names
 from supervisor_runtime.config.ini import IniParser
@@ -36,8 +37,9 @@ from supervisor_runtime.config.plugins import (
     RPCINTERFACE_FACTORY_KEY,
     read_plugins,
 )
-from supervisor_runtime.config.programs import ParseContext, groups_from_ini
+from supervisor_runtime.config.programs import ParseContext, groups_from_ini, program_section
 from supervisor_runtime.config.reader import SectionReader
+from supervisor_runtime.config.restarts import history_size_of
 from supervisor_runtime.config.skip_broken import (
     blame,
     group_files,
@@ -118,6 +120,7 @@ def _build(ctx: ParseContext, included: list[str]) -> SupervisordConfig:
         ini.sections(), "rpcinterface:", RPCINTERFACE_FACTORY_KEY, ctx.reader
     )
     groups = tuple(_with_global_env(group, daemon.environment) for group in groups_from_ini(ctx))
+    check_graph(groups, lambda process: ctx.reader(program_section(ctx, process)))
     inet = _inet_server(ctx)
     unix = _unix_server(ctx)
     if daemon.user is not None:
@@ -251,6 +254,7 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
     childlogdir = get("childlogdir", default_tempdir(), dt.existing_directory)
     nocleanup = get("nocleanup", "false", dt.boolean)
     strip_ansi = get("strip_ansi", "false", dt.boolean)
+    history_size = history_size_of(reader, here)  # ours, opt-in
     # environment= is expanded twice by stock (once more with host_node_name available).
     env_text = get("environment", "")
     env_names_now = {"here": ctx.here, "host_node_name": ctx.host_node_name}
@@ -279,6 +283,7 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
         childlogdir=childlogdir,
         strip_ansi=strip_ansi,
         environment=environment,
+        history_size=history_size,
     )
 
 

@@ -19,6 +19,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import NamedTuple
 
+from supervisor_runtime.config.check_model import CheckConfig
 from supervisor_runtime.config.ctl_model import PluginConfig, SupervisorctlConfig
 from supervisor_runtime.config.notices import ConfigNotice
 
@@ -67,6 +68,16 @@ class StreamConfig(NamedTuple):
     syslog: bool = False
 
 
+class BackoffConfig(NamedTuple):
+    """Ours, opt-in (``backoff = exponential``): retry for ever, each wait twice the last
+    (from ``initial`` up to ``maximum`` seconds), each shortened at random by up to
+    ``jitter`` (a fraction of it)."""
+
+    initial: float = 1.0
+    maximum: float = 300.0
+    jitter: float = 0.1
+
+
 class ProcessConfig(NamedTuple):
     """One process: a [program:x] section yields ``numprocs`` of these."""
 
@@ -96,7 +107,13 @@ class ProcessConfig(NamedTuple):
     # Program's own environment merged over [supervisord] environment=.
     environment: Mapping[str, str] = NO_ENVIRONMENT
     serverurl: str | None = None  # None means AUTO
-    # Extension (never set by stock configs): none yet.
+    # Extensions (never set by stock configs). Readiness and liveness checks, and what must
+    # be ready before this process starts (config/checks.py, config/dependencies.py):
+    readycheck: CheckConfig | None = None
+    healthcheck: CheckConfig | None = None
+    depends_on: tuple[str, ...] = ()
+    dependency_stop: str = "leave"
+    backoff: BackoffConfig | None = None  # ours: backoff = exponential (config/restarts.py)
 
 
 class GroupConfig(NamedTuple):
@@ -189,3 +206,5 @@ class SupervisordConfig(NamedTuple):
     skip_broken: bool = False
     config_notices: tuple[ConfigNotice, ...] = ()
     group_files: Mapping[str, str] = NO_ENVIRONMENT
+    # Ours, opt-in ([supervisord] history = true): transitions kept per process; 0 is off.
+    history_size: int = 0

@@ -18,7 +18,13 @@ import re
 from collections.abc import Callable, Mapping
 
 from supervisor_runtime.config import datatypes as dt
+from supervisor_runtime.config.checks import CHECK_KEYS, HEALTH, READY, read_check
 from supervisor_runtime.config.cmdline import check_command
+from supervisor_runtime.config.dependencies import (
+    DEPENDENCY_KEYS,
+    read_dependency_stop,
+    read_depends_on,
+)
 from supervisor_runtime.config.ini import IniParser
 from supervisor_runtime.config.model import (
     AnyGroupConfig,
@@ -31,6 +37,7 @@ from supervisor_runtime.config.model import (
 )
 from supervisor_runtime.config.paths import normalize_path
 from supervisor_runtime.config.reader import ConvertedDefaults, SectionReader
+from supervisor_runtime.config.restarts import backoff_of
 
 # Event type names a listener may subscribe to (supervisor.events.EventTypes).
 EVENT_TYPES = frozenset(
@@ -287,6 +294,7 @@ def processes_from_section(
     priority = get("priority", 999, dt.integer)
     autostart = get("autostart", "true", dt.boolean)
     autorestart = get("autorestart", "unexpected", dt.auto_restart)
+    backoff = backoff_of(reader, names)  # ours, opt-in
     startsecs = get("startsecs", 1, dt.integer)
     startretries = get("startretries", 3, dt.integer)
     stopsignal = get("stopsignal", "TERM", dt.signal_number)
@@ -319,6 +327,8 @@ def processes_from_section(
     if stopasgroup and not killasgroup:
         raise reader.fail("Cannot set stopasgroup=true and killasgroup=false")
 
+    # Ours: read the extension keys only where the section has one (most have none).
+    extended = not _EXTENSION_KEYS.isdisjoint(ctx.ini.options(section))
     processes = []
     for process_num in range(numprocs_start, numprocs_start + numprocs):
         names.update(process_num=process_num, numprocs=numprocs)
@@ -346,6 +356,7 @@ def processes_from_section(
         # Not stock: a command exec cannot take (NUL, over ARG_MAX) could never start.
         command = reader.check("command", check_command, command)
         name = reader.expand("process_name", process_name, names, "process_name")
+        extensions = _extension_keys(reader, names) if extended else {}
         processes.append(
             ProcessConfig(
                 name=name,
@@ -371,8 +382,10 @@ def processes_from_section(
                 stopasgroup=stopasgroup,
                 killasgroup=killasgroup,
                 exitcodes=exitcodes,
+                backoff=backoff,
                 environment=environment,
                 serverurl=serverurl,
+                **extensions,
             )
         )
     processes.sort(key=lambda proc: (proc.priority, proc.name))
@@ -380,6 +393,26 @@ def processes_from_section(
 
 
 _CHANNELS = ("stdout", "stderr")
+_EXTENSION_KEYS = CHECK_KEYS | DEPENDENCY_KEYS
+
+
+def program_section(ctx: ParseContext, process: ProcessConfig) -> str:
+    """The section ``process`` was read from ([program:x] inside a [group:y] too)."""
+    for kind in ("program", "fcgi-program", "eventlistener"):
+        section = f"{kind}:{process.program_name}"
+        if ctx.ini.has_section(section):
+            return section
+    return f"program:{process.program_name}"
+
+
+def _extension_keys(reader: SectionReader, names: dict[str, object]) -> dict[str, object]:
+    """Ours, opt-in (stock ignores them): readiness and liveness checks, depends_on."""
+    return {
+        "readycheck": read_check(reader, READY, names),
+        "healthcheck": read_check(reader, HEALTH, names),
+        "depends_on": read_depends_on(reader, names),
+        "dependency_stop": read_dependency_stop(reader, names),
+    }
 
 
 def _stream(

@@ -97,7 +97,8 @@ def do_help(session: Session, arg: str) -> None:
         show_help(session, topic)
         return
     # help (the action itself) is not listed, as in stock.
-    names = sorted(n for n, c in COMMANDS.items() if not c.hidden and n != "help")
+    # Nor our extensions: the index is stock's, word for word.
+    names = sorted(n for n, c in COMMANDS.items() if not (c.hidden or c.extension) and n != "help")
     session.output("")
     out = io.StringIO()
     cmd.Cmd(stdout=out).print_topics("default commands (type help <topic>):", names, 15, 80)
@@ -541,8 +542,9 @@ def do_open(session: Session, arg: str) -> None:
     session.exitstatus = saved
 
 
-# Registers shutdown, reload, version, avail, reread, add, remove and update (it imports
-# the registry, not this module, so importing it last is only about table order).
-from supervisor_runtime.ctl import admin_commands  # noqa: E402, F401
+# Registers shutdown, reload, version, avail, reread, add, remove and update, then ours,
+# history (they import the registry, not this module, so importing them last is only
+# about table order).
+from supervisor_runtime.ctl import admin_commands, history_command  # noqa: E402, F401
 
 __all__ = ["COMMANDS", "Command", "command", "execute", "parse_line"]

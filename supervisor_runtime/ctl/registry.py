@@ -25,20 +25,26 @@ class Command(NamedTuple):  # not a dataclass: see config.ctl_model for why
     completes: Completes = None
     # Not listed by `help` (EOF: what the shell runs at end of input).
     hidden: bool = False
+    # Ours, not stock's: `help <name>` describes it, but the `help` index stays stock's.
+    extension: bool = False
 
 
 COMMANDS: dict[str, Command] = {}
 
 
 def command(
-    name: str, *help_lines: str, completes: Completes = None, hidden: bool = False
+    name: str,
+    *help_lines: str,
+    completes: Completes = None,
+    hidden: bool = False,
+    extension: bool = False,
 ) -> Callable[[Action], Action]:
     """Register ``func`` as the action ``name`` with its help text."""
 
     def register(func: Action) -> Action:
         if name in COMMANDS:
             raise ValueError(f"supervisorctl command {name!r} registered twice")
-        COMMANDS[name] = Command(name, func, help_lines, completes, hidden)
+        COMMANDS[name] = Command(name, func, help_lines, completes, hidden, extension)
         return func
 
     return register

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from supervisor_runtime import API_VERSION
 from supervisor_runtime.ctl import client
 from supervisor_runtime.ctl.client import ServerProxy, ServerUnreachable, connect
+from supervisor_runtime.ctl.health_words import with_health_words
 from supervisor_runtime.ctl.options import CtlOptions
 from supervisor_runtime.rpc.faults import FaultCode
 
@@ -174,19 +175,23 @@ class Session:
     def process_infos_and_notices(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """getAllProcessInfo and the server's config notices ([include] skip_broken), in
         one round trip (system.multicall). A server without notices (stock, or the option
-        off) answers that call with a fault: no notices."""
+        off) answers that call with a fault: no notices. Ours too, in the same round trip:
+        readiness and health words, added after the description of the processes that
+        declare a check or depends_on (ctl/health_words.py)."""
         calls = [
             {"methodName": "supervisor.getAllProcessInfo", "params": []},
             {"methodName": "supervisor.getConfigNotices", "params": []},
+            {"methodName": "runtime.getAllProcessHealth", "params": []},
         ]
         try:
-            infos, notices = self.proxy().system.multicall(calls)
+            infos, notices, health = self.proxy().system.multicall(calls)
         except client.Fault as exc:
             if exc.faultCode != FaultCode.UNKNOWN_METHOD:
                 raise
             return self.supervisor.getAllProcessInfo(), []  # a server without multicall
         if isinstance(infos, dict) and "faultCode" in infos:
             raise client.Fault(infos["faultCode"], infos["faultString"])
+        infos = with_health_words(infos, health)
         if not isinstance(notices, list):
             return infos, []
         return infos, [notice for notice in notices if isinstance(notice, dict)]

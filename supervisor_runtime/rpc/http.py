@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import re
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,6 +212,22 @@ class Responder:
     def alive(self) -> bool:
         """False once the client went away or the answer is complete."""
         return not self.done and not self._connection.closed
+
+    def peer_credentials(self) -> tuple[int, int, int] | None:
+        """(pid, uid, gid) of the client of a unix socket, as the kernel saw it connect
+        (SO_PEERCRED); None on the inet socket or when the kernel will not say."""
+        sock = self._connection.sock
+        if sock.family != socket.AF_UNIX:
+            return None
+        try:
+            data = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        except OSError:
+            return None
+        # struct ucred: three native ints (no struct import for this alone).
+        pid, uid, gid = (
+            int.from_bytes(data[i : i + 4], sys.byteorder, signed=True) for i in (0, 4, 8)
+        )
+        return pid, uid, gid
 
     def on_abort(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` if the connection closes before the answer is complete."""

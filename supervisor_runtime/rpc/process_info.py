@@ -6,6 +6,7 @@ import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..backoff import next_attempt_words
 from ..config.model import AnyGroupConfig, LogfileSpecial, ProcessConfig
 from ..states import ProcessState
 
@@ -80,6 +81,12 @@ def process_info(supervisor: Supervisor, process: Process, now: float | None = N
     info["description"] = describe(
         process.state, start, stop, now_int, process.pid, spawnerr, process.name
     )
+    if process.config.backoff is not None and process.state is ProcessState.BACKOFF:
+        # Ours, opt-in (backoff = exponential): when it is tried again, since it never
+        # gives up.
+        moment = time.time() if now is None else now
+        words = next_attempt_words(process.delay, moment, process.backoff + 1)
+        info["description"] += f"; {words}"
     return info
 
 

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 from .. import VERSION
 from .auth import BasicAuth
 from .faults import RPCError
+from .health_ns import HealthNamespace, uses_health_keys
 from .http import HttpServer, Request, Responder
 from .interfaces import main_interfaces
 from .logtail import handle_logtail, handle_mainlogtail
+from .runtime_ns import serve_when_wanted
 from .supervisor_ns import SupervisorNamespace
 from .system_ns import SystemNamespace
 from .xmlrpc import BadRequest, Deferred, Registry, marshal_fault, marshal_value, parse_call
@@ -41,6 +43,9 @@ class ControlServer:
         for namespace in main_interfaces(supervisor.config):
             self._register_main(namespace)
         SystemNamespace(self.registry).register()
+        if uses_health_keys(supervisor.config):  # ours: readiness, liveness, depends_on
+            HealthNamespace(supervisor).register(self.registry)
+        serve_when_wanted(supervisor, self.registry)  # ours: runtime.*, opt-in
         self._pages: StatusPages | None = None  # see status_pages()
         self.servers: list[HttpServer] = []
         for listener in listeners:
@@ -82,6 +87,19 @@ class ControlServer:
         if auth is not None and not auth.check(request.header("authorization")):
             responder.error(401, headers=[auth.challenge], close=True)
             return
+        book = self.supervisor.history  # ours, opt-in: who asked, for the restart history
+        if book is None:
+            self.route(request, responder)
+            return
+        from .requester import requester_of
+
+        book.begin_request(lambda: requester_of(request, responder, auth))
+        try:
+            self.route(request, responder)
+        finally:
+            book.end_request()
+
+    def route(self, request: Request, responder: Responder) -> None:
         path = request.path
         if path.startswith("/RPC2"):
             self.handle_rpc(request, responder)
@@ -116,6 +134,8 @@ class ControlServer:
             responder.error(400)
             return
         self.log.trace(f"XML-RPC method called: {method}()")
+        if self.supervisor.history is not None:
+            self.supervisor.history.request_method(method)
         try:
             value = self.registry.call(method, params)
         except RPCError as error:

@@ -23,6 +23,7 @@ from ..states import (
     ProcessState,
     SupervisorState,
 )
+from .dependency_start import start_after_dependencies
 from .faults import FaultCode, RPCError
 from .process_info import (
     config_info,
@@ -203,7 +204,7 @@ class SupervisorNamespace:
                     raise RPCError(FaultCode.ALREADY_ADDED, name)
                 group = self.supervisor.groups[config.name]
                 for process in self._by_priority(group):
-                    process.autostart()
+                    self.supervisor.dependencies.autostart(process)
                 return True
         raise RPCError(FaultCode.BAD_NAME, name)
 
@@ -264,7 +265,13 @@ class SupervisorNamespace:
             raise RPCError(FaultCode.ALREADY_STARTED, name)
         if process.state is ProcessState.UNKNOWN:
             raise RPCError(FaultCode.FAILED, f"{name} is in an unknown process state")
+        if self.supervisor.dependencies.unmet(process):  # ours: depends_on
+            return start_after_dependencies(self.supervisor, process, name, wait, self._started)
         process.spawn()
+        return self._started(process, name, wait)
+
+    def _started(self, process: Process, name: str, wait: Any) -> bool | Deferred:
+        """The answer to startProcess once ``process`` was spawned."""
         if process.spawnerr:
             raise RPCError(FaultCode.SPAWN_ERROR, name)
         process.check_started()
@@ -286,6 +293,7 @@ class SupervisorNamespace:
         self._check_running()
         group = self._group(name)
         targets = [p for p in self._by_priority(group) if p.state not in RUNNING_STATES]
+        targets = self.supervisor.dependencies.in_start_order(targets)
         return gather(
             self.supervisor.loop, targets, lambda p: self.startProcess(self._namespec(p), wait)
         )
@@ -294,6 +302,7 @@ class SupervisorNamespace:
         """Start every process not already running; one result struct each."""
         self._check_running()
         targets = [p for p in self._all_by_priority() if p.state not in RUNNING_STATES]
+        targets = self.supervisor.dependencies.in_start_order(targets)
         return gather(
             self.supervisor.loop, targets, lambda p: self.startProcess(self._namespec(p), wait)
         )
@@ -306,6 +315,8 @@ class SupervisorNamespace:
         group, process = self._resolve(name)
         if process is None:
             return self.stopProcessGroup(group.name, wait)
+        if self.supervisor.dependencies.cancel(process, "stopped while waiting"):
+            return True  # ours: a start that waited for its dependencies is called off
         if process.state not in RUNNING_STATES:
             raise RPCError(FaultCode.NOT_RUNNING, name)
         message = process.stop()

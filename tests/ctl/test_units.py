@@ -359,8 +359,10 @@ def test_describe_exception_names_innermost_frame() -> None:
 def test_registry_is_complete() -> None:
     expected = {"add", "avail", "clear", "exit", "fg", "help", "maintail", "open", "pid",
                 "quit", "reload", "remove", "reread", "restart", "shutdown", "signal", "start",
-                "status", "stop", "tail", "update", "version", "EOF"}
+                "status", "stop", "tail", "update", "version", "EOF", "history"}
     assert set(commands.COMMANDS) == expected
+    # Ours are described by `help <name>` but kept out of stock's `help` index.
+    assert {n for n, c in commands.COMMANDS.items() if c.extension} == {"history"}
     for found in commands.COMMANDS.values():
         assert found.hidden or found.help
 

@@ -82,6 +82,8 @@ def test_unknown_kind_and_unknown_or_inapplicable_keys() -> None:
         (ServiceSpec("custom", "c", {}), "command", "needs a command"),
         (custom(stopsignal="STOP"), "stopsignal", "one of TERM"),
         (custom(stopwaitsecs=0), "stopwaitsecs", "between 1 and 3600"),
+        (custom(numprocs=0), "numprocs", "between 1 and 16"),
+        (custom(numprocs=17), "numprocs", "between 1 and 16"),
         (custom(command="   "), "command", "whitespace"),
         (custom(command="sh -c 'unbalanced"), "command", "cannot be split"),
         (custom(command=["ls"]), "command", "must be a string"),
@@ -205,6 +207,21 @@ def test_rendered_files_are_managed_and_listed() -> None:
     assert rendered.directories == ("var/cache",)
     assert rendered.process_names == ("cache",)
     assert render_app_base(ROOT).startswith(MANAGED_HEADER + "\n")
+
+
+def test_a_custom_program_with_numprocs() -> None:
+    """One process: named and logged as the program, as before numprocs existed; more: the
+    seeds' RQ workers' layout, one name and one log per process."""
+    one = render_service(ROOT, custom(numprocs=1))
+    assert one.files == render_service(ROOT, custom()).files
+    assert one.process_names == ("job",)
+    assert "numprocs" not in one.program_text
+    three = render_service(ROOT, custom(numprocs=3))
+    assert three.process_names == ("job_00", "job_01", "job_02")
+    lines = three.program_text.splitlines()
+    assert "process_name=%(program_name)s_%(process_num)02d" in lines
+    assert "numprocs=3" in lines
+    assert f"stdout_logfile={ROOT}/log/job_%(process_num)02d.log" in lines
 
 
 @pytest.mark.parametrize(

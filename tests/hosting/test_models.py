@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,21 @@ def test_revision_0005_titles_jobs_and_drops_log_reads(database_url: str) -> Non
         assert [tuple(row) for row in rows] == [("j-apply", None)]
     finally:
         engine.dispose()
+
+
+def test_a_new_sqlite_database_is_group_writable_under_umask_007(tmp_path: Path) -> None:
+    """The roles' workers (root) and panel (the service account) share the database through
+    their group with umask 007: whichever opens it first, the others can write it and its
+    -wal and -shm files."""
+    path = tmp_path / "hosting.db"
+    old = os.umask(0o007)
+    try:
+        db.upgrade(f"sqlite:///{path}")
+        engine = db.make_engine(f"sqlite:///{path}")
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+            modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.glob("hosting.db*")}
+        engine.dispose()
+    finally:
+        os.umask(old)
+    assert modes == {"hosting.db": 0o660, "hosting.db-wal": 0o660, "hosting.db-shm": 0o660}

@@ -13,9 +13,12 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -350,3 +353,41 @@ def tear_down(installs: list[Install], workdir: Path) -> set[int]:
     kill_leftovers(left)
     remove_tree(workdir)
     return left
+
+
+def running(status_out: str) -> dict[str, str]:
+    """Program name -> state, from `supervisorctl status`."""
+    states = {}
+    for line in status_out.splitlines():
+        words = line.split()
+        if len(words) >= 2:
+            states[words[0]] = words[1]
+    return states
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def http_status(port: int, path: str = "/") -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="GET")
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def wait_ready(port: int, timeout: float = 60) -> int:
+    """The deployed panel's /readyz status, once it is 200 or ``timeout`` seconds passed (the
+    workers register a moment after the panel answers)."""
+    deadline = time.monotonic() + timeout
+    while (status := http_status(port, "/readyz")) != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return status
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None

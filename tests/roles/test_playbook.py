@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,27 +16,17 @@ from tests.roles.playbook import (
     REPO,
     ROLES,
     Install,
+    http_status,
+    mode,
     processes_mentioning,
     redis_call,
+    running,
     tcp_listeners,
+    wait_ready,
     wait_until_gone,
 )
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def running(status_out: str) -> dict[str, str]:
-    """Program name -> state, from `supervisorctl status`."""
-    states = {}
-    for line in status_out.splitlines():
-        words = line.split()
-        if len(words) >= 2:
-            states[words[0]] = words[1]
-    return states
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def host_settings(install: Install) -> dict[str, object]:
@@ -80,25 +66,6 @@ def check_redis_is_private(install: Install) -> None:
     assert processes_mentioning(password) == set()
 
 
-def http_status(port: int, path: str = "/") -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="GET")
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
-def wait_ready(port: int, timeout: float = 60) -> int:
-    """The deployed panel's /readyz status, once it is 200 or ``timeout`` seconds passed (the
-    workers register a moment after the panel answers)."""
-    deadline = time.monotonic() + timeout
-    while (status := http_status(port, "/readyz")) != 200 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return status
-
-
 def installed_versions(venv: Path) -> dict[str, str]:
     done = subprocess.run(
         [str(venv / "bin/python"), "-m", "pip", "freeze", "--exclude-editable"],
@@ -106,11 +73,6 @@ def installed_versions(venv: Path) -> dict[str, str]:
     )  # fmt: skip
     pins = (line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
     return {name.lower(): version for name, version in pins}
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
 
 
 def files_under(root: Path) -> list[str]:
@@ -143,6 +105,7 @@ def test_site_installs_runs_is_idempotent_and_stops(install: Install) -> None:
         expected["front-localhost"] = "RUNNING"
     assert states == expected, host.stdout
     check_redis_is_private(install)
+    check_platform_contracts(install)
     assert http_status(install.web_port) in (200, 302)
     assert http_status(install.web_port, "/healthz") == 200
     assert wait_ready(install.web_port) == 200  # database migrated, Redis, a worker seen
@@ -183,11 +146,8 @@ def test_site_installs_runs_is_idempotent_and_stops(install: Install) -> None:
     assert status.returncode == 3, status.stdout
 
 
-def test_installed_files_match_the_platform_contracts(install: Install) -> None:
+def check_platform_contracts(install: Install) -> None:
     """What the roles render is what the platform's code reads (workers.host, init tools)."""
-    first, recap = install.playbook()
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-
     # host.json loads as workers.host's settings, with the values the role was given: the
     # Redis URL is the socket's, with the password; the user prefix is the platform's own.
     settings = host_settings(install)

@@ -28,9 +28,9 @@ from tests.roles.playbook import (
     parse_recaps,
     run_playbook,
     tear_down,
+    wait_ready,
 )
 from tests.roles.releases import release, replace_once
-from tests.roles.test_playbook import wait_ready
 
 # Three rollouts, the first a fresh install of two hosts (measured: see roles/README.md).
 pytestmark = pytest.mark.timeout(1200)

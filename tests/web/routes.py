@@ -60,11 +60,17 @@ def values_for(route: Route, world: World) -> dict[str, Any]:
         "target": "app",
         "program": "app",
         "action": "restart",
-        "name": "cron" if "programs" in route.rule else "redis",
+        "name": "cron" if "programs" in route.rule else _service_name(route),
         "change": "enable",
         "filename": "panel.css",
     }
     return {key: values[key] for key in route.arguments}
+
+
+def _service_name(route: Route) -> str:
+    """redis: enabled by name (added on first enable); app: a service the world's shop has,
+    for the routes that change an existing one's settings."""
+    return "app" if route.method == "PATCH" else "redis"
 
 
 def url(app: Flask, route: Route, world: World, **override: Any) -> str:

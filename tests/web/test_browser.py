@@ -217,6 +217,26 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     wait_for(lambda: not differences().is_displayed(), "nothing left that differs")
     screenshot(driver, "09-retried")
 
+    # Change it: a change restarts the program, so the form first shows the same field by
+    # field diff as `hostingctl apply --dry-run` and the API's preview; saved on confirming.
+    driver.get(f"{stack.url}/apps/{stack.app_id}/programs/guard/edit")
+    numprocs = driver.find_element(By.NAME, "numprocs")
+    numprocs.clear()
+    numprocs.send_keys("2")
+    driver.find_element(By.CSS_SELECTOR, "main form button[data-submit]").click()
+    preview = wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, "[data-spec-preview]").text,
+        "the change's preview",
+    )
+    assert "~ programs.guard.numprocs: 1 -> 2" in preview
+    assert "Saving restarts: guard" in preview
+    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-spec-preview] li")) == 1
+    screenshot(driver, "09b-program-change-preview")
+    driver.find_element(By.CSS_SELECTOR, "main form button[data-submit]").click()
+    assert "Change program guard" in wait_job_card(driver)
+    for process in ("guard:guard_00", "guard:guard_01"):
+        wait_for(lambda p=process: process_cell(driver, p, "state") == "RUNNING", process)
+
     # Jobs and audit log: who did what, titled by what it did; reading logs is not there.
     driver.find_element(By.LINK_TEXT, "Jobs & audit").click()
     page = driver.page_source

@@ -3,6 +3,7 @@ app's host's queue), what the live JSON endpoints say, and validation errors nex
 
 from __future__ import annotations
 
+import re
 import time
 
 import redis
@@ -129,13 +130,35 @@ def test_add_edit_remove_custom_program(
         }
     page = client.get(f"{base}/scheduler/edit").data.decode()
     assert "python sched.py" in page and "B=two" in page
-    response = client.post(
-        f"{base}/scheduler/edit", data={"name": "ignored", "command": "python sched.py --fast"}
+    # A change is shown first (it restarts the program), saved on confirmation.
+    edit = {"name": "ignored", "command": "python sched.py --fast", "numprocs": "2"}
+    jobs_before = newest_job(app).id
+    response = client.post(f"{base}/scheduler/edit", data=edit)
+    assert response.status_code == 200
+    page = response.data.decode()
+    preview = page[page.index("data-spec-preview") : page.index("</ul>")]
+    assert preview.count("<li") == 6, preview  # exactly the fields that differ
+    command = "~ programs.scheduler.command: &#34;python sched.py&#34; -&gt; &#34;python sched.py"
+    assert f"{command} --fast&#34;" in preview
+    assert "~ programs.scheduler.numprocs: 1 -&gt; 2" in preview
+    assert "~ programs.scheduler.environment.A: &#34;1&#34; -&gt; (none)" in preview
+    assert "~ programs.scheduler.stopsignal: &#34;INT&#34; -&gt; &#34;TERM&#34;" in preview
+    assert "Saving restarts: scheduler" in page
+    assert newest_job(app).id == jobs_before  # nothing saved, nothing queued
+    digest = re.search(r'name="confirmed" value="([0-9a-f]{64})"', page).group(1)
+    stale = client.post(
+        f"{base}/scheduler/edit", data={**edit, "numprocs": "3", "confirmed": digest}
     )
+    assert stale.status_code == 200 and "numprocs: 1 -&gt; 3" in stale.data.decode()
+    response = client.post(f"{base}/scheduler/edit", data={**edit, "confirmed": digest})
     assert response.status_code == 302
     with app.app_context():
         service = get_session().get(Service, service.id)
-        assert service.settings == {"command": "python sched.py --fast"}
+        assert service.settings == {"command": "python sched.py --fast", "numprocs": 2}
+    assert newest_job(app).title == "Change program scheduler"
+    # The same values again: nothing to change, no job.
+    response = client.post(f"{base}/scheduler/edit", data=edit)
+    assert response.status_code == 302 and newest_job(app).title == "Change program scheduler"
     assert client.post(f"{base}/scheduler/remove").status_code == 302
     with app.app_context():
         assert get_session().get(Service, service.id) is None

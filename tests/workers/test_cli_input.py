@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hosting import db, services
@@ -79,3 +80,66 @@ def test_numbers_are_bounded(
 def test_numbers_within_bounds_work(database_url: str, redis_url: str) -> None:
     code, out, err = hostingctl(database_url, redis_url, "jobs", "--limit", "10000")
     assert (code, out, err) == (0, "", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["apply"], "hostingctl: apply: give an app, or -f FILE (--dry-run, --yes need -f)\n"),
+        (["apply", "shop", "--dry-run"], "hostingctl: apply: give an app, or -f FILE"),
+        (["apply", "-f", "/nowhere/app.toml"], "hostingctl: file: /nowhere/app.toml: cannot read"),
+        (["apply", "-f", "-"], "hostingctl: yes: the file is standard input, so no answer"),
+    ],
+)
+def test_apply_without_what_to_apply_is_refused(
+    database_url: str, redis_url: str, args: list[str], message: str
+) -> None:
+    code, out, err = hostingctl(database_url, redis_url, *args)
+    assert code == 2 and out == "", (out, err)
+    assert err.startswith(message)
+
+
+def test_an_app_file_without_a_name_needs_the_app(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "app.toml"
+    path.write_text('[programs.worker]\ncommand = "rq worker"\n')
+    code, out, err = hostingctl(database_url, redis_url, "apply", "-f", str(path), "--dry-run")
+    assert code == 2 and out == "", (out, err)
+    assert err == f"hostingctl: app: {path} has no name; name the app: apply -f FILE APP\n"
+
+
+def test_apply_refuses_when_the_app_changed_while_it_asked(
+    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """What is applied is what was shown: a change made meanwhile (here, by the panel while
+    the operator read the diff) makes apply stop, not apply something else."""
+    from hosting.models import Host, Tenant
+
+    from workers import cli
+
+    engine = db.make_engine(database_url)
+    sessions = db.make_session_factory(engine)
+    with sessions() as session:
+        host = session.query(Host).one()
+        app = services.create_app(session, session.query(Tenant).one(), host, "shop", "python")
+        session.commit()
+    path = tmp_path / "app.toml"
+    path.write_text('name = "shop"\n[programs.worker]\ncommand = "rq worker"\n')
+
+    def answer_while_someone_adds_a_program(question: str) -> bool:
+        with sessions() as session:
+            shop = session.get(type(app), app.id)
+            services.add_service(session, shop, "custom", "cron", {"command": "cron.py"})
+            session.commit()
+        return True
+
+    monkeypatch.setattr(cli, "confirm", answer_while_someone_adds_a_program)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert cli.main(["apply", "-f", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert "+ programs.worker: added" in out
+    assert err == "hostingctl: apply: h1/shop changed meanwhile; run apply again\n"
+    assert Redis.from_url(redis_url).keys("rq:*") == []
+    engine.dispose()

@@ -1,0 +1,112 @@
+"""The restart history (history.py) on a Supervisor driven through a fake OS and clock:
+reasons, causes that carry over a restart, the request in progress, the size bound, and
+restart_reason.record_transition, the entry point the liveness checks call."""
+
+from __future__ import annotations
+
+import signal
+
+from supervisor_runtime.config.model import SupervisordConfig
+from supervisor_runtime.history import Requester
+from supervisor_runtime.restart_reason import record_transition
+from supervisor_runtime.supervisor import Supervisor
+from tests.unit.test_process import FakeHost, make
+from tests.unit.test_shutdown import FakeClock, FakeLog, FakeOS, RecordingLoop, exited, group
+
+
+def daemon(size: int = 20) -> tuple[Supervisor, FakeOS, RecordingLoop]:
+    clock, fake_os = FakeClock(), FakeOS()
+    loop = RecordingLoop(clock=clock)
+    config = SupervisordConfig(config_path="/fake/supervisord.conf", here="/fake")
+    supervisor = Supervisor(
+        config._replace(groups=(group("app", 1),), history_size=size),
+        FakeLog(),  # type: ignore[arg-type]
+        loop,
+        wallclock=clock,
+        os_layer=fake_os,
+    )
+    supervisor.start()
+    loop.run_once(max_wait=0)
+    return supervisor, fake_os, loop
+
+
+def entries(supervisor: Supervisor) -> list[tuple[str, str, str]]:
+    assert supervisor.history is not None
+    return [
+        (t.from_state, t.to_state, t.reason) for t in supervisor.history.transitions("app", "app")
+    ]
+
+
+def test_a_health_restart_carries_its_reason_until_running() -> None:
+    supervisor, fake_os, loop = daemon()
+    process = supervisor.groups["app"].processes["app"]
+    record_transition(process, "liveness: GET /health answered 500 three times")
+    process.stop()
+    fake_os.exit(process.pid, signal.SIGTERM)  # killed by the signal
+    supervisor.reap()
+    process.spawn()
+    loop.run_once(max_wait=0)
+    assert entries(supervisor) == [
+        ("STOPPED", "STARTING", "autostart"),
+        ("STARTING", "RUNNING", "started"),
+        ("RUNNING", "RUNNING", "health"),
+        ("RUNNING", "STOPPING", "health"),
+        ("STOPPING", "STOPPED", "health"),
+        ("STOPPED", "STARTING", "health"),
+        ("STARTING", "RUNNING", "started"),
+    ]
+    assert supervisor.history is not None
+    stopped = supervisor.history.transitions("app", "app")[4]
+    assert stopped.signal == signal.SIGTERM
+    assert stopped.description == (
+        "terminated by SIGTERM; liveness: GET /health answered 500 three times"
+    )
+    # RUNNING again: the cause is spent, a crash is its own reason.
+    fake_os.exit(process.pid, exited(3))
+    supervisor.reap()
+    assert entries(supervisor)[-2:] == [
+        ("RUNNING", "EXITED", "exit"),
+        ("EXITED", "STARTING", "autorestart"),
+    ]
+
+
+def test_a_request_names_who_asked_and_asks_the_kernel_once() -> None:
+    supervisor, _, _ = daemon()
+    book = supervisor.history
+    assert book is not None
+    process = supervisor.groups["app"].processes["app"]
+    asked: list[int] = []
+
+    def requester() -> Requester:
+        asked.append(1)
+        return Requester("unix", uid=1000, pid=4242)
+
+    book.begin_request(requester)
+    book.request_method("supervisor.stopProcess")
+    process.stop()
+    book.end_request()
+    last = book.transitions("app", "app")[-1]
+    assert (last.to_state, last.reason, last.requester) == ("STOPPING", "request", requester())
+    assert last.description.startswith("stopProcess by uid 1000 (")
+    assert last.description.endswith("), pid 4242 on the unix socket")
+    assert len(asked) == 2  # once for the request's transitions, once above
+
+
+def test_the_history_is_bounded() -> None:
+    supervisor, fake_os, _ = daemon(size=3)
+    process = supervisor.groups["app"].processes["app"]
+    for _ in range(10):
+        fake_os.exit(process.pid, exited(1))
+        supervisor.reap()
+    assert len(entries(supervisor)) == 3
+
+
+def test_without_history_record_transition_does_nothing() -> None:
+    host = FakeHost()  # no history attribute at all
+    record_transition(make(host), "whatever")
+    supervisor = Supervisor(
+        SupervisordConfig(config_path="/x", here="/"),
+        FakeLog(),  # type: ignore[arg-type]
+        RecordingLoop(clock=FakeClock()),
+    )
+    assert supervisor.history is None
