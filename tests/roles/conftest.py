@@ -16,9 +16,7 @@ from tests.roles.playbook import (
     build_wheel,
     build_wheelhouse,
     free_port,
-    kill_leftovers,
-    remove_tree,
-    wait_until_gone,
+    tear_down,
 )
 
 
@@ -54,9 +52,5 @@ def install(project_wheel: Path) -> Iterator[Install]:
     try:
         yield inst
     finally:
-        pids = inst.pids()
-        inst.stop()
-        left = wait_until_gone(pids, timeout=30)
-        kill_leftovers(left)
-        remove_tree(workdir)
+        left = tear_down([inst], workdir)
         assert not left, f"processes left running after the init script's stop: {sorted(left)}"

@@ -132,6 +132,9 @@ class Recap:
     failed: int
 
 
+RECAP_KEYS = ("ok", "changed", "unreachable", "failed")  # Recap's fields, in its order
+
+
 @dataclass
 class Install:
     """One prefix install: where it is and the extra vars its runs use."""
@@ -199,35 +202,7 @@ class Install:
         return path
 
     def playbook(self, *args: str) -> tuple[subprocess.CompletedProcess[str], Recap]:
-        vars_file = self.workdir / "extra-vars.json"
-        vars_file.write_text(json.dumps(self.extra_vars()), encoding="utf-8")
-        env = dict(os.environ if self.env is None else self.env)
-        env.update(
-            ANSIBLE_ROLES_PATH=str(ROLES),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="0",
-            ANSIBLE_LOCAL_TEMP=str(self.workdir / "ansible-local"),
-            ANSIBLE_REMOTE_TEMP=str(self.workdir / "ansible-remote"),
-            ANSIBLE_HOME=str(self.workdir / "ansible-home"),
-            ANSIBLE_STDOUT_CALLBACK="default",
-        )
-        proc = subprocess.run(
-            [
-                str(ANSIBLE_PLAYBOOK),
-                "-i",
-                str(self.inventory()),
-                str(ROLES / "site.yml"),
-                "-e",
-                f"@{vars_file}",
-                *args,
-            ],
-            cwd=ROLES,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=PLAYBOOK_TIMEOUT,
-        )
-        return proc, parse_recap(proc.stdout)
+        return run_playbook(self.workdir, self.inventory(), self.extra_vars(), self.env, *args)
 
     def ctl(self, conf: Path, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -254,15 +229,51 @@ class Install:
             subprocess.run([str(self.initd), "stop"], capture_output=True, timeout=120)
 
 
+def run_playbook(
+    workdir: Path,
+    inventory: Path,
+    extra_vars: dict[str, object],
+    env: dict[str, str] | None = None,
+    *args: str,
+    timeout: float = PLAYBOOK_TIMEOUT,
+) -> tuple[subprocess.CompletedProcess[str], Recap]:
+    """roles/site.yml run on ``inventory`` with ``extra_vars``; Ansible's own files go in
+    ``workdir``. ``env``: the environment of ansible-playbook (None: this process's)."""
+    vars_file = workdir / "extra-vars.json"
+    vars_file.write_text(json.dumps(extra_vars), encoding="utf-8")
+    env = dict(os.environ if env is None else env)
+    env.update(
+        ANSIBLE_ROLES_PATH=str(ROLES),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"),
+        ANSIBLE_REMOTE_TEMP=str(workdir / "ansible-remote"),
+        ANSIBLE_HOME=str(workdir / "ansible-home"),
+        ANSIBLE_STDOUT_CALLBACK="default",
+    )
+    proc = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(ROLES / "site.yml"),
+         "-e", f"@{vars_file}", *args],
+        cwd=ROLES, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    return proc, parse_recap(proc.stdout)
+
+
 def parse_recap(stdout: str) -> Recap:
-    matches = list(RECAP_RE.finditer(stdout))
-    if not matches:
+    """The PLAY RECAP's counts, summed over its hosts."""
+    hosts = parse_recaps(stdout).values()
+    return Recap(*(sum(getattr(recap, key) for recap in hosts) for key in RECAP_KEYS))
+
+
+def parse_recaps(stdout: str) -> dict[str, Recap]:
+    """The PLAY RECAP's counts of each host it names."""
+    found = {
+        match["host"]: Recap(*(int(match[key]) for key in RECAP_KEYS))
+        for match in RECAP_RE.finditer(stdout)
+    }
+    if not found:
         raise AssertionError(f"no PLAY RECAP in ansible-playbook output:\n{stdout[-3000:]}")
-    totals = [0, 0, 0, 0]
-    for match in matches:
-        for i, key in enumerate(("ok", "changed", "unreachable", "failed")):
-            totals[i] += int(match[key])
-    return Recap(*totals)
+    return found
 
 
 def processes_mentioning(text: str) -> set[int]:
@@ -342,6 +353,18 @@ def kill_leftovers(pids: set[int]) -> None:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def tear_down(installs: list[Install], workdir: Path) -> set[int]:
+    """Stop every install with the SysV script it installed, wait for all their processes
+    to go, kill what is left, remove ``workdir``; the processes that had to be killed."""
+    pids = set().union(*(inst.pids() for inst in installs))
+    for inst in installs:
+        inst.stop()
+    left = wait_until_gone(pids, timeout=30)
+    kill_leftovers(left)
+    remove_tree(workdir)
+    return left
 
 
 def running(status_out: str) -> dict[str, str]:
