@@ -106,11 +106,11 @@ def offline_pip_env(index_url: str) -> dict[str, str]:
     return env
 
 
-def local_ansible_env(workdir: Path) -> dict[str, str]:
+def local_ansible_env(workdir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of an ansible-playbook run on localhost whose temporary and home
-    directories stay inside ``workdir``."""
+    directories stay inside ``workdir``: ``base`` (None: this process's) with those set."""
     return dict(
-        os.environ,
+        os.environ if base is None else base,
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"),
         ANSIBLE_REMOTE_TEMP=str(workdir / "ansible-remote"),
@@ -241,14 +241,10 @@ def run_playbook(
     ``workdir``. ``env``: the environment of ansible-playbook (None: this process's)."""
     vars_file = workdir / "extra-vars.json"
     vars_file.write_text(json.dumps(extra_vars), encoding="utf-8")
-    env = dict(os.environ if env is None else env)
+    env = local_ansible_env(workdir, env)
     env.update(
         ANSIBLE_ROLES_PATH=str(ROLES),
-        ANSIBLE_NOCOLOR="1",
         ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"),
-        ANSIBLE_REMOTE_TEMP=str(workdir / "ansible-remote"),
-        ANSIBLE_HOME=str(workdir / "ansible-home"),
         ANSIBLE_STDOUT_CALLBACK="default",
     )
     proc = subprocess.run(

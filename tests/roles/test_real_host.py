@@ -39,12 +39,11 @@ import pytest
 from tests.roles.machine import Snapshot, installed_packages
 from tests.roles.playbook import (
     ANSIBLE_PLAYBOOK,
-    ROLES,
     Recap,
     free_port,
     http_status,
     mode,
-    parse_recap,
+    run_playbook,
     running,
     wait_ready,
 )
@@ -105,38 +104,14 @@ class RealHost:
         inventory = self.workdir / "inventory.ini"
         host = f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}"
         inventory.write_text(f"[web]\n{host}\n\n[app_hosts]\n{host}\n", encoding="utf-8")
-        extra = self.workdir / "extra-vars.json"
-        extra.write_text(
-            json.dumps(
-                {
-                    "supervisor_runtime_source": str(self.wheel),
-                    "platform_web_bind": f"127.0.0.1:{self.web_port}",
-                    "platform_web_gunicorn_workers": 1,
-                    "platform_host_worker_numprocs": 1,
-                }
-            ),
-            encoding="utf-8",
-        )
-        env = dict(
-            os.environ,
-            ANSIBLE_ROLES_PATH=str(ROLES),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="0",
-            ANSIBLE_LOCAL_TEMP=str(self.workdir / "ansible-local"),
-            ANSIBLE_REMOTE_TEMP=str(self.workdir / "ansible-remote"),
-            ANSIBLE_HOME=str(self.workdir / "ansible-home"),
-            ANSIBLE_STDOUT_CALLBACK="default",
-        )
-        proc = subprocess.run(
-            [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(ROLES / "site.yml")]
-            + ["-e", f"@{extra}", *args],
-            cwd=ROLES,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,  # alone in CI, but a loaded machine is slow at apt and pip
-        )
-        return proc, parse_recap(proc.stdout)
+        extra_vars = {
+            "supervisor_runtime_source": str(self.wheel),
+            "platform_web_bind": f"127.0.0.1:{self.web_port}",
+            "platform_web_gunicorn_workers": 1,
+            "platform_host_worker_numprocs": 1,
+        }
+        # Alone in CI, but a loaded machine is slow at apt and pip.
+        return run_playbook(self.workdir, inventory, extra_vars, None, *args, timeout=900)
 
 
 @pytest.fixture(scope="module")
