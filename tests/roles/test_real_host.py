@@ -4,9 +4,9 @@ host, then used as the platform's users use it.
 ansible-playbook installs the apt packages, the system users, the /srv layout and the SysV
 script (systemd is not PID 1 here; the unit is checked by test_systemd_unit.py); the operator
 registers the host and an admin with hostingctl, as the README says; the admin logs in to the
-panel and makes an API token; through the API an app is created and Redis enabled; the
-tenant logs in over SSH (a real sshd, the roles' drop-in) and restarts its app with
-supervisorctl inside its container. A second run changes nothing; --check --diff on the
+panel and makes an API token; through the API a tenant and its app are created and Redis
+enabled; the tenant logs in over SSH (a real sshd, the roles' drop-in) and restarts its app
+with supervisorctl inside its container. A second run changes nothing; --check --diff on the
 converged host changes nothing either.
 
 It takes the machine over (/etc, /opt, /srv, /var/lib, Debian's redis-server), so it runs
@@ -264,11 +264,12 @@ def test_roles_deploy_a_working_platform_on_this_host(real_host: RealHost) -> No
     # The operator's first steps (README, "The first deploy").
     hostingctl("create-host", "localhost", "--apps-root", "/srv/apps", "--queue", "localhost")
     hostingctl("create-user", ADMIN, "--admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
-    hostingctl("create-tenant", "Acme", "--slug", "acme")
     assert wait_ready(real_host.web_port) == 200  # the registered host's queue has a worker
 
     panel = Panel(real_host.base)
     panel.log_in_and_make_token(ADMIN, ADMIN_PASSWORD)
+    tenant = panel.api("POST", "/tenants", {"name": "Acme", "slug": "acme"})["tenant"]
+    assert tenant["slug"] == "acme"
     created = panel.api(
         "POST",
         "/apps",
