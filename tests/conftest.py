@@ -31,7 +31,7 @@ def selected_impls() -> list[str]:
 
 @pytest.fixture(params=selected_impls())
 def impl(request: pytest.FixtureRequest) -> str:
-    """"stock" or "ours": which supervisord the test runs."""
+    """Which supervisord the test runs: "stock" or "ours"."""
     return request.param
 
 
@@ -64,6 +64,21 @@ def start_daemon(impl: str, workdir: Path) -> Iterator[Callable[..., Daemon]]:
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+# The roles' tests each run ansible-playbook for minutes (one takes about 6); started last,
+# one of them would keep one core busy while the other idles at the end of the run. They go
+# first, so the short tests fill the gaps around them (longest first). Every xdist worker
+# collects in this same order.
+LONG_FIRST = ("tests/roles/test_rollout.py", "tests/roles/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def long_first(item: pytest.Item) -> int:
+        starts = [i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)]
+        return starts[0] if starts else len(LONG_FIRST)
+
+    items.sort(key=long_first)  # stable: the order within each part is kept
 
 
 # The tenant-attack suite's counts (tests/attacks): every worker appends its tests' counts to

@@ -4,6 +4,7 @@ that are always stopped, and checked to leave no process behind."""
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.roles.playbook import (
     build_wheel,
     build_wheelhouse,
     free_port,
+    offline_pip_env,
     tear_down,
 )
 
@@ -54,3 +56,12 @@ def install(project_wheel: Path) -> Iterator[Install]:
     finally:
         left = tear_down([inst], workdir)
         assert not left, f"processes left running after the init script's stop: {sorted(left)}"
+
+
+@pytest.fixture
+def no_index() -> Iterator[dict[str, str]]:
+    """An environment in which pip has no index: its PIP_INDEX_URL's port is bound, so no one
+    else takes it, but not listening, so a connection is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield offline_pip_env(f"http://127.0.0.1:{sock.getsockname()[1]}/simple/")

@@ -8,6 +8,7 @@ owns its prefix and cleans it up with the SysV script the roles installed there.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -399,3 +400,40 @@ def wait_ready(port: int, timeout: float = 60) -> int:
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
+
+
+def installed_versions(venv: Path) -> dict[str, str]:
+    done = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "freeze", "--exclude-editable"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    pins = (line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
+    return {name.lower(): version for name, version in pins}
+
+
+def pins(constraints: Path) -> dict[str, str]:
+    """name -> version of every `name==version` line (names lower case, - for _ and .)."""
+    found = {}
+    for line in constraints.read_text(encoding="utf-8").splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            found[name.strip().lower().replace("_", "-").replace(".", "-")] = version.strip()
+    return found
+
+
+def check_pinned(venv: Path, constraints: Path) -> None:
+    """Every package in the virtualenv but pip's own and the project (installed by path,
+    pip freeze names it by its wheel's URL) is at its pin."""
+    installed = {
+        name.replace("_", "-").replace(".", "-"): version
+        for name, version in installed_versions(venv).items()
+    }
+    for tool in ("pip", "setuptools", "wheel", "hosting-platform"):
+        installed.pop(tool, None)
+    pinned = pins(constraints)
+    assert {"sqlalchemy", "rq", "redis", "gunicorn", "flask", "alembic"} <= installed.keys()
+    assert {name: pinned.get(name) for name in installed} == installed
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -16,11 +16,13 @@ from tests.roles.playbook import (
     REPO,
     ROLES,
     Install,
+    check_pinned,
     http_status,
     mode,
     processes_mentioning,
     redis_call,
     running,
+    sha256,
     tcp_listeners,
     wait_ready,
     wait_until_gone,
@@ -66,20 +68,17 @@ def check_redis_is_private(install: Install) -> None:
     assert processes_mentioning(password) == set()
 
 
-def installed_versions(venv: Path) -> dict[str, str]:
-    done = subprocess.run(
-        [str(venv / "bin/python"), "-m", "pip", "freeze", "--exclude-editable"],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    pins = (line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
-    return {name.lower(): version for name, version in pins}
-
-
 def files_under(root: Path) -> list[str]:
     return sorted(str(path.relative_to(root)) for path in root.rglob("*"))
 
 
-def test_site_installs_runs_is_idempotent_and_stops(install: Install) -> None:
+def test_site_installs_runs_is_idempotent_and_stops(
+    install: Install, wheelhouse: Path, no_index: dict[str, str]
+) -> None:
+    # As a host with no package index installs: from the offline wheelhouse alone (the
+    # real-host test installs from the index).
+    install.more_vars["supervisor_runtime_wheelhouse"] = str(wheelhouse)
+    install.env = no_index
     first, recap = install.playbook()
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     assert recap.failed == 0 and recap.unreachable == 0
@@ -110,17 +109,18 @@ def test_site_installs_runs_is_idempotent_and_stops(install: Install) -> None:
     assert http_status(install.web_port, "/healthz") == 200
     assert wait_ready(install.web_port) == 200  # database migrated, Redis, a worker seen
 
-    # Every dependency is at the version constraints.txt pins.
-    pinned = installed_versions(install.prefix / "opt/hosting/venv")
-    constraints = dict(
-        line.lower().split("==", 1)
-        for line in (REPO / "constraints.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    )
-    assert pinned and {name: pinned[name] for name in pinned if name in constraints} == {
-        name: constraints[name] for name in pinned if name in constraints
+    # The wheelhouse is on the host, and the project's wheel installed is its own (not
+    # supervisor_runtime_source's, which the play was also given and must not use); every
+    # package in the venv is at its pin.
+    shipped = install.prefix / "opt/hosting/wheelhouse"
+    assert {p.name: sha256(p) for p in shipped.iterdir()} == {
+        p.name: sha256(p) for p in wheelhouse.iterdir()
     }
-    assert {"sqlalchemy", "rq", "redis", "gunicorn"} <= pinned.keys() & constraints.keys()
+    ours = next(wheelhouse.glob("hosting_platform-*.whl"))
+    assert sha256(install.prefix / "opt/hosting/dist" / ours.name) == sha256(ours)
+    assert sha256(ours) != sha256(install.wheel)
+    check_pinned(install.prefix / "opt/hosting/venv", wheelhouse / "constraints.txt")
+    assert (wheelhouse / "constraints.txt").read_bytes() == (REPO / "constraints.txt").read_bytes()
 
     # The second run changes nothing, and keeps the generated secrets.
     secret = (install.prefix / "etc/hosting/secret_key").read_text()
