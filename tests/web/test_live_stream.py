@@ -109,14 +109,20 @@ def serve(app_config: dict[str, Any], fast_passwords: None) -> Iterator[Callable
         app.extensions["redis"].close()
 
 
-def test_app_stream_sends_the_status_then_each_change(
-    serve: Callable[..., Served], redis_client: redis.Redis
+@pytest.mark.parametrize("via", ["page", "api"])
+def test_a_stream_sends_the_status_route_then_each_change(
+    serve: Callable[..., Served], redis_client: redis.Redis, via: str
 ) -> None:
+    """The page's stream (login) sends the page's status JSON, the API's (token) the API's
+    status: on connect, then after each change the feeder writes and publishes."""
     served = serve()
     shop = served.world.shop_id
     feed_status(redis_client, shop, 100)
-    cookie = served.session()
-    with served.stream(f"/apps/{shop}/events", cookie) as stream:
+    if via == "page":
+        headers, prefix, status_path = served.session(), "", f"/apps/{shop}/status.json"
+    else:
+        headers, prefix, status_path = served.token(), "/api/v1", f"/api/v1/apps/{shop}/status"
+    with served.stream(f"{prefix}/apps/{shop}/events", headers) as stream:
         assert stream.status == 200
         assert stream.headers["Content-Type"].startswith("text/event-stream")
         assert stream.headers["Cache-Control"] == "no-store"
@@ -124,9 +130,9 @@ def test_app_stream_sends_the_status_then_each_change(
         first = stream.next()
         assert stream.retry == 1000
         assert first is not None and first.name == "status"
-        # Exactly what the page's status route says.
-        code, route = get_json(served.url, f"/apps/{shop}/status.json", cookie)
-        assert code == 200 and first.data == route
+        code, route = get_json(served.url, status_path, headers)
+        assert code == 200 and first.data == route  # exactly what the status route says
+        assert ("jobs" in first.data) == (via == "page")
         assert {p["pid"] for p in first.data["processes"]} == {100, 101}
 
         published = time.monotonic()
@@ -136,30 +142,12 @@ def test_app_stream_sends_the_status_then_each_change(
         assert before == []
         assert [p["pid"] for p in event.data["processes"] if p["name"] == "app"] == [200]
         assert took < 1.0, f"the change took {took:.3f}s to arrive"
+        assert event.data == get_json(served.url, status_path, headers)[1]
 
         feed_status(redis_client, shop, 300, "EXITED")
         event, _ = stream.until("status")
         row = next(p for p in event.data["processes"] if p["name"] == "app")
         assert (row["state"], row["pid"], event.data["state"]) == ("EXITED", None, "partial")
-
-
-def test_api_stream_sends_the_api_status_payload(
-    serve: Callable[..., Served], redis_client: redis.Redis
-) -> None:
-    served = serve()
-    shop = served.world.shop_id
-    feed_status(redis_client, shop, 100)
-    token = served.token()
-    with served.stream(f"/api/v1/apps/{shop}/events", token) as stream:
-        assert stream.status == 200
-        assert stream.headers["Content-Type"].startswith("text/event-stream")
-        first = stream.next()
-        code, route = get_json(served.url, f"/api/v1/apps/{shop}/status", token)
-        assert first is not None and first.name == "status"
-        assert code == 200 and first.data == route and "jobs" not in first.data
-        feed_status(redis_client, shop, 555)
-        event, _ = stream.until("status", lambda d: "555" in str(d["processes"]))
-        assert event.data == get_json(served.url, f"/api/v1/apps/{shop}/status", token)[1]
 
 
 def test_history_and_job_events(serve: Callable[..., Served], redis_client: redis.Redis) -> None:
