@@ -182,11 +182,10 @@ def stream_response(lines: Iterator[str], slot: Slot) -> Response:
     return response
 
 
-def busy_response(slots: Slots) -> Response:
-    """Beyond the cap: 503 with Retry-After; the page polls meanwhile."""
-    body = json.dumps(
-        {"error": {"message": f"too many event streams open ({slots.size})", "field": None}}
-    )
+def unavailable_response(message: str) -> Response:
+    """No stream now (beyond the cap, Redis away): 503 with Retry-After; the page polls
+    meanwhile and tries again then."""
+    body = json.dumps({"error": {"message": message, "field": None}})
     response = Response(body, status=503, mimetype="application/json")
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response.headers["Cache-Control"] = "no-store"

@@ -15,6 +15,7 @@ credential itself (a logged-out session or revoked token ends the stream).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,21 +28,24 @@ from hosting.errors import NotFound
 from hosting.live_events import APP_CHANNEL_PREFIX, app_channel
 from hosting.models import App, User
 from hosting.status import read_app_status
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin_web.event_stream import (
     Batch,
     Limits,
+    Slot,
     Slots,
-    busy_response,
     event_lines,
     sse,
     stream_response,
+    unavailable_response,
 )
 from admin_web.extensions import LOGIN_SESSION_KEY, get_redis, get_session, me
 from admin_web.presenters import app_state, history_payload, page_status_payload
 
 bp = Blueprint("live", __name__)
+log = logging.getLogger(__name__)
 
 # What an app stream sends as its status: the page's payload, or the API's.
 StatusOf = Callable[[Session, User, App, Any], dict[str, Any]]
@@ -87,14 +91,34 @@ class _Reads:
             return user is not None
 
 
+def _start(subscribe: Callable[[Any], Any]) -> tuple[Any, Slot] | Response:
+    """A place among the process's streams and a subscribed pub/sub connection, or the 503
+    that says why not. The request's database session is closed: the stream opens short
+    ones of its own when it reads."""
+    slots: Slots = current_app.extensions["event_slots"]
+    slot = slots.take()
+    if slot is None:
+        return unavailable_response(f"too many event streams open ({slots.size})")
+    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    try:
+        subscribe(pubsub)
+    except RedisError as exc:
+        pubsub.close()
+        slot.release()
+        log.warning("no event stream: Redis: %s", exc)
+        return unavailable_response("live updates are unavailable (Redis does not answer)")
+    get_session().close()
+    return pubsub, slot
+
+
 def app_events(viewer: Viewer, app: App, status_of: StatusOf) -> Response:
     """The event stream of ``app`` (already loaded through the access check)."""
-    slot = current_app.extensions["event_slots"].take()
-    if slot is None:
-        return busy_response(current_app.extensions["event_slots"])
-    redis, reads, app_id = get_redis(), _Reads(viewer), app.id
-    get_session().close()  # the request's session: the stream opens its own when it reads
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    app_id = app.id
+    started = _start(lambda pubsub: pubsub.subscribe(app_channel(app_id)))
+    if isinstance(started, Response):
+        return started
+    pubsub, slot = started
+    redis, reads = get_redis(), _Reads(viewer)
 
     def read(kinds: dict[str, dict[str, Any]]) -> list[str] | None:
         with reads.sessions() as session:
@@ -116,12 +140,6 @@ def app_events(viewer: Viewer, app: App, status_of: StatusOf) -> Response:
     def first() -> list[str]:
         return read({"status": {}}) or []
 
-    try:
-        pubsub.subscribe(app_channel(app_id))
-    except Exception:
-        pubsub.close()
-        slot.release()
-        raise
     lines = event_lines(
         pubsub, first, lambda batch: read(batch.get(app_id, {})), reads.credential_holds, _limits()
     )
@@ -132,13 +150,12 @@ def apps_list_events(viewer: Viewer) -> Response:
     """The states of the apps the user may see: all at first, then each that changes. One
     pattern subscription for every app; each app's access is checked when its event comes
     (so an app created since shows), and one refused is remembered (another tenant's)."""
-    slot = current_app.extensions["event_slots"].take()
-    if slot is None:
-        return busy_response(current_app.extensions["event_slots"])
+    started = _start(lambda pubsub: pubsub.psubscribe(f"{APP_CHANNEL_PREFIX}*"))
+    if isinstance(started, Response):
+        return started
+    pubsub, slot = started
     redis, reads = get_redis(), _Reads(viewer)
-    get_session().close()
     refused: set[int] = set()
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)
 
     def states(apps: list[App]) -> list[str]:
         data = {str(a.id): app_state(a, read_app_status(redis, a.id)) for a in apps}
@@ -168,12 +185,6 @@ def apps_list_events(viewer: Viewer) -> Response:
                 apps.append(app)
             return states(apps)
 
-    try:
-        pubsub.psubscribe(f"{APP_CHANNEL_PREFIX}*")
-    except Exception:
-        pubsub.close()
-        slot.release()
-        raise
     lines = event_lines(pubsub, first, render, reads.credential_holds, _limits())
     return stream_response(lines, slot)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -321,3 +322,14 @@ def test_streams_beyond_the_cap_get_503(
                 break
         assert time.monotonic() < deadline, "the closed stream's slot never came back"
         time.sleep(0.1)
+
+
+def test_redis_away_is_a_503_the_page_can_poll_past(
+    serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    served = serve(REDIS_URL=f"unix://{tmp_path}/no-redis.sock")
+    path = f"/api/v1/apps/{served.world.shop_id}/events"
+    with served.stream(path, served.token()) as answer:
+        assert answer.status == 503 and answer.headers["Retry-After"] == "30"
+        assert "Redis does not answer" in answer.body()
+    assert served.app.extensions["event_slots"].open == 0
