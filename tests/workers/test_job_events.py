@@ -18,3 +18,16 @@ def test_redis_away_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptu
         _announce(context, 7)
     assert "app 7: job event not published" in caplog.text
     _announce(context, None)  # a deleted app's job: nothing to tell
+
+
+def test_the_poller_publishes_only_what_a_page_would_show_differently() -> None:
+    from workers.status import _shown
+
+    running = {"name": "app", "statename": "RUNNING", "pid": 7, "now": 100, "description": "up 1s"}
+    status = {"updated": 1.0, "runtime": "up", "processes": [running]}
+    later = {**status, "updated": 3.0, "processes": [{**running, "now": 102, "description": "2s"}]}
+    assert _shown(status) == _shown(later)  # the time went by: no event
+    restarted = {**status, "processes": [{**running, "pid": 8}]}
+    assert _shown(status) != _shown(restarted)
+    assert _shown(status) != _shown({**status, "runtime": "down"})
+    assert _shown(None) != _shown(status)
