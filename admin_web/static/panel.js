@@ -251,7 +251,12 @@
     const activity = document.querySelector("[data-activity]");
     const down = section.querySelector("[data-runtime-down]");
     const history = document.querySelector("[data-history]");
+    // A status read (a fetch after a job event) can come back after a newer one from the
+    // stream: never draw an older status over a newer one ("updated": when it was written).
+    let drawnUpdated = 0;
     const draw = (status) => {
+      if (status.updated && status.updated < drawnUpdated) return;
+      drawnUpdated = status.updated || drawnUpdated;
       setBadge(headerBadge, status.state);
       const why = status.runtime_state;  // set while the runtime is down: the host's view
       if (note) {
