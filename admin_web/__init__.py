@@ -3,7 +3,8 @@
 ``create_app(test_config=None)`` builds the app (flaskr style): config from
 ``hosting.settings`` (DATABASE_URL, REDIS_URL), then each extension's ``init_app`` and one
 blueprint per area: ``auth`` (login, logout, API tokens), ``apps`` (the customer's pages),
-``admin`` (hosts, tenants, users, all jobs), ``job_status`` (job status JSON for live pages),
+``live`` (server-sent events of an app page and the apps list), ``admin`` (hosts, tenants,
+users, all jobs), ``job_status`` (job status JSON for live pages),
 ``api`` (/api/v1, bearer tokens) and ``health`` (/healthz, /readyz). The panel never talks to
 a runtime: it reads the database and Redis (status) and enqueues jobs (``hosting.queue``).
 
@@ -37,10 +38,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     cli.init_app(app)
 
-    from admin_web import admin, api, apps, auth, health, job_status
+    from admin_web import admin, api, apps, auth, health, job_status, live
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(apps.bp)
+    app.register_blueprint(live.bp)
+    live.init_app(app)
     app.register_blueprint(admin.bp)
     app.register_blueprint(job_status.bp)
     app.register_blueprint(api.bp)

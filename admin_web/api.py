@@ -23,13 +23,17 @@ from hosting.job_records import jobs_visible_to
 from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
 from hosting.models import ApiToken, App, Job, Tenant, User
 from hosting.status import read_app_status
+from sqlalchemy.orm import Session
 
+from admin_web import live
 from admin_web.extensions import get_redis, get_session
 from admin_web.job_status import job_for
 from admin_web.openapi import openapi_document
 from admin_web.presenters import (
     app_dict,
     desired_actual,
+    history_limit,
+    history_payload,
     job_dict,
     service_dict,
     status_payload,
@@ -226,6 +230,32 @@ def delete_app(app_id: int) -> Any:
 @token_required
 def app_status(app_id: int) -> Any:
     return jsonify(status_payload(get_session(), _app(app_id), get_redis()))
+
+
+@bp.get("/apps/<int:app_id>/events")
+@token_required
+def app_events(app_id: int) -> Any:
+    """The app's server-sent events (admin_web.live): ``status`` with this API's status
+    payload on connect and on each change, ``history``, ``job`` and ``usage``."""
+    app = _app(app_id)
+    plaintext = request.headers.get("Authorization", "").partition(" ")[2].strip()
+
+    def verify(session: Session) -> User | None:
+        return tokens.verify_token(session, plaintext)
+
+    return live.app_events(live.Viewer(api_user().id, verify), app, _status_of)
+
+
+def _status_of(session: Session, _user: User, app: App, redis: Any) -> dict[str, Any]:
+    return status_payload(session, app, redis)
+
+
+@bp.get("/apps/<int:app_id>/history")
+@token_required
+def app_history(app_id: int) -> Any:
+    """The app's restart history, newest first (``?limit=``, default 50, at most all kept)."""
+    app = _app(app_id)
+    return jsonify(history_payload(get_redis(), app.id, history_limit(request.args.get("limit"))))
 
 
 @bp.get("/apps/<int:app_id>/services")

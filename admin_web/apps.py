@@ -26,6 +26,7 @@ from hosting.commands import Actor
 from hosting.desired_state import actual_state
 from hosting.errors import InvalidInput, NotFound
 from hosting.job_records import jobs_visible_to
+from hosting.live_events import HISTORY_KEEP
 from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
 from hosting.models import App, Host, Job, Service
 from hosting.spec_plan import Plan
@@ -43,16 +44,18 @@ from admin_web.forms import (
 )
 from admin_web.job_status import job_for
 from admin_web.presenters import (
+    RECENT_JOBS,
     app_state,
     config_notices,
     desired_actual,
+    history_limit,
+    history_payload,
     job_dict,
+    page_status_payload,
     process_rows,
-    status_payload,
 )
 
 bp = Blueprint("apps", __name__)
-RECENT_JOBS = 8
 LOG_SIZES = (16 * 1024, 64 * 1024, 256 * 1024)
 
 
@@ -168,6 +171,7 @@ def detail(app_id: int) -> Any:
         customs=[s for s in app.services if s.kind == "custom"],
         others=[s for s in app.services if s.kind not in ("custom", *commands.TOGGLE_KINDS)],
         jobs=jobs,
+        history=history_payload(redis, app.id),
     )
 
 
@@ -175,10 +179,27 @@ def detail(app_id: int) -> Any:
 @login_required
 def status(app_id: int) -> Any:
     app = load_app(app_id)
-    payload = status_payload(get_session(), app, get_redis())
-    jobs = jobs_visible_to(get_session(), me(), app=app, limit=RECENT_JOBS)
-    payload["jobs"] = [job_dict(job, with_result=False) for job in jobs]
-    return jsonify(payload)
+    return jsonify(page_status_payload(get_session(), me(), app, get_redis()))
+
+
+@bp.get("/apps/<int:app_id>/history")
+@login_required
+def history(app_id: int) -> Any:
+    """The app's whole kept restart history (the app page shows the last HISTORY_SHOWN)."""
+    app = load_app(app_id)
+    payload = history_payload(get_redis(), app.id, HISTORY_KEEP)
+    return render_template("apps/history.html", app=app, history=payload)
+
+
+@bp.get("/apps/<int:app_id>/history.json")
+@login_required
+def history_json(app_id: int) -> Any:
+    app = load_app(app_id)
+    try:
+        limit = history_limit(request.args.get("limit"))
+    except InvalidInput as exc:
+        abort(400, description=f"{exc.field}: {exc.message}")
+    return jsonify(history_payload(get_redis(), app.id, limit))
 
 
 @bp.post("/apps/<int:app_id>/control/<target>/<action>")

@@ -15,6 +15,9 @@ SECRET_KEY_FILE = "admin_web_secret_key"
 MAX_REQUEST_BYTES = 1024 * 1024  # forms and JSON bodies are small; uploads do not exist
 LOGIN_FAILURE_LIMIT = 5
 LOGIN_FAILURE_WINDOW_SECONDS = 300
+# Server-sent event streams open at once per panel process (each holds a thread and a Redis
+# connection); gunicorn runs with more threads than this, so pages and forms still get one.
+EVENT_STREAMS_MAX = 24
 
 
 def load_or_create_secret_key(data_dir: Path) -> str:
@@ -71,6 +74,13 @@ def build_config(
         "STATUS_POLL_MS": 2000,
         "STATUS_STALE_SECONDS": 30,
         "LOG_READ_SECONDS": READ_SECONDS,  # how long a log read waits for the app's host
+        # Live pages (admin_web.live): streams per process, each ends after a while (the
+        # browser reconnects), with a keep-alive comment between events, and a burst of
+        # messages coalesced into one read.
+        "EVENT_STREAMS_MAX": int(env.get("PANEL_EVENT_STREAMS") or EVENT_STREAMS_MAX),
+        "EVENT_STREAM_SECONDS": 300.0,
+        "EVENT_KEEPALIVE_SECONDS": 15.0,
+        "EVENT_COALESCE_SECONDS": 0.05,
     }
     secret = env.get("ADMIN_WEB_SECRET_KEY") or env.get("SECRET_KEY")
     if secret:

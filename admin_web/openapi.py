@@ -160,6 +160,39 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                 {"200": _json(_ref("Status"), "Status"), "404": _NOT_FOUND},
             ),
         },
+        "/apps/{app_id}/events": {
+            "parameters": [_APP_ID],
+            "get": _op(
+                "Server-sent events: `status` (the status payload) on connect and on each"
+                " change, `history` (the History payload), `job` and `usage` (the message"
+                " `{app, kind, time}`: read the job or usage again). Keep-alive comments;"
+                " the stream ends after about 5 minutes (reconnect); 503 with Retry-After"
+                " when the panel has too many streams open",
+                {
+                    "200": {
+                        "description": "An event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    "404": _NOT_FOUND,
+                    "503": _UNAVAILABLE,
+                },
+            ),
+        },
+        "/apps/{app_id}/history": {
+            "parameters": [_APP_ID],
+            "get": _op(
+                "The app's restart history kept by the platform, newest first, with crash"
+                " logs (`log_tail`) of unexpected exits",
+                {"200": _json(_ref("History"), "History"), "400": _ERROR, "404": _NOT_FOUND},
+                parameters=[
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                    }
+                ],
+            ),
+        },
         "/apps/{app_id}/services": {
             "parameters": [_APP_ID],
             "get": _op(
@@ -452,6 +485,32 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                 "Forbidden": _json(error_schema, "Only admins may do this"),
             },
             "schemas": {
+                "History": _obj(
+                    app=_INT,
+                    limit=_INT,
+                    more={"type": "boolean", "description": "older entries are kept"},
+                    history={
+                        "type": "array",
+                        "items": _obj(
+                            time={"type": "number", "description": "unix time"},
+                            at={"type": "string", "format": "date-time"},
+                            process={"type": "string", "description": "group:name"},
+                            **{"from": _STR},
+                            to=_STR,
+                            reason=_STR,
+                            description=_STR,
+                            pid=_INT,
+                            exitstatus=_INT,
+                            signal=_STR,
+                            requester={"type": "object"},
+                            who={"type": "string", "nullable": True},
+                            log_tail={
+                                "type": "string",
+                                "description": "the last lines written before an unexpected exit",
+                            },
+                        ),
+                    },
+                ),
                 "TenantRef": _obj(
                     id={"type": "integer"}, slug={"type": "string"}, name={"type": "string"}
                 ),

@@ -8,16 +8,21 @@ as PENDING; one the runtime reports that we did not render (a tenant's own file)
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from hosting.commands import job_title, process_names
 from hosting.desired_state import app_states, summary
-from hosting.models import App, Job, Service
+from hosting.errors import InvalidInput
+from hosting.job_records import jobs_visible_to
+from hosting.live_events import HISTORY_KEEP, read_history
+from hosting.models import App, Job, Service, User
 from hosting.status import read_app_status
 from sqlalchemy.orm import Session
 
 RUNNING = "RUNNING"
+RECENT_JOBS = 8  # jobs an app page lists
+HISTORY_SHOWN = 50  # restart history entries an app page shows; "more" shows all kept
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -119,6 +124,15 @@ def status_payload(session: Session, app: App, redis: Any) -> dict[str, Any]:
     }
 
 
+def page_status_payload(session: Session, user: User, app: App, redis: Any) -> dict[str, Any]:
+    """The app page's status: ``status_payload`` and the app's recent jobs (its activity
+    list), as ``user`` may see them. The status route and the page's event stream send it."""
+    payload = status_payload(session, app, redis)
+    jobs = jobs_visible_to(session, user, app=app, limit=RECENT_JOBS)
+    payload["jobs"] = [job_dict(job, with_result=False) for job in jobs]
+    return payload
+
+
 def service_dict(service: Service) -> dict[str, Any]:
     return {
         "id": service.id,
@@ -177,4 +191,52 @@ def desired_actual(session: Session, app: App, status: dict[str, Any] | None) ->
         "services": rows,
         "apply": apply.as_dict() if apply is not None else None,
         "differences": [row["summary"] for row in rows if row["differs"]],
+    }
+
+
+def requester_words(requester: dict[str, Any] | None) -> str | None:
+    """Who asked for a transition, from the runtime's requester struct: ``uid 1000, pid
+    4242 (unix socket)``, ``user admin from 10.0.0.5:41000 (inet)``; None when nobody did."""
+    if not isinstance(requester, dict):
+        return None
+    parts = [f"{key} {requester[key]}" for key in ("user", "uid", "pid") if requester.get(key)]
+    if requester.get("peer"):
+        parts.append(f"from {requester['peer']}")
+    via = requester.get("via")
+    words = ", ".join(parts) or "an unknown client"
+    return f"{words} ({via} socket)" if via == "unix" else f"{words} ({via or 'unknown'})"
+
+
+def history_row(entry: dict[str, Any]) -> dict[str, Any]:
+    """A kept transition (``hosting.live_events``) as the page and the API show it: the
+    runtime's fields, plus ``at`` (ISO time, UTC) and ``who`` (the requester in words)."""
+    moment = entry.get("time")
+    at = None
+    if isinstance(moment, int | float):
+        at = datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")
+    return {**entry, "at": at, "who": requester_words(entry.get("requester"))}
+
+
+def history_limit(raw: str | None) -> int:
+    """A history route's ``?limit=``: 1 to all that is kept, HISTORY_SHOWN when absent."""
+    if raw is None or raw == "":
+        return HISTORY_SHOWN
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidInput("limit", f"must be a number from 1 to {HISTORY_KEEP}") from None
+    return min(max(limit, 1), HISTORY_KEEP)
+
+
+def history_payload(redis: Any, app_id: int, limit: int = HISTORY_SHOWN) -> dict[str, Any]:
+    """The app's last ``limit`` restart history entries, newest first, and whether more
+    are kept (``more``)."""
+    entries = read_history(redis, app_id, limit + 1)
+    more = len(entries) > limit
+    shown = entries[-limit:] if limit > 0 else []
+    return {
+        "app": app_id,
+        "limit": limit,
+        "more": more,
+        "history": [history_row(entry) for entry in reversed(shown)],
     }

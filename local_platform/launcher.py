@@ -52,6 +52,9 @@ from workers.status import host_apps
 
 # Overridable so that tests can run it beside other servers on this machine.
 PANEL_ADDRESS = os.environ.get("PANEL_ADDRESS", "127.0.0.1:8000")
+# Threads per panel process: more than its event streams (admin_web.config
+# EVENT_STREAMS_MAX, 24), so pages and forms still find a thread with every stream open.
+PANEL_THREADS = 32
 DEMO_APP_PORT = int(os.environ.get("DEMO_APP_PORT", "8080"))
 # Without containers every app shares the host's loopback: memcached then needs a free port.
 DEMO_MEMCACHED_PORT = int(os.environ.get("DEMO_MEMCACHED_PORT", "11211"))
@@ -220,7 +223,10 @@ class LocalPlatform:
             (
                 "command",
                 f"{shlex.quote(str(bin_dir / 'gunicorn'))} --bind {PANEL_ADDRESS} "
-                "--workers 2 --access-logfile - 'admin_web:create_app()'",
+                # gthread: an open event stream (admin_web.live) holds a thread, not a
+                # whole worker; a short graceful stop, as browsers reconnect by themselves.
+                f"--workers 2 --worker-class gthread --threads {PANEL_THREADS} "
+                "--graceful-timeout 5 --access-logfile - 'admin_web:create_app()'",
             ),
             ("environment", format_environment(env)),
             ("directory", str(self.data)),

@@ -33,6 +33,7 @@ from hosting.errors import HostingError
 from hosting.identities import instance_id, user_prefix
 from hosting.job_records import AppBusy, finish_job, get_job, start_job
 from hosting.job_recovery import attempt_failed
+from hosting.live_events import publish_app_event
 from hosting.models import App, Job, utcnow
 from hosting.rendering import render_app_base, render_enabled_services
 from hosting.status import status_key
@@ -144,6 +145,7 @@ def execute(context: Context, job_id: str) -> Any:
             with session_scope(context.sessions) as session:
                 return get_job(session, job_id).result
         kind, arguments, attempts = claimed
+        _announce(context, app_id)  # queued -> running
         log.info("job %s: %s %s (attempt %d)", job_id, kind, arguments, attempts)
         try:
             result = dispatch(context, kind, app_id, arguments)
@@ -160,6 +162,7 @@ def execute(context: Context, job_id: str) -> Any:
             message = f"{type(exc).__name__}: {tenant_safe(str(exc))}"
             with session_scope(context.sessions) as session:
                 attempt_failed(session, job_id, message, runner=runner, now=utcnow())
+            _announce(context, app_id)  # queued again, or failed after the last attempt
             if not isinstance(exc, Exception):
                 raise  # SystemExit and the like: the process is going away
             return None
@@ -214,7 +217,19 @@ def _claim(context: Context, job_id: str, runner: str) -> tuple[str, dict[str, A
 
 def _finish(context: Context, job_id: str, **outcome: Any) -> None:
     with session_scope(context.sessions) as session:
-        finish_job(session, job_id, **outcome)
+        app_id = finish_job(session, job_id, **outcome).app_id
+    _announce(context, app_id)  # done or failed
+
+
+def _announce(context: Context, app_id: int | None) -> None:
+    """Tell the app's live pages that one of its jobs changed state (after the commit, so
+    they read the new state). Only a hint: with Redis away the job goes on."""
+    if app_id is None:
+        return
+    try:
+        publish_app_event(context.redis, app_id, "job")
+    except Exception as exc:
+        log.warning("app %s: job event not published: %s", app_id, exc)
 
 
 # -- the kinds -------------------------------------------------------------------------

@@ -26,8 +26,9 @@ from typing import Any
 
 from hosting.db import session_scope
 from hosting.identities import instance_id, user_prefix
+from hosting.live_events import publish_app_event
 from hosting.models import App, Host
-from hosting.status import write_app_status, write_host_status
+from hosting.status import read_app_status, write_app_status, write_host_status
 from sqlalchemy import select
 
 from workers.host import HostConfig, host_runtime
@@ -111,6 +112,7 @@ def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecu
     up = 0
     for app, (runtime, processes, why, notices) in results.items():
         view = views.get(app.name)
+        before = read_app_status(redis, app.id)
         try:
             write_app_status(
                 redis,
@@ -125,8 +127,23 @@ def poll_once(host: HostConfig, sessions: Any, redis: Any, pool: ThreadPoolExecu
         except (TypeError, ValueError) as exc:  # an answer JSON cannot hold: this app only
             log.warning("app %s: status not stored: %s", app.name, exc)
             continue
+        if _shown(before) != _shown(read_app_status(redis, app.id)):
+            publish_app_event(redis, app.id, "status")  # open pages read it now
         up += runtime == "up"
     return up
+
+
+def _shown(status: dict[str, Any] | None) -> Any:
+    """What a page shows of a status, without what every round changes (the time, the
+    uptime in descriptions): a round that changes nothing publishes nothing."""
+    if status is None:
+        return None
+    processes = [
+        {key: value for key, value in info.items() if key not in ("now", "description")}
+        for info in status.get("processes", [])
+    ]
+    rest = {key: value for key, value in status.items() if key not in ("updated", "processes")}
+    return rest, processes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

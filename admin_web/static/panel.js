@@ -1,8 +1,12 @@
 // The panel's live parts, in plain JavaScript (no framework, nothing from a CDN):
-// - an app page polls its status JSON and redraws the process table, each service's actual
-//   state beside the one asked for, what is not as asked (with Retry), and the activity list;
-// - the apps list polls every app's state;
-// - a job card (shown after a click) follows its job: queued -> running -> done/failed;
+// - an app page listens to its event stream (server-sent events, admin_web/live.py) and
+//   redraws the process table, each service's actual state beside the one asked for, what
+//   is not as asked (with Retry), the activity list and the restart history (with crash
+//   logs); when the stream is refused or lost it polls the status JSON every POLL_MS
+//   instead, and tries the stream again later;
+// - the apps list does the same with every app's state;
+// - a job card (shown after a click) follows its job: queued -> running -> done/failed,
+//   read again at once when the app's stream says one of its jobs changed;
 // - the log viewer reads a log (a GET: no job) and, when following, reads it again;
 // - forms with data-confirm ask first.
 "use strict";
@@ -46,16 +50,55 @@
   }
 
   // Poll `fn` every POLL_MS until it returns true; a failed request just tries again.
+  // `now()` polls at once (again right after, when a poll is under way); `stop()` stops.
   function poll(fn) {
-    let stopped = false;
+    let stopped = false, busy = false, again = false, timer = null;
     async function tick() {
       if (stopped) return;
+      if (busy) { again = true; return; }
+      clearTimeout(timer);
+      busy = true;
       let done = false;
       try { done = await fn(); } catch (error) { console.warn(error); }
-      if (!done && !stopped) setTimeout(tick, POLL_MS);
+      busy = false;
+      if (done) stopped = true;
+      if (stopped) return;
+      if (again) { again = false; tick(); } else timer = setTimeout(tick, POLL_MS);
     }
     tick();
-    return () => { stopped = true; };
+    return { now: tick, stop() { stopped = true; clearTimeout(timer); } };
+  }
+
+  const STREAM_RETRY_MS = 30000;  // a refused stream (503 beyond the cap...) is tried again
+  const STREAM_GRACE_MS = 3000;   // a stream reconnecting longer than this: poll meanwhile
+
+  // Follow `url`'s server-sent events with `handlers` ({event name: fn(data)}); while the
+  // stream is refused or down, `pollOnce` every POLL_MS instead (the page as before).
+  function follow(url, handlers, pollOnce) {
+    let source = null, poller = null, graceTimer = null;
+    const startPolling = () => { if (!poller) poller = poll(async () => { await pollOnce(); return false; }); };
+    const stopPolling = () => { if (poller) { poller.stop(); poller = null; } };
+    function connect() {
+      if (!url || !window.EventSource) { startPolling(); return; }
+      source = new EventSource(url);
+      for (const [name, handler] of Object.entries(handlers)) {
+        source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
+      }
+      source.addEventListener("open", () => { clearTimeout(graceTimer); stopPolling(); });
+      source.addEventListener("error", () => {
+        if (source.readyState === EventSource.CLOSED) {  // refused: poll, try again later
+          source = null;
+          startPolling();
+          setTimeout(connect, STREAM_RETRY_MS);
+        } else {  // reconnecting by itself (the stream's end, a panel restart)
+          clearTimeout(graceTimer);
+          graceTimer = setTimeout(() => {
+            if (source && source.readyState !== EventSource.OPEN) startPolling();
+          }, STREAM_GRACE_MS);
+        }
+      });
+    }
+    connect();
   }
 
   // -- the app page ---------------------------------------------------------------------
@@ -160,6 +203,46 @@
     }));
   }
 
+  // The restart history, newest first (presenters.history_payload); a crash log left open
+  // stays open when the list is redrawn.
+  function historyRow(template, entry) {
+    const row = template.content.firstElementChild.cloneNode(true);
+    row.dataset.key = `${entry.time}|${entry.process}`;
+    row.querySelector("[data-at]").textContent = entry.at ? entry.at.replace("T", " ").replace("+00:00", "") : "—";
+    row.querySelector("[data-process]").textContent = entry.process || "";
+    for (const [selector, state] of [["[data-from]", entry.from], ["[data-to]", entry.to]]) {
+      const badge = row.querySelector(selector);
+      badge.textContent = state || "—";
+      badge.className = `badge ${stateClass(state || "unknown")}`;
+    }
+    row.querySelector("[data-reason] .kind").textContent = entry.reason || "";
+    row.querySelector("[data-description]").textContent = entry.description || "";
+    row.querySelector("[data-who]").textContent = entry.who ? `by ${entry.who}` : "";
+    const crash = row.querySelector("[data-crash-log]");
+    crash.hidden = !entry.log_tail;
+    crash.querySelector("pre").textContent = entry.log_tail || "";
+    return row;
+  }
+
+  function renderHistory(box, payload) {
+    if (!box) return;
+    const tbody = box.querySelector("[data-history-rows]");
+    const template = document.getElementById("history-row");
+    const open = new Set([...tbody.querySelectorAll("tr[data-key]")]
+      .filter((row) => row.querySelector("details[open]")).map((row) => row.dataset.key));
+    const rows = payload.history.map((entry) => historyRow(template, entry));
+    rows.forEach((row) => { if (open.has(row.dataset.key)) row.querySelector("details").open = true; });
+    if (!rows.length) {
+      const empty = document.createElement("tr");
+      empty.className = "empty";
+      empty.innerHTML = '<td colspan="5" class="muted center">No restarts recorded yet.</td>';
+      rows.push(empty);
+    }
+    tbody.replaceChildren(...rows);
+    const more = box.querySelector("[data-history-more]");
+    if (more) more.hidden = !payload.more;
+  }
+
   function watchAppPage(section) {
     const tbody = section.querySelector("[data-process-rows]");
     const template = document.getElementById("process-row");
@@ -167,8 +250,13 @@
     const headerBadge = document.querySelector("h1 [data-app-state]");
     const activity = document.querySelector("[data-activity]");
     const down = section.querySelector("[data-runtime-down]");
-    poll(async () => {
-      const status = await getJSON(section.dataset.statusUrl);
+    const history = document.querySelector("[data-history]");
+    // A status read (a fetch after a job event) can come back after a newer one from the
+    // stream: never draw an older status over a newer one ("updated": when it was written).
+    let drawnUpdated = 0;
+    const draw = (status) => {
+      if (status.updated && status.updated < drawnUpdated) return;
+      drawnUpdated = status.updated || drawnUpdated;
       setBadge(headerBadge, status.state);
       const why = status.runtime_state;  // set while the runtime is down: the host's view
       if (note) {
@@ -194,23 +282,36 @@
       renderDifferences(status);
       renderNotices(section.querySelector("[data-config-notices]"), status.notices || []);
       renderActivity(activity, status.jobs || []);
-      return false;
+    };
+    const drawHistory = (payload) => renderHistory(history, payload);
+    const readStatus = async () => draw(await getJSON(section.dataset.statusUrl));
+    follow(section.dataset.eventsUrl, {
+      status: draw,
+      history: drawHistory,
+      // One of the app's jobs changed: its card and the activity list read it now.
+      job: () => {
+        document.dispatchEvent(new CustomEvent("panel:job"));
+        readStatus().catch((error) => console.warn(error));
+      },
+    }, async () => {
+      await readStatus();
+      if (history) drawHistory(await getJSON(history.dataset.historyUrl));
     });
   }
 
   // -- the apps list --------------------------------------------------------------------
 
   function watchAppsList(grid) {
-    poll(async () => {
-      const data = await getJSON(grid.dataset.appsStatusUrl);
+    const draw = (data) => {
       for (const [id, state] of Object.entries(data.apps)) {
         const card = grid.querySelector(`[data-app-id="${id}"]`);
         if (!card) continue;
         setBadge(card.querySelector("[data-app-state]"), state.state);
         card.querySelector("[data-app-count]").textContent = `${state.running}/${state.total}`;
       }
-      return false;
-    });
+    };
+    follow(grid.dataset.appsEventsUrl, { status: draw },
+      async () => draw(await getJSON(grid.dataset.appsStatusUrl)));
   }
 
   // -- job cards ------------------------------------------------------------------------
@@ -219,7 +320,7 @@
     const badge = card.querySelector("[data-job-status]");
     const detail = card.querySelector("[data-job-detail]");
     const log = card.querySelector("[data-job-log]");
-    poll(async () => {
+    const poller = poll(async () => {
       const { job } = await getJSON(card.dataset.jobUrl);
       card.querySelector(".jobcard-title").textContent = job.title;
       setBadge(badge, job.status);
@@ -237,6 +338,7 @@
       }
       return job.finished;
     });
+    document.addEventListener("panel:job", () => poller.now());
   }
 
   // -- the log viewer -------------------------------------------------------------------

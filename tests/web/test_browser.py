@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,3 +307,180 @@ def _http_get(stack: Stack, path: str = "/") -> bool:
         return True
     except OSError:
         return path != "/"  # a 404 for a made-up path still leaves its log line
+
+
+# -- live updates (admin_web.live): the page follows its event stream ---------------------
+
+
+class CountingRequests:
+    """WSGI middleware counting requests by path, on the server side."""
+
+    def __init__(self, wsgi: Any) -> None:
+        self.wsgi = wsgi
+        self.paths: Counter[str] = Counter()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self.paths[environ["PATH_INFO"]] += 1
+        return self.wsgi(environ, start_response)
+
+
+@dataclass
+class LivePanel:
+    app: Any
+    world: Any
+    url: str
+    requests: CountingRequests
+
+
+@pytest.fixture
+def live_panel(
+    app_config: dict[str, Any], fast_passwords: None, request: pytest.FixtureRequest
+) -> Iterator[LivePanel]:
+    """The panel over the web tests' world (no workers): status and history are written
+    behind its back exactly as the status feeder writes them."""
+    from admin_web import create_app
+    from tests.web.fixtures import SHORT_ROOT, populate
+
+    overrides = getattr(request, "param", {})
+    panel = create_app({**app_config, "STATUS_POLL_MS": 500, **overrides})
+    world = populate(panel, SHORT_ROOT)
+    counting = CountingRequests(panel.wsgi_app)
+    panel.wsgi_app = counting  # type: ignore[method-assign]
+    with ServerThread(panel) as server:
+        yield LivePanel(panel, world, server.url, counting)
+    panel.extensions["hosting_engine"].dispose()
+    panel.extensions["redis"].close()
+
+
+def log_in_live(driver: WebDriver, live: LivePanel) -> None:
+    from tests.web.fixtures import PASSWORD as WEB_PASSWORD
+
+    driver.get(f"{live.url}/login")
+    driver.find_element(By.NAME, "email").send_keys("alice@acme.example")
+    driver.find_element(By.NAME, "password").send_keys(WEB_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".appcard"), "the apps list")
+
+
+def open_app_page(driver: WebDriver, live: LivePanel) -> None:
+    log_in_live(driver, live)
+    driver.get(f"{live.url}/apps/{live.world.shop_id}")
+
+
+def listening(redis_client: Any, channel: str | None = None) -> bool:
+    """A stream is subscribed: to ``channel``, or to the apps list's pattern."""
+    if channel is None:
+        return int(redis_client.execute_command("PUBSUB", "NUMPAT")) >= 1
+    return int(redis_client.pubsub_numsub(channel)[0][1]) >= 1
+
+
+# Set window.__changed to Date.now() when the app row's pid cell says arguments[0].
+WATCH_PID = """
+window.__changed = null;
+const wanted = String(arguments[0]);
+const observer = new MutationObserver(() => {
+  const cell = document.querySelector('tr[data-process="app"] [data-pid]');
+  if (cell && cell.textContent === wanted && window.__changed === null) {
+    window.__changed = Date.now();
+    observer.disconnect();
+  }
+});
+observer.observe(document.querySelector("[data-process-rows]"),
+                 {subtree: true, childList: true, characterData: true});
+"""
+
+
+def test_live_page_follows_the_feeder_without_polling(
+    live_panel: LivePanel, browser: WebDriver, redis_client: Any
+) -> None:
+    from hosting import live_events
+
+    from tests.web.test_live_stream import CRASH, RESTART, feed_history, feed_status
+
+    live, driver = live_panel, browser
+    shop = live.world.shop_id
+    status_path = f"/apps/{shop}/status.json"
+    feed_status(redis_client, shop, 100)
+    open_app_page(driver, live)
+    channel = live_events.app_channel(shop)
+    wait_for(lambda: listening(redis_client, channel), "the page's event stream", 10)
+    wait_for(lambda: process_cell(driver, "app", "pid") == "100", "the first status", 10)
+    polled_before = live.requests.paths[status_path]
+
+    latencies = []
+    for round_ in range(20):
+        pid = 2000 + round_
+        driver.execute_script(WATCH_PID, pid)
+        published = time.time() * 1000
+        feed_status(redis_client, shop, pid)
+        changed = wait_for(
+            lambda: driver.execute_script("return window.__changed"), f"pid {pid} shown", 10
+        )
+        latencies.append(changed - published)
+    assert process_cell(driver, "app", "state") == "RUNNING"
+    feed_status(redis_client, shop, 3000, "EXITED")
+    wait_for(lambda: process_cell(driver, "app", "state") == "EXITED", "the app EXITED", 10)
+    assert process_cell(driver, "app", "pid") == "—"
+    # Not one status.json request: every change came over the stream.
+    assert live.requests.paths[status_path] == polled_before
+    assert live.requests.paths[f"/apps/{shop}/events"] == 1
+    latencies.sort()
+    median = (latencies[9] + latencies[10]) / 2
+    print(f"publish -> DOM change, 20 rounds: median {median:.0f} ms, max {latencies[-1]:.0f} ms")
+    assert median < 500, latencies
+
+    # The restart history, crash log included, arrives the same way; its text stays text.
+    feed_history(redis_client, shop, [CRASH, RESTART])
+    rows = "#history tr[data-history-entry]"
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, rows)) == 2, "two entries", 10)
+    first, second = driver.find_elements(By.CSS_SELECTOR, rows)
+    assert "STARTING" in first.text and "uid 1000, pid 77 (unix socket)" in first.text
+    assert not first.find_element(By.CSS_SELECTOR, "[data-crash-log]").is_displayed()
+    crash = second.find_element(By.CSS_SELECTOR, "[data-crash-log]")
+    crash.find_element(By.CSS_SELECTOR, "summary").click()
+    log_text = crash.find_element(By.CSS_SELECTOR, "pre").text
+    assert "<boom> & 'quotes'" in log_text and "ValueError: bad" in log_text
+    assert driver.find_elements(By.CSS_SELECTOR, "boom") == []
+    driver.execute_script("document.getElementById('history').scrollIntoView()")
+    screenshot(driver, "20-live-history-crash-log")
+    # Kept in Redis: a reload shows it again, from the page itself.
+    driver.get(f"{live.url}/apps/{shop}")
+    entries = driver.find_elements(By.CSS_SELECTOR, rows)
+    assert len(entries) == 2 and "ValueError: bad" in entries[1].get_attribute("innerHTML")
+    screenshot(driver, "21-live-app-page")
+
+
+def test_live_apps_list(live_panel: LivePanel, browser: WebDriver, redis_client: Any) -> None:
+    from tests.web.test_live_stream import feed_status
+
+    live, driver = live_panel, browser
+    log_in_live(driver, live)
+    wait_for(lambda: listening(redis_client), "the list's event stream", 10)
+    badge = f'[data-app-id="{live.world.shop_id}"] [data-app-state]'
+    polled = live.requests.paths["/apps/status.json"]
+    feed_status(redis_client, live.world.shop_id, 100)
+    wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, badge).text.lower() == "running",
+        "shop running on the list",
+        10,
+    )
+    assert live.requests.paths["/apps/status.json"] == polled
+    screenshot(driver, "22-live-apps-list")
+
+
+@pytest.mark.parametrize("live_panel", [{"EVENT_STREAMS_MAX": 0}], indirect=True)
+def test_live_page_polls_when_the_stream_is_refused(
+    live_panel: LivePanel, browser: WebDriver, redis_client: Any
+) -> None:
+    """Beyond the cap (here: none allowed) the stream is a 503 and the page polls."""
+    from tests.web.test_live_stream import feed_status
+
+    live, driver = live_panel, browser
+    shop = live.world.shop_id
+    feed_status(redis_client, shop, 100)
+    open_app_page(driver, live)
+    status_path = f"/apps/{shop}/status.json"
+    wait_for(lambda: live.requests.paths[status_path] >= 2, "the page to poll", 10)
+    feed_status(redis_client, shop, 777)
+    wait_for(lambda: process_cell(driver, "app", "pid") == "777", "the polled change", 10)
+    assert live.requests.paths[f"/apps/{shop}/events"] >= 1

@@ -47,12 +47,13 @@ def test_every_route_is_classified() -> None:
     the ones with an app/job/token in the path are in the isolation tests."""
     for route in ROUTES:
         assert route.endpoint in PUBLIC or route.endpoint.split(".")[0] in {
-            "auth", "apps", "admin", "jobs", "api",
+            "auth", "apps", "live", "admin", "jobs", "api",
         }, route
     assert {r.endpoint for r in OWNED_PAGES} >= {
         "apps.detail", "apps.status", "apps.control", "apps.toggle_service", "apps.logs",
         "apps.logs_json", "apps.retry", "apps.jobs", "apps.delete", "apps.program_new",
         "apps.program_edit", "apps.program_remove", "jobs.show", "auth.revoke_token",
+        "apps.history", "apps.history_json", "live.app_stream",
     }
     assert len(OWNED_API) >= 9
 

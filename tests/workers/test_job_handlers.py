@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hosting import services
+from hosting import live_events, services
 from hosting.models import App, Service
 from hosting.status import read_app_status
 from rq.job import Job as RqJob
@@ -189,7 +189,21 @@ def test_restart_app_and_read_its_log(platform: Platform) -> None:
     wait_until(lambda: http_answers(platform, app_id, port), 10, "the app to answer HTTP")
     before = pids(platform, app_id)["app:app"]
 
+    # The app's live pages hear of the job as it changes (claimed, then done), and of the
+    # new pid from the status poller.
+    listener = platform.redis.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(live_events.app_channel(app_id))
     job = platform.run("program_action", app_id, action="restart", program="app")
+    heard: dict[str, int] = {"job": 0, "status": 0}
+    deadline = time.monotonic() + 15
+    while (heard["job"] < 2 or not heard["status"]) and time.monotonic() < deadline:
+        message = listener.get_message(timeout=0.5)
+        if message is not None:
+            event = live_events.parse_event(message["data"])
+            assert event["app"] == app_id
+            heard[event["kind"]] = heard.get(event["kind"], 0) + 1
+    listener.close()
+    assert heard["job"] == 2 and heard["status"] >= 1, heard
     after = job.result["processes"]["app:app"]
     assert after["state"] == "RUNNING" and after["pid"] not in (0, before)
     wait_until(lambda: http_answers(platform, app_id, port), 10, "the restarted app to answer")
