@@ -13,8 +13,8 @@ for each line it receives:
   newer than the newest one stored are added first (``runtime.getAllProcessHistory``).
 
 One thread and ``selectors``: at idle it sleeps in ``select`` and wakes every few seconds
-to re-read the host's apps (one query) and, every ttl/3, to refresh the TTL of every
-status key in one pipelined round (a stopped feeder leaves no stale status). Streams ask
+to re-read the host's apps (one query) and, every ttl/3 (10 s at most), to refresh the
+TTL of every status key in one pipelined round (a stopped feeder leaves no stale status). Streams ask
 for a ping a minute; one silent for longer than ``SILENT_SECONDS`` is reconnected.
 
 Every connection is checked to be that app's runtime before a byte is sent (SO_PEERCRED:
@@ -63,6 +63,7 @@ HEARTBEAT = 60.0
 SILENT_SECONDS = 2.5 * HEARTBEAT
 REDIS_RETRY_SECONDS = 1.0
 HOST_RETRY_SECONDS = 3.0
+EXPIRE_SECONDS = 10.0  # at most between two rounds of EXPIRE
 RESTREAM_SECONDS = 60.0  # a polled (stock) runtime is asked for the stream again after this
 READ_SIZE = 256 * 1024
 
@@ -152,7 +153,8 @@ class Feeder:
         now = time.monotonic()
         if now >= self.next_expire and self.redis_ok:
             self.expire_round()
-            self.next_expire = now + self.ttl / 3
+            # Also how soon a Redis that lost everything (a restart) is noticed.
+            self.next_expire = now + min(self.ttl / 3, EXPIRE_SECONDS)
 
     def next_wakeup(self) -> float:
         waits = [self.next_apps, self.next_expire]
@@ -466,7 +468,9 @@ class Feeder:
         except Exception as exc:
             return self.redis_failed(exc)
         for tenant, alive in zip(tenants, kept, strict=True):
-            tenant.dirty = tenant.dirty or not alive
+            # Lost (a Redis restart): written again, once there is something to say.
+            known = tenant.mode in ("stream", "poll") or tenant.why is not None
+            tenant.dirty = tenant.dirty or (not alive and known)
         self.flush()
         return None
 

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from hosting.live_events import app_channel, read_history
 from hosting.status import read_app_status
+from redis.exceptions import RedisError
 
 from tests.workers.fixtures import REDIS_SERVER, Platform, wait_until
-from workers.host import host_runtime
+from workers.host import HostConfig, host_runtime, program_safe
 from workers.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(300)
@@ -29,7 +30,10 @@ TENANT = "tenant-web:tenant-web"
 
 
 def app_state(platform: Platform, app_id: int) -> str | None:
-    status = read_app_status(platform.redis, app_id) or {}
+    try:
+        status = read_app_status(platform.redis, app_id) or {}
+    except RedisError:  # restarting
+        return None
     if status.get("runtime") != "up":
         return None
     states = {p["name"]: p["statename"] for p in status.get("processes", [])}
@@ -39,6 +43,11 @@ def app_state(platform: Platform, app_id: int) -> str | None:
 def tenant_rpc(platform: Platform, app_id: int) -> Any:
     """The tenant runtime's XML-RPC, straight (what the tenant's supervisorctl uses)."""
     return Runtime(platform.app_serverurl(app_id), timeout=20)
+
+
+def status_program(host: HostConfig) -> str:
+    name = f"status-{program_safe(host.queue)}"
+    return f"{name}:{name}"
 
 
 def started_app(platform: Platform) -> int:
@@ -81,7 +90,7 @@ def test_a_change_behind_the_panels_back_is_pushed_to_redis_and_subscribers(
 def test_feeder_runtime_and_redis_restarts_recover_by_themselves(platform: Platform) -> None:
     app_id = started_app(platform)
     host = platform.host_of(app_id)
-    status_program = f"status-{host.queue}:status-{host.queue}"
+    feeder = status_program(host)
 
     def stop_then_expect(state_call: str, state: str) -> None:
         with tenant_rpc(platform, app_id) as runtime:
@@ -90,10 +99,10 @@ def test_feeder_runtime_and_redis_restarts_recover_by_themselves(platform: Platf
 
     # The feeder restarted: its new streams' snapshots resync.
     with host_runtime(host) as runtime:
-        runtime.call("stopProcess", status_program)
+        runtime.call("stopProcess", feeder)
         with tenant_rpc(platform, app_id) as tenant:
             tenant.call("stopProcess", "app:app")  # while no feeder runs
-        runtime.call("startProcess", status_program)
+        runtime.call("startProcess", feeder)
     wait_until(lambda: app_state(platform, app_id) == "STOPPED", 10, "resync after feeder")
     stop_then_expect("startProcess", "RUNNING")
 
@@ -142,16 +151,17 @@ def test_a_socket_linked_to_another_tenants_is_refused(platform: Platform) -> No
     sock.symlink_to(platform.app_root(second) / "run" / "supervisor.sock")
     host = platform.host_of(first)
     with host_runtime(host) as runtime:
-        runtime.call("stopProcess", f"status-{host.queue}:status-{host.queue}")
+        runtime.call("stopProcess", status_program(host))
         platform.redis.delete(f"hosting:status:{first}")
-        runtime.call("startProcess", f"status-{host.queue}:status-{host.queue}")
+        runtime.call("startProcess", status_program(host))
 
     def refused() -> dict[str, Any] | None:
         status = read_app_status(platform.redis, first) or {}
         return status if status.get("runtime") == "down" else None
 
     status = wait_until(refused, 15, "web shown down")
-    assert "is not its runtime's; refusing it" in status["error"]
+    log = (Path(host.root) / "log" / "status.log").read_text()
+    assert "is not its runtime's; refusing it" in status["error"], log
     assert status["processes"] == []
     assert app_state(platform, second) == "RUNNING"  # shop's status untouched
     with Runtime(platform.app_serverurl(second)) as shop:
