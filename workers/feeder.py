@@ -14,8 +14,8 @@ for each line it receives:
 
 One thread and ``selectors``: at idle it sleeps in ``select`` and wakes every few seconds
 to re-read the host's apps (one query) and, every ttl/3 (10 s at most), to refresh the
-TTL of every status key in one pipelined round (a stopped feeder leaves no stale status). Streams ask
-for a ping a minute; one silent for longer than ``SILENT_SECONDS`` is reconnected.
+TTL of every status key in one pipelined round (a stopped feeder leaves no stale status).
+Streams ask for a ping a minute; one silent for longer than ``SILENT_SECONDS`` is reconnected.
 
 Every connection is checked to be that app's runtime before a byte is sent (SO_PEERCRED:
 workers.tenants.runtime_peer_check); what it sends is untrusted (workers.state_lines).
@@ -459,8 +459,9 @@ class Feeder:
         host = self.host
         tenants = list(self.tenants.values())
         try:
-            write_host_status(self.redis, host.queue, host.containers, host.containers_off,
-                              self.ttl)
+            write_host_status(
+                self.redis, host.queue, host.containers, host.containers_off, self.ttl
+            )
             pipe = self.redis.pipeline(transaction=False)
             for tenant in tenants:
                 pipe.expire(status_key(tenant.app.id), self.ttl)

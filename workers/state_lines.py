@@ -99,7 +99,8 @@ def clean_transition(entry: Any) -> dict[str, Any] | None:
     for key in TRANSITION_FIELDS:
         if key == "requester" and isinstance(entry.get(key), dict):
             requester = {k: _scalar(v) for k, v in entry[key].items() if isinstance(k, str)}
-            clean[key] = dict(list(requester.items())[:8])
+            known = [(k, v) for k, v in requester.items() if v is not None]
+            clean[key] = dict(known[:8])
         elif key in entry and _scalar(entry[key]) is not None:
             clean[key] = _scalar(entry[key])
     return clean

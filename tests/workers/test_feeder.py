@@ -83,8 +83,10 @@ def test_a_change_behind_the_panels_back_is_pushed_to_redis_and_subscribers(
     assert times == sorted(times) and len(times) == len(set(times))  # nothing twice
     median = statistics.median(latencies)
     assert median < 1.0, latencies  # the poll interval is 30 s
-    print(f"\nmeasured: change -> hosting:status, median {median * 1000:.1f} ms over "
-          f"{len(latencies)}, max {max(latencies) * 1000:.1f} ms")
+    print(
+        f"\nmeasured: change -> hosting:status, median {median * 1000:.1f} ms over "
+        f"{len(latencies)}, max {max(latencies) * 1000:.1f} ms"
+    )
 
 
 def test_feeder_runtime_and_redis_restarts_recover_by_themselves(platform: Platform) -> None:
@@ -122,8 +124,21 @@ def test_feeder_runtime_and_redis_restarts_recover_by_themselves(platform: Platf
     sock = platform.redis_url.removeprefix("unix://")
     platform.redis.shutdown(nosave=True)
     process = subprocess.Popen(
-        [REDIS_SERVER, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-         "--save", "", "--appendonly", "no", "--dir", str(platform.base)],
+        [
+            REDIS_SERVER,
+            "--port",
+            "0",
+            "--unixsocket",
+            sock,
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(platform.base),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
