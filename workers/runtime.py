@@ -141,7 +141,8 @@ class Runtime:
         self.close()
 
     def call(self, method: str, *args: Any) -> Any:
-        """``supervisor.<method>(*args)`` within the deadline; transient failures become
+        """``supervisor.<method>(*args)`` (or ``<namespace>.<method>``, e.g.
+        ``runtime.getAllProcessHistory``) within the deadline; transient failures become
         RuntimeUnavailable, answers that are not XML-RPC become RuntimeRefused."""
         passed = threading.Event()
 
@@ -152,7 +153,8 @@ class Runtime:
         deadline = threading.Timer(self.timeout, cut_off)
         deadline.start()
         try:
-            return getattr(self.proxy.supervisor, method)(*args)
+            namespace, _, name = method.rpartition(".")
+            return getattr(getattr(self.proxy, namespace or "supervisor"), name)(*args)
         except (OSError, xmlrpc.client.Fault, ValueError) as exc:
             if passed.is_set():
                 message = f"{self.label} did not answer within {self.timeout:g}s"

@@ -106,6 +106,14 @@ def test_feeder_runtime_and_redis_restarts_recover_by_themselves(platform: Platf
             tenant.call("stopProcess", "app:app")  # while no feeder runs
         runtime.call("startProcess", feeder)
     wait_until(lambda: app_state(platform, app_id) == "STOPPED", 10, "resync after feeder")
+    # What happened meanwhile is added to the history from the runtime's, once.
+    history = wait_until(
+        lambda: (h := read_history(platform.redis, app_id)) and h[-1]["to"] == "STOPPED" and h,
+        10,
+        "the history backfilled",
+    )
+    times = [entry["time"] for entry in history]
+    assert times == sorted(times) and len(times) == len(set(times))
     stop_then_expect("startProcess", "RUNNING")
 
     # The tenant runtime killed (-9): down, then back with a new snapshot.
