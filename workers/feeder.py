@@ -404,7 +404,8 @@ class Feeder:
         if tenant is None:
             return
         state = line["process"]["statename"]
-        if state == "RUNNING" and tenant.mode in ("down", "poll"):
+        if state in ("STARTING", "RUNNING") and tenant.mode in ("down", "poll"):
+            # Its socket appears while it starts: from now on tried at the fastest pace.
             tenant.mode, tenant.failures, tenant.due = "down", 0, time.monotonic()
         elif tenant.mode == "down":
             self.describe_down([tenant])  # BACKOFF, FATAL...: the cause changed
