@@ -108,8 +108,8 @@ def test_create_app_runs_under_the_host_runtime(platform: Platform) -> None:
     assert (root / "conf/supervisor.d/app.conf").read_text().startswith("; managed")
 
     # Pushed by the feeder once it reaches the new runtime.
-    wait_until(
-        lambda: (read_app_status(platform.redis, app_id) or {}).get("runtime") == "up",
+    status = wait_until(
+        lambda: (s := read_app_status(platform.redis, app_id)) and s["runtime"] == "up" and s,
         10,
         "an up status",
     )
