@@ -405,6 +405,7 @@ HOST_OPTIONS = (
     "runtime_python",
     "status_interval",
     "status_poller",
+    "status_mode",
     "worker_umask",
     "containers",
     "tenant_python",
@@ -468,6 +469,12 @@ def add_host_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--runtime-python", help="interpreter for tenant runtimes")
     sub.add_argument(
         "--status-interval", type=number(0.1, 3600, float), help="seconds between status polls"
+    )
+    sub.add_argument(
+        "--status-mode",
+        choices=("feed", "poll"),
+        help="how status-<queue> learns the tenants' states: feed (pushed by each tenant"
+        " runtime's state stream, the default) or poll (every --status-interval)",
     )
     sub.add_argument(
         "--no-status-poller",

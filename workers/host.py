@@ -8,7 +8,9 @@ runs:
 - ``worker-<queue>``: the RQ workers of the host's queue (the rq docs' supervisor recipe:
   numprocs, ``%(process_num)02d``, stopsignal TERM so the current job finishes, stopwaitsecs
   above the job timeout); none when ``workers`` is 0 (a host that only serves the panel);
-- ``status-<queue>``: the status poller (``workers.status``), unless ``status_poller`` is off;
+- ``status-<queue>``: the status feeder (``workers.feeder``, pushed by each tenant runtime's
+  state stream) or, with ``status_mode`` "poll", the poller (``workers.status``), unless
+  ``status_poller`` is off;
 - ``reconcile-<queue>``: the job reconciler (``workers.reconciler``), with the workers: it
   pushes again the jobs Redis lost and retries lost attempts;
 - ``front-<queue>``: the way in to each app's port (``workers.front``), with containers;
@@ -56,6 +58,7 @@ HOST_ROOT_ENV = "HOSTING_HOST_ROOT"
 # of respawning many times a second while shown RUNNING (startsecs=0 did that).
 HELPER_START_SECONDS = "1"
 HELPER_START_RETRIES = "10"
+STATUS_MODES = ("feed", "poll")
 
 
 def program_safe(text: str) -> str:
@@ -92,6 +95,9 @@ class HostConfig:
     runtime_python: str | None = None
     status_interval: float = 2.0
     status_poller: bool = True
+    # How status-<queue> learns the tenants' states: "feed" (workers.feeder: each tenant
+    # runtime's state stream, pushed) or "poll" (workers.status: every status_interval).
+    status_mode: str = "feed"
     # The umask of the workers and the host's other helpers, e.g. "007" on a real host: they
     # run as root, and the panel (the service account, same group) must be able to write the
     # database files any of them creates (the first to open a new SQLite file makes it).
@@ -146,6 +152,9 @@ def host_config(
         raise ConfigRefused(f"workers must be 0 or more, not {workers}")
     if umask is not None and not re.fullmatch(r"0?[0-7]{3}", umask):
         raise ConfigRefused(f"worker umask {umask!r} is not an octal mode like 007")
+    mode = settings.get("status_mode", "feed")
+    if mode not in STATUS_MODES:
+        raise ConfigRefused(f"status mode must be one of {', '.join(STATUS_MODES)}, not {mode!r}")
     reason = probe.why_not() if containers is not False else "turned off by the operator"
     return HostConfig(
         root=v.app_root(str(Path(host_root).absolute())),
@@ -223,7 +232,8 @@ def host_config_text(config: HostConfig) -> str:
             _helper_program(config, f"reconcile-{queue}", "workers.reconciler", "reconciler")
         )
     if config.status_poller:
-        programs.append(_helper_program(config, f"status-{queue}", "workers.status", "status"))
+        module = "workers.feeder" if config.status_mode == "feed" else "workers.status"
+        programs.append(_helper_program(config, f"status-{queue}", module, "status"))
     if config.containers and config.workers:  # a host that runs apps (it has workers)
         programs.append(_helper_program(config, f"front-{queue}", "workers.front", "front"))
     head = "\n".join([MANAGED_HEADER, *runtime_base_sections(root)]) + "\n"

@@ -94,6 +94,14 @@ def _notice_field(value: Any, kind: type) -> Any:
     return value[:MAX_NOTICE_CHARS] if isinstance(value, str) else ""
 
 
+def clean_notices(notices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Config notices a runtime gave, cut to the known fields, types and sizes."""
+    return [
+        {key: _notice_field(notice.get(key), kind) for key, kind in NOTICE_FIELDS.items()}
+        for notice in notices[:MAX_NOTICES]
+    ]
+
+
 class Runtime:
     """A runtime reached at ``serverurl`` (``unix:///…/run/supervisor.sock``). ``label``
     names it in errors (say "the runtime of app shop"); ``check_peer`` vets each new
@@ -133,7 +141,8 @@ class Runtime:
         self.close()
 
     def call(self, method: str, *args: Any) -> Any:
-        """``supervisor.<method>(*args)`` within the deadline; transient failures become
+        """``supervisor.<method>(*args)`` (or ``<namespace>.<method>``, e.g.
+        ``runtime.getAllProcessHistory``) within the deadline; transient failures become
         RuntimeUnavailable, answers that are not XML-RPC become RuntimeRefused."""
         passed = threading.Event()
 
@@ -144,7 +153,8 @@ class Runtime:
         deadline = threading.Timer(self.timeout, cut_off)
         deadline.start()
         try:
-            return getattr(self.proxy.supervisor, method)(*args)
+            namespace, _, name = method.rpartition(".")
+            return getattr(getattr(self.proxy, namespace or "supervisor"), name)(*args)
         except (OSError, xmlrpc.client.Fault, ValueError) as exc:
             if passed.is_set():
                 message = f"{self.label} did not answer within {self.timeout:g}s"
@@ -200,10 +210,7 @@ class Runtime:
             raise
         if not isinstance(notices, list) or not all(isinstance(n, dict) for n in notices):
             raise RuntimeRefused(f"{self.label} gave a bad answer to getConfigNotices")
-        return [
-            {key: _notice_field(notice.get(key), kind) for key, kind in NOTICE_FIELDS.items()}
-            for notice in notices[:MAX_NOTICES]
-        ]
+        return clean_notices(notices)
 
     def states(self) -> dict[str, dict[str, Any]]:
         """Process infos by full name ``group:name``."""

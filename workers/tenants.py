@@ -16,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import socket
 import sys
 import time
 import xmlrpc.client
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,13 +265,21 @@ def connect(
 ) -> Runtime:
     """The app's runtime, every connection checked to be it (SO_PEERCRED): the socket path
     is in the tenant's own run/, where it could be a link to anything."""
-    cgroup = cgroups.detect().cgroup(key) if config.containers and key is not None else None
     return Runtime(
         layout.serverurl,
         timeout=timeout,
         label=f"the runtime of app {app_name}",
-        check_peer=expect_runtime(app_name, owner.uid, cgroup),
+        check_peer=runtime_peer_check(config, app_name, owner, key),
     )
+
+
+def runtime_peer_check(
+    config: HostConfig, app_name: str, owner: Owner, key: str | None
+) -> Callable[[socket.socket], None]:
+    """What every connection to the app's socket must pass before a byte is sent: the peer
+    is the app's user and, with containers, PID 1 of the app's container."""
+    cgroup = cgroups.detect().cgroup(key) if config.containers and key is not None else None
+    return expect_runtime(app_name, owner.uid, cgroup)
 
 
 # -- an app's runtime as the host runtime sees it ------------------------------------------

@@ -88,7 +88,9 @@ def socket_path(app_root: str) -> str:
 
 def runtime_base_sections(root: str) -> list[str]:
     """The lines every runtime we render starts with (an app's, a host's): its socket at
-    run/supervisor.sock (0700), logs in log/ (2MB x 5), foreground, RPC and supervisorctl."""
+    run/supervisor.sock (0700), logs in log/ (2MB x 5), foreground, RPC and supervisorctl;
+    and our runtime's state stream and restart history, which the status feeder
+    (workers.feeder) reads (stock supervisord ignores both keys)."""
     return [
         "[unix_http_server]",
         f"file={root}/run/supervisor.sock",
@@ -101,6 +103,8 @@ def runtime_base_sections(root: str) -> list[str]:
         f"pidfile={root}/run/supervisord.pid",
         f"childlogdir={root}/log",
         "nodaemon=true",
+        "state_stream=true",
+        "history=true",
         "",
         "[rpcinterface:supervisor]",
         f"supervisor.rpcinterface_factory = {RPC_FACTORY}",

@@ -255,6 +255,7 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
     nocleanup = get("nocleanup", "false", dt.boolean)
     strip_ansi = get("strip_ansi", "false", dt.boolean)
     history_size = history_size_of(reader, here)  # ours, opt-in
+    state_stream = get("state_stream", "false", dt.boolean)  # ours, opt-in
     # environment= is expanded twice by stock (once more with host_node_name available).
     env_text = get("environment", "")
     env_names_now = {"here": ctx.here, "host_node_name": ctx.host_node_name}
@@ -284,6 +285,7 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
         strip_ansi=strip_ansi,
         environment=environment,
         history_size=history_size,
+        state_stream=state_stream,
     )
 
 

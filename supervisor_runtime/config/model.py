@@ -208,3 +208,5 @@ class SupervisordConfig(NamedTuple):
     group_files: Mapping[str, str] = NO_ENVIRONMENT
     # Ours, opt-in ([supervisord] history = true): transitions kept per process; 0 is off.
     history_size: int = 0
+    # Ours, opt-in ([supervisord] state_stream = true): GET /state-stream (rpc/state_stream.py).
+    state_stream: bool = False

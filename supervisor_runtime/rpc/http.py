@@ -252,10 +252,13 @@ class Responder:
               close: bool = False) -> None:
         self.respond(status, error_page(status, detail), headers=headers, close=close)
 
-    def start_stream(self, status: int, headers: list[tuple[str, str]]) -> None:
-        """Send the head of an open-ended response; then ``write`` pieces, ``finish`` it."""
+    def start_stream(
+        self, status: int, headers: list[tuple[str, str]], close: bool = False
+    ) -> None:
+        """Send the head of an open-ended response; then ``write`` pieces, ``finish`` it.
+        ``close``: the body is not chunked and ends when the connection closes."""
         self.streaming = True
-        self._connection.send_stream_head(self, status, headers)
+        self._connection.send_stream_head(self, status, headers, close)
 
     def write(self, data: bytes) -> None:
         if self.streaming and not self.done and data:
@@ -269,6 +272,10 @@ class Responder:
     def backlog(self) -> int:
         """Bytes still waiting to be sent to this client."""
         return self._connection.pending_output()
+
+    def close(self) -> None:
+        """Drop the connection now, whatever is still unsent (a reader that lags)."""
+        self._connection.close()
 
     def _aborted(self) -> None:
         callbacks, self._abort_callbacks = self._abort_callbacks, []
@@ -471,11 +478,11 @@ class Connection:
         self._response_complete(close)
 
     def send_stream_head(self, responder: Responder, status: int,
-                         headers: list[tuple[str, str]]) -> None:
+                         headers: list[tuple[str, str]], close: bool = False) -> None:
         if self.closed:
             return
         # HTTP/1.0 peers cannot read chunks: the body then ends when we close.
-        self._stream_chunked = responder.request.version >= (1, 1)
+        self._stream_chunked = responder.request.version >= (1, 1) and not close
         all_headers = list(headers)
         if self._stream_chunked:
             all_headers.append(("Transfer-Encoding", "chunked"))

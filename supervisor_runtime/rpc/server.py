@@ -28,6 +28,7 @@ from .xmlrpc import BadRequest, Deferred, Registry, marshal_fault, marshal_value
 if TYPE_CHECKING:
     from ..listeners import Listener
     from ..supervisor import Supervisor
+    from .state_stream import StateStreams
     from .web import StatusPages
 
 STATUS_PAGE_PATHS = frozenset({"/", "/index.html", "/tail.html", "/action"})
@@ -48,6 +49,11 @@ class ControlServer:
             HealthNamespace(supervisor).register(self.registry)
         serve_when_wanted(supervisor, self.registry)  # ours: runtime.*, opt-in
         UpgradeNamespace(supervisor).register(self.registry)  # ours: always (upgrade_ns.py)
+        self.state_streams: StateStreams | None = None  # ours, opt-in: GET /state-stream
+        if supervisor.config.state_stream:
+            from .state_stream import StateStreams
+
+            self.state_streams = StateStreams(supervisor, self.rpc)
         self._pages: StatusPages | None = None  # see status_pages()
         self.servers: list[HttpServer] = []
         for listener in listeners:
@@ -87,6 +93,8 @@ class ControlServer:
         """Before a live upgrade's exec: accept no one new (see quiet)."""
         for server in self.servers:
             server.pause()
+        if self.state_streams is not None:  # never quiet: cut, their readers reconnect
+            self.state_streams.close()
 
     def resume(self) -> None:
         for server in self.servers:
@@ -125,6 +133,8 @@ class ControlServer:
             handle_logtail(self.supervisor, request, responder)
         elif path in STATUS_PAGE_PATHS:
             self.status_pages().handle(request, responder)
+        elif path == "/state-stream" and self.state_streams is not None:
+            self.state_streams.handle(request, responder)
         else:
             responder.error(404)
 

@@ -20,6 +20,7 @@ import termios
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hosting import services
@@ -31,6 +32,8 @@ from hosting.status import read_app_status
 from tests.attacks.conftest import Ledger, hostingctl
 from tests.workers.fixtures import Platform, wait_until
 from workers.container import probe
+from workers.host import host_runtime, program_safe
+from workers.runtime import Runtime
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -383,14 +386,29 @@ def test_a_slow_socket_only_marks_its_own_app(world: World, ledger: Ledger) -> N
     state, _processes, why, _notices = read_app(host, app)
     ledger.attempt("hold the poller past its deadline", time.monotonic() - began > APP_SECONDS + 1)
     assert state == "down" and why
-    # The poller goes on for beta meanwhile: its status keeps being renewed.
-    first = read_app_status(platform.redis, world.beta)["updated"]
-    renewed = wait_until(
-        lambda: read_app_status(platform.redis, world.beta)["updated"] > first,
-        10,
-        "beta's status to be renewed",
-    )
-    ledger.attempt("beta's status held up", not renewed)
+    # The status feeder, connecting anew (restarted), refuses alpha's own server (not its
+    # container's PID 1) before a byte is sent, and goes on pushing beta's changes.
+    program = f"status-{program_safe(host.queue)}"
+    with host_runtime(host) as runtime:
+        runtime.call("stopProcess", f"{program}:{program}")
+        runtime.call("startProcess", f"{program}:{program}")
+
+    def alpha_down() -> dict[str, Any] | None:
+        status = read_app_status(platform.redis, world.alpha) or {}
+        return status if status.get("runtime") == "down" else None
+
+    status = wait_until(alpha_down, 15, "alpha down for the feeder")
+    ledger.attempt("the feeder reads alpha's own server", bool(status["processes"]))
+    with Runtime(platform.app_serverurl(world.beta), timeout=20) as beta:
+        beta.call("stopProcess", "app:app")
+
+    def beta_pushed() -> bool:
+        status = read_app_status(platform.redis, world.beta) or {}
+        states = {p["name"]: p["statename"] for p in status.get("processes", [])}
+        return states.get("app") == "STOPPED"
+
+    pushed = wait_until(beta_pushed, 10, "beta's change pushed")
+    ledger.attempt("beta's status held up", not pushed)
 
 
 def test_a_foreign_job_in_the_queue_never_runs_code(
@@ -485,7 +503,7 @@ def test_a_config_made_to_eat_memory_meets_the_apps_own_limit(world: World, ledg
         "python3 -c \"open('/srv/conf/supervisor.d/bomb.conf', 'w').write(''.join("
         "'[program:bomb%d]\\\\ncommand=/bin/echo %%(process_num)s ' % i + 'x' * 28000 + '\\\\n'"
         "'process_name=%(program_name)s_%(process_num)s\\\\nnumprocs=4000\\\\n'"
-        " for i in range(12)))\""
+        ' for i in range(12)))"'
     )
     assert (world.root(world.alpha) / "conf/supervisor.d/bomb.conf").stat().st_size > 12 * 28_000
     job = world.platform.wait_job(world.platform.enqueue("apply_services", world.alpha))

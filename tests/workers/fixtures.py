@@ -124,6 +124,7 @@ class Platform:
 
     def add_host(self, name: str = "h1", workers: int = 2, **settings: Any) -> Host:
         """A host with its host runtime started; ``settings``: more HostConfig fields."""
+        settings.setdefault("status_interval", 0.5)
         with self.sessions() as session:
             host = services.create_host(session, name, str(self.base / name / "apps"))
             session.commit()
@@ -137,7 +138,6 @@ class Platform:
             wait_timeout=WAIT_TIMEOUT,
             user_prefix=self.user_prefix,
             runtime_python=DEBIAN_PYTHON if os.geteuid() == 0 else None,
-            status_interval=0.5,
             **settings,
         )
         self.hosts[name] = config

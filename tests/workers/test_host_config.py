@@ -93,3 +93,27 @@ def test_bad_settings_are_refused_before_anything_is_written(
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "h").exists()
+
+
+def test_status_mode_picks_the_feeder_or_the_poller(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "host"
+
+    def status_command() -> str:
+        groups = load_config(str(root / "conf/supervisord.conf")).groups
+        return next(g for g in groups if g.name == "status-web-1").processes[0].command
+
+    assert host_config(capsys, root)[0] == 0  # the default: pushed
+    assert " -m workers.feeder --host-root " in status_command()
+    assert host_config(capsys, root, "--status-mode", "poll")[0] == 0
+    assert " -m workers.status --host-root " in status_command()
+    assert json.loads((root / "conf/host.json").read_text())["status_mode"] == "poll"
+    # The host runtime itself streams its states (the feeder follows tenant-<app>).
+    text = (root / "conf/supervisord.conf").read_text()
+    assert "state_stream=true\nhistory=true\n" in text
+    code = main(
+        [*URLS, "host-config", "--host-root", str(root), "--queue", "q", "--status-mode", "push"]
+    )
+    assert code == 2
+    assert "--status-mode: invalid choice: 'push'" in capsys.readouterr().err

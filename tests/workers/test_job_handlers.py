@@ -107,8 +107,12 @@ def test_create_app_runs_under_the_host_runtime(platform: Platform) -> None:
         )
     assert (root / "conf/supervisor.d/app.conf").read_text().startswith("; managed")
 
-    status = wait_until(lambda: read_app_status(platform.redis, app_id), 10, "a status")
-    assert status["runtime"] == "up"
+    # Pushed by the feeder once it reaches the new runtime.
+    status = wait_until(
+        lambda: (s := read_app_status(platform.redis, app_id)) and s["runtime"] == "up" and s,
+        10,
+        "an up status",
+    )
     assert [p["name"] for p in status["processes"]] == ["app"]
 
     # The host runtime brings a crashed tenant runtime back. In a container nothing of the
@@ -425,5 +429,9 @@ def test_a_host_without_containers_runs_apps_as_plain_processes(platform: Platfo
     environ = Path(f"/proc/{runtime_pid}/environ").read_bytes().split(b"\0")
     names = {item.split(b"=", 1)[0] for item in environ if item}
     assert not names & {b"DATABASE_URL", b"REDIS_URL", b"HOSTING_HOST_ROOT"}, names
-    status = wait_until(lambda: read_app_status(platform.redis, app_id), 10, "a status")
-    assert status["runtime"] == "up"
+    # Pushed by the feeder once it reaches the new runtime.
+    wait_until(
+        lambda: (read_app_status(platform.redis, app_id) or {}).get("runtime") == "up",
+        10,
+        "an up status",
+    )

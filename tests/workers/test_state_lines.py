@@ -1,0 +1,83 @@
+"""workers.state_lines: what a tenant runtime's state stream may send, and what is kept.
+Small unit tests: the stream is bytes from a hostile tenant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workers.state_lines import MAX_LINE, BadLine, LineBuffer, parse_head, parse_line
+
+
+def test_lines_are_cut_and_a_huge_one_is_refused() -> None:
+    buffer = LineBuffer()
+    assert buffer.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
+    assert buffer.feed(b":2}\n") == [b'{"b":2}']
+    with pytest.raises(BadLine, match="a line over 1048576 bytes"):
+        buffer.feed(b"x" * (MAX_LINE + 1))
+    with pytest.raises(BadLine, match="a line over"):
+        LineBuffer().feed(b"y" * (MAX_LINE + 1) + b"\n")
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b"\x00garbage", "not JSON"),
+        (b"[1, 2]", "not a typed object"),
+        (b'{"type": "snapshot", "processes": {}}', "without a list of processes"),
+        (b'{"type": "snapshot", "processes": [{"name": 1}]}', "without a text name"),
+        (b'{"type": "process", "process": "x"}', "not an object"),
+        (
+            b'{"type": "process", "process": {"name": "a", "group": "a", "statename": "RUNNING"},'
+            b' "transition": {"to": "X"}}',
+            "a transition without a time",
+        ),
+        (b"[" * 100000, "not JSON"),
+    ],
+)
+def test_garbage_is_refused_naming_what_is_wrong(raw: bytes, why: str) -> None:
+    with pytest.raises(BadLine, match=why):
+        parse_line(raw)
+
+
+def test_only_known_fields_of_known_types_are_kept() -> None:
+    process = {
+        "name": "app",
+        "group": "app",
+        "statename": "RUNNING",
+        "pid": 7,
+        "evil": "x" * 100,
+        "description": ["not", "text"],
+        "start": 1.5,
+    }
+    transition = {
+        "time": 2.0,
+        "to": "RUNNING",
+        "reason": "started",
+        "log_tail": "z" * 20000,
+        "extra": 1,
+        "requester": {"via": "unix", "uid": 0, "nested": {"a": 1}},
+    }
+    line = parse_line(
+        json.dumps({"type": "process", "process": process, "transition": transition}).encode()
+    )
+    assert line["process"] == {
+        "name": "app",
+        "group": "app",
+        "statename": "RUNNING",
+        "pid": 7,
+        "start": 1.5,
+    }
+    kept = line["transition"]
+    assert set(kept) == {"time", "to", "reason", "log_tail", "requester"}
+    assert len(kept["log_tail"]) == 8192
+    assert kept["requester"] == {"via": "unix", "uid": 0}
+    assert parse_line(b'{"type": "later"}') == {"type": "other"}
+
+
+def test_the_head_is_an_http_status() -> None:
+    assert parse_head(b"HTTP/1.1 200 OK\r\nA: b\r\n") is None
+    assert parse_head(b"HTTP/1.1 404 Not Found\r\n\r\nbody") == (404, b"body")
+    with pytest.raises(BadLine, match="not an HTTP response"):
+        parse_head(b"SSH-2.0\r\n\r\n")
