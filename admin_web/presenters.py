@@ -8,6 +8,7 @@ as PENDING; one the runtime reports that we did not render (a tenant's own file)
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,7 +60,9 @@ def _row(group: str, name: str, kind: str, info: dict[str, Any] | None) -> dict[
         }
     state = info.get("statename") or "UNKNOWN"
     uptime = None
-    start, now = info.get("start") or 0, info.get("now") or 0
+    # A status is written when something changes (the feeder), so its "now" is the time of
+    # the last change: the uptime goes on with this clock (the host's, NTP-synced).
+    start, now = info.get("start") or 0, max(info.get("now") or 0, time.time())
     if state == RUNNING and start and now >= start:
         uptime = int(now - start)
     return {

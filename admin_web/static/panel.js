@@ -123,9 +123,22 @@
   function updateRow(row, process) {
     setBadge(row.querySelector("[data-state]"), process.state);
     row.querySelector("[data-pid]").textContent = process.pid || "—";
-    row.querySelector("[data-uptime]").textContent = uptime(process.uptime);
+    const cell = row.querySelector("[data-uptime]");
+    // Statuses are pushed when something changes, not every few seconds: the uptime goes
+    // on counting here, from when the status said it was.
+    cell.dataset.since = process.uptime === null || process.uptime === undefined
+      ? "" : String(Date.now() / 1000 - process.uptime);
+    cell.textContent = uptime(process.uptime);
     row.querySelector("[data-description]").textContent = process.description || "";
   }
+
+  setInterval(() => {
+    document.querySelectorAll("[data-uptime][data-since]").forEach((cell) => {
+      if (cell.dataset.since) {
+        cell.textContent = uptime(Math.floor(Date.now() / 1000 - parseFloat(cell.dataset.since)));
+      }
+    });
+  }, 1000);
 
   function renderActivity(list, jobs) {
     if (!list) return;
