@@ -23,6 +23,7 @@ from hosting.job_records import jobs_visible_to
 from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
 from hosting.models import ApiToken, App, Job, Tenant, User
 from hosting.status import read_app_status
+from hosting.usage import usage_payload
 
 from admin_web.extensions import get_redis, get_session
 from admin_web.job_status import job_for
@@ -226,6 +227,13 @@ def delete_app(app_id: int) -> Any:
 @token_required
 def app_status(app_id: int) -> Any:
     return jsonify(status_payload(get_session(), _app(app_id), get_redis()))
+
+
+@bp.get("/apps/<int:app_id>/usage")
+@token_required
+def app_usage(app_id: int) -> Any:
+    app = _app(app_id)
+    return jsonify(usage_payload(get_redis(), app.id, request.args.get("range", "hour")))
 
 
 @bp.get("/apps/<int:app_id>/services")

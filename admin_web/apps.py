@@ -30,6 +30,7 @@ from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
 from hosting.models import App, Host, Job, Service
 from hosting.spec_plan import Plan
 from hosting.status import read_app_status
+from hosting.usage import usage_payload
 from sqlalchemy import select
 
 from admin_web.extensions import get_redis, get_session, me, wants_json
@@ -179,6 +180,17 @@ def status(app_id: int) -> Any:
     jobs = jobs_visible_to(get_session(), me(), app=app, limit=RECENT_JOBS)
     payload["jobs"] = [job_dict(job, with_result=False) for job in jobs]
     return jsonify(payload)
+
+
+@bp.get("/apps/<int:app_id>/usage.json")
+@login_required
+def usage(app_id: int) -> Any:
+    """The CPU and memory graphs' data (``hosting.usage``) with the restart marks."""
+    app = load_app(app_id)
+    try:
+        return jsonify(usage_payload(get_redis(), app.id, request.args.get("range", "hour")))
+    except InvalidInput as exc:
+        return jsonify(error={"message": exc.message, "field": exc.field}), 400
 
 
 @bp.post("/apps/<int:app_id>/control/<target>/<action>")

@@ -249,7 +249,7 @@ class Sampler:
             return max(0.0, used / TICKS / elapsed * 100)
 
         processes: dict[str, list[float | None]] = {}
-        for name, pid in programs.items():
+        for name in programs:
             root = roots.get(name)
             if root is None:
                 processes[name] = [None, None]

@@ -11,8 +11,9 @@ Redis never grows:
 
 Each slot holds JSON ``{"t": <start of its step>, "a": [cpu, memory(, memory max)],
 "p": {"group:name": [cpu, memory(, memory max)]}}``: CPU in percent of one core (200 is
-two cores busy), memory in bytes, null where nothing was measured. Both keys expire a little
-after their range, so a deleted app's graphs go away by themselves; every write renews them.
+two cores busy) to 0.1, memory in KiB (bytes when read), null where nothing was measured.
+Both keys expire a little after their range, so a deleted app's graphs go away by
+themselves; every write renews them.
 
 ``read_series`` lays the slots on a regular time grid ending now, with ``None`` for slots
 without a sample (the sampler was down, the app was stopped): the chart shows a gap there.
@@ -28,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from hosting.errors import InvalidInput
 from hosting.live_events import read_history
 
 KEY_PREFIX = "hosting:usage:"
@@ -54,16 +56,24 @@ class Sample:
     processes: dict[str, Point] = field(default_factory=dict)
 
     def encode(self) -> str:
-        return json.dumps({"t": self.t, "a": self.app, "p": self.processes}, separators=(",", ":"))
+        """The slot's JSON: CPU to 0.1 %, memory in whole KiB (what the graphs can show,
+        and a third smaller to keep than bytes)."""
+        processes = {name: _stored(point) for name, point in self.processes.items()}
+        value = {"t": self.t, "a": _stored(self.app), "p": processes}
+        return json.dumps(value, separators=(",", ":"))
 
 
-def _round(point: Point) -> Point:
-    """CPU to 0.1 %, memory to whole bytes: what the graphs show, and smaller to keep."""
+def _stored(point: Point) -> list[float | int | None]:
     cpu, *memory = point
     return [
         None if cpu is None else round(cpu, 1),
-        *(None if m is None else int(m) for m in memory),
+        *(None if m is None else int(m) // 1024 for m in memory),
     ]
+
+
+def _loaded(point: list[Any]) -> Point:
+    cpu, *memory = point
+    return [cpu, *(None if m is None else m * 1024 for m in memory)]
 
 
 class _Mean:
@@ -95,7 +105,7 @@ class _PointMean:
         self.memory.add(point[1])
 
     def value(self) -> Point:
-        return _round([self.cpu.mean, self.memory.mean, self.memory.top])
+        return [self.cpu.mean, self.memory.mean, self.memory.top]
 
 
 class Bucket:
@@ -142,12 +152,8 @@ def write_samples(redis: Any, samples: dict[int, tuple[Sample, Sample]], step: i
     pipe = redis.pipeline(transaction=False)
     for app_id, (sample, bucket) in samples.items():
         hour, day = usage_key(app_id, "hour"), usage_key(app_id, "day")
-        sample = Sample(
-            sample.t, _round(sample.app), {k: _round(v) for k, v in sample.processes.items()}
-        )
-        pipe.hset(
-            hour, mapping={"step": step, str(slot(sample.t, step, HOUR_SECONDS)): sample.encode()}
-        )
+        index = str(slot(sample.t, step, HOUR_SECONDS))
+        pipe.hset(hour, mapping={"step": step, index: sample.encode()})
         pipe.expire(hour, HOUR_SECONDS + KEEP_EXTRA)
         pipe.hset(day, str(slot(bucket.t, DAY_STEP, DAY_SECONDS)), bucket.encode())
         pipe.expire(day, DAY_SECONDS + KEEP_EXTRA)
@@ -161,7 +167,7 @@ def forget_app(redis: Any, app_id: int) -> None:
 
 def check_range(range_: str) -> str:
     if range_ not in RANGES:
-        raise ValueError(f"range must be one of {', '.join(RANGES)}, not {range_!r}")
+        raise InvalidInput("range", f"must be one of {', '.join(RANGES)}, not {range_!r}")
     return range_
 
 
@@ -172,7 +178,7 @@ def _text(raw: bytes | str) -> str:
 def read_series(
     redis: Any, app_id: int, range_: str = "hour", now: float | None = None
 ) -> dict[str, Any]:
-    """The app's series for ``range_`` ("hour" or "day"; ValueError naming it otherwise):
+    """The app's series for ``range_`` ("hour" or "day"; InvalidInput naming it otherwise):
     ``{"range", "step", "t": [...], "app": {"cpu": [...], "memory": [...]},
     "processes": {"group:name": {"cpu": [...], "memory": [...]}}}``, the day range with
     ``memory_max`` beside ``memory``; ``None`` where no sample was kept."""
@@ -196,11 +202,11 @@ def read_series(
         index, off = divmod(entry["t"] - first, step)
         if off or not 0 <= index < count:
             continue  # older than the range (a slot not overwritten yet) or another step
-        for name, value in zip(names, entry["a"], strict=False):
+        for name, value in zip(names, _loaded(entry["a"]), strict=False):
             app[name][index] = value
         for process, point in entry["p"].items():
             series = processes.setdefault(process, empty())
-            for name, value in zip(names, point, strict=False):
+            for name, value in zip(names, _loaded(point), strict=False):
                 series[name][index] = value
     times = list(range(first, last + 1, step))
     return {
@@ -229,6 +235,6 @@ def restart_marks(history: list[dict[str, Any]], since: float) -> list[dict[str,
 
 def usage_payload(redis: Any, app_id: int, range_: str) -> dict[str, Any]:
     """What the panel's usage.json and the API's usage route answer: the series and the
-    restart marks of its range (ValueError naming a bad range)."""
+    restart marks of its range (InvalidInput naming a bad range)."""
     series = read_series(redis, app_id, range_)
     return {**series, "marks": restart_marks(read_history(redis, app_id), series["t"][0])}

@@ -74,7 +74,8 @@ def test_cpu_and_memory_of_a_container_app_and_its_programs(
     clock = time.monotonic()
     # Let the spinner use a second of CPU: the next round measures over that time.
     wait_until(lambda: read_stat(spinner).ticks - before >= TICKS, 60, "a second of CPU")
-    run, wait = (after - was for after, was in zip(_schedstat(spinner), (run_before, wait_before)))
+    run_after, wait_after = _schedstat(spinner)
+    run, wait = run_after - run_before, wait_after - wait_before
     elapsed = time.monotonic() - clock
     started = time.process_time()
     assert sampler.round(redis_client, [target], now=time.time() + 10) == 1
