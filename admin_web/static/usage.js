@@ -15,12 +15,18 @@
   const COLORS = ["#4f46e5", "#0891b2", "#ca8a04", "#db2777", "#16a34a", "#9333ea", "#ea580c", "#0d9488"];
   // A transition into one of these is an exit nobody asked for (drawn red); others amber.
   const CRASHES = new Set(["EXITED", "BACKOFF", "FATAL"]);
+  // Memory ticks at round binary sizes (1, 2, 5, 10, 20, 50... KiB, MiB, GiB).
+  const BYTE_TICKS = [1024, 1024 ** 2, 1024 ** 3].flatMap((unit) => [1, 2, 5, 10, 20, 50, 100, 200, 500].map((m) => m * unit));
   const KINDS = {
     cpu: { format: (v) => (v === null || v === undefined ? "—" : `${v.toFixed(1)} %`), floor: 5 },
-    memory: { format: bytes, floor: 16 * 1024 * 1024 },
+    memory: { format: bytes, floor: 16 * 1024 * 1024, incrs: BYTE_TICKS },
   };
+  // An app sampled for a short while only: its charts start a little before its first
+  // sample instead of squeezing it against the right edge of a mostly empty range.
+  const MIN_SPAN = { hour: 120, day: 3600 };
   const charts = {}; // kind -> {plot, names}
   let range = "hour";
+  let step = 10; // seconds a point stands for: the x axis ends where the last one does
   let marks = [];
   let loading = false;
 
@@ -34,7 +40,7 @@
 
   function clock(seconds, withDate) {
     const date = new Date(seconds * 1000);
-    const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
     return withDate ? `${date.toLocaleDateString()} ${time}` : time;
   }
 
@@ -74,6 +80,37 @@
     };
   }
 
+  // Outside a hover, the legend shows the latest values rather than dashes.
+  function latestInLegend() {
+    let busy = false;
+    return {
+      hooks: {
+        setLegend: [(plot) => {
+          if (busy || plot.cursor.idx !== null && plot.cursor.idx !== undefined) return;
+          const values = plot.data[1];
+          let last = values.length - 1;
+          while (last >= 0 && values[last] === null) last -= 1;
+          if (last < 0) return;
+          busy = true;
+          plot.setLegend({ idx: last });
+          busy = false;
+        }],
+      },
+    };
+  }
+
+  // The grid from a little before the first sample, or all of it.
+  function window_(payload) {
+    const series = [payload.app.cpu, payload.app.memory, ...Object.values(payload.processes).map((p) => p.memory)];
+    let first = payload.t.length;
+    for (const values of series) {
+      const index = values.findIndex((v) => v !== null);
+      if (index >= 0) first = Math.min(first, index);
+    }
+    const keep = Math.ceil(MIN_SPAN[payload.range] / payload.step);
+    return Math.max(0, Math.min(first - 1, payload.t.length - keep));
+  }
+
   function options(kind, names, width) {
     const format = KINDS[kind].format;
     const series = [{ value: (plot, t) => (t === null ? "—" : clock(t, range === "day")) }];
@@ -85,9 +122,9 @@
       width,
       height: HEIGHT,
       series,
-      scales: { y: { range: (plot, low, high) => [0, Math.max(KINDS[kind].floor, (high || 0) * 1.15)] } },
-      axes: [{}, { values: (plot, splits) => splits.map(format), size: 70 }],
-      plugins: [marksPlugin()],
+      scales: { x: { time: true, range: (plot, low, high) => [low, high + step] }, y: { range: (plot, low, high) => [0, Math.max(KINDS[kind].floor, (high || 0) * 1.15)] } },
+      axes: [{}, { values: (plot, splits) => splits.map(format), size: 70, incrs: KINDS[kind].incrs }],
+      plugins: [marksPlugin(), latestInLegend()],
       cursor: { drag: { x: false, y: false } },
     };
   }
@@ -95,7 +132,9 @@
   function draw(kind, payload) {
     const element = section.querySelector(`[data-usage-chart="${kind}"]`);
     const names = Object.keys(payload.processes);
-    const columns = [payload.t, payload.app[kind], ...names.map((name) => payload.processes[name][kind])];
+    const from = window_(payload);
+    const columns = [payload.t, payload.app[kind], ...names.map((name) => payload.processes[name][kind])]
+      .map((values) => values.slice(from));
     let chart = charts[kind];
     if (chart && chart.names.join("\n") !== names.join("\n")) { // programs came or went
       chart.plot.destroy();
@@ -140,6 +179,7 @@
       if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
       const payload = await response.json();
       marks = payload.marks || [];
+      step = payload.step;
       draw("cpu", payload);
       draw("memory", payload);
       listMarks();
