@@ -31,11 +31,10 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hosting.live_events import publish_app_event
-from hosting.status import read_app_status
+from hosting.status import read_app_statuses
 from hosting.usage import Bucket, Sample, bucket_start, write_samples
 
 from workers.container import cgroups
@@ -116,47 +115,56 @@ def owned_by(pid: int, uid: int) -> bool:
         return False
 
 
-def _read_int(path: Path) -> int | None:
+def _read(path: str) -> bytes | None:
     try:
-        return int(path.read_text(encoding="ascii"))
-    except (OSError, ValueError):
-        return None
-
-
-def _stat_field(path: Path, name: str) -> int | None:
-    """The value of ``name`` in a flat-keyed cgroup file (``cpu.stat``, ``memory.stat``)."""
-    try:
-        text = path.read_text(encoding="ascii")
+        with open(path, "rb") as file:
+            return file.read()
     except OSError:
         return None
+
+
+def _stat_field(path: str, name: bytes) -> int | None:
+    """The value of ``name`` in a flat-keyed cgroup file (``cpu.stat``, ``memory.stat``)."""
+    text = _read(path)
+    if text is None:
+        return None
     for line in text.splitlines():
-        key, _, value = line.partition(" ")
+        key, _, value = line.partition(b" ")
         if key == name:
             return int(value)
     return None
 
 
+def cgroup_pids(cgroup: cgroups.Cgroup) -> list[int]:
+    """The processes of the app's cgroup: its ``cgroup.procs`` in the pids hierarchy (every
+    process of the container is there, on v1 as on v2), one read."""
+    text = _read(f"{cgroup.dirs['pids']}/cgroup.procs")
+    return [] if text is None else [int(word) for word in text.split()]
+
+
 def cgroup_cpu_seconds(cgroup: cgroups.Cgroup) -> float | None:
     """CPU time the app's cgroup used so far, or None where the hierarchy does not tell."""
     if cgroup.hierarchy.version == 2:
-        usec = _stat_field(cgroup.dirs["memory"] / "cpu.stat", "usage_usec")
+        usec = _stat_field(f"{cgroup.dirs['memory']}/cpu.stat", b"usage_usec")
         return None if usec is None else usec / 1e6
     directory = cgroup.dirs.get("cpuacct")
-    nsec = None if directory is None else _read_int(directory / "cpuacct.usage")
-    return None if nsec is None else nsec / 1e9
+    text = None if directory is None else _read(f"{directory}/cpuacct.usage")
+    return None if not text else int(text) / 1e9
 
 
 def cgroup_working_set(cgroup: cgroups.Cgroup) -> int | None:
     """The app's memory less the inactive page cache (what ``kubectl top`` calls the
-    working set), or None when the cgroup is gone."""
-    charged = cgroup.memory_usage()
-    if charged is None:
-        return None
+    working set), or None when the cgroup is gone. (``Cgroup.memory_usage`` reads the
+    same first file.)"""
     v2 = cgroup.hierarchy.version == 2
+    directory = cgroup.dirs["memory"]
+    charged = _read(f"{directory}/{'memory.current' if v2 else 'memory.usage_in_bytes'}")
+    if not charged:
+        return None
     inactive = _stat_field(
-        cgroup.dirs["memory"] / "memory.stat", "inactive_file" if v2 else "total_inactive_file"
+        f"{directory}/memory.stat", b"inactive_file" if v2 else b"total_inactive_file"
     )
-    return max(0, charged - (inactive or 0))
+    return max(0, int(charged) - (inactive or 0))
 
 
 @dataclass(frozen=True)
@@ -191,8 +199,10 @@ class Sampler:
         namespace_pids: dict[ProcKey, int] = {}
         app_cpu: dict[int, float] = {}
         samples: dict[int, tuple[Sample, Sample]] = {}
+        targets = list(targets)
+        statuses = read_app_statuses(redis, [target.app_id for target in targets])
         for target in targets:
-            status = read_app_status(redis, target.app_id) or {}
+            status = statuses[target.app_id] or {}
             programs = {
                 f"{p.get('group')}:{p.get('name')}": int(p.get("pid") or 0)
                 for p in status.get("processes", [])
@@ -232,7 +242,9 @@ class Sampler:
         app_cpu: dict[int, float],
     ) -> Sample:
         if target.cgroup is not None:
-            procs = {pid: s for pid in target.cgroup.pids() if (s := read_stat(pid)) is not None}
+            procs = {
+                pid: s for pid in cgroup_pids(target.cgroup) if (s := read_stat(pid)) is not None
+            }
             roots = self._in_container(procs, programs, namespace_pids)
         else:
             procs, roots = _in_tree(target.uid, programs)
