@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -16,7 +19,7 @@ from tests.containers.fixtures import Tenants, program, wait_until
 from tests.web.redis_server import start_redis
 from workers.container import cgroups
 from workers.runtime import Runtime
-from workers.usage import TICKS, Sampler, Target, namespace_pid, read_stat
+from workers.usage import TICKS, Sampler, Target, children, namespace_pid, read_stat
 
 pytestmark = pytest.mark.timeout(180)
 MIB = 1024 * 1024
@@ -66,7 +69,9 @@ def test_cpu_and_memory_of_a_container_app_and_its_programs(
     sampler = Sampler(step=10)
     subscriber = redis_client.pubsub()
     subscriber.subscribe(app_channel(7))
-    assert sampler.round(redis_client, [target]) == 1
+    # Two rounds in two slots in a row, however long the CPU takes to be spent in between.
+    first = time.time()
+    assert sampler.round(redis_client, [target], now=first) == 1
 
     inner = next(p["pid"] for p in processes if p["name"] == "spin")
     spinner = next(pid for pid in target.cgroup.pids() if namespace_pid(pid) == inner)
@@ -78,10 +83,10 @@ def test_cpu_and_memory_of_a_container_app_and_its_programs(
     run, wait = run_after - run_before, wait_after - wait_before
     elapsed = time.monotonic() - clock
     started = time.process_time()
-    assert sampler.round(redis_client, [target], now=time.time() + 10) == 1
+    assert sampler.round(redis_client, [target], now=first + 10) == 1
     print(f"one round of one app: {(time.process_time() - started) * 1000:.2f} ms of CPU")
 
-    series = read_series(redis_client, 7, "hour", now=time.time() + 10)
+    series = read_series(redis_client, 7, "hour", now=first + 10)
     latest = {name: values["cpu"][-1] for name, values in series["processes"].items()}
     memory = {name: values["memory"][-1] for name, values in series["processes"].items()}
     print("cpu %", latest, "app", series["app"]["cpu"][-1])
@@ -103,7 +108,7 @@ def test_cpu_and_memory_of_a_container_app_and_its_programs(
     assert series["processes"]["gone:gone"] == {"cpu": [None] * 360, "memory": [None] * 360}
     # The first round has memory but no CPU rate yet; the day series has the average.
     assert series["app"]["cpu"][-2] is None and series["app"]["memory"][-2] is not None
-    day = read_series(redis_client, 7, "day", now=time.time() + 10)
+    day = read_series(redis_client, 7, "day", now=first + 10)
     assert day["app"]["memory_max"][-1] >= day["app"]["memory"][-1] >= 80 * MIB
     # Each round told the app's channel.
     kinds = []
@@ -118,3 +123,48 @@ def _schedstat(pid: int) -> tuple[float, float]:
     with open(f"/proc/{pid}/schedstat") as file:
         run, wait, _slices = file.read().split()
     return int(run) / 1e9, int(wait) / 1e9
+
+
+def test_without_a_container_the_apps_user_processes_count(redis_client: redis.Redis) -> None:
+    """No cgroup: each program and its descendants, still its user's; the app is their sum.
+    A status naming another user's process (a pid reused since) measures nothing."""
+    me = os.getuid()
+    tree = subprocess.Popen(["/bin/sh", "-c", f"{HOLD} & wait"], start_new_session=True)
+    spin = subprocess.Popen(["/bin/sh", "-c", f"exec {SPIN}"], start_new_session=True)
+    other_user = {"user": 65534} if me == 0 else {}
+    other = subprocess.Popen(["sleep", "600"], **other_user)  # type: ignore[call-overload]
+    try:
+        wait_until(lambda: children(tree.pid), 30, "the held memory's process")
+        processes = [
+            {"group": "tree", "name": "tree", "pid": tree.pid},
+            {"group": "spin", "name": "spin", "pid": spin.pid},
+            {"group": "other", "name": "other", "pid": other.pid},
+        ]
+        write_app_status(redis_client, 8, processes)
+        sampler = Sampler(step=10)
+        target = Target(8, me, None)
+        first = time.time()
+        sampler.round(redis_client, [target], now=first)
+        before, (run_before, _) = read_stat(spin.pid).ticks, _schedstat(spin.pid)
+        clock = time.monotonic()
+        wait_until(lambda: read_stat(spin.pid).ticks - before >= TICKS / 2, 60, "CPU spent")
+        run = _schedstat(spin.pid)[0] - run_before
+        elapsed = time.monotonic() - clock
+        sampler.round(redis_client, [target], now=first + 10)
+        series = read_series(redis_client, 8, "hour", now=first + 10)
+        last = {name: (s["cpu"][-1], s["memory"][-1]) for name, s in series["processes"].items()}
+        assert abs(last["spin:spin"][0] - run / elapsed * 100) < 10
+        # The child that holds 50 MiB is the tree's (its shell's).
+        assert 50 * MIB <= last["tree:tree"][1] < 80 * MIB
+        if me == 0:
+            assert last["other:other"] == (None, None)
+        app_memory = series["app"]["memory"][-1]
+        assert app_memory == sum(memory for _cpu, memory in last.values() if memory)
+        assert series["app"]["cpu"][-1] >= last["spin:spin"][0]
+    finally:
+        for process in (tree, spin, other):
+            if process in (tree, spin):
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+            process.wait()
