@@ -81,15 +81,18 @@ def read_stat(pid: int) -> ProcStat | None:
 
 
 def namespace_pid(pid: int) -> int | None:
-    """The pid of ``pid`` in its innermost PID namespace (``NSpid``), None when gone."""
+    """The pid of ``pid`` in the PID namespace it was made in (the last of ``NSpid``), None
+    when it is gone or lives in the host's namespace (the container's launcher and bwrap's
+    outer process: their host pids must never pass for a program's)."""
     try:
         with open(f"/proc/{pid}/status", "rb") as file:
             for line in file:
                 if line.startswith(b"NSpid:"):
-                    return int(line.split()[-1])
+                    pids = line.split()[1:]
+                    return int(pids[-1]) if len(pids) > 1 else None
     except OSError:
         return None
-    return pid  # a kernel without NSpid: no namespaces to see through
+    return None
 
 
 def children(pid: int) -> list[int]:
@@ -184,7 +187,7 @@ class Sampler:
     ticks: dict[ProcKey, int] = field(default_factory=dict)
     app_cpu: dict[int, float] = field(default_factory=dict)  # cgroup CPU seconds per app
     seen: set[int] = field(default_factory=set)  # apps sampled in the previous round
-    namespace_pids: dict[ProcKey, int] = field(default_factory=dict)
+    namespace_pids: dict[ProcKey, int | None] = field(default_factory=dict)
     buckets: dict[int, Bucket] = field(default_factory=dict)
     last: float | None = None  # monotonic time of the previous round
 
@@ -196,7 +199,7 @@ class Sampler:
         clock = time.monotonic()
         elapsed = None if self.last is None else clock - self.last
         ticks: dict[ProcKey, int] = {}
-        namespace_pids: dict[ProcKey, int] = {}
+        namespace_pids: dict[ProcKey, int | None] = {}
         app_cpu: dict[int, float] = {}
         samples: dict[int, tuple[Sample, Sample]] = {}
         targets = list(targets)
@@ -295,16 +298,17 @@ class Sampler:
         self,
         procs: dict[int, ProcStat],
         programs: dict[str, int],
-        namespace_pids: dict[ProcKey, int],
+        namespace_pids: dict[ProcKey, int | None],
     ) -> dict[str, int]:
         """The host pid of each program (its status gives the container's pid)."""
         by_inner: dict[int, int] = {}
         for stat in procs.values():
-            inner = self.namespace_pids.get(stat.key)
-            if inner is None:
+            if stat.key in self.namespace_pids:
+                inner = self.namespace_pids[stat.key]
+            else:
                 inner = namespace_pid(stat.pid)
+            namespace_pids[stat.key] = inner  # None too: read once per process
             if inner is not None:
-                namespace_pids[stat.key] = inner
                 by_inner.setdefault(inner, stat.pid)
         return {name: by_inner[pid] for name, pid in programs.items() if pid in by_inner}
 

@@ -160,11 +160,6 @@ def write_samples(redis: Any, samples: dict[int, tuple[Sample, Sample]], step: i
     pipe.execute()
 
 
-def forget_app(redis: Any, app_id: int) -> None:
-    """Drop a deleted app's samples now rather than when they expire."""
-    redis.delete(*(usage_key(app_id, range_) for range_ in RANGES))
-
-
 def check_range(range_: str) -> str:
     if range_ not in RANGES:
         raise InvalidInput("range", f"must be one of {', '.join(RANGES)}, not {range_!r}")

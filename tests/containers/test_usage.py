@@ -73,6 +73,10 @@ def test_cpu_and_memory_of_a_container_app_and_its_programs(
     first = time.time()
     assert sampler.round(redis_client, [target], now=first) == 1
 
+    # bwrap's outer process (the launcher became it) is in the cgroup but in the host's PID
+    # namespace: its host pid never passes for a program's pid inside.
+    assert box.launcher.pid in cgroups.detect().cgroup(box.spec.key).pids()
+    assert namespace_pid(box.launcher.pid) is None
     inner = next(p["pid"] for p in processes if p["name"] == "spin")
     spinner = next(pid for pid in target.cgroup.pids() if namespace_pid(pid) == inner)
     before, run_before, wait_before = read_stat(spinner).ticks, *_schedstat(spinner)
