@@ -23,6 +23,7 @@ from hosting.job_records import jobs_visible_to
 from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
 from hosting.models import ApiToken, App, Job, Tenant, User
 from hosting.status import read_app_status
+from hosting.usage import usage_payload
 from sqlalchemy.orm import Session
 
 from admin_web import live
@@ -256,6 +257,13 @@ def app_history(app_id: int) -> Any:
     """The app's restart history, newest first (``?limit=``, default 50, at most all kept)."""
     app = _app(app_id)
     return jsonify(history_payload(get_redis(), app.id, history_limit(request.args.get("limit"))))
+
+
+@bp.get("/apps/<int:app_id>/usage")
+@token_required
+def app_usage(app_id: int) -> Any:
+    app = _app(app_id)
+    return jsonify(usage_payload(get_redis(), app.id, request.args.get("range", "hour")))
 
 
 @bp.get("/apps/<int:app_id>/services")

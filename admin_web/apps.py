@@ -31,6 +31,7 @@ from hosting.log_reads import DEFAULT_LOG_BYTES, LogUnavailable
 from hosting.models import App, Host, Job, Service
 from hosting.spec_plan import Plan
 from hosting.status import read_app_status
+from hosting.usage import usage_payload
 from sqlalchemy import select
 
 from admin_web.extensions import get_redis, get_session, me, wants_json
@@ -200,6 +201,17 @@ def history_json(app_id: int) -> Any:
     except InvalidInput as exc:
         abort(400, description=f"{exc.field}: {exc.message}")
     return jsonify(history_payload(get_redis(), app.id, limit))
+
+
+@bp.get("/apps/<int:app_id>/usage.json")
+@login_required
+def usage(app_id: int) -> Any:
+    """The CPU and memory graphs' data (``hosting.usage``) with the restart marks."""
+    app = load_app(app_id)
+    try:
+        return jsonify(usage_payload(get_redis(), app.id, request.args.get("range", "hour")))
+    except InvalidInput as exc:
+        return jsonify(error={"message": exc.message, "field": exc.field}), 400
 
 
 @bp.post("/apps/<int:app_id>/control/<target>/<action>")

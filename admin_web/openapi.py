@@ -193,6 +193,22 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                 ],
             ),
         },
+        "/apps/{app_id}/usage": {
+            "parameters": [_APP_ID],
+            "get": _op(
+                "CPU and memory of the app and of each program, with the restart marks",
+                {"200": _json(_ref("Usage"), "Usage"), "400": _ERROR, "404": _NOT_FOUND},
+                parameters=[
+                    {
+                        "name": "range",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["hour", "day"], "default": "hour"},
+                        "description": "the last hour (a point per sampler round, 10 s by"
+                        " default) or the last day (5 minute averages)",
+                    }
+                ],
+            ),
+        },
         "/apps/{app_id}/services": {
             "parameters": [_APP_ID],
             "get": _op(
@@ -602,6 +618,52 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     differences=_DIFFERENCES,
                     notices={"type": "array", "items": _ref("ConfigNotice")},
                 ),
+                "Usage": _obj(
+                    range={"type": "string", "enum": ["hour", "day"]},
+                    step={"type": "integer", "description": "seconds between points"},
+                    t={
+                        "type": "array",
+                        "items": _INT,
+                        "description": "the start of each point (unix seconds), oldest first",
+                    },
+                    app=_ref("UsageSeries"),
+                    processes={
+                        "type": "object",
+                        "additionalProperties": _ref("UsageSeries"),
+                        "description": "per program, by group:name",
+                    },
+                    marks={
+                        "type": "array",
+                        "items": _obj(
+                            time={"type": "number"},
+                            process={"type": "string", "example": "web:web"},
+                            reason={"type": "string"},
+                            **{"from": _STR, "to": _STR},
+                        ),
+                        "description": "(re)starts and unexpected exits within the range",
+                    },
+                ),
+                "UsageSeries": {
+                    **_obj(
+                        cpu={
+                            "type": "array",
+                            "items": {"type": "number", "nullable": True},
+                            "description": "percent of one core",
+                        },
+                        memory={
+                            "type": "array",
+                            "items": {"type": "integer", "nullable": True},
+                            "description": "bytes (the app: its cgroup's working set; a"
+                            " program: the resident memory of it and its descendants)",
+                        },
+                        memory_max={
+                            "type": "array",
+                            "items": {"type": "integer", "nullable": True},
+                            "description": "day range only: the highest sample of each point",
+                        },
+                    ),
+                    "description": "one value per time of t; null where nothing was measured",
+                },
                 "ConfigNotice": {
                     **_obj(
                         file={"type": "string"},

@@ -406,6 +406,7 @@ HOST_OPTIONS = (
     "status_interval",
     "status_poller",
     "status_mode",
+    "usage_interval",
     "worker_umask",
     "containers",
     "tenant_python",
@@ -482,6 +483,11 @@ def add_host_options(sub: argparse.ArgumentParser) -> None:
         action="store_const",
         const=False,
         help="run no status poller (a host without apps)",
+    )
+    sub.add_argument(
+        "--usage-interval",
+        type=number(0, 300),
+        help="seconds between CPU and memory samples of the apps (default 10; 0: none)",
     )
     sub.add_argument("--worker-umask", help="the workers' umask, e.g. 007")
     sub.add_argument(

@@ -13,6 +13,8 @@ runs:
   ``status_poller`` is off;
 - ``reconcile-<queue>``: the job reconciler (``workers.reconciler``), with the workers: it
   pushes again the jobs Redis lost and retries lost attempts;
+- ``usage-<queue>``: the CPU and memory sampler (``workers.usage``), with the workers,
+  unless ``usage_interval`` is 0;
 - ``front-<queue>``: the way in to each app's port (``workers.front``), with containers;
 - ``tenant-<app>``: each app's runtime, in its container (``workers.tenants``), restarted if
   it ever exits.
@@ -98,6 +100,8 @@ class HostConfig:
     # How status-<queue> learns the tenants' states: "feed" (workers.feeder: each tenant
     # runtime's state stream, pushed) or "poll" (workers.status: every status_interval).
     status_mode: str = "feed"
+    # Seconds between CPU and memory samples of every app (workers.usage); 0: none taken.
+    usage_interval: int = 10
     # The umask of the workers and the host's other helpers, e.g. "007" on a real host: they
     # run as root, and the panel (the service account, same group) must be able to write the
     # database files any of them creates (the first to open a new SQLite file makes it).
@@ -150,6 +154,9 @@ def host_config(
     workers, umask = settings.get("workers", 2), settings.get("worker_umask")
     if workers < 0:
         raise ConfigRefused(f"workers must be 0 or more, not {workers}")
+    usage = settings.get("usage_interval", 10)
+    if not 0 <= usage <= 300:
+        raise ConfigRefused(f"usage interval must be from 0 to 300 seconds, not {usage}")
     if umask is not None and not re.fullmatch(r"0?[0-7]{3}", umask):
         raise ConfigRefused(f"worker umask {umask!r} is not an octal mode like 007")
     mode = settings.get("status_mode", "feed")
@@ -234,6 +241,8 @@ def host_config_text(config: HostConfig) -> str:
     if config.status_poller:
         module = "workers.feeder" if config.status_mode == "feed" else "workers.status"
         programs.append(_helper_program(config, f"status-{queue}", module, "status"))
+    if config.usage_interval and config.workers:  # a host that runs apps (it has workers)
+        programs.append(_helper_program(config, f"usage-{queue}", "workers.usage", "usage"))
     if config.containers and config.workers:  # a host that runs apps (it has workers)
         programs.append(_helper_program(config, f"front-{queue}", "workers.front", "front"))
     head = "\n".join([MANAGED_HEADER, *runtime_base_sections(root)]) + "\n"

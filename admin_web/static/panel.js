@@ -306,6 +306,8 @@
         document.dispatchEvent(new CustomEvent("panel:job"));
         readStatus().catch((error) => console.warn(error));
       },
+      // A new CPU/memory sample: the graphs (usage.js) read it; one stream serves both.
+      usage: () => document.dispatchEvent(new CustomEvent("panel:usage")),
     }, async () => {
       await readStatus();
       if (history) drawHistory(await getJSON(history.dataset.historyUrl));

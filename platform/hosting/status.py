@@ -78,7 +78,18 @@ def write_app_status(
 
 def read_app_status(redis: Any, app_id: int) -> dict[str, Any] | None:
     """The last status written for ``app_id``, or None when there is none (or it expired)."""
-    raw = redis.get(status_key(app_id))
+    return _parse_status(redis.get(status_key(app_id)))
+
+
+def read_app_statuses(redis: Any, app_ids: list[int]) -> dict[int, dict[str, Any] | None]:
+    """``read_app_status`` of many apps in one round trip (MGET)."""
+    if not app_ids:
+        return {}
+    raws = redis.mget([status_key(app_id) for app_id in app_ids])
+    return {app_id: _parse_status(raw) for app_id, raw in zip(app_ids, raws, strict=True)}
+
+
+def _parse_status(raw: bytes | str | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     if isinstance(raw, bytes):

@@ -44,6 +44,7 @@ def test_v1_controllers_are_found_one_hierarchy_each() -> None:
         "memory": Path("/sys/fs/cgroup/memory"),
         "pids": Path("/sys/fs/cgroup/pids"),
         "cpu": Path("/sys/fs/cgroup/cpu,cpuacct"),
+        "cpuacct": Path("/sys/fs/cgroup/cpu,cpuacct"),
     }
     cgroup = hierarchy.cgroup("t1a2b3c-7")
     assert cgroup.dirs["pids"] == Path(f"/sys/fs/cgroup/pids/{GROUP_DIR}/t1a2b3c-7")

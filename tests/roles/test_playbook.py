@@ -96,6 +96,7 @@ def test_site_installs_runs_is_idempotent_and_stops(
         "hosting-web": "RUNNING",
         "reconcile-localhost": "RUNNING",
         "status-localhost": "RUNNING",
+        "usage-localhost": "RUNNING",
         "worker-localhost:worker-localhost-00": "RUNNING",
     }
     # The front (the way in to tenants' apps) runs where the host makes containers (root,

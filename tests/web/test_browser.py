@@ -72,6 +72,11 @@ def stack(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack
     platform.add_host("h1")
     app_id, port = platform.create_app(name="shop")
     platform.run("create_app", app_id)
+    yield from serve(platform, app_id, port)
+
+
+def serve(platform: Platform, app_id: int, port: int) -> Iterator[Stack]:
+    """The panel over ``platform`` for alice (the app's tenant) and an admin."""
     platform.add_user("alice@acme.example", PASSWORD)
     platform.add_user("root@example.com", PASSWORD, tenant=None, is_admin=True)
     panel = platform.panel(
@@ -484,3 +489,103 @@ def test_live_page_polls_when_the_stream_is_refused(
     feed_status(redis_client, shop, 777)
     wait_for(lambda: process_cell(driver, "app", "pid") == "777", "the polled change", 10)
     assert live.requests.paths[f"/apps/{shop}/events"] >= 1
+# Programs beside the app for the graphs: one that keeps a core busy and one that holds 50 MiB.
+BURN = "python3 -c 'while True: pass'"
+HOLD = "python3 -c 'import time; b = b\"x\" * (50 << 20); time.sleep(3600)'"
+
+
+@pytest.fixture
+def usage_stack(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setattr("hosting.passwords.N", 2**8)
+    platform.add_host("h1", usage_interval=2)  # the host's real sampler, a round every 2 s
+    app_id, port = platform.create_app(name="shop")
+    with platform.sessions() as session:
+        from hosting import services
+        from hosting.models import App
+
+        app = session.get(App, app_id)
+        services.add_service(session, app, "custom", "burn", {"command": BURN})
+        services.add_service(session, app, "custom", "hold", {"command": HOLD})
+        session.commit()
+    platform.run("create_app", app_id)
+    yield from serve(platform, app_id, port)
+
+
+def chart(driver: WebDriver, kind: str, attribute: str) -> int:
+    element = driver.find_element(By.CSS_SELECTOR, f'[data-usage-chart="{kind}"]')
+    return int(element.get_attribute(f"data-{attribute}") or 0)
+
+
+def test_usage_graphs(usage_stack: Stack, browser: WebDriver) -> None:
+    """The app page draws what the host's sampler stored: CPU and memory of the app and of
+    each program, the restart marks at their times, the last hour and the last day."""
+    from hosting.live_events import append_history
+
+    stack, driver = usage_stack, browser
+    now = time.time()
+    exited = {
+        "process": "burn:burn",
+        "from": "RUNNING",
+        "to": "EXITED",
+        "reason": "exit",
+        "description": "exit status 1",
+        "pid": 12,
+        "time": now - 8,
+    }
+    started = {
+        **exited,
+        "from": "EXITED",
+        "to": "STARTING",
+        "reason": "autorestart",
+        "time": now - 7,
+    }
+    running = {**started, "from": "STARTING", "to": "RUNNING", "reason": "started", "time": now - 6}
+    append_history(stack.platform.redis, stack.app_id, [exited, started, running])
+    log_in(driver, stack)
+    driver.get(f"{stack.url}/apps/{stack.app_id}")
+    # The app and its three programs, and a few rounds with a CPU rate (the first has none).
+    wait_for(lambda: chart(driver, "memory", "series") == 4, "four memory series")
+    wait_for(lambda: chart(driver, "cpu", "points") >= 3, "three rounds of CPU")
+    for kind in ("cpu", "memory"):
+        box = driver.find_element(By.CSS_SELECTOR, f'[data-usage-chart="{kind}"]')
+        canvas = box.find_element(By.TAG_NAME, "canvas")
+        assert canvas.size["width"] > 300 and canvas.size["height"] > 100
+        labels = [e.text for e in box.find_elements(By.CSS_SELECTOR, ".u-legend .u-label")]
+        assert labels[1:] == ["app", "app:app", "burn:burn", "hold:hold"], labels
+        # The two marks of the range (a crash, a restart) drawn, with their reason on hover.
+        titles = [
+            e.get_attribute("title") for e in box.find_elements(By.CSS_SELECTOR, ".usage-mark")
+        ]
+        assert len(titles) == 2 and "(exit)" in titles[0] and "(autorestart)" in titles[1], titles
+    listed = driver.find_elements(By.CSS_SELECTOR, "[data-usage-marks] [data-usage-mark]")
+    assert [item.text.split(" ", 1)[1] for item in listed] == [
+        "burn:burn: EXITED → STARTING (autorestart)",
+        "burn:burn: RUNNING → EXITED (exit)",
+    ]
+    # What the charts show is what the sampler stored: the busy program has the CPU.
+    data = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const url = document.querySelector('[data-usage]').dataset.usageUrl;"
+        "fetch(url).then(r => r.json()).then(done);"
+    )
+
+    def busiest(kind: str, name: str) -> float:
+        return max((v for v in data["processes"][name][kind] if v is not None), default=0)
+
+    # (How much of a core the spinner gets depends on the shared machine's load.)
+    assert busiest("cpu", "burn:burn") > max(
+        1, busiest("cpu", "app:app"), busiest("cpu", "hold:hold")
+    )
+    assert busiest("memory", "hold:hold") > 50 * 1024 * 1024
+    driver.execute_script("document.getElementById('usage').scrollIntoView()")
+    screenshot(driver, "15-usage-hour")
+
+    # New rounds reach the open page by themselves.
+    points = chart(driver, "cpu", "points")
+    wait_for(lambda: chart(driver, "cpu", "points") > points, "a new round drawn", timeout=30)
+
+    driver.find_element(By.CSS_SELECTOR, '[data-usage-range="day"]').click()
+    section = driver.find_element(By.ID, "usage")
+    wait_for(lambda: section.get_attribute("data-loaded") == "day", "the day range")
+    assert chart(driver, "memory", "points") >= 1 and chart(driver, "memory", "series") == 4
+    screenshot(driver, "16-usage-day")

@@ -60,7 +60,7 @@ def test_worker_umask_and_hosts_without_apps(
     }
     # Where tenants run in containers, the front is there too (workers.front).
     front = {"front-web-1"} if HostConfig.load(root).containers else set()
-    assert set(groups) == {"worker-web-1", "reconcile-web-1", "status-web-1", *front}
+    assert set(groups) == {"worker-web-1", "reconcile-web-1", "status-web-1", "usage-web-1", *front}
     # Every helper that may be the first to open the SQLite database makes its files
     # group-writable for the panel (the same umask), not only the workers.
     for group in groups.values():
@@ -76,6 +76,12 @@ def test_worker_umask_and_hosts_without_apps(
     settings = json.loads((root / "conf/host.json").read_text())
     assert (settings["workers"], settings["status_poller"]) == (0, False)
 
+    # A sampler interval of 0: the host keeps no CPU and memory graphs.
+    assert host_config(capsys, root, "--usage-interval", "0")[0] == 0
+    groups = {group.name for group in load_config(str(root / "conf/supervisord.conf")).groups}
+    assert "usage-web-1" not in groups and "worker-web-1" in groups
+    assert HostConfig.load(root).usage_interval == 0
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -84,6 +90,7 @@ def test_worker_umask_and_hosts_without_apps(
         (["--workers", "-1"], "argument --workers: must be from 0 to 64, not -1"),
         (["--tenant-pids", "99999999999999999999"], "--tenant-pids: must be from 8 to"),
         (["--status-interval", "inf"], "--status-interval: must be from 0.1 to 3600, not inf"),
+        (["--usage-interval", "301"], "--usage-interval: must be from 0 to 300, not 301"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(

@@ -24,7 +24,8 @@ from workers.container.spec import KEY_RE, Limits
 GROUP_DIR = "hosting-tenants"  # the containers
 CHECKS_DIR = "hosting-checks"  # config checks, with the same limits but apart
 REQUIRED = ("memory", "pids")  # a memory hog and a fork bomb must stop at the limit
-OPTIONAL = ("cpu",)
+# cpuacct: the app's CPU time for its graphs (workers.usage), where v1 mounts it apart.
+OPTIONAL = ("cpu", "cpuacct")
 MIB = 1024 * 1024
 
 
