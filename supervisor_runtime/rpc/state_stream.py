@@ -30,6 +30,7 @@ from urllib.parse import parse_qs
 
 from ..events import ProcessGroupAddedEvent, ProcessGroupRemovedEvent, ProcessStateEvent
 from ..loop import TimerHandle
+from ..states import ProcessState
 from .faults import RPCError
 from .http import Request, Responder
 from .process_info import process_info
@@ -43,6 +44,11 @@ CONTENT_TYPE = "application/x-ndjson"
 DEFAULT_HEARTBEAT = 30.0
 MAX_HEARTBEAT = 24 * 3600.0
 MAX_UNSENT = 1024 * 1024  # bytes queued for one reader before it is cut off
+# A process that exited is moved to one of these before its pid is cleared (as stock's
+# finish() does): the line says what getProcessInfo says once the change is done, no pid.
+_EXITED_STATES = frozenset(
+    {ProcessState.STOPPED, ProcessState.EXITED, ProcessState.BACKOFF, ProcessState.FATAL}
+)
 
 
 def _heartbeat_of(query: str) -> float:
@@ -117,6 +123,9 @@ class StateStreams:
         self.rpc = rpc
         self.readers: set[_Reader] = set()
         self._snapshot_due = False
+        self._pending: list[dict[str, Any]] = []
+        self._spawning: list[tuple[dict[str, Any], Any, float]] = []
+        self._flush_due = False
         events = supervisor.events
         # Subscribed after the history book (made with the Supervisor): by the time a
         # state event reaches us, its transition is the book's newest entry.
@@ -174,17 +183,37 @@ class StateStreams:
             entries = book.transitions(process.group_name, process.name)
             transition = entries[-1].as_struct() if entries else None
         info = process_info(self.supervisor, process)  # type: ignore[arg-type]
-        now = time.time()
-        self._broadcast(
-            lambda: {
-                "type": "process",
-                "time": now,
-                "process": info,
-                "from": event.from_state.name,
-                "to": process.state.name,
-                "transition": transition,
-            }
-        )
+        if process.state in _EXITED_STATES:
+            info["pid"] = 0
+        line = {
+            "type": "process",
+            "time": time.time(),
+            "process": info,
+            "from": event.from_state.name,
+            "to": process.state.name,
+            "transition": transition,
+        }
+        if process.state is ProcessState.STARTING:
+            self._spawning.append((line, process, process.laststart))
+        # Sent once the loop is done with this change, in order with the others.
+        self._pending.append(line)
+        if not self._flush_due:
+            self._flush_due = True
+            self.supervisor.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        # STARTING is announced before the child is forked (as stock does): by now spawn()
+        # has returned, and the line carries the pid it gave, as getProcessInfo has it
+        # then. A spawn that failed has no pid, and a later spawn (not this line's) another
+        # start time: those lines keep what they had.
+        for line, process, started in self._spawning:
+            if process.pid and process.laststart == started:
+                line["process"]["pid"] = process.pid
+        self._spawning.clear()
+        lines, self._pending = self._pending, []
+        for line in lines:
+            self._broadcast(lambda line=line: dict(line))
 
     def _on_groups_changed(self, event: ProcessGroupAddedEvent) -> None:
         # An update adds and removes many groups in one request: one snapshot after it.

@@ -177,6 +177,10 @@ def test_snapshot_then_each_change_in_order_with_its_transition(
         ("STARTING", "RUNNING"),
     ]
     assert [x["seq"] for x in lines] == [1, 2, 3, 4]
+    # Each line's struct is what getProcessInfo says once that change is done: a stopped
+    # process has no pid any more, a starting one has its new pid already.
+    assert [x["process"]["pid"] > 0 for x in lines] == [True, False, True, True]
+    assert lines[2]["process"]["pid"] == lines[3]["process"]["pid"]
     pid = lines[-1]["process"]["pid"]
     assert lines[-1]["process"]["statename"] == "RUNNING" and pid > 0
     # Each line carries the history entry of its change, exactly as the runtime keeps it.
@@ -187,6 +191,7 @@ def test_snapshot_then_each_change_in_order_with_its_transition(
     os.kill(pid, signal.SIGKILL)  # a crash: EXITED (not expected), then autorestart
     lines = stream.until(lambda x: x.get("to") == "RUNNING")
     assert process_lines(lines, "app")[:2] == [("RUNNING", "EXITED"), ("EXITED", "STARTING")]
+    assert lines[0]["process"]["pid"] == 0 and lines[0]["process"]["statename"] == "EXITED"
     assert lines[0]["transition"]["reason"] == "signal"
     assert lines[0]["transition"]["signal"] == "SIGKILL"
     stream.close()
