@@ -41,6 +41,7 @@ from hosting.program_section import program_section
 from hosting.queue import DEFAULT_JOB_TIMEOUT
 from hosting.rendering import MANAGED_HEADER, runtime_base_sections
 
+from workers import tenant_runtime
 from workers.container import probe
 from workers.files import ConfigRefused, atomic_write, text_differs, validate_conf_dir
 from workers.runtime import Runtime
@@ -90,6 +91,10 @@ class HostConfig:
     # Without containers: the interpreter of tenant runtimes (our supervisord from source),
     # e.g. when ours lives where apps' users may not read it (a pyenv under /root).
     runtime_python: str | None = None
+    # Which supervisord runs each app (workers.tenant_runtime): "ours", or "stock"
+    # (supervisor 4.3.0, installed by the operator in the virtualenv of stock_python).
+    tenant_runtime: str = "ours"
+    stock_python: str | None = None
     status_interval: float = 2.0
     status_poller: bool = True
     # The umask of the workers and the host's other helpers, e.g. "007" on a real host: they
@@ -146,6 +151,12 @@ def host_config(
         raise ConfigRefused(f"workers must be 0 or more, not {workers}")
     if umask is not None and not re.fullmatch(r"0?[0-7]{3}", umask):
         raise ConfigRefused(f"worker umask {umask!r} is not an octal mode like 007")
+    try:
+        tenant_runtime.check_setting(
+            settings.get("tenant_runtime", "ours"), settings.get("stock_python")
+        )
+    except tenant_runtime.TenantRuntimeError as exc:
+        raise ConfigRefused(str(exc)) from None
     reason = probe.why_not() if containers is not False else "turned off by the operator"
     return HostConfig(
         root=v.app_root(str(Path(host_root).absolute())),
