@@ -75,6 +75,7 @@ PASSWORD = "a bench password, long enough"
 STOCK_PYTHON = REPO_ROOT / ".venv-stock" / "bin" / "python"
 PROGRAMS = {"app", "memcached"}
 SETTLE_SECONDS = 10
+CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Interrupted(Exception):
@@ -436,7 +437,13 @@ def bench_host(runtime: str, status_mode: str | None, workers: int) -> Iterator[
         host.open()
         yield host
     finally:
-        host.close()
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in CLEANUP_SIGNALS}
+        try:
+            host.close()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def run_one(runtime: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -558,7 +565,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, _interrupt)
     machine = machine_description()
     print(f"machine: {machine}; {args.tenants} tenants", file=sys.stderr, flush=True)
-    results = {runtime: run_one(runtime, args) for runtime in args.runtimes}
+    try:
+        results = {runtime: run_one(runtime, args) for runtime in args.runtimes}
+    except (Interrupted, KeyboardInterrupt) as exc:
+        print(f"interrupted ({exc or 'Ctrl-C'}); everything made was removed", file=sys.stderr)
+        return 130
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     table = render(results, args.tenants)
     text = f"Machine: {machine}; {when}; status mode {args.status_mode or 'default'}\n\n{table}"
