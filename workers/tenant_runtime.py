@@ -9,7 +9,8 @@ notices, the state stream) the platform reads as absent.
 - In a container, the app sees only its assets and the system: stock's ``supervisor``
   package is copied into the assets (``workers.container.assets``, content-addressed as
   ours is) and ``/opt/hosting/bin/supervisord`` runs it, so the launcher is the same.
-- Without containers, the runtime is ``<stock_python> -I -m supervisor.supervisord``.
+- Without containers, the runtime is ``<stock_python> -I -m supervisor.supervisord``, or
+  ``runtime_python`` running stock's package when that is set.
 
 Product code never imports stock: it is found and run as the operator's program.
 """
@@ -81,9 +82,20 @@ def stock_source(tenant_runtime: str, stock_python: str | None) -> Path | None:
     return stock_package(stock_python)
 
 
-def plain_runtime(tenant_runtime: str, stock_python: str | None) -> list[str] | None:
+def plain_runtime(
+    tenant_runtime: str, stock_python: str | None, runtime_python: str | None
+) -> list[str] | None:
     """Without containers: the argv of stock's supervisord (before ``-n -c CONF``), or
-    None for ours (``workers.tenants`` knows how ours runs)."""
+    None for ours (``workers.tenants`` knows how ours runs). With ``runtime_python`` (an
+    interpreter the apps' users may run, where the virtualenv's may not be theirs), that
+    interpreter runs stock's package from where ``stock_python`` finds it."""
     if tenant_runtime != "stock" or stock_python is None:
         return None
-    return [stock_python, "-I", "-m", "supervisor.supervisord"]
+    if runtime_python is None:
+        return [stock_python, "-I", "-m", "supervisor.supervisord"]
+    source = str(stock_package(stock_python).parent)
+    code = (
+        f"import sys; sys.path.insert(0, {source!r}); "
+        "from supervisor.supervisord import main; sys.exit(main())"
+    )
+    return [runtime_python, "-I", "-c", code]

@@ -132,7 +132,9 @@ def config_check(
 def _plain_command(config: HostConfig, layout: AppLayout, owner: Owner) -> str:
     conf = shlex.quote(str(layout.base_conf))
     env = " ".join(shlex.quote(f"{k}={val}") for k, val in plain_environment(layout, owner).items())
-    stock = tenant_runtime.plain_runtime(config.tenant_runtime, config.stock_python)
+    stock = tenant_runtime.plain_runtime(
+        config.tenant_runtime, config.stock_python, config.runtime_python
+    )
     if stock is not None:
         runtime = shlex.join(stock)
     elif config.runtime_python:

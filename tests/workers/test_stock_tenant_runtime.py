@@ -1,6 +1,7 @@
 """The platform with stock supervisord 4.3.0 as the tenant runtime (``tenant_runtime =
 "stock"``): an app is created, its program runs under stock's daemon (in its container when
-we are root), a restart job works and the status poller writes its status.
+we are root, and as a plain process), a restart job works and the status poller writes its
+status.
 
 Real parts only: a host runtime with RQ workers and the status program, Redis, SQLite, and
 stock supervisor from its own virtualenv (tests/stock.py).
@@ -36,9 +37,10 @@ def runtime_command_line(platform: Platform, app_id: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
-def test_apps_run_under_stock_supervisord(platform: Platform) -> None:
+@pytest.mark.parametrize("containers", [None, False], ids=["containers-if-possible", "plain"])
+def test_apps_run_under_stock_supervisord(platform: Platform, containers: bool | None) -> None:
     python = str(stock_python())
-    platform.add_host("h1", tenant_runtime="stock", stock_python=python)
+    platform.add_host("h1", containers=containers, tenant_runtime="stock", stock_python=python)
     config = platform.hosts["h1"]
     app_id, port = platform.create_app()
     platform.run("create_app", app_id)
@@ -61,7 +63,9 @@ def test_apps_run_under_stock_supervisord(platform: Platform) -> None:
         assert "from supervisor.supervisord import main" in script
         assert (assets / "lib" / "supervisor" / "version.txt").read_text().strip() == "4.3.0"
     else:
-        assert f"{python} -I -m supervisor.supervisord -n -c" in command
+        # The tests' host runs it with runtime_python (the virtualenv is root's).
+        assert "from supervisor.supervisord import main" in command
+        assert command.startswith(f"{config.runtime_python} -I -c")
 
     job = platform.run("program_action", app_id, action="restart", program="app")
     after = job.result["processes"]["app:app"]
