@@ -403,6 +403,8 @@ HOST_OPTIONS = (
     "wait_timeout",
     "user_prefix",
     "runtime_python",
+    "tenant_runtime",
+    "stock_python",
     "status_interval",
     "status_poller",
     "status_mode",
@@ -468,6 +470,14 @@ def add_host_options(sub: argparse.ArgumentParser) -> None:
     )
     sub.add_argument("--user-prefix", help="apps' system users are <prefix><app id>")
     sub.add_argument("--runtime-python", help="interpreter for tenant runtimes")
+    sub.add_argument(
+        "--tenant-runtime",
+        choices=("ours", "stock"),
+        help="the supervisord of each app: ours (default) or stock 4.3.0 (needs --stock-python)",
+    )
+    sub.add_argument(
+        "--stock-python", help="the Python of a virtualenv with supervisor 4.3.0 installed"
+    )
     sub.add_argument(
         "--status-interval", type=number(0.1, 3600, float), help="seconds between status polls"
     )

@@ -45,6 +45,7 @@ from hosting.program_section import program_section
 from hosting.queue import DEFAULT_JOB_TIMEOUT
 from hosting.rendering import MANAGED_HEADER, runtime_base_sections
 
+from workers import tenant_runtime
 from workers.container import probe
 from workers.files import ConfigRefused, atomic_write, text_differs, validate_conf_dir
 from workers.runtime import Runtime
@@ -95,6 +96,10 @@ class HostConfig:
     # Without containers: the interpreter of tenant runtimes (our supervisord from source),
     # e.g. when ours lives where apps' users may not read it (a pyenv under /root).
     runtime_python: str | None = None
+    # Which supervisord runs each app (workers.tenant_runtime): "ours", or "stock"
+    # (supervisor 4.3.0, installed by the operator in the virtualenv of stock_python).
+    tenant_runtime: str = "ours"
+    stock_python: str | None = None
     status_interval: float = 2.0
     status_poller: bool = True
     # How status-<queue> learns the tenants' states: "feed" (workers.feeder: each tenant
@@ -162,6 +167,12 @@ def host_config(
     mode = settings.get("status_mode", "feed")
     if mode not in STATUS_MODES:
         raise ConfigRefused(f"status mode must be one of {', '.join(STATUS_MODES)}, not {mode!r}")
+    try:
+        tenant_runtime.check_setting(
+            settings.get("tenant_runtime", "ours"), settings.get("stock_python")
+        )
+    except tenant_runtime.TenantRuntimeError as exc:
+        raise ConfigRefused(str(exc)) from None
     reason = probe.why_not() if containers is not False else "turned off by the operator"
     return HostConfig(
         root=v.app_root(str(Path(host_root).absolute())),

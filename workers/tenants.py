@@ -29,6 +29,7 @@ from hosting.program_section import program_section
 from hosting.rendering import MANAGED_HEADER
 
 from supervisor_runtime.rpc.faults import FaultCode
+from workers import tenant_runtime
 from workers.container import assets, cgroups, netns
 from workers.container.spec import APP_ROOT, DEFAULT_PATH, ContainerSpec, Limits
 from workers.container.validate import check_config, prepare_scratch
@@ -92,7 +93,8 @@ def container_spec(
     """What the app's container is made of (the assets are installed when missing)."""
     if owner.user is None:
         raise ValueError("containers need the app's own user (the workers run as root)")
-    installed = assets.install(config.path / ASSETS_DIR, config.tenant_python)
+    stock = tenant_runtime.stock_source(config.tenant_runtime, config.stock_python)
+    installed = assets.install(config.path / ASSETS_DIR, config.tenant_python, stock)
     return ContainerSpec(
         app=app_name,
         key=key,
@@ -132,7 +134,12 @@ def config_check(
 def _plain_command(config: HostConfig, layout: AppLayout, owner: Owner) -> str:
     conf = shlex.quote(str(layout.base_conf))
     env = " ".join(shlex.quote(f"{k}={val}") for k, val in plain_environment(layout, owner).items())
-    if config.runtime_python:
+    stock = tenant_runtime.plain_runtime(
+        config.tenant_runtime, config.stock_python, config.runtime_python
+    )
+    if stock is not None:
+        runtime = shlex.join(stock)
+    elif config.runtime_python:
         import supervisor_runtime
 
         source = Path(supervisor_runtime.__file__).resolve().parent.parent

@@ -123,22 +123,25 @@ class Platform:
     # -- hosts -------------------------------------------------------------------------
 
     def add_host(self, name: str = "h1", workers: int = 2, **settings: Any) -> Host:
-        """A host with its host runtime started; ``settings``: more HostConfig fields."""
-        settings.setdefault("status_interval", 0.5)
+        """A host with its host runtime started; ``settings``: more HostConfig fields (or
+        other values of the tests' defaults below)."""
         with self.sessions() as session:
             host = services.create_host(session, name, str(self.base / name / "apps"))
             session.commit()
+        defaults: dict[str, Any] = {
+            "job_timeout": JOB_TIMEOUT,
+            "wait_timeout": WAIT_TIMEOUT,
+            "runtime_python": DEBIAN_PYTHON if os.geteuid() == 0 else None,
+            "status_interval": 0.5,
+        }
         config = render_host_config(
             str(self.base / name / "host"),
             host.queue,
             redis_url=self.redis_url,
             database_url=self.database_url,
             workers=workers,
-            job_timeout=JOB_TIMEOUT,
-            wait_timeout=WAIT_TIMEOUT,
             user_prefix=self.user_prefix,
-            runtime_python=DEBIAN_PYTHON if os.geteuid() == 0 else None,
-            **settings,
+            **{**defaults, **settings},
         )
         self.hosts[name] = config
         self.processes[name] = start_host_runtime(config)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from supervisor_runtime.config import load_config
+from tests.stock import stock_python
 from workers.cli import main
 from workers.host import HostConfig, host_config_text
 
@@ -91,6 +92,8 @@ def test_worker_umask_and_hosts_without_apps(
         (["--tenant-pids", "99999999999999999999"], "--tenant-pids: must be from 8 to"),
         (["--status-interval", "inf"], "--status-interval: must be from 0.1 to 3600, not inf"),
         (["--usage-interval", "301"], "--usage-interval: must be from 0 to 300, not 301"),
+        (["--tenant-runtime", "stock"], "tenant runtime stock needs stock_python"),
+        (["--tenant-runtime", "runit"], "--tenant-runtime: invalid choice: 'runit'"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(
@@ -124,3 +127,12 @@ def test_status_mode_picks_the_feeder_or_the_poller(
     )
     assert code == 2
     assert "--status-mode: invalid choice: 'push'" in capsys.readouterr().err
+
+
+def test_stock_as_the_tenant_runtime(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    python = str(stock_python())
+    root = tmp_path / "host"
+    code, _out = host_config(capsys, root, "--tenant-runtime", "stock", "--stock-python", python)
+    assert code == 0
+    config = HostConfig.load(root)
+    assert (config.tenant_runtime, config.stock_python) == ("stock", python)

@@ -15,6 +15,12 @@ rather than the platform's own install, because:
 The commands run the system Python in isolated mode (``-I``: no PYTHONPATH, no user site;
 ``-S``: no site-packages, the runtime needs none). ``supervisorctl`` with no ``-c`` finds
 /opt/hosting/etc/supervisord.conf, the app's own config, next to itself.
+
+A host whose tenant runtime is stock supervisord (``HostConfig.tenant_runtime``) gets
+``<base>/stock-<digest>`` instead: the same layout, with a copy of stock's ``supervisor``
+package (pure Python, standard library only on Python 3.8+) beside ours in ``lib`` and
+commands in ``bin`` that run stock's. Ours stays there for the config check, which parses
+the app's config the way ours does (stock reads the same files).
 """
 
 from __future__ import annotations
@@ -35,7 +41,14 @@ ENTRY_POINTS = {
     "echo_supervisord_conf": "supervisor_runtime.cli.echo_conf",
     "pidproxy": "supervisor_runtime.cli.pidproxy",
 }
+STOCK_ENTRY_POINTS = {
+    "supervisord": "supervisor.supervisord",
+    "supervisorctl": "supervisor.supervisorctl",
+    "echo_supervisord_conf": "supervisor.confecho",
+    "pidproxy": "supervisor.pidproxy",
+}
 PACKAGE_FILES = ("*.py", "*.conf")
+STOCK_FILES = ("*",)  # its web UI, skeleton config and version.txt are data files
 MIN_PYTHON = (3, 11)
 
 
@@ -46,7 +59,7 @@ class AssetsError(Exception):
 def script_text(python: str, module: str) -> str:
     return (
         f"#!{python} -IS\n"
-        f"# {module.rsplit('.', 1)[-1]} of the hosting runtime, from {TOOLS_LIB}\n"
+        f"# {module}, from {TOOLS_LIB}\n"
         "import sys\n"
         f"sys.path.insert(0, {TOOLS_LIB!r})\n"
         f"from {module} import main\n"
@@ -60,10 +73,11 @@ def package_dir() -> Path:
     return Path(supervisor_runtime.__file__).resolve().parent
 
 
-def package_files(source: Path) -> list[Path]:
-    """The package's files (relative), without caches or anything but code and samples."""
-    found = {p.relative_to(source) for pattern in PACKAGE_FILES for p in source.rglob(pattern)}
-    return sorted(p for p in found if "__pycache__" not in p.parts)
+def package_files(source: Path, patterns: tuple[str, ...] = PACKAGE_FILES) -> list[Path]:
+    """The package's files (relative), without caches, tests or anything but ``patterns``."""
+    found = {p.relative_to(source) for pattern in patterns for p in source.rglob(pattern)}
+    skip = {"__pycache__", "tests"}
+    return sorted(p for p in found if not skip & set(p.parts) and (source / p).is_file())
 
 
 def check_python(python: str) -> None:
@@ -82,32 +96,46 @@ def check_python(python: str) -> None:
         raise AssetsError(f"{python} is not Python {wanted} or newer, which the runtime needs")
 
 
-def digest(source: Path, files: list[Path], python: str) -> str:
+# (package name, its directory, its files relative to it)
+Package = tuple[str, Path, list[Path]]
+
+
+def digest(packages: list[Package], python: str, entry_points: dict[str, str]) -> str:
     hashing = hashlib.sha256(python.encode())
-    for relative in files:
-        hashing.update(str(relative).encode() + b"\0" + (source / relative).read_bytes())
+    hashing.update(repr(sorted(entry_points.items())).encode())
+    for name, source, files in packages:
+        for relative in files:
+            path = f"{name}/{relative}".encode()
+            hashing.update(path + b"\0" + (source / relative).read_bytes())
     return hashing.hexdigest()[:16]
 
 
-def install(base: Path, python: str) -> Path:
+def install(base: Path, python: str, stock: Path | None = None) -> Path:
     """The assets directory for ``python`` and the runtime installed here, made if missing
-    (root's, 0755 directories and 0644/0755 files); returns its path."""
+    (root's, 0755 directories and 0644/0755 files); returns its path. ``stock``: the
+    directory of stock supervisord's ``supervisor`` package, whose commands the container
+    then runs (see ``workers.tenant_runtime``)."""
     check_python(python)
-    source = package_dir()
-    files = package_files(source)
-    target = base / f"runtime-{digest(source, files, python)}"
+    ours = package_dir()
+    packages: list[Package] = [("supervisor_runtime", ours, package_files(ours))]
+    prefix, entry_points = "runtime", ENTRY_POINTS
+    if stock is not None:
+        packages.append(("supervisor", stock, package_files(stock, STOCK_FILES)))
+        prefix, entry_points = "stock", STOCK_ENTRY_POINTS
+    target = base / f"{prefix}-{digest(packages, python, entry_points)}"
     if target.is_dir():
         return target
     base.mkdir(mode=0o755, parents=True, exist_ok=True)
     os.chmod(base, 0o755)
-    scratch = Path(tempfile.mkdtemp(prefix=".runtime-", dir=base))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{prefix}-", dir=base))
     try:
-        for relative in files:
-            destination = scratch / "lib" / "supervisor_runtime" / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / relative, destination)
+        for package, source, files in packages:
+            for relative in files:
+                destination = scratch / "lib" / package / relative
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source / relative, destination)
         (scratch / "bin").mkdir()
-        for name, module in ENTRY_POINTS.items():
+        for name, module in entry_points.items():
             (scratch / "bin" / name).write_text(script_text(python, module), encoding="utf-8")
         # Resolved inside the container only: supervisorctl's "../etc/supervisord.conf".
         (scratch / "etc").mkdir()

@@ -1,0 +1,588 @@
+"""A real platform host with N tenants: our runtime against stock supervisord 4.3.0.
+
+    .venv/bin/python -m bench.tenants --quick          # 100 tenants (root: containers)
+    .venv/bin/python -m bench.tenants --tenants 1000   # the full run (estimate memory first)
+    .venv/bin/python -m bench.tenants --tenants 10 --idle 10 --restarts 5   # a first try
+
+A host is built as tests/workers builds one (``tests.workers.fixtures.Platform``): a host
+runtime (ours) with RQ workers, the status program, the reconciler and the front; Redis on a
+unix socket; SQLite; and the panel (gunicorn, idle, for its CPU; Flask's test client for
+server times). Each tenant is an app created through the platform's own job: its main
+program (``sleep``, so the runtime's cost is not hidden behind an app's) and Debian's
+memcached (8 MiB, 32 connections), in its container. The same run is made once with each
+tenant runtime (``HostConfig.tenant_runtime``: ours, then stock), and reported side by side:
+
+- create: all N apps through ``create_app`` jobs (the platform's path, not a goal);
+- click -> RUNNING at 1 tenant, then at N: the panel's restart of ``app`` (its POST, the
+  job, the worker) until the status the panel shows has the new pid RUNNING; median, p99;
+- stop: SIGTERM to the host runtime until it has exited with every tenant stopped;
+- start: from that cold host (no runtime running) until the status of every app shows
+  ``app`` and ``memcached`` RUNNING (the status program's interval is its resolution);
+- memory, after the start has settled: USS of each tenant runtime (``smaps_rollup``
+  Private_*), each container in all (its cgroup's memory.current), and the host's
+  MemAvailable drop from before the host runtime started;
+- idle CPU over ``--idle`` seconds, by part (% of one core): the tenant runtimes, the
+  containers in all, the status program, the workers (with the reconciler and the front),
+  the host runtime, the panel, Redis;
+- the panel's app list and an app page at N apps: server time, median of 10.
+
+Everything made (users, containers, cgroups, network namespaces, files, processes) is
+removed at the end, also on Ctrl-C or SIGTERM. The machine's load average is recorded with
+each run: on a shared machine the numbers are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hosting import db, services
+from hosting.models import App, Host, Job, Tenant
+from hosting.status import status_key
+
+from bench.containers import uss_mib
+from bench.harness import cpu_seconds, wait_for
+from bench.run import machine_description
+from tests.stock import REPO_ROOT
+from tests.web.redis_server import RedisServer, start_redis
+from tests.workers.fixtures import Platform, _delete_users, _remove_containers
+from workers.container import cgroups, probe
+from workers.container.enter import NotRunning, container_init
+from workers.container.spec import load_spec
+from workers.host import HostConfig, host_runtime, start_host_runtime
+from workers.tenants import spec_path
+
+Metrics = dict[str, float]
+HOST = "h1"
+TENANT = "bench"
+APP_COMMAND = "/bin/sleep infinity"
+MEMCACHED = {"memory_mb": 8, "max_connections": 32}
+PASSWORD = "a bench password, long enough"
+STOCK_PYTHON = REPO_ROOT / ".venv-stock" / "bin" / "python"
+PROGRAMS = {"app", "memcached"}
+SETTLE_SECONDS = 10
+CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGHUP: end the run, cleaning up as for Ctrl-C."""
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def mem_available_mib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def process_cpu(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+class BenchHost:
+    """One platform with one host, its apps, and everything needed to remove it all."""
+
+    def __init__(self, runtime: str, status_mode: str | None, workers: int) -> None:
+        self.runtime = runtime
+        self.base = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
+        self.base.chmod(0o711)
+        self.redis_server: RedisServer | None = None
+        self.platform: Platform | None = None
+        self.panel_process: subprocess.Popen[bytes] | None = None
+        self.app_ids: list[int] = []
+        self.status_mode = status_mode
+        self.workers = workers
+        self.client: Any = None
+
+    # -- set-up and tear-down -------------------------------------------------------------
+
+    def open(self) -> None:
+        self.redis_server = start_redis()
+        database = self.base / "hosting.db"
+        url = f"sqlite:///{database}"
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        self.platform = Platform(
+            base=self.base,
+            database_url=url,
+            redis_url=self.redis_server.url,
+            sessions=db.make_session_factory(engine),
+            redis=self.redis_server.client(),
+            user_prefix=f"pb{secrets.token_hex(3)}-",
+        )
+        with self.platform.sessions() as session:
+            services.create_tenant(session, TENANT.title(), TENANT)
+            session.commit()
+        self.platform.add_user("admin@bench.example", PASSWORD, tenant=None, is_admin=True)
+
+    def close(self) -> None:
+        if self.panel_process is not None:
+            self.panel_process.terminate()
+            self.panel_process.wait(30)
+        if self.platform is not None:
+            self.platform.stop_hosts()
+            _remove_containers(self.platform.user_prefix)
+            left = _delete_users(self.platform.user_prefix)
+            if left:
+                print(f"  killed {len(left)} leftover processes of the bench's users", flush=True)
+            self.platform.redis.close()
+        if self.redis_server is not None:
+            self.redis_server.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    @property
+    def p(self) -> Platform:
+        assert self.platform is not None
+        return self.platform
+
+    @property
+    def config(self) -> HostConfig:
+        return self.p.hosts[HOST]
+
+    def start_host(self) -> None:
+        settings: dict[str, Any] = {
+            "tenant_runtime": self.runtime,
+            # The defaults of a real host, not the tests' quick ones.
+            "job_timeout": 600,
+            "wait_timeout": 120.0,
+            "status_interval": 2.0,
+            "runtime_python": None,
+        }
+        if self.runtime == "stock":
+            settings["stock_python"] = str(STOCK_PYTHON)
+        fields = {f.name for f in dataclasses.fields(HostConfig)}
+        if self.status_mode is not None:
+            if "status_mode" not in fields:
+                print("  (this branch has no HostConfig.status_mode: --status-mode ignored)")
+            else:
+                settings["status_mode"] = self.status_mode
+        self.p.add_host(HOST, workers=self.workers, **settings)
+
+    def start_panel(self) -> None:
+        """The panel as it runs on a host (gunicorn, 2 workers), idle: for its CPU."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "DATABASE_URL": self.p.database_url,
+            "REDIS_URL": self.p.redis_url,
+            "HOSTING_DATA_DIR": str(self.base),
+            "SECRET_KEY": secrets.token_hex(16),
+            "PANEL_ALLOW_HTTP": "1",
+        }
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        bind = f"unix:{self.base / 'panel.sock'}"
+        self.panel_process = subprocess.Popen(
+            [str(gunicorn), "--bind", bind, "--workers", "2", "admin_web:create_app()"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.base / "panel.log").open("wb"),
+            start_new_session=True,
+        )
+        wait_for(lambda: (self.base / "panel.sock").exists(), 60, "the panel", poll=0.1)
+        self.client = self.p.panel(SECRET_KEY="bench", WTF_CSRF_ENABLED=False).test_client()
+        answer = self.client.post(
+            "/login", data={"email": "admin@bench.example", "password": PASSWORD}
+        )
+        if answer.status_code not in (200, 302):
+            raise RuntimeError(f"the panel refused the bench's login: {answer.status_code}")
+
+    # -- apps -------------------------------------------------------------------------------
+
+    def create_apps(self, count: int) -> float:
+        """``count`` more apps, each through its create_app job; returns the seconds."""
+        first = len(self.app_ids)
+        new: list[int] = []
+        with self.p.sessions() as session:
+            tenant = session.query(Tenant).filter_by(slug=TENANT).one()
+            host = session.query(Host).filter_by(name=HOST).one()
+            for index in range(first, first + count):
+                app = services.create_app(
+                    session, tenant, host, f"t{index:04d}", "custom", APP_COMMAND
+                )
+                services.add_service(session, app, "memcached", None, dict(MEMCACHED))
+                session.flush()
+                new.append(app.id)
+            session.commit()
+        began = time.monotonic()
+        jobs = [self.p.enqueue("create_app", app_id) for app_id in new]
+        timeout = 120 + 10 * count
+
+        def all_done() -> bool:
+            with self.p.sessions() as session:
+                rows = session.query(Job).filter(Job.id.in_(jobs)).all()
+                failed = [job for job in rows if job.finished and job.status != "done"]
+                if failed:
+                    raise RuntimeError(f"create_app failed: {failed[0].error}")
+                return all(job.finished for job in rows)
+
+        wait_for(all_done, timeout, f"{count} create_app jobs", poll=0.5)
+        self.app_ids += new
+        return time.monotonic() - began
+
+    def statuses(self) -> list[dict[str, Any] | None]:
+        raws = self.p.redis.mget([status_key(app_id) for app_id in self.app_ids])
+        return [json.loads(raw) if raw else None for raw in raws]
+
+    def all_running_since(self, since: float) -> bool:
+        """Every app's status, written after ``since`` (time.time()), has its programs
+        RUNNING."""
+        for status in self.statuses():
+            if not status or status.get("updated", 0) < since:
+                return False
+            running = {p["name"] for p in status["processes"] if p.get("statename") == "RUNNING"}
+            if running != PROGRAMS:
+                return False
+        return True
+
+    def app_pid_in_status(self, app_id: int) -> int | None:
+        raw = self.p.redis.get(status_key(app_id))
+        if raw is None:
+            return None
+        for process in json.loads(raw)["processes"]:
+            if process["name"] == "app" and process.get("statename") == "RUNNING":
+                return int(process["pid"])
+        return None
+
+    # -- measurements -------------------------------------------------------------------------
+
+    def click_to_running(self, app_id: int) -> tuple[float, float]:
+        """The panel's restart of ``app``: (seconds until its job is done, until the status
+        the panel shows has the new pid RUNNING)."""
+        old = wait_for(lambda: self.app_pid_in_status(app_id), 60, "a status to start from", 0.05)
+        began = time.monotonic()
+        answer = self.client.post(f"/apps/{app_id}/control/app/restart")
+        if answer.status_code not in (200, 202, 302):
+            raise RuntimeError(f"the panel refused the restart: {answer.status_code}")
+        job_done = None
+        deadline = began + 120
+        while True:
+            now = time.monotonic()
+            if job_done is None and self._last_job_finished(app_id):
+                job_done = now - began
+            pid = self.app_pid_in_status(app_id)
+            if pid is not None and pid != old:
+                return (job_done if job_done is not None else now - began), now - began
+            if now > deadline:
+                raise TimeoutError(f"app {app_id} did not show RUNNING again within 120 s")
+            time.sleep(0.01)
+
+    def _last_job_finished(self, app_id: int) -> bool:
+        with self.p.sessions() as session:
+            job = (
+                session.query(Job)
+                .filter(Job.app_id == app_id)
+                .order_by(Job.created_at.desc())
+                .first()
+            )
+            return job is not None and job.finished and job.kind == "program_action"
+
+    def clicks(self, app_ids: list[int], rounds: int) -> Metrics:
+        jobs, shown = [], []
+        for index in range(rounds):
+            job_s, shown_s = self.click_to_running(app_ids[index % len(app_ids)])
+            jobs.append(job_s)
+            shown.append(shown_s)
+        return {
+            "job_median_s": statistics.median(jobs),
+            "job_p99_s": percentile(jobs, 0.99),
+            "shown_median_s": statistics.median(shown),
+            "shown_p99_s": percentile(shown, 0.99),
+        }
+
+    def stop_host(self) -> float:
+        process = self.p.processes[HOST]
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(600)
+        return time.monotonic() - began
+
+    def cold_start(self, timeout: float) -> float:
+        since = time.time()
+        began = time.monotonic()
+        self.p.processes[HOST] = start_host_runtime(self.config)
+        wait_for(lambda: self.all_running_since(since), timeout, "every app RUNNING", poll=0.25)
+        return time.monotonic() - began
+
+    def tenant_inits(self) -> dict[int, int]:
+        """app id -> the host PID of its runtime (its container's PID 1)."""
+        found = {}
+        with self.p.sessions() as session:
+            names = {app.id: app.name for app in session.query(App).all()}
+        for app_id in self.app_ids:
+            try:
+                found[app_id] = container_init(load_spec(spec_path(self.config, names[app_id])))
+            except NotRunning:
+                continue
+        return found
+
+    def app_cgroup(self, app_id: int) -> cgroups.Cgroup:
+        return cgroups.detect().cgroup(f"{self.p.user_prefix}{app_id}")
+
+    def memory(self, baseline_mib: float) -> Metrics:
+        inits = self.tenant_inits()
+        uss = [uss_mib(pid) for pid in inits.values()]
+        usage = [self.app_cgroup(app_id).memory_usage() or 0 for app_id in self.app_ids]
+        return {
+            "runtime_uss_median_mib": statistics.median(uss),
+            "runtime_uss_mean_mib": statistics.fmean(uss),
+            "container_median_mib": statistics.median(usage) / 2**20,
+            "containers_sum_mib": sum(usage) / 2**20,
+            "host_drop_mib": baseline_mib - mem_available_mib(),
+            "runtimes_found": float(len(inits)),
+        }
+
+    def parts(self) -> dict[str, Callable[[], float]]:
+        """Each part of the host and a function giving its CPU seconds so far."""
+        inits = list(self.tenant_inits().values())
+        with host_runtime(self.config) as runtime:
+            infos = runtime.processes()
+        pids: dict[str, list[int]] = {"status": [], "workers": []}
+        for info in infos:
+            group = info["group"]
+            if group.startswith("status-"):
+                pids["status"].append(info["pid"])
+            elif group.startswith(("worker-", "reconcile-", "front-")):
+                pids["workers"].append(info["pid"])
+        host_pid = self.p.processes[HOST].pid
+        assert self.panel_process is not None and self.redis_server is not None
+        panel = [self.panel_process.pid, *children(self.panel_process.pid)]
+        redis_pid = self.redis_server.process.pid
+        # Every process of every container (runtime, bwrap, app, memcached), from their
+        # cgroups (which only root changes): the same on cgroup v1 and v2.
+        in_containers = [pid for app_id in self.app_ids for pid in self.app_cgroup(app_id).pids()]
+
+        def total(group: list[int]) -> Callable[[], float]:
+            return lambda: sum(process_cpu(pid) for pid in group)
+
+        return {
+            "tenant runtimes": total(inits),
+            "containers in all": total(in_containers),
+            "status program": total(pids["status"]),
+            "workers, reconciler, front": total(pids["workers"]),
+            "host runtime": total([host_pid]),
+            "panel": total(panel),
+            "redis": total([redis_pid]),
+        }
+
+    def idle_cpu(self, seconds: float) -> Metrics:
+        parts = self.parts()
+        before = {name: read() for name, read in parts.items()}
+        began = time.monotonic()
+        time.sleep(seconds)  # the measurement window itself: nothing to wait for
+        wall = time.monotonic() - began
+        return {
+            f"idle_cpu_{name}_pct": (read() - before[name]) / wall * 100
+            for name, read in parts.items()
+        }
+
+    def panel_times(self) -> Metrics:
+        def server_time(path: str) -> float:
+            times = []
+            for _ in range(10):
+                began = time.perf_counter()
+                answer = self.client.get(path)
+                times.append(time.perf_counter() - began)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"the panel answered {answer.status_code} for {path}")
+            return statistics.median(times)
+
+        return {
+            "panel_list_s": server_time("/"),
+            "panel_app_page_s": server_time(f"/apps/{self.app_ids[len(self.app_ids) // 2]}"),
+        }
+
+
+@contextmanager
+def bench_host(runtime: str, status_mode: str | None, workers: int) -> Iterator[BenchHost]:
+    host = BenchHost(runtime, status_mode, workers)
+    try:
+        host.open()
+        yield host
+    finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in CLEANUP_SIGNALS}
+        try:
+            host.close()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def run_one(runtime: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Everything measured for one tenant runtime; see the module's docstring."""
+    result: dict[str, Any] = {"load_before": load_average()}
+    say = lambda text: print(f"  [{runtime}] {text}", file=sys.stderr, flush=True)  # noqa: E731
+    with bench_host(runtime, args.status_mode, args.workers) as host:
+        baseline = mem_available_mib()
+        host.start_host()
+        host.start_panel()
+        metrics: Metrics = {}
+        metrics["create_first_s"] = host.create_apps(1)
+        one = host.clicks(host.app_ids[:1], args.restarts)
+        metrics.update({f"click1_{key}": value for key, value in one.items()})
+        say(f"click at 1: {one}")
+        if args.tenants > 1:
+            metrics["create_rest_s"] = host.create_apps(args.tenants - 1)
+            say(f"{args.tenants} apps created in {metrics['create_rest_s']:.1f} s")
+        metrics["stop_s"] = host.stop_host()
+        say(f"stopped in {metrics['stop_s']:.1f} s")
+        metrics["start_s"] = host.cold_start(timeout=600 + args.tenants)
+        say(f"started from cold in {metrics['start_s']:.1f} s")
+        time.sleep(SETTLE_SECONDS)  # a fixed settling time before memory, not a wait
+        metrics.update(host.memory(baseline))
+        say(f"memory: uss {metrics['runtime_uss_median_mib']:.2f} MiB")
+        metrics.update(host.idle_cpu(args.idle))
+        many = host.clicks(host.app_ids, args.restarts)
+        metrics.update({f"clickN_{key}": value for key, value in many.items()})
+        say(f"click at {args.tenants}: {many}")
+        metrics.update(host.panel_times())
+        result["load_after"] = load_average()
+        result["metrics"] = metrics
+    return result
+
+
+ROWS = [
+    ("runtime_uss_median_mib", "private memory per tenant runtime (USS, median), MiB"),
+    ("runtime_uss_mean_mib", "private memory per tenant runtime (USS, mean), MiB"),
+    ("container_median_mib", "memory per tenant container (cgroup, median), MiB"),
+    ("containers_sum_mib", "all N containers (sum of their cgroups), MiB"),
+    ("host_drop_mib", "host memory with N tenants (MemAvailable drop), MiB"),
+    ("create_rest_s", "create N-1 apps through jobs, s"),
+    ("start_s", "start all N from a cold host, s"),
+    ("stop_s", "stop all N (host runtime SIGTERM), s"),
+    ("idle_cpu_tenant runtimes_pct", "idle CPU: tenant runtimes, % of a core"),
+    ("idle_cpu_containers in all_pct", "idle CPU: containers in all, % of a core"),
+    ("idle_cpu_status program_pct", "idle CPU: status program, % of a core"),
+    ("idle_cpu_workers, reconciler, front_pct", "idle CPU: workers, reconciler, front, %"),
+    ("idle_cpu_host runtime_pct", "idle CPU: host runtime, % of a core"),
+    ("idle_cpu_panel_pct", "idle CPU: panel (gunicorn, idle), % of a core"),
+    ("idle_cpu_redis_pct", "idle CPU: Redis, % of a core"),
+    ("click1_job_median_s", "click -> job done at 1 tenant, median, s"),
+    ("click1_shown_median_s", "click -> RUNNING shown at 1 tenant, median, s"),
+    ("click1_shown_p99_s", "click -> RUNNING shown at 1 tenant, p99, s"),
+    ("clickN_job_median_s", "click -> job done at N, median, s"),
+    ("clickN_shown_median_s", "click -> RUNNING shown at N, median, s"),
+    ("clickN_shown_p99_s", "click -> RUNNING shown at N, p99, s"),
+    ("panel_list_s", "panel app list at N apps, server time, s"),
+    ("panel_app_page_s", "panel app page at N apps, server time, s"),
+]
+
+
+def render(results: dict[str, dict[str, Any]], tenants: int) -> str:
+    impls = list(results)
+    head = " | ".join(impls)
+    ratio = len(impls) == 2
+    lines = [
+        f"| N = {tenants} | {head} |" + (" ours/stock |" if ratio else ""),
+        "|---|" + "---|" * len(impls) + ("---|" if ratio else ""),
+    ]
+    for key, label in ROWS:
+        values = [results[impl]["metrics"].get(key) for impl in impls]
+        if all(v is None for v in values):
+            continue
+        cells = " | ".join("-" if v is None else f"{v:.4g}" for v in values)
+        line = f"| {label} | {cells} |"
+        if ratio:
+            ours, stock = results["ours"]["metrics"].get(key), results["stock"]["metrics"].get(key)
+            line += f" {ours / stock:.3g} |" if ours is not None and stock else " - |"
+        lines.append(line)
+    loads = "; ".join(
+        f"{impl}: load {results[impl]['load_before']} -> {results[impl]['load_after']}"
+        for impl in impls
+    )
+    return "\n".join(lines) + f"\n\nLoad average (1, 5, 15 min) {loads}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.tenants", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--tenants", type=int, default=None, help="N (default: 100)")
+    parser.add_argument("--quick", action="store_true", help="N = 100")
+    parser.add_argument("--full", action="store_true", help="N = 1000")
+    parser.add_argument("--restarts", type=int, default=20, help="clicks measured at 1 and N")
+    parser.add_argument("--idle", type=float, default=60.0, help="idle CPU window, seconds")
+    parser.add_argument("--workers", type=int, default=4, help="RQ workers of the host")
+    parser.add_argument(
+        "--runtimes", nargs="+", default=["ours", "stock"], choices=["ours", "stock"]
+    )
+    parser.add_argument(
+        "--status-mode",
+        choices=["feed", "poll"],
+        help="HostConfig.status_mode, where this branch has it (the feeder or the poller)",
+    )
+    args = parser.parse_args(argv)
+    args.tenants = args.tenants or (1000 if args.full else 100)
+    if os.geteuid() != 0:
+        print("bench.tenants needs root (tenant containers)", file=sys.stderr)
+        return 2
+    reason = probe.why_not()
+    if reason is not None:
+        print(f"bench.tenants needs tenant containers: {reason}", file=sys.stderr)
+        return 2
+    if "stock" in args.runtimes and not STOCK_PYTHON.exists():
+        print(f"stock supervisor 4.3.0 not found at {STOCK_PYTHON} (scripts/bench makes it)")
+        return 2
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    machine = machine_description()
+    print(f"machine: {machine}; {args.tenants} tenants", file=sys.stderr, flush=True)
+    try:
+        results = {runtime: run_one(runtime, args) for runtime in args.runtimes}
+    except (Interrupted, KeyboardInterrupt) as exc:
+        print(f"interrupted ({exc or 'Ctrl-C'}); everything made was removed", file=sys.stderr)
+        return 130
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    table = render(results, args.tenants)
+    text = f"Machine: {machine}; {when}; status mode {args.status_mode or 'default'}\n\n{table}"
+    print("\n" + text)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    stem = f"tenants-{args.tenants}"
+    (out / f"{stem}.json").write_text(
+        json.dumps({"machine": machine, "when": when, "results": results}, indent=2)
+    )
+    (out / f"{stem}.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
