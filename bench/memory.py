@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .harness import REPO, BenchDaemon, wait_for
@@ -117,7 +118,7 @@ class TenantDaemon(BenchDaemon):
         return self
 
 
-def runtime_memory(keys: str) -> object:
+def runtime_memory(keys: str) -> Callable[[str], Metrics]:
     def scenario(impl: str) -> Metrics:
         with TenantDaemon(impl, keys) as daemon:
             daemon.wait_count(r"success: \S+ entered RUNNING", len(PROGRAMS), timeout=60)
