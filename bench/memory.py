@@ -1,6 +1,6 @@
 """Private memory of one tenant runtime, ours against stock supervisord 4.3.0 (issue 18).
 
-    python -m bench.memory [--repeat N] [--keys plain|tenant|both]
+    python -m bench.memory [--repeat N] [--keys plain|tenant|both] [--runtime-lib DIR]
 
 A runtime configured as the platform configures a tenant's (platform/hosting/rendering.py:
 socket, logs, ``[include]`` with ``skip_broken``; with ``--keys tenant`` also ``history`` and
@@ -43,6 +43,9 @@ PROGRAMS = (
 )
 TENANT_KEYS = "history = true\nstate_stream = true\n"
 SMAPS_FIELDS = ("Rss", "Private_Clean", "Private_Dirty")
+# The directory holding the supervisor_runtime to measure (--runtime-lib): another
+# checkout's, to compare a branch with main; None: the one this Python imports.
+RUNTIME_LIB: Path | None = None
 
 
 def smaps(pid: int) -> Metrics:
@@ -67,9 +70,7 @@ def system_python() -> str:
 def tenant_launcher(directory: Path) -> list[str]:
     """Our supervisord as the container starts it: ``python -IS script`` with the runtime's
     directory first on sys.path (as workers/container/assets.py writes the script)."""
-    import supervisor_runtime
-
-    lib = Path(supervisor_runtime.__file__).resolve().parent.parent
+    lib = RUNTIME_LIB or Path(__import__("supervisor_runtime").__file__).resolve().parent.parent
     script = directory / "supervisord"
     script.write_text(
         "import sys\n"
@@ -151,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keys", choices=("plain", "tenant", "both"), default="both")
+    parser.add_argument(
+        "--runtime-lib", type=Path, help="measure the supervisor_runtime in this directory"
+    )
     args = parser.parse_args(argv)
+    global RUNTIME_LIB
+    RUNTIME_LIB = args.runtime_lib
     variants = {"plain": "", "tenant": TENANT_KEYS}
     chosen = list(variants) if args.keys == "both" else [args.keys]
     rows: list[tuple[str, Metrics]] = []
