@@ -83,9 +83,6 @@ class Request:
     """One parsed request. A plain class: ``dataclasses`` (and ``inspect`` with it) would
     cost every daemon its memory for this one record (docs/ARCHITECTURE.md)."""
 
-    __slots__ = ("method", "target", "version", "headers", "body", "peer", "server_kind",
-                 "extra")
-
     def __init__(self, method: str, target: str, version: tuple[int, int],
                  headers: dict[str, str], body: bytes = b"", peer: str = "",
                  server_kind: str = "", extra: dict[str, Any] | None = None) -> None:
