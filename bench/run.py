@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import memory
 from . import scenarios as s
 
 Metrics = dict[str, float]
@@ -63,6 +64,14 @@ SCENARIOS = [
         "seconds",
         0.1,
         extra_metrics=["unchanged_pids_kept"],
+    ),
+    Scenario(
+        "tenant runtime memory, 3 programs",
+        memory.runtime_memory(memory.TENANT_KEYS),
+        "uss_mib",
+        0.42,  # issue 18: 6 MiB or less, 0.42 of stock's 14.2
+        memory.bare_python,
+        extra_metrics=["private_dirty_mib", "rss_mib"],
     ),
     Scenario(
         "256 MiB stdout, 64 KiB writes",

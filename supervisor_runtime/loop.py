@@ -22,11 +22,18 @@ import os
 import select
 import signal
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 Callback = Callable[[], Any]
+
+
+def format_exc() -> str:
+    """``traceback.format_exc()``, with ``traceback`` (and ``linecache``, ``tokenize``,
+    ``textwrap``) imported on the first error rather than kept by every daemon."""
+    import traceback
+
+    return traceback.format_exc()
 
 
 class TimerHandle:
@@ -65,7 +72,7 @@ class EventLoop:
         try:
             callback(*args)
         except Exception:
-            self.on_error(f"uncaught exception in the event loop:\n{traceback.format_exc()}")
+            self.on_error(f"uncaught exception in the event loop:\n{format_exc()}")
 
     # -- timers -------------------------------------------------------------
 

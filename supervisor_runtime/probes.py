@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shlex
 import signal
 import socket
 import sys
@@ -62,6 +61,8 @@ def start_probe(
     if check.kind == "command":
         return CommandProbe(loop, check.command, check.timeout, done, spawn_helper)
     if check.kind == "unix" and as_other_user:
+        import shlex  # this case only: not kept by every daemon
+
         argv = [sys.executable, "-I", "-c", _UNIX_CONNECT, check.path, str(check.timeout)]
         return CommandProbe(loop, shlex.join(argv), check.timeout, done, spawn_helper)
     return SocketProbe(loop, check, done)

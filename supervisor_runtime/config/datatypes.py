@@ -10,7 +10,6 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import shlex
 import signal
 from collections.abc import Callable
 from typing import TypeVar
@@ -96,6 +95,10 @@ def key_value_pairs(text: str) -> dict[str, str]:
     pair separator may be any single token, and surrounding quotes are removed from values.
     Unquoted values may contain only letters, digits and ``_/.+-():``.
     """
+    if not str(text).strip(" \t\r\n"):  # shlex's whitespace: no tokens, no pairs
+        return {}
+    import shlex  # a non-empty environment= only: otherwise not kept by the daemon
+
     lexer = shlex.shlex(str(text))
     lexer.wordchars += "/.+-():"
     tokens = list(lexer)  # may raise ValueError("No closing quotation")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 
 # hashlib and hmac load OpenSSL (several MiB of RSS): imported only when a daemon
@@ -31,7 +30,7 @@ class BasicAuth:
         if scheme.lower() != "basic":
             return False
         try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+            decoded = binascii.a2b_base64(encoded.strip(), strict_mode=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             return False
         username, sep, password = decoded.partition(":")

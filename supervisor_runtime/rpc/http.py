@@ -20,9 +20,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from ..loop import EventLoop, TimerHandle
 
@@ -81,22 +79,28 @@ class HttpError(Exception):
         self.why = why
 
 
-@dataclass
 class Request:
-    method: str
-    target: str  # as sent, e.g. "/logtail/app/stderr?x=1"
-    version: tuple[int, int]
-    headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
-    body: bytes = b""
-    peer: str = ""
-    server_kind: str = ""  # "unix_http_server" or "inet_http_server"
-    extra: dict[str, Any] = field(default_factory=dict)
+    """One parsed request. A plain class: ``dataclasses`` (and ``inspect`` with it) would
+    cost every daemon its memory for this one record (docs/ARCHITECTURE.md)."""
+
+    def __init__(self, method: str, target: str, version: tuple[int, int],
+                 headers: dict[str, str], body: bytes = b"", peer: str = "",
+                 server_kind: str = "", extra: dict[str, Any] | None = None) -> None:
+        self.method = method
+        self.target = target  # as sent, e.g. "/logtail/app/stderr?x=1"
+        self.version = version
+        self.headers = headers  # lower-cased names; repeated headers joined with ", "
+        self.body = body
+        self.peer = peer
+        self.server_kind = server_kind  # "unix_http_server" or "inet_http_server"
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
     @property
     def path(self) -> str:
         """The target's path, percent-decoded, without query or fragment."""
         path = self.target.split("#", 1)[0].split("?", 1)[0]
         return unquote(path) if "%" in path else path
+
 
     @property
     def query(self) -> str:
@@ -112,6 +116,18 @@ class Request:
         if self.version >= (1, 1):
             return "close" not in connection
         return "keep-alive" in connection
+
+
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def unquote(text: str) -> str:
+    """``urllib.parse.unquote``: each run of %XX escapes decoded as UTF-8 (invalid bytes
+    replaced), anything else kept. Not imported from urllib: it brings ``ipaddress`` in,
+    memory every daemon would keep for this one function."""
+    return _ESCAPES.sub(
+        lambda run: bytes.fromhex(run.group().replace("%", "")).decode("utf-8", "replace"), text
+    )
 
 
 def parse_head(data: bytes | bytearray) -> tuple[Request | None, int]:

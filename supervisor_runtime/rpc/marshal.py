@@ -11,7 +11,7 @@ a methodResponse (see ``decode_response``). Values map as in
 
 from __future__ import annotations
 
-import base64
+import binascii  # base64's own codec: the base64 module is memory the daemon need not keep
 from collections.abc import Callable
 from typing import Any
 from xml.parsers import expat
@@ -45,7 +45,7 @@ def _double(text: str) -> float:
 
 def _base64(text: str) -> bytes:
     try:
-        return base64.b64decode(text.encode("ascii"), validate=False)
+        return binascii.a2b_base64(text.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         raise DecodeError("bad base64 value") from None
 
@@ -246,7 +246,8 @@ def _encode(value: Any, out: list[str]) -> None:
     elif kind is float:
         out.append(f"<value><double>{value!r}</double></value>\n")
     elif kind in (bytes, bytearray):
-        out.append(f"<value><base64>\n{base64.b64encode(value).decode()}\n</base64></value>\n")
+        encoded = binascii.b2a_base64(value, newline=False).decode()
+        out.append(f"<value><base64>\n{encoded}\n</base64></value>\n")
     elif value is None:
         raise TypeError("cannot marshal None unless allow_none is enabled")
     elif isinstance(value, str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -39,20 +38,28 @@ def split_namespec(namespec: str) -> tuple[str, str | None]:
     return group_name, process_name
 
 
+def uptime(seconds: int) -> str:
+    """``str(datetime.timedelta(seconds=seconds))`` ("2 days, 3:04:05") without importing
+    ``datetime``, memory every daemon would keep for this one line."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    clock = f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{days} day{'' if days == 1 else 's'}, {clock}" if days else clock
+
+
 def describe(state: ProcessState, start: int, stop: int, now: int, pid: int,
              spawnerr: str, name: str) -> str:
     """The one-line description supervisorctl status shows next to the state."""
     if state is ProcessState.RUNNING:
         # Whole seconds of UTC wall time, as supervisord computes it; never negative.
         seconds = max(0, now - start)
-        return f"pid {pid}, uptime {datetime.timedelta(seconds=seconds)}"
+        return f"pid {pid}, uptime {uptime(seconds)}"
     if state in (ProcessState.FATAL, ProcessState.BACKOFF):
         return spawnerr or f'unknown error (try "tail {name}")'
     if state in (ProcessState.STOPPED, ProcessState.EXITED):
         if not start:
             return "Not started"
-        stopped = datetime.datetime(*time.localtime(stop)[:6])
-        return stopped.strftime("%b %d %I:%M %p")
+        return time.strftime("%b %d %I:%M %p", time.localtime(stop))
     return ""
 
 

@@ -9,10 +9,10 @@ nothing is done.
 
 from __future__ import annotations
 
-import traceback
 from typing import TYPE_CHECKING
 
 from .. import VERSION
+from ..loop import format_exc
 from .auth import BasicAuth
 from .faults import RPCError
 from .health_ns import HealthNamespace, uses_health_keys
@@ -171,7 +171,7 @@ class ControlServer:
         except Exception:
             self.log.critical(
                 f"Handling XML-RPC request with data {request.body[:200]!r} raised an "
-                f"unexpected exception: {traceback.format_exc()}"
+                f"unexpected exception: {format_exc()}"
             )
             responder.error(500)
             return
@@ -186,7 +186,7 @@ class ControlServer:
         try:
             body = marshal_fault(value) if isinstance(value, RPCError) else marshal_value(value)
         except Exception:
-            self.log.critical(f"cannot marshal an XML-RPC answer: {traceback.format_exc()}")
+            self.log.critical(f"cannot marshal an XML-RPC answer: {format_exc()}")
             responder.error(500)
             return
         responder.respond(200, body, "text/xml")

@@ -11,11 +11,10 @@ the event loop.
 
 from __future__ import annotations
 
-import inspect
 import re
+import types
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .faults import FaultCode, RPCError
 from .marshal import DecodeError, decode_call, encode_fault, encode_response
@@ -75,12 +74,39 @@ class Deferred:
             callback()
 
 
-@dataclass(frozen=True)
-class Method:
+class Method(NamedTuple):
     name: str
     func: Callable[..., Any]
     signature: tuple[str, ...]  # (return type, parameter types...)
     help: str
+
+
+_VARARGS = 0x04  # inspect.CO_VARARGS
+
+
+def accepts(func: Callable[..., Any], count: int) -> bool:
+    """Whether ``func(*count positional arguments)`` binds, as
+    ``inspect.signature(func).bind`` says, read from the code object: importing
+    ``inspect`` (with ``ast``, ``dis`` and ``tokenize``) costs every daemon 1 MiB of
+    private memory (docs/ARCHITECTURE.md, "What the daemon imports")."""
+    target = func.__func__ if isinstance(func, types.MethodType) else func
+    code = getattr(target, "__code__", None)
+    if code is None:  # not a Python function: ask inspect
+        import inspect
+
+        try:
+            inspect.signature(func).bind(*range(count))
+        except TypeError:
+            return False
+        return True
+    kwdefaults = target.__kwdefaults__ or {}
+    if any(name not in kwdefaults for name in code.co_varnames[
+        code.co_argcount : code.co_argcount + code.co_kwonlyargcount
+    ]):
+        return False  # a required keyword-only parameter: never bound by position
+    most = code.co_argcount - (1 if target is not func else 0)
+    least = most - len(target.__defaults__ or ())
+    return count >= least and (count <= most or bool(code.co_flags & _VARARGS))
 
 
 class Registry:
@@ -117,10 +143,8 @@ class Registry:
     def call(self, name: object, params: tuple[Any, ...] | list[Any]) -> Any:
         """Run a method: its value, a Deferred, or RPCError. Other exceptions propagate."""
         method = self.lookup(name)
-        try:
-            inspect.signature(method.func).bind(*params)
-        except TypeError:
-            raise RPCError(FaultCode.INCORRECT_PARAMETERS) from None
+        if not accepts(method.func, len(params)):
+            raise RPCError(FaultCode.INCORRECT_PARAMETERS)
         try:
             return method.func(*params)
         except TypeError:

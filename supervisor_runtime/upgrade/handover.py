@@ -10,8 +10,7 @@ new code first, see preflight.py), and unknown keys are ignored, so a field adde
 
 from __future__ import annotations
 
-import base64
-import json
+import binascii
 import os
 from typing import Any
 
@@ -28,15 +27,17 @@ class HandoverError(Exception):
 
 
 def encode_bytes(data: bytes | bytearray) -> str:
-    return base64.b64encode(bytes(data)).decode("ascii")
+    return binascii.b2a_base64(bytes(data), newline=False).decode("ascii")
 
 
 def decode_bytes(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"))
+    return binascii.a2b_base64(text.encode("ascii"))
 
 
 def write_document(document: dict[str, Json]) -> int:
     """A memfd holding ``document``, positioned at its start; inheritable across exec."""
+    import json  # at the upgrade only (standard library: not part of the preload)
+
     fd = os.memfd_create("supervisor-runtime-handover", 0)  # no MFD_CLOEXEC: it must pass
     try:
         data = json.dumps(document, separators=(",", ":")).encode()
@@ -73,6 +74,8 @@ def take_from_environment(environ: dict[str, str] | Any = os.environ) -> dict[st
             os.close(fd)
         except OSError:
             pass
+    import json
+
     try:
         document = json.loads(b"".join(chunks))
     except ValueError as error:

@@ -17,8 +17,6 @@ Two checks, and the daemon keeps running untouched when either refuses:
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +136,11 @@ def check_new_code(
     The daemon waits for it (at most ``timeout``): children keep running meanwhile, their
     output waits in their pipes and clients in the listen queue.
     """
+    # Standard library, so imported here and not with the preloaded modules (the new
+    # release cannot change it): subprocess and json are memory every daemon would keep.
+    import json
+    import subprocess
+
     env = dict(environment, **{CHECK_ENV: "1"})
     try:
         result = subprocess.run(

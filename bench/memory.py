@@ -1,0 +1,192 @@
+"""Private memory of one tenant runtime, ours against stock supervisord 4.3.0 (issue 18).
+
+    python -m bench.memory [--repeat N] [--keys plain|tenant|both] [--runtime-lib DIR]
+
+A runtime configured as the platform configures a tenant's (platform/hosting/rendering.py:
+socket, logs, ``[include]`` with ``skip_broken``; with ``--keys tenant`` also ``history`` and
+``state_stream``, which tenant runtimes get) runs three programs (a main program, a
+memcached-like daemon and one more: plain ``sleep`` and Python children), answers one
+``supervisorctl status``, and then its ``/proc/<pid>/smaps_rollup`` is read:
+
+- USS: Private_Clean + Private_Dirty, what this process alone costs the host;
+- Private_Dirty: the part that can never be dropped and re-read from a file;
+- RSS: what ``ps`` shows (shared pages of the interpreter and libc included).
+
+Ours is started as the tenant container starts it (workers/container/launch.py: the system
+Python with ``-IS`` running a small script that puts the runtime's directory first on
+sys.path); stock by its console script in .venv-stock. The floor is the same Python with
+the same flags doing nothing (``import time; time.sleep(...)``). Medians of N runs.
+``bench.run`` has the same measurement as its "memory" scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .harness import REPO, BenchDaemon, wait_for
+
+Metrics = dict[str, float]
+
+# The tenant's programs: a main program, a memcached-like daemon and one more.
+PROGRAMS = (
+    ("web", f"{sys.executable} -IS -c 'import time; time.sleep(100000)'"),
+    ("memcached", "/bin/sleep 100000"),
+    ("worker", "/bin/sleep 100001"),
+)
+TENANT_KEYS = "history = true\nstate_stream = true\n"
+SMAPS_FIELDS = ("Rss", "Private_Clean", "Private_Dirty")
+# The directory holding the supervisor_runtime to measure (--runtime-lib): another
+# checkout's, to compare a branch with main; None: the one this Python imports.
+RUNTIME_LIB: Path | None = None
+
+
+def smaps(pid: int) -> Metrics:
+    """USS, Private_Dirty and RSS of ``pid`` in MiB, from smaps_rollup."""
+    kib: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in SMAPS_FIELDS:
+            kib[key] = int(rest.split()[0])
+    return {
+        "uss_mib": (kib["Private_Clean"] + kib["Private_Dirty"]) / 1024,
+        "private_dirty_mib": kib["Private_Dirty"] / 1024,
+        "rss_mib": kib["Rss"] / 1024,
+    }
+
+
+def system_python() -> str:
+    """The Python tenant runtimes run on: the one this venv was made from."""
+    return os.path.realpath(sys.executable)
+
+
+def tenant_launcher(directory: Path) -> list[str]:
+    """Our supervisord as the container starts it: ``python -IS script`` with the runtime's
+    directory first on sys.path (as workers/container/assets.py writes the script)."""
+    lib = RUNTIME_LIB or Path(__import__("supervisor_runtime").__file__).resolve().parent.parent
+    script = directory / "supervisord"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(lib)!r})\n"
+        "from supervisor_runtime.cli.supervisord import main\n"
+        "sys.exit(main())\n"
+    )
+    return [system_python(), "-IS", str(script)]
+
+
+class TenantDaemon(BenchDaemon):
+    """A BenchDaemon laid out as a tenant's runtime: base file + conf/supervisor.d/*.conf."""
+
+    def __init__(self, impl: str, keys: str) -> None:
+        super().__init__(impl, "")
+        included = self.dir / "supervisor.d"
+        included.mkdir()
+        for name, command in PROGRAMS:
+            (included / f"{name}.conf").write_text(
+                f"[program:{name}]\ncommand={command}\nstartsecs=0\nautorestart=true\n"
+            )
+        # As rendering.render_app_base lays it out (the paths are this run's).
+        self.conf.write_text(
+            f"[unix_http_server]\nfile={self.socket}\nchmod=0700\n"
+            f"[supervisord]\nlogfile={self.mainlog}\nlogfile_maxbytes=2MB\nlogfile_backups=5\n"
+            f"pidfile={self.dir / 'supervisord.pid'}\nchildlogdir={self.dir}\nnodaemon=true\n"
+            f"{keys}"
+            "[rpcinterface:supervisor]\n"
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+            f"[supervisorctl]\nserverurl=unix://{self.socket}\n"
+            "[include]\nfiles = supervisor.d/*.conf\nskip_broken = true\n"
+        )
+
+    def start(self) -> TenantDaemon:
+        if self.impl != "ours":
+            super().start()
+            return self
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(
+            [*tenant_launcher(self.dir), "-n", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.dir,
+        )
+        return self
+
+
+def runtime_memory(keys: str) -> Callable[[str], Metrics]:
+    def scenario(impl: str) -> Metrics:
+        with TenantDaemon(impl, keys) as daemon:
+            daemon.wait_count(r"success: \S+ entered RUNNING", len(PROGRAMS), timeout=60)
+            done = daemon.ctl("status")
+            if done.returncode != 0 or done.stdout.count(b"RUNNING") != len(PROGRAMS):
+                raise RuntimeError(f"status failed: {done.stdout!r} {done.stderr!r}")
+            time.sleep(0.5)  # let the answer's buffers go before reading
+            return smaps(daemon.pid)
+
+    scenario.__name__ = "runtime_memory"
+    return scenario
+
+
+def bare_python() -> Metrics:
+    """The floor: the same Python, same flags, doing nothing."""
+    proc = subprocess.Popen(
+        [system_python(), "-IS", "-c", "import time; print(1, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        wait_for(proc.stdout.readline, 10, "bare python")
+        return smaps(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keys", choices=("plain", "tenant", "both"), default="both")
+    parser.add_argument(
+        "--runtime-lib", type=Path, help="measure the supervisor_runtime in this directory"
+    )
+    args = parser.parse_args(argv)
+    global RUNTIME_LIB
+    RUNTIME_LIB = args.runtime_lib
+    variants = {"plain": "", "tenant": TENANT_KEYS}
+    chosen = list(variants) if args.keys == "both" else [args.keys]
+    rows: list[tuple[str, Metrics]] = []
+    floor = [bare_python() for _ in range(args.repeat)]
+    rows.append(("bare python -IS", _median(floor)))
+    for name in chosen:
+        run = runtime_memory(variants[name])
+        for impl in ("stock", "ours"):
+            rows.append((f"{impl}, {name} keys", _median([run(impl) for _ in range(args.repeat)])))
+    stock = {label.split(", ")[1]: m for label, m in rows if label.startswith("stock")}
+    print(f"medians of {args.repeat}; ours run as `{system_python()} -IS` (tenant launcher)")
+    print("| runtime | USS MiB | Private_Dirty MiB | RSS MiB | USS ours/stock |")
+    print("|---|---|---|---|---|")
+    for label, m in rows:
+        ratio = ""
+        if label.startswith("ours"):
+            ratio = f"{m['uss_mib'] / stock[label.split(', ')[1]]['uss_mib']:.2f}"
+        print(
+            f"| {label} | {m['uss_mib']:.2f} | {m['private_dirty_mib']:.2f} | "
+            f"{m['rss_mib']:.2f} | {ratio} |"
+        )
+    return 0
+
+
+def _median(samples: list[Metrics]) -> Metrics:
+    return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)
+    tempfile.tempdir = "/tmp"
+    raise SystemExit(main())

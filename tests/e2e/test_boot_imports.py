@@ -1,0 +1,84 @@
+"""What a running daemon has imported (issue 18): a tenant runtime, booted as the tenant
+container boots it (``python -IS`` on a script, the platform's base config with its
+``[include] skip_broken`` and ``history``, three programs, one ``supervisorctl status``),
+must not hold the standard-library modules it only needs for rare paths. Each costs every
+tenant private memory (docs/ARCHITECTURE.md, "What the daemon imports at boot")."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness import impl_bin, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Imported only on the path that needs them: an error's traceback (traceback, linecache,
+# tokenize), an upgrade (json, subprocess), an environment= key (shlex), an HTML page
+# (urllib.parse); or not at all (inspect, dataclasses, datetime, base64).
+NOT_AT_BOOT = (
+    "inspect", "dataclasses", "ast", "dis", "tokenize", "traceback", "linecache",
+    "datetime", "urllib.parse", "ipaddress", "json", "subprocess", "threading", "base64",
+    "shlex",
+)  # fmt: skip
+
+
+def test_a_booted_tenant_runtime_keeps_rarely_used_modules_out(tmp_path: Path) -> None:
+    listing = tmp_path / "modules.txt"
+    launcher = tmp_path / "supervisord"
+    # Like workers/container/assets.py's script; the listing is written at exit, so it
+    # holds everything imported at boot, by the request, and by the shutdown.
+    launcher.write_text(
+        "import atexit, sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        f"atexit.register(lambda: open({str(listing)!r}, 'w').write('\\n'.join(sys.modules)))\n"
+        "from supervisor_runtime.cli.supervisord import main\n"
+        "sys.exit(main())\n"
+    )
+    (tmp_path / "supervisor.d").mkdir()
+    for name, command in (
+        ("web", f"{sys.executable} -c 'import time; time.sleep(600)'"),
+        ("memcached", "/bin/sleep 600"),
+        ("worker", "/bin/sleep 601"),
+    ):
+        (tmp_path / "supervisor.d" / f"{name}.conf").write_text(
+            f"[program:{name}]\ncommand={command}\nstartsecs=0\n"
+        )
+    socket = tmp_path / "supervisor.sock"
+    mainlog = tmp_path / "supervisord.log"
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(
+        f"[unix_http_server]\nfile={socket}\nchmod=0700\n"
+        f"[supervisord]\nlogfile={mainlog}\npidfile={tmp_path}/supervisord.pid\n"
+        f"childlogdir={tmp_path}\nnodaemon=true\nhistory = true\n"
+        "[rpcinterface:supervisor]\n"
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+        f"[supervisorctl]\nserverurl=unix://{socket}\n"
+        "[include]\nfiles = supervisor.d/*.conf\nskip_broken = true\n"
+    )
+    daemon = subprocess.Popen(
+        [os.path.realpath(sys.executable), "-IS", str(launcher), "-n", "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        wait_until(
+            lambda: mainlog.exists() and mainlog.read_text().count("entered RUNNING") == 3,
+            timeout=30,
+            what="three programs RUNNING",
+        )
+        status = subprocess.run(
+            [impl_bin("ours", "supervisorctl"), "-c", str(conf), "status"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert status.stdout.count("RUNNING") == 3, status
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    modules = set(listing.read_text().split())
+    assert "supervisor_runtime.rpc.server" in modules  # the listing is the daemon's
+    assert sorted(name for name in NOT_AT_BOOT if name in modules) == []
