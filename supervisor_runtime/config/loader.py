@@ -39,7 +39,7 @@ from supervisor_runtime.config.plugins import (
 )
 from supervisor_runtime.config.programs import ParseContext, groups_from_ini, program_section
 from supervisor_runtime.config.reader import SectionReader
-from supervisor_runtime.config.restarts import history_size_of
+from supervisor_runtime.config.restarts import history_log_lines_of, history_size_of
 from supervisor_runtime.config.skip_broken import (
     blame,
     group_files,
@@ -255,6 +255,8 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
     nocleanup = get("nocleanup", "false", dt.boolean)
     strip_ansi = get("strip_ansi", "false", dt.boolean)
     history_size = history_size_of(reader, here)  # ours, opt-in
+    history_log_lines = history_log_lines_of(reader, here)  # ours, opt-in
+    metrics = get("metrics", "false", dt.boolean)  # ours, opt-in (rpc/metrics.py)
     # environment= is expanded twice by stock (once more with host_node_name available).
     env_text = get("environment", "")
     env_names_now = {"here": ctx.here, "host_node_name": ctx.host_node_name}
@@ -284,6 +286,8 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
         strip_ansi=strip_ansi,
         environment=environment,
         history_size=history_size,
+        history_log_lines=history_log_lines,
+        metrics=metrics,
     )
 
 

@@ -208,3 +208,7 @@ class SupervisordConfig(NamedTuple):
     group_files: Mapping[str, str] = NO_ENVIRONMENT
     # Ours, opt-in ([supervisord] history = true): transitions kept per process; 0 is off.
     history_size: int = 0
+    # Ours, opt-in: lines of a crash's output kept with its history entry (0: none).
+    history_log_lines: int = 20
+    # Ours, opt-in ([supervisord] metrics = true): GET /metrics on every HTTP server.
+    metrics: bool = False
