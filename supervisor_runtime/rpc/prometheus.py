@@ -30,13 +30,13 @@ def labels(*pairs: tuple[str, str]) -> str:
 
 
 def number(value: float) -> str:
-    if isinstance(value, int):  # bool is an int too
-        return str(int(value))
+    if value.__class__ is int:  # the common case first: a page has thousands
+        return str(value)
+    if value - value == 0:  # finite (NaN and infinities give NaN)
+        return repr(float(value))
     if math.isnan(value):
         return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(value)
+    return "+Inf" if value > 0 else "-Inf"
 
 
 class Exposition:
@@ -49,7 +49,7 @@ class Exposition:
         help_text = help_text.replace("\\", "\\\\").replace("\n", "\\n")
         self._lines.append(f"# HELP {name} {help_text}")
         self._lines.append(f"# TYPE {name} {kind}")
-        self._lines.extend(f"{name}{label_text} {number(value)}" for label_text, value in samples)
+        self._lines += [f"{name}{label_text} {number(value)}" for label_text, value in samples]
 
     def body(self) -> bytes:
         return ("\n".join(self._lines) + "\n").encode("utf-8")
