@@ -15,12 +15,17 @@ from tests.unit.test_process import FakeHost, make
 from tests.unit.test_shutdown import FakeClock, FakeLog, FakeOS, RecordingLoop, exited, group
 
 
-def daemon(size: int = 20) -> tuple[Supervisor, FakeOS, RecordingLoop]:
+def daemon(
+    size: int = 20, log_lines: int = 20, **program: object
+) -> tuple[Supervisor, FakeOS, RecordingLoop]:
+    """history on, one program "app" (no log file, ``program`` overrides) on the fake OS."""
     clock, fake_os = FakeClock(), FakeOS()
     loop = RecordingLoop(clock=clock)
     config = SupervisordConfig(config_path="/fake/supervisord.conf", here="/fake")
     supervisor = Supervisor(
-        config._replace(groups=(group("app", 1),), history_size=size),
+        config._replace(
+            groups=(group("app", 1, **program),), history_size=size, history_log_lines=log_lines
+        ),
         FakeLog(),  # type: ignore[arg-type]
         loop,
         wallclock=clock,
@@ -116,22 +121,9 @@ def test_without_history_record_transition_does_nothing() -> None:
 # ----------------------------------------------------------------- crash logs (log_tail)
 
 
-def crash_daemon(**overrides: object) -> tuple[Supervisor, FakeOS, RecordingLoop]:
-    """history on, one program "app" (no log file) under the fake OS, autorestart off."""
-    clock, fake_os = FakeClock(), FakeOS()
-    loop = RecordingLoop(clock=clock)
-    config = SupervisordConfig(config_path="/fake/supervisord.conf", here="/fake")
-    app = group("app", 1, autorestart=AutoRestart.NEVER, **overrides)
-    supervisor = Supervisor(
-        config._replace(groups=(app,), history_size=20, history_log_lines=2),
-        FakeLog(),  # type: ignore[arg-type]
-        loop,
-        wallclock=clock,
-        os_layer=fake_os,
-    )
-    supervisor.start()
-    loop.run_once(max_wait=0)
-    return supervisor, fake_os, loop
+def crash_daemon(**program: object) -> tuple[Supervisor, FakeOS, RecordingLoop]:
+    """Two lines kept, autorestart off."""
+    return daemon(log_lines=2, autorestart=AutoRestart.NEVER, **program)
 
 
 def last_entry(supervisor: Supervisor) -> Transition:
@@ -190,16 +182,17 @@ def test_history_log_lines_zero_keeps_no_tail() -> None:
     supervisor, _, _ = daemon()  # the default: 20 lines
     process = supervisor.groups["app"].processes["app"]
     assert supervisor.logs_of(process).tail is not None
+    quiet, _, _ = daemon(log_lines=0)
+    assert quiet.logs_of(quiet.groups["app"].processes["app"]).tail is None
+    # Without the history at all: no tail, and no counting either (metrics off).
     clock = FakeClock()
-    config = SupervisordConfig(config_path="/x", here="/", history_size=5, history_log_lines=0)
-    loop = RecordingLoop(clock=clock)
-    quiet = Supervisor(
-        config._replace(groups=(group("app", 1),)),
+    plain = Supervisor(
+        SupervisordConfig(config_path="/x", here="/", groups=(group("app", 1),)),
         FakeLog(),  # type: ignore[arg-type]
-        loop,
+        RecordingLoop(clock=clock),
         wallclock=clock,
         os_layer=FakeOS(),
     )
-    quiet.start()
-    quiet_process = quiet.groups["app"].processes["app"]
-    assert quiet.logs_of(quiet_process).tail is None
+    plain.start()
+    logs = plain.logs_of(plain.groups["app"].processes["app"])
+    assert (plain.history, logs.tail, logs.written) == (None, None, None)
