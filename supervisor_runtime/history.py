@@ -13,6 +13,11 @@ last ``history_size`` transitions with their reason:
 - otherwise what supervisord itself decided: autostart, autorestart, a backoff retry,
   RUNNING after startsecs, FATAL after startretries.
 
+An unexpected exit (EXITED with a status not in ``exitcodes`` or by a signal supervisord
+did not send, BACKOFF after a failed start, FATAL) also keeps ``log_tail``: the last
+``history_log_lines`` lines the program wrote on stdout and stderr, from the in-memory tail
+the daemon keeps of its pipes (output_tail.py; never read back from a log file).
+
 A cause stays with the process for the transitions that follow it (a restart is a stop,
 an exit and a start) until it reaches RUNNING, EXITED or FATAL or another cause replaces
 it. Histories are kept by group and process name, so a group that ``update`` removes and
@@ -35,6 +40,7 @@ from .events import (
     SupervisorStoppingEvent,
 )
 from .oom import OomSource, find_source, read_counter
+from .output_tail import OutputTail
 from .signals import decode_wait_status, signame
 from .states import ProcessState, SupervisorState
 
@@ -126,6 +132,7 @@ class Transition(NamedTuple):
     exitstatus: int | None = None
     signal: int | None = None
     requester: Requester | None = None
+    log_tail: str | None = None  # the last output, on an unexpected exit only
 
     def as_struct(self) -> dict[str, object]:
         struct: dict[str, object] = {
@@ -142,6 +149,8 @@ class Transition(NamedTuple):
             struct["signal"] = signame(self.signal)
         if self.requester is not None:
             struct["requester"] = self.requester.as_struct()
+        if self.log_tail is not None:
+            struct["log_tail"] = self.log_tail
         return struct
 
 
@@ -160,11 +169,13 @@ class HistoryBook:
         self._cause_of_request: Cause | None = None
         self._daemon_cause: Cause | None = None
         self._supervisor: Supervisor | None = None
+        self.log_lines = 0  # history_log_lines: 0 keeps no output tail
 
     def attach(self, supervisor: Supervisor) -> None:
         """Listen to ``supervisor``'s events (once per daemon run; the book outlives a
         reload)."""
         self._supervisor = supervisor
+        self.log_lines = supervisor.config.history_log_lines
         self._daemon_cause = None
         events = supervisor.events
         events.subscribe(ProcessStateEvent, self._on_state)
@@ -181,6 +192,15 @@ class HistoryBook:
 
     def transitions(self, group: str, name: str) -> list[Transition]:
         return list(self._entries.get((group, name), ()))
+
+    def last(self, group: str, name: str) -> Transition | None:
+        """The newest transition of a process, if any."""
+        entries = self._entries.get((group, name))
+        return entries[-1] if entries else None
+
+    def tail_of(self, process: Process) -> OutputTail | None:
+        assert self._supervisor is not None
+        return self._supervisor.logs_of(process).tail
 
     def take_over(self, group: str, name: str, transitions: list[Transition]) -> None:
         """A process's transitions as the daemon before a live upgrade had them."""
@@ -237,6 +257,8 @@ class HistoryBook:
         for process in group.processes.values():
             key = (group.name, process.name)
             self._removed.pop(key, None)
+            if self.log_lines:
+                self._supervisor.logs_of(process).tail = OutputTail()
             if cause is not None:  # at boot every group is added: nothing worth a line
                 self._causes[key] = cause
                 was = "REMOVED" if key in self._entries else ""
@@ -287,6 +309,11 @@ class HistoryBook:
         else:
             cause = self._causes.get(key)
         entry = self._describe(key, process, old, new, event.pid, cause)
+        tail = self.tail_of(process) if self.log_lines else None
+        if tail is not None and new is ProcessState.STARTING:
+            tail.clear()  # a new child: the last one's output is not its own
+        elif tail is not None and _unexpected(process, entry):
+            entry = entry._replace(log_tail=tail.text(self.log_lines))
         self._add(key, entry)
         if new in (ProcessState.RUNNING, ProcessState.EXITED, ProcessState.FATAL):
             self._causes.pop(key, None)
@@ -401,6 +428,16 @@ def _retry(process: Process, now: float) -> str:
     if process.config.backoff is None and process.backoff > process.config.startretries:
         return "no attempt left (startretries)"
     return f"next attempt in {max(0.0, process.delay - now):.1f} s"
+
+
+def _unexpected(process: Process, entry: Transition) -> bool:
+    """A crash worth its output: an exit not in exitcodes (or by a signal supervisord did
+    not send: those stops are STOPPED), a failed start, or giving up (not at shutdown)."""
+    if entry.to_state == "EXITED":
+        return entry.exitstatus not in process.config.exitcodes
+    if entry.to_state == "FATAL":
+        return entry.reason not in ("shutdown", "reload")
+    return entry.to_state == "BACKOFF"
 
 
 # The states a process enters when its child has just exited.

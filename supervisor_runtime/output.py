@@ -22,6 +22,7 @@ from .osapi import ChildPipes
 from .recorder import ChannelRecorder, MainLogLike
 
 if TYPE_CHECKING:
+    from .output_tail import OutputTail
     from .process import Process
 
 READ_SIZE = 1 << 16  # a pipe's default capacity: one read empties a full pipe
@@ -101,6 +102,11 @@ class ProcessLogs:
         self._sinks: dict[str, ChildStreamLog] = {}
         self._recorders: dict[str, ChannelRecorder] = {}
         self._created: set[str] = set()  # channels whose log file has been opened once
+        # Ours, opt-in, None when off: the last output kept for the restart history
+        # (output_tail.py, set by history.py) and the bytes of each channel for GET /metrics
+        # (set by counters.py).
+        self.tail: OutputTail | None = None
+        self.written: dict[str, int] | None = None
 
     def not_created_yet(self, channel: str) -> bool:
         """True for an AUTO log before the first output: supervisord would have created
@@ -199,6 +205,10 @@ class ProcessLogs:
         recorder = self._recorders.get(channel)
         if recorder is not None:
             recorder.feed(data)
+        if self.tail is not None:
+            self.tail.feed(channel, data)
+        if self.written is not None:
+            self.written[channel] += len(data)
 
     def plain(self, channel: str) -> bool:
         """Whether ``channel``'s output goes straight to its log (see ChannelRecorder)."""

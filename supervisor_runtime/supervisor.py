@@ -48,6 +48,7 @@ from .spawnerror import SpawnError
 from .states import STOPPED_STATES, ProcessState, SupervisorState
 
 if TYPE_CHECKING:
+    from .counters import ProcessCounters
     from .history import HistoryBook
     from .upgrade.controller import LiveUpgrade
 
@@ -145,6 +146,13 @@ class Supervisor:
             from .history import open_book
 
             self.history = open_book(self, config.history_size, previous_history)
+        # Ours, opt-in ([supervisord] metrics = true): starts, exits and output bytes counted
+        # for GET /metrics, from the first start on (after the history: it names reasons).
+        self.counters: ProcessCounters | None = None
+        if config.metrics:
+            from .counters import ProcessCounters
+
+            self.counters = ProcessCounters(self)
         loop.on_error = log.critical
         self.events.on_error = log.critical
 

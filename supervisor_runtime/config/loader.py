@@ -39,7 +39,7 @@ from supervisor_runtime.config.plugins import (
 )
 from supervisor_runtime.config.programs import ParseContext, groups_from_ini, program_section
 from supervisor_runtime.config.reader import SectionReader
-from supervisor_runtime.config.restarts import history_size_of
+from supervisor_runtime.config.restarts import history_log_lines_of, history_size_of
 from supervisor_runtime.config.skip_broken import (
     blame,
     group_files,
@@ -256,6 +256,8 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
     strip_ansi = get("strip_ansi", "false", dt.boolean)
     history_size = history_size_of(reader, here)  # ours, opt-in
     state_stream = get("state_stream", "false", dt.boolean)  # ours, opt-in
+    history_log_lines = history_log_lines_of(reader, here)  # ours, opt-in
+    metrics = get("metrics", "false", dt.boolean)  # ours, opt-in (rpc/metrics.py)
     # environment= is expanded twice by stock (once more with host_node_name available).
     env_text = get("environment", "")
     env_names_now = {"here": ctx.here, "host_node_name": ctx.host_node_name}
@@ -286,6 +288,8 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
         environment=environment,
         history_size=history_size,
         state_stream=state_stream,
+        history_log_lines=history_log_lines,
+        metrics=metrics,
     )
 
 

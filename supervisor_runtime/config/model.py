@@ -210,3 +210,7 @@ class SupervisordConfig(NamedTuple):
     history_size: int = 0
     # Ours, opt-in ([supervisord] state_stream = true): GET /state-stream (rpc/state_stream.py).
     state_stream: bool = False
+    # Ours, opt-in: lines of a crash's output kept with its history entry (0: none).
+    history_log_lines: int = 20
+    # Ours, opt-in ([supervisord] metrics = true): GET /metrics on every HTTP server.
+    metrics: bool = False

@@ -11,7 +11,9 @@
   retry at the same moment.
 
 [supervisord]: ``history = true`` keeps the last ``history_size`` (default 20) state
-transitions of every process, with their reason (see supervisor_runtime/history.py).
+transitions of every process, with their reason (see supervisor_runtime/history.py);
+``history_log_lines`` (default 20, 0 for none): the last lines a program wrote, kept with
+the entry of an unexpected exit (output_tail.py).
 
 supervisord 4.3.0 ignores keys it does not know, so a file using these still loads there.
 """
@@ -28,6 +30,8 @@ from supervisor_runtime.config.reader import SectionReader
 BACKOFF_KINDS = ("linear", "exponential")
 MAX_SECONDS = 86400.0  # a day: a longer wait is more likely a typo than a wish
 DEFAULT_HISTORY_SIZE = 20
+DEFAULT_HISTORY_LOG_LINES = 20
+MAX_HISTORY_LOG_LINES = 1000  # the tail is bounded in bytes anyway (output_tail.py)
 MAX_HISTORY_SIZE = 1000  # a transition costs about 200 bytes: 1,000 programs x 1,000 = 200 MB
 
 
@@ -85,3 +89,11 @@ def history_size_of(reader: SectionReader, names: Mapping[str, object]) -> int:
     if not reader.convert("history", "false", dt.boolean, names):
         return 0
     return size
+
+
+def history_log_lines_of(reader: SectionReader, names: Mapping[str, object]) -> int:
+    """Lines of output kept with the history entry of an unexpected exit (0: none)."""
+    lines = reader.convert("history_log_lines", DEFAULT_HISTORY_LOG_LINES, dt.integer, names)
+    if not 0 <= lines <= MAX_HISTORY_LOG_LINES:
+        raise reader.error("history_log_lines", f"must be from 0 to {MAX_HISTORY_LOG_LINES}")
+    return lines

@@ -18,6 +18,8 @@ from supervisor_runtime.ctl.registry import command, usage_error
 from supervisor_runtime.ctl.session import InitExit, Session
 from supervisor_runtime.rpc.faults import FaultCode
 
+LOG_INDENT = " " * 6  # the output kept with a crash's entry, under the entry
+
 NOT_SERVED = (
     "ERROR: this supervisord keeps no history "
     "(ours: set history = true in its [supervisord] section)"
@@ -36,7 +38,12 @@ def history_lines(struct: Mapping[str, Any]) -> list[str]:
     lines = fmt.status_lines([struct])
     if not struct["history_size"]:
         lines.append("  (no transitions kept: set history = true in [supervisord])")
-    lines.extend(transition_line(entry) for entry in struct["transitions"])
+    for entry in struct["transitions"]:
+        lines.append(transition_line(entry))
+        # The output of a crash, under its entry (an empty tail says so).
+        if "log_tail" in entry:
+            tail = entry["log_tail"].split("\n") if entry["log_tail"] else ["(no output)"]
+            lines.extend(f"{LOG_INDENT}{line}" for line in tail)
     return lines
 
 
@@ -48,6 +55,8 @@ def history_lines(struct: Mapping[str, Any]) -> list[str]:
     "history <gname>:*\tthe same for every process of a group",
     "history <name> <name>\tthe same for several processes",
     "history all\t\tthe same for every process",
+    "An unexpected exit shows the last lines the program wrote (history_log_lines",
+    "in [supervisord], default 20) indented under its entry.",
     "(ours: needs history = true in the [supervisord] section of the server)",
     completes="processes",
     extension=True,

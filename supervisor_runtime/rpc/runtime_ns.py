@@ -12,8 +12,11 @@ Each struct: ``name``, ``group``, ``statename``, ``description`` (as in getProce
 ``backoff`` ("linear" or "exponential"), ``tries`` (failed starts in a row),
 ``next_attempt`` (when a process in BACKOFF is tried again, epoch seconds; 0.0 otherwise),
 ``history_size`` (0: no history kept) and ``transitions``, oldest first, each
-``{time, from, to, reason, description, pid[, exitstatus][, signal][, requester]}``;
-``requester`` is ``{via: "unix", uid, pid[, user]}`` or ``{via: "inet"[, user], peer}``.
+``{time, from, to, reason, description, pid[, exitstatus][, signal][, requester]
+[, log_tail]}``; ``requester`` is ``{via: "unix", uid, pid[, user]}`` or ``{via: "inet"[,
+user], peer}``; ``log_tail`` (on an unexpected exit: EXITED not in exitcodes or by a
+signal, BACKOFF, FATAL) is the last ``history_log_lines`` lines the program wrote on stdout
+and stderr, joined with newlines, at most 4 KiB, "" when it wrote nothing.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Wiring: the control sockets' HTTP servers, authentication, and the routes.
 
 Routes, as supervisord's: ``POST /RPC2`` (XML-RPC), ``GET /logtail/<name>[/stderr]``,
-``GET /mainlogtail``, and the status pages (``/``, ``/tail.html``, POST ``/action``).
+``GET /mainlogtail``, and the status pages (``/``, ``/tail.html``, POST ``/action``);
+ours, opt-in: ``GET /metrics`` (metrics.py).
 Authentication, when the server section sets a username, guards every route and
 runs before anything else: a request without the right credentials gets 401 and
 nothing is done.
@@ -28,6 +29,7 @@ from .xmlrpc import BadRequest, Deferred, Registry, marshal_fault, marshal_value
 if TYPE_CHECKING:
     from ..listeners import Listener
     from ..supervisor import Supervisor
+    from .metrics import MetricsPage
     from .state_stream import StateStreams
     from .web import StatusPages
 
@@ -55,6 +57,11 @@ class ControlServer:
 
             self.state_streams = StateStreams(supervisor, self.rpc)
         self._pages: StatusPages | None = None  # see status_pages()
+        self.metrics: MetricsPage | None = None  # ours, opt-in: GET /metrics (metrics.py)
+        if supervisor.config.metrics:
+            from .metrics import MetricsPage
+
+            self.metrics = MetricsPage(supervisor)
         self.servers: list[HttpServer] = []
         for listener in listeners:
             section = getattr(supervisor.config, listener.kind, None)
@@ -135,6 +142,8 @@ class ControlServer:
             self.status_pages().handle(request, responder)
         elif path == "/state-stream" and self.state_streams is not None:
             self.state_streams.handle(request, responder)
+        elif path == "/metrics" and self.metrics is not None:
+            self.metrics.handle(request, responder)
         else:
             responder.error(404)
 

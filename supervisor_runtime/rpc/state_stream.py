@@ -23,16 +23,14 @@ With no reader connected, a state change costs one empty-set check.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 from ..events import ProcessGroupAddedEvent, ProcessGroupRemovedEvent, ProcessStateEvent
 from ..loop import TimerHandle
 from ..states import ProcessState
 from .faults import RPCError
-from .http import Request, Responder
+from .http import Request, Responder, unquote
 from .process_info import process_info
 
 if TYPE_CHECKING:
@@ -53,7 +51,12 @@ _EXITED_STATES = frozenset(
 
 def _heartbeat_of(query: str) -> float:
     """``?heartbeat=SECONDS``; ValueError naming what is wrong."""
-    values = parse_qs(query).get("heartbeat")
+    # Not urllib.parse: it brings ipaddress in, memory every tenant runtime would keep.
+    values = [
+        unquote(value.replace("+", " "))
+        for name, _, value in (field.partition("=") for field in query.split("&"))
+        if unquote(name) == "heartbeat"
+    ]
     if not values:
         return DEFAULT_HEARTBEAT
     try:
@@ -84,6 +87,8 @@ class _Reader:
             return
         line["seq"] = self.seq
         self.seq += 1
+        import json  # once a reader is here, not at boot (what the daemon imports)
+
         self.responder.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
         self.last_write = time.monotonic()
         if self.responder.backlog() > MAX_UNSENT:

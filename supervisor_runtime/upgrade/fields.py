@@ -147,7 +147,8 @@ def _restore_listener(process: Process, daemon: Supervisor, value: Json) -> None
     channel.result = decode_bytes(value["result"])
 
 
-# -- ours, opt-in: readiness and liveness (health.py), the restart history (history.py) --
+# -- ours, opt-in: readiness and liveness (health.py), the restart history (history.py)
+# with the output kept for crashes (output_tail.py) --
 
 
 def _save_health(process: Process, daemon: Supervisor) -> Json:
@@ -182,10 +183,14 @@ def _save_history(process: Process, daemon: Supervisor) -> Json:
     book = daemon.history
     if book is None:
         return None
-    return [
-        {**entry._asdict(), "requester": entry.requester._asdict() if entry.requester else None}
-        for entry in book.transitions(process.group_name, process.name)
-    ]
+    saved = []
+    for entry in book.transitions(process.group_name, process.name):
+        fields = entry._asdict()
+        # In its own row (log_tails): a release before it would refuse the unknown key.
+        del fields["log_tail"]
+        fields["requester"] = entry.requester._asdict() if entry.requester else None
+        saved.append(fields)
+    return saved
 
 
 def _restore_history(process: Process, daemon: Supervisor, value: Json) -> None:
@@ -209,6 +214,42 @@ def _restore_history(process: Process, daemon: Supervisor, value: Json) -> None:
     )
 
 
+def _save_log_tails(process: Process, daemon: Supervisor) -> Json:
+    """The log_tail of each transition (None where it has none), in the history's order."""
+    book = daemon.history
+    if book is None:
+        return None
+    tails = [entry.log_tail for entry in book.transitions(process.group_name, process.name)]
+    return tails if any(tail is not None for tail in tails) else None
+
+
+def _restore_log_tails(process: Process, daemon: Supervisor, value: Json) -> None:
+    book = daemon.history
+    if value is None or book is None:
+        return
+    entries = book.transitions(process.group_name, process.name)
+    if not entries or len(value) < len(entries):
+        return  # not the history they were saved with
+    # A smaller history_size kept the newest entries: so do the tails.
+    tails = value[len(value) - len(entries) :]
+    book.take_over(
+        process.group_name,
+        process.name,
+        [entry._replace(log_tail=tail) for entry, tail in zip(entries, tails, strict=True)],
+    )
+
+
+def _save_output_tail(process: Process, daemon: Supervisor) -> Json:
+    tail = daemon.logs_of(process).tail
+    return tail.handover(encode_bytes) if tail is not None else None
+
+
+def _restore_output_tail(process: Process, daemon: Supervisor, value: Json) -> None:
+    tail = daemon.logs_of(process).tail
+    if value is not None and tail is not None:
+        tail.take_over(value, decode_bytes)
+
+
 PROCESS_FIELDS: tuple[ProcessField, ...] = (
     _attribute("state", ProcessState),
     _attribute("pid"),
@@ -226,6 +267,8 @@ PROCESS_FIELDS: tuple[ProcessField, ...] = (
     ProcessField("listener", _save_listener, _restore_listener),
     ProcessField("health", _save_health, _restore_health),
     ProcessField("history", _save_history, _restore_history),
+    ProcessField("log_tails", _save_log_tails, _restore_log_tails),
+    ProcessField("output_tail", _save_output_tail, _restore_output_tail),
 )
 
 

@@ -1,8 +1,9 @@
 """What a running daemon has imported (issue 18): a tenant runtime, booted as the tenant
 container boots it (``python -IS`` on a script, the platform's base config with its
-``[include] skip_broken`` and ``history``, three programs, one ``supervisorctl status``),
-must not hold the standard-library modules it only needs for rare paths. Each costs every
-tenant private memory (docs/ARCHITECTURE.md, "What the daemon imports at boot")."""
+``[include] skip_broken``, ``history`` and ``state_stream``, three programs, one
+``supervisorctl status``), must not hold the standard-library modules it only needs for
+rare paths. Each costs every tenant private memory (docs/ARCHITECTURE.md, "What the daemon
+imports at boot")."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_a_booted_tenant_runtime_keeps_rarely_used_modules_out(tmp_path: Path) -
     conf.write_text(
         f"[unix_http_server]\nfile={socket}\nchmod=0700\n"
         f"[supervisord]\nlogfile={mainlog}\npidfile={tmp_path}/supervisord.pid\n"
-        f"childlogdir={tmp_path}\nnodaemon=true\nhistory = true\n"
+        f"childlogdir={tmp_path}\nnodaemon=true\nhistory = true\nstate_stream = true\n"
         "[rpcinterface:supervisor]\n"
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
         f"[supervisorctl]\nserverurl=unix://{socket}\n"

@@ -1,25 +1,31 @@
 """The restart history (history.py) on a Supervisor driven through a fake OS and clock:
 reasons, causes that carry over a restart, the request in progress, the size bound, and
-restart_reason.record_transition, the entry point the liveness checks call."""
+restart_reason.record_transition, the entry point the liveness checks call; the output kept
+with an unexpected exit (log_tail)."""
 
 from __future__ import annotations
 
 import signal
 
-from supervisor_runtime.config.model import SupervisordConfig
-from supervisor_runtime.history import Requester
+from supervisor_runtime.config.model import AutoRestart, SupervisordConfig
+from supervisor_runtime.history import Requester, Transition
 from supervisor_runtime.restart_reason import record_transition
 from supervisor_runtime.supervisor import Supervisor
 from tests.unit.test_process import FakeHost, make
 from tests.unit.test_shutdown import FakeClock, FakeLog, FakeOS, RecordingLoop, exited, group
 
 
-def daemon(size: int = 20) -> tuple[Supervisor, FakeOS, RecordingLoop]:
+def daemon(
+    size: int = 20, log_lines: int = 20, **program: object
+) -> tuple[Supervisor, FakeOS, RecordingLoop]:
+    """history on, one program "app" (no log file, ``program`` overrides) on the fake OS."""
     clock, fake_os = FakeClock(), FakeOS()
     loop = RecordingLoop(clock=clock)
     config = SupervisordConfig(config_path="/fake/supervisord.conf", here="/fake")
     supervisor = Supervisor(
-        config._replace(groups=(group("app", 1),), history_size=size),
+        config._replace(
+            groups=(group("app", 1, **program),), history_size=size, history_log_lines=log_lines
+        ),
         FakeLog(),  # type: ignore[arg-type]
         loop,
         wallclock=clock,
@@ -110,3 +116,83 @@ def test_without_history_record_transition_does_nothing() -> None:
         RecordingLoop(clock=FakeClock()),
     )
     assert supervisor.history is None
+
+
+# ----------------------------------------------------------------- crash logs (log_tail)
+
+
+def crash_daemon(**program: object) -> tuple[Supervisor, FakeOS, RecordingLoop]:
+    """Two lines kept, autorestart off."""
+    return daemon(log_lines=2, autorestart=AutoRestart.NEVER, **program)
+
+
+def last_entry(supervisor: Supervisor) -> Transition:
+    assert supervisor.history is not None
+    return supervisor.history.transitions("app", "app")[-1]
+
+
+def test_an_unexpected_exit_keeps_the_last_lines_through_the_output_path() -> None:
+    supervisor, fake_os, loop = crash_daemon()
+    process = supervisor.groups["app"].processes["app"]
+    logs = supervisor.logs_of(process)
+    logs.feed("stdout", b"one\ntwo\n")
+    logs.feed("stderr", memoryview(b"three\n"))
+    fake_os.exit(process.pid, exited(3))
+    supervisor.reap()
+    entry = last_entry(supervisor)
+    assert (entry.to_state, entry.log_tail) == ("EXITED", "two\nthree")
+    assert entry.as_struct()["log_tail"] == "two\nthree"
+    # A new start begins an empty tail; an expected exit keeps nothing.
+    process.spawn()
+    loop.run_once(max_wait=0)
+    logs.feed("stdout", b"all good\n")
+    fake_os.exit(process.pid, exited(0))
+    supervisor.reap()
+    entry = last_entry(supervisor)
+    assert (entry.to_state, entry.log_tail) == ("EXITED", None)
+    assert "log_tail" not in entry.as_struct()
+    # A stop (a signal supervisord sent) is no crash either.
+    process.spawn()
+    loop.run_once(max_wait=0)
+    process.stop()
+    fake_os.exit(process.pid, signal.SIGTERM)
+    supervisor.reap()
+    assert (last_entry(supervisor).to_state, last_entry(supervisor).log_tail) == ("STOPPED", None)
+
+
+def test_failed_starts_and_fatal_keep_the_last_attempts_output() -> None:
+    supervisor, fake_os, loop = crash_daemon(startsecs=5, startretries=1)
+    process = supervisor.groups["app"].processes["app"]
+    supervisor.logs_of(process).feed("stderr", b"cannot bind :80\n")
+    fake_os.exit(process.pid, exited(1))  # within startsecs: BACKOFF
+    supervisor.reap()
+    entry = last_entry(supervisor)
+    assert (entry.to_state, entry.log_tail) == ("BACKOFF", "cannot bind :80")
+    process.spawn()  # the retry (the backoff timer's job)
+    fake_os.exit(process.pid, exited(1))  # silent this time; no retry left
+    supervisor.reap()
+    book = supervisor.history
+    assert book is not None
+    backoff, fatal = book.transitions("app", "app")[-2:]
+    assert (backoff.to_state, backoff.log_tail) == ("BACKOFF", "")
+    assert (fatal.to_state, fatal.log_tail) == ("FATAL", "")
+
+
+def test_history_log_lines_zero_keeps_no_tail() -> None:
+    supervisor, _, _ = daemon()  # the default: 20 lines
+    process = supervisor.groups["app"].processes["app"]
+    assert supervisor.logs_of(process).tail is not None
+    quiet, _, _ = daemon(log_lines=0)
+    assert quiet.logs_of(quiet.groups["app"].processes["app"]).tail is None
+    # Without the history at all: no tail, and no counting either (metrics off).
+    clock = FakeClock()
+    plain = Supervisor(
+        SupervisordConfig(config_path="/x", here="/", groups=(group("app", 1),)),
+        FakeLog(),  # type: ignore[arg-type]
+        RecordingLoop(clock=clock),
+        wallclock=clock,
+        os_layer=FakeOS(),
+    )
+    plain.start()
+    logs = plain.logs_of(plain.groups["app"].processes["app"])
+    assert (plain.history, logs.tail, logs.written) == (None, None, None)
