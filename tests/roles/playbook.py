@@ -431,7 +431,8 @@ def check_pinned(venv: Path, constraints: Path) -> None:
     for tool in ("pip", "setuptools", "wheel", "hosting-platform"):
         installed.pop(tool, None)
     pinned = pins(constraints)
-    assert {"sqlalchemy", "rq", "redis", "gunicorn", "flask", "alembic"} <= installed.keys()
+    needed = {"sqlalchemy", "rq", "redis", "gunicorn", "flask", "alembic", "prometheus-client"}
+    assert needed <= installed.keys()
     assert {name: pinned.get(name) for name in installed} == installed
 
 

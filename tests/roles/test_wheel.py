@@ -78,7 +78,8 @@ def test_with_the_platform_extra_panel_and_migrations(venv: Path, project_wheel:
         [
             str(venv / "bin/python"),
             "-c",
-            "import hosting, os; print(os.path.dirname(hosting.__file__))",
+            # prometheus_client: the extra brings what /metrics needs (docs/METRICS.md).
+            "import hosting, os, prometheus_client; print(os.path.dirname(hosting.__file__))",
         ],
         cwd,
     ).stdout.strip()
