@@ -4,8 +4,9 @@
 ``hosting.settings`` (DATABASE_URL, REDIS_URL), then each extension's ``init_app`` and one
 blueprint per area: ``auth`` (login, logout, API tokens), ``apps`` (the customer's pages),
 ``live`` (server-sent events of an app page and the apps list), ``admin`` (hosts, tenants,
-users, all jobs), ``job_status`` (job status JSON for live pages),
-``api`` (/api/v1, bearer tokens) and ``health`` (/healthz, /readyz). The panel never talks to
+users, all jobs), ``job_status`` (job status JSON for live pages), ``api`` (/api/v1, bearer
+tokens), ``health`` (/healthz, /readyz) and ``metrics`` (/metrics, for Prometheus, with the
+operator's METRICS_TOKEN). The panel never talks to
 a runtime: it reads the database and Redis (status) and enqueues jobs (``hosting.queue``).
 
 Serve with ``gunicorn 'admin_web:create_app()'``; ``flask --app admin_web init-db`` migrates
@@ -27,7 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(build_config(test_config))
 
-    from admin_web import cli, extensions, limits, security, templating
+    from admin_web import cli, extensions, limits, metrics, security, templating
 
     limits.init_app(app)
     extensions.init_db(app)
@@ -37,6 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     templating.init_app(app)
     cli.init_app(app)
+    metrics.init_app(app)
 
     from admin_web import admin, api, apps, auth, health, job_status, live
 
@@ -48,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(job_status.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     extensions.csrf.exempt(api.bp)  # bearer tokens only; cookies never authenticate it
     app.register_error_handler(HTTPException, _http_error)
     return app

@@ -82,6 +82,8 @@ def build_config(
         "EVENT_KEEPALIVE_SECONDS": 15.0,
         "EVENT_COALESCE_SECONDS": 0.05,
     }
+    # The bearer token of GET /metrics (admin_web.metrics); unset: /metrics is a 404.
+    config["METRICS_TOKEN"] = env.get("METRICS_TOKEN") or None
     secret = env.get("ADMIN_WEB_SECRET_KEY") or env.get("SECRET_KEY")
     if secret:
         config["SECRET_KEY"] = secret
