@@ -410,6 +410,7 @@ HOST_OPTIONS = (
     "status_mode",
     "usage_interval",
     "worker_umask",
+    "metrics_listen",
     "containers",
     "tenant_python",
     "tenant_memory_mb",
@@ -500,6 +501,11 @@ def add_host_options(sub: argparse.ArgumentParser) -> None:
         help="seconds between CPU and memory samples of the apps (default 10; 0: none)",
     )
     sub.add_argument("--worker-umask", help="the workers' umask, e.g. 007")
+    sub.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve the workers' Prometheus metrics on this loopback address (default: none)",
+    )
     sub.add_argument(
         "--no-containers",
         dest="containers",

@@ -16,6 +16,8 @@ runs:
 - ``usage-<queue>``: the CPU and memory sampler (``workers.usage``), with the workers,
   unless ``usage_interval`` is 0;
 - ``front-<queue>``: the way in to each app's port (``workers.front``), with containers;
+- ``metrics-<queue>``: the workers' Prometheus metrics (``workers.metrics``), only when
+  ``metrics_listen`` is set;
 - ``tenant-<app>``: each app's runtime, in its container (``workers.tenants``), restarted if
   it ever exits.
 
@@ -30,6 +32,7 @@ create-host --host-root``, the one-machine launcher and the Ansible role (throug
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -111,6 +114,9 @@ class HostConfig:
     # run as root, and the panel (the service account, same group) must be able to write the
     # database files any of them creates (the first to open a new SQLite file makes it).
     worker_umask: str | None = None
+    # "127.0.0.1:9464": the loopback address the host's metrics program serves on
+    # (workers.metrics, docs/METRICS.md); None (the default) runs no such program.
+    metrics_listen: str | None = None
 
     @property
     def path(self) -> Path:
@@ -173,6 +179,8 @@ def host_config(
         )
     except tenant_runtime.TenantRuntimeError as exc:
         raise ConfigRefused(str(exc)) from None
+    if settings.get("metrics_listen") is not None:
+        parse_listen(settings["metrics_listen"])
     reason = probe.why_not() if containers is not False else "turned off by the operator"
     return HostConfig(
         root=v.app_root(str(Path(host_root).absolute())),
@@ -183,6 +191,24 @@ def host_config(
         containers_off=reason,
         **settings,
     )
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """("127.0.0.1", 9464) from "127.0.0.1:9464" ("[::1]:9464" for IPv6). Loopback only:
+    the numbers are the platform's, and the host's own Prometheus (or its agent, or a
+    proxy) reaches loopback; anything wider is the operator's proxy to set up."""
+    host, _, port = listen.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigRefused(
+            f"metrics listen address {listen!r} is not a loopback address and port,"
+            " like 127.0.0.1:9464"
+        )
+    return host, int(port)
 
 
 def write_host_config(config: HostConfig, *, check: bool = False) -> list[str]:
@@ -256,6 +282,8 @@ def host_config_text(config: HostConfig) -> str:
         programs.append(_helper_program(config, f"usage-{queue}", "workers.usage", "usage"))
     if config.containers and config.workers:  # a host that runs apps (it has workers)
         programs.append(_helper_program(config, f"front-{queue}", "workers.front", "front"))
+    if config.metrics_listen:
+        programs.append(_helper_program(config, f"metrics-{queue}", "workers.metrics", "metrics"))
     head = "\n".join([MANAGED_HEADER, *runtime_base_sections(root)]) + "\n"
     # apps.d: one tenant runtime per app (written by jobs); platform.d: services the host
     # itself runs beside the workers (Redis, the panel) in one-machine setups and the roles.

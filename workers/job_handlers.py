@@ -39,6 +39,7 @@ from hosting.rendering import render_app_base, render_enabled_services
 from hosting.status import status_key
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from workers import metrics
 from workers.container.validate import SandboxFailed
 from workers.files import ConfigRefused, write_app_config
 from workers.host import HostConfig
@@ -107,7 +108,11 @@ class JobFailed(Exception):
 def run_job(job_id: str) -> Any:
     """The RQ entry point (``workers.job_handlers.run_job``): runs Job ``job_id`` on this host."""
     with job_context() as context:
-        return execute(context, job_id)
+        before = metrics.attempts_of(context.sessions, job_id)
+        try:
+            return execute(context, job_id)
+        finally:  # the work horse exits after this job: the count goes to Redis
+            metrics.count_attempt(context, job_id, before)
 
 
 @contextlib.contextmanager

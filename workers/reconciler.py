@@ -35,6 +35,7 @@ from hosting.queue import describe, push_job, redis_holds
 
 from workers.host import HostConfig
 from workers.liveness import is_gone, runs_here
+from workers.metrics import round_done
 from workers.rounds import run_rounds, start_helper
 
 log = logging.getLogger("workers.reconciler")
@@ -95,8 +96,19 @@ def _lost(job: RunningJob) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     helper = start_helper(argv, "python -m workers.reconciler", __doc__)
+
+    def round_() -> None:
+        done = reconcile_once(helper.host, helper.sessions, helper.redis)
+        round_done(
+            helper.redis,
+            helper.host.queue,
+            "reconciler",
+            hosting_reconciler_repushed_total=len(done.pushed),
+            hosting_reconciler_lost_attempts_total=len(done.lost),
+        )
+
     return run_rounds(
-        lambda: reconcile_once(helper.host, helper.sessions, helper.redis),
+        round_,
         INTERVAL,
         once=helper.once,
         log=log,

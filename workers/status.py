@@ -33,6 +33,7 @@ from sqlalchemy import select
 
 from workers.host import HostConfig, host_runtime
 from workers.layout import AppLayout, app_user_name, find_owner
+from workers.metrics import round_done
 from workers.rounds import run_rounds, start_helper
 from workers.tenants import HostView, connect, host_views
 
@@ -149,8 +150,13 @@ def _shown(status: dict[str, Any] | None) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     helper = start_helper(argv, "python -m workers.status", __doc__)
     with ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="status") as pool:
+
+        def round_() -> None:
+            poll_once(helper.host, helper.sessions, helper.redis, pool)
+            round_done(helper.redis, helper.host.queue, "status")
+
         return run_rounds(
-            lambda: poll_once(helper.host, helper.sessions, helper.redis, pool),
+            round_,
             helper.host.status_interval,
             once=helper.once,
             log=log,
