@@ -4,7 +4,9 @@ its numbers follow the requests, the Job rows, the queues and the hosts' status.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,6 +31,7 @@ from tests.web.browser import ServerThread
 from tests.web.fixtures import World, populate
 
 TOKEN = "metrics-token-for-tests"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -243,3 +246,36 @@ def test_gunicorn_processes_add_up(
             server.terminate()
         for server in servers:
             server.wait(30)
+
+
+def test_the_grafana_dashboard_queries_only_metrics_we_serve(
+    served: tuple[ServerThread, World],
+) -> None:
+    """docs/grafana/hosting-platform.json is a dashboard, and every metric its queries name
+    is one the panel (scraped here) or the workers (workers.metrics.SPECS) serve."""
+    from workers.metrics import SPECS
+
+    server, _world = served
+    types, _samples = parse(get(server.url + "/metrics", token=TOKEN)[2])
+    types.update({spec.name.removesuffix("_total"): spec.kind for spec in SPECS})
+    suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count"]}
+    served_names = {name + end for name, kind in types.items() for end in suffixes[kind]}
+
+    dashboard = json.loads((REPO / "docs/grafana/hosting-platform.json").read_text())
+    assert dashboard["title"] and dashboard["uid"] and dashboard["panels"]
+    queried = set()
+    for panel in dashboard["panels"]:
+        assert panel["title"] and panel["type"] in ("timeseries", "stat") and panel["targets"]
+        for target in panel["targets"]:
+            queried |= set(re.findall(r"\bhosting_[a-z_]+", target["expr"]))
+    assert queried and queried <= served_names, queried - served_names
+    # Each part the issue asks a panel for is on the dashboard.
+    asked_for = {
+        "hosting_worker_job_runs_total",
+        "hosting_job_failures_total",
+        "hosting_worker_job_duration_seconds_bucket",
+        "hosting_queue_depth",
+        "hosting_host_status_age_seconds",
+        "hosting_http_request_duration_seconds_bucket",
+    }
+    assert asked_for <= queried
