@@ -6,8 +6,8 @@ blueprint per area: ``auth`` (login, logout, API tokens), ``apps`` (the customer
 ``live`` (server-sent events of an app page and the apps list), ``admin`` (hosts, tenants,
 users, all jobs), ``job_status`` (job status JSON for live pages), ``api`` (/api/v1, bearer
 tokens), ``health`` (/healthz, /readyz) and ``metrics`` (/metrics, for Prometheus, with the
-operator's METRICS_TOKEN). The panel never talks to
-a runtime: it reads the database and Redis (status) and enqueues jobs (``hosting.queue``).
+operator's METRICS_TOKEN). The panel never talks to a runtime: it reads the database and
+Redis (status) and enqueues jobs (``hosting.queue``).
 
 Serve with ``gunicorn 'admin_web:create_app()'``; ``flask --app admin_web init-db`` migrates
 the database and ``flask --app admin_web create-user`` adds the first admin.

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from hosting.program_section import program_section
 
+from tests.prometheus_text import get, parse, value
 from tests.roles.playbook import (
     ANSIBLE_LINT,
     REPO,
     ROLES,
     Install,
     check_pinned,
+    free_port,
     http_status,
     mode,
     processes_mentioning,
@@ -29,6 +31,7 @@ from tests.roles.playbook import (
 )
 
 pytestmark = pytest.mark.timeout(600)
+METRICS_TOKEN = "site-test-metrics-token"
 
 
 def host_settings(install: Install) -> dict[str, object]:
@@ -68,6 +71,20 @@ def check_redis_is_private(install: Install) -> None:
     assert processes_mentioning(password) == set()
 
 
+def check_metrics(install: Install, metrics_port: int) -> None:
+    """Both endpoints as deployed (docs/METRICS.md), parsed by prometheus_client's parser."""
+    panel = f"http://127.0.0.1:{install.web_port}/metrics"
+    assert get(panel)[0] == 401  # the token reached the panel's environment
+    status, _type, body = get(panel, token=METRICS_TOKEN)
+    assert status == 200, body[:500]
+    samples = parse(body)[1]
+    readyz = {"endpoint": "health.readyz", "method": "GET", "status": "200"}
+    assert value(samples, "hosting_http_requests_total", **readyz) >= 1
+    status, _type, body = get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert status == 200, body[:500]
+    assert value(parse(body)[1], "hosting_queue_depth", queue="localhost") == 0
+
+
 def files_under(root: Path) -> list[str]:
     return sorted(str(path.relative_to(root)) for path in root.rglob("*"))
 
@@ -79,6 +96,10 @@ def test_site_installs_runs_is_idempotent_and_stops(
     # real-host test installs from the index).
     install.more_vars["supervisor_runtime_wheelhouse"] = str(wheelhouse)
     install.env = no_index
+    # Metrics on (off by default): the panel's token and the workers' listener.
+    metrics_port = free_port()
+    install.more_vars["platform_web_metrics_token"] = METRICS_TOKEN
+    install.more_vars["platform_host_metrics_listen"] = f"127.0.0.1:{metrics_port}"
     first, recap = install.playbook()
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     assert recap.failed == 0 and recap.unreachable == 0
@@ -94,6 +115,7 @@ def test_site_installs_runs_is_idempotent_and_stops(
     expected = {
         "hosting-redis": "RUNNING",
         "hosting-web": "RUNNING",
+        "metrics-localhost": "RUNNING",
         "reconcile-localhost": "RUNNING",
         "status-localhost": "RUNNING",
         "usage-localhost": "RUNNING",
@@ -109,6 +131,7 @@ def test_site_installs_runs_is_idempotent_and_stops(
     assert http_status(install.web_port) in (200, 302)
     assert http_status(install.web_port, "/healthz") == 200
     assert wait_ready(install.web_port) == 200  # database migrated, Redis, a worker seen
+    check_metrics(install, metrics_port)
 
     # The wheelhouse is on the host, and the project's wheel installed is its own (not
     # supervisor_runtime_source's, which the play was also given and must not use); every
