@@ -44,6 +44,7 @@ from hosting.status import status_key, write_app_status, write_host_status
 
 from workers.host import HostConfig
 from workers.layout import find_owner
+from workers.metrics import round_done
 from workers.rounds import start_helper
 from workers.state_lines import (
     BadLine,
@@ -467,6 +468,7 @@ class Feeder:
             for tenant in tenants:
                 pipe.expire(status_key(tenant.app.id), self.ttl)
             kept = pipe.execute()
+            round_done(self.redis, host.queue, "status")  # workers.metrics: a good round
         except Exception as exc:
             return self.redis_failed(exc)
         for tenant, alive in zip(tenants, kept, strict=True):

@@ -48,8 +48,18 @@ def test_worker_metrics_follow_jobs_as_they_run_and_fail(platform: Platform) -> 
         platform.enqueue("program_action", app_id, action="restart", program="nosuch")
     )
     assert failed.status == "failed"
-    samples = scrape(url)
     runs = "hosting_worker_job_runs_total"
+    # The work horse counts an attempt after it recorded its outcome in the row: wait.
+    samples = wait_until(
+        lambda: (
+            (s := scrape(url))
+            and value(s, runs, kind="program_action", outcome="failed")
+            and value(s, runs, kind="create_app", outcome="done")
+            and s
+        ),
+        10,
+        "both attempts counted",
+    )
     assert value(samples, runs, kind="create_app", outcome="done") == 1
     assert value(samples, runs, kind="program_action", outcome="failed") == 1
     duration = "hosting_worker_job_duration_seconds"
