@@ -2,7 +2,7 @@
 Prometheus by one program, ``python -m workers.metrics --host-root DIR`` (docs/METRICS.md).
 
 RQ runs each job in a work horse forked for it, which exits afterwards: a count kept in its
-memory would be lost with it. So the work horse, the reconciler and the status poller add
+memory would be lost with it. So the work horse, the reconciler and the status program add
 to the host's hash in Redis (``hosting.metric_store``, source ``host:<queue>``), and the
 host runtime's ``metrics-<queue>`` program, run only when the host's ``metrics_listen`` is
 set (off by default), serves them with the queue's depth and status age on that address:
