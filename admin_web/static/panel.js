@@ -230,7 +230,6 @@
     }
     row.querySelector("[data-reason] .kind").textContent = entry.reason || "";
     row.querySelector("[data-description]").textContent = entry.description || "";
-    row.querySelector("[data-who]").textContent = entry.who ? `by ${entry.who}` : "";
     const crash = row.querySelector("[data-crash-log]");
     crash.hidden = !entry.log_tail;
     crash.querySelector("pre").textContent = entry.log_tail || "";

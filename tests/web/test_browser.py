@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -297,6 +298,72 @@ SEED_002_TYPO = (
 ).read_text(encoding="utf-8")
 
 
+def test_live_page_follows_the_tenant_and_recovers(stack: Stack, browser: WebDriver) -> None:
+    """Behind the panel's back: the tenant's own ``supervisorctl stop app`` (XML-RPC straight
+    to its runtime, no job) shows on an open app page without a reload, pushed by the
+    feeder; and the page keeps following after the feeder, the tenant's runtime and the
+    platform's Redis were each restarted."""
+    from workers.host import host_runtime, program_safe
+    from workers.runtime import Runtime
+
+    driver, platform = browser, stack.platform
+    host = platform.host_of(stack.app_id)
+
+    def tenant_call(method: str) -> None:
+        with Runtime(platform.app_serverurl(stack.app_id), timeout=20) as runtime:
+            runtime.call(method, "app:app")
+
+    def shown(state: str, what: str, timeout: float = 20) -> None:
+        wait_for(lambda: process_cell(driver, "app", "state") == state, what, timeout)
+
+    def host_program(name: str) -> str:
+        return f"{name}:{name}"
+
+    log_in(driver, stack)
+    driver.get(f"{stack.url}/apps/{stack.app_id}")
+    shown("RUNNING", "the app RUNNING", WAIT)
+    driver.execute_script("window.__sameDocument = true")
+    tenant_call("stopProcess")
+    shown("STOPPED", "the tenant's own stop, live")
+    assert process_cell(driver, "app", "pid") == "—"
+    tenant_call("startProcess")
+    shown("RUNNING", "the tenant's own start, live")
+
+    # The feeder restarted: its new stream's snapshot, then the changes after it.
+    feeder = host_program(f"status-{program_safe(host.queue)}")
+    with host_runtime(host) as runtime:
+        runtime.call("stopProcess", feeder)
+        runtime.call("startProcess", feeder)
+    tenant_call("stopProcess")
+    shown("STOPPED", "a stop after the feeder's restart")
+    tenant_call("startProcess")
+    shown("RUNNING", "a start after the feeder's restart")
+
+    # The tenant's runtime killed: the host runtime starts it again, and with it the app,
+    # in a new process.
+    old_pid = process_cell(driver, "app", "pid")
+    with host_runtime(host) as runtime:
+        tenant = host_program(f"tenant-{program_safe('shop')}")
+        os.kill(runtime.states()[tenant]["pid"], signal.SIGKILL)
+    wait_for(
+        lambda: (
+            process_cell(driver, "app", "pid") not in ("", "—", old_pid)
+            and process_cell(driver, "app", "state") == "RUNNING"
+        ),
+        "the app in a new process after its runtime was killed",
+    )
+
+    # Redis restarted empty: the feeder writes every status again, the page's stream comes
+    # back (or the page polls meanwhile), and changes show again.
+    platform.restart_redis()
+    tenant_call("stopProcess")
+    shown("STOPPED", "a stop after Redis's restart", WAIT)
+    tenant_call("startProcess")
+    shown("RUNNING", "a start after Redis's restart", WAIT)
+    assert driver.execute_script("return window.__sameDocument") is True  # never reloaded
+    screenshot(driver, "23-live-after-restarts")
+
+
 def write_tenant_file(stack: Stack, name: str, text: str) -> None:
     """A file of the tenant's own in its conf/supervisor.d/ (its user's, as it would be)."""
     path = stack.platform.app_root(stack.app_id) / "conf" / "supervisor.d" / name
@@ -439,7 +506,7 @@ def test_live_page_follows_the_feeder_without_polling(
     rows = "#history tr[data-history-entry]"
     wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, rows)) == 2, "two entries", 10)
     first, second = driver.find_elements(By.CSS_SELECTOR, rows)
-    assert "STARTING" in first.text and "uid 1000, pid 77 (unix socket)" in first.text
+    assert "STARTING" in first.text and "by uid 1000 (alice), pid 77 on the unix" in first.text
     assert not first.find_element(By.CSS_SELECTOR, "[data-crash-log]").is_displayed()
     crash = second.find_element(By.CSS_SELECTOR, "[data-crash-log]")
     crash.find_element(By.CSS_SELECTOR, "summary").click()
@@ -489,6 +556,8 @@ def test_live_page_polls_when_the_stream_is_refused(
     feed_status(redis_client, shop, 777)
     wait_for(lambda: process_cell(driver, "app", "pid") == "777", "the polled change", 10)
     assert live.requests.paths[f"/apps/{shop}/events"] >= 1
+
+
 # Programs beside the app for the graphs: one that keeps a core busy and one that holds 50 MiB.
 BURN = "python3 -c 'while True: pass'"
 HOLD = "python3 -c 'import time; b = b\"x\" * (50 << 20); time.sleep(3600)'"

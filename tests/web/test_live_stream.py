@@ -65,7 +65,8 @@ RESTART = {
     "from": "EXITED",
     "to": "STARTING",
     "reason": "request",
-    "description": "startProcess",
+    # As the runtime words it: the request and who sent it.
+    "description": "startProcess by uid 1000 (alice), pid 77 on the unix socket",
     "pid": 0,
     "requester": {"via": "unix", "uid": 1000, "pid": 77},
 }

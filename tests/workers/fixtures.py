@@ -60,10 +60,9 @@ def base_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def redis_url(base_dir: Path) -> Iterator[str]:
-    sock = base_dir / "redis.sock"
-    process = subprocess.Popen(
+def redis_server_process(sock: Path, directory: Path) -> subprocess.Popen[bytes]:
+    """A redis-server on the unix socket ``sock`` only (no TCP port), with no persistence."""
+    return subprocess.Popen(
         [
             REDIS_SERVER,
             "--port",
@@ -77,11 +76,17 @@ def redis_url(base_dir: Path) -> Iterator[str]:
             "--appendonly",
             "no",
             "--dir",
-            str(base_dir),
+            str(directory),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture
+def redis_url(base_dir: Path) -> Iterator[str]:
+    sock = base_dir / "redis.sock"
+    process = redis_server_process(sock, base_dir)
     url = f"unix://{sock}"
     client = Redis.from_url(url)
 
@@ -119,6 +124,14 @@ class Platform:
     user_prefix: str
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    restarted_redis: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def restart_redis(self) -> None:
+        """The platform's Redis stopped and started again empty (no persistence), as after
+        a crash; the new server is stopped with the platform."""
+        self.redis.shutdown(nosave=True)
+        sock = Path(self.redis_url.removeprefix("unix://"))
+        self.restarted_redis.append(redis_server_process(sock, self.base))
 
     # -- hosts -------------------------------------------------------------------------
 
@@ -367,6 +380,9 @@ def platform(base_dir: Path, redis_url: str, sqlite_template: Path) -> Iterator[
         yield result
     finally:
         result.stop_hosts()
+        for server in result.restarted_redis:
+            server.terminate()
+            server.wait(10)
         redis.close()
         engine.dispose()
         if os.geteuid() == 0:

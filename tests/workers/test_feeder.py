@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import time
 import xmlrpc.client
 from pathlib import Path
@@ -21,7 +20,7 @@ from hosting.live_events import app_channel, read_history
 from hosting.status import read_app_status
 from redis.exceptions import RedisError
 
-from tests.workers.fixtures import REDIS_SERVER, Platform, wait_until
+from tests.workers.fixtures import Platform, wait_until
 from workers.host import HostConfig, host_runtime, program_safe
 from workers.runtime import Runtime
 
@@ -130,34 +129,9 @@ def test_feeder_runtime_and_redis_restarts_recover_by_themselves(platform: Platf
     stop_then_expect("stopProcess", "STOPPED")
 
     # Redis restarted (empty: no persistence): every status is written again.
-    sock = platform.redis_url.removeprefix("unix://")
-    platform.redis.shutdown(nosave=True)
-    process = subprocess.Popen(
-        [
-            REDIS_SERVER,
-            "--port",
-            "0",
-            "--unixsocket",
-            sock,
-            "--unixsocketperm",
-            "700",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(platform.base),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: app_state(platform, app_id) == "STOPPED", 30, "resync after redis")
-        stop_then_expect("startProcess", "RUNNING")
-    finally:
-        platform.stop_hosts()
-        process.terminate()
-        process.wait(10)
+    platform.restart_redis()
+    wait_until(lambda: app_state(platform, app_id) == "STOPPED", 30, "resync after redis")
+    stop_then_expect("startProcess", "RUNNING")
 
 
 def test_a_socket_linked_to_another_tenants_is_refused(platform: Platform) -> None:
