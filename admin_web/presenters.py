@@ -9,7 +9,7 @@ as PENDING; one the runtime reports that we did not render (a tenant's own file)
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hosting.commands import job_title, process_names
@@ -63,8 +63,11 @@ def _row(group: str, name: str, kind: str, info: dict[str, Any] | None) -> dict[
     # A status is written when something changes (the feeder), so its "now" is the time of
     # the last change: the uptime goes on with this clock (the host's, NTP-synced).
     start, now = info.get("start") or 0, max(info.get("now") or 0, time.time())
+    description = info.get("description") or ""
     if state == RUNNING and start and now >= start:
         uptime = int(now - start)
+        if description.startswith("pid "):  # the runtime's words, as of the last change
+            description = f"pid {info.get('pid')}, uptime {timedelta(seconds=uptime)}"
     return {
         "name": name,
         "group": group,
@@ -73,7 +76,7 @@ def _row(group: str, name: str, kind: str, info: dict[str, Any] | None) -> dict[
         "state": state,
         "pid": info.get("pid") or None,
         "uptime": uptime,
-        "description": info.get("description") or "",
+        "description": description,
     }
 
 
@@ -241,5 +244,9 @@ def history_payload(redis: Any, app_id: int, limit: int = HISTORY_SHOWN) -> dict
         "app": app_id,
         "limit": limit,
         "more": more,
-        "history": [history_row(entry) for entry in reversed(shown)],
+        # By time: a backfill or a late writer may have appended out of order.
+        "history": [
+            history_row(entry)
+            for entry in sorted(shown, key=lambda e: e.get("time") or 0, reverse=True)
+        ],
     }

@@ -134,9 +134,13 @@
 
   setInterval(() => {
     document.querySelectorAll("[data-uptime][data-since]").forEach((cell) => {
-      if (cell.dataset.since) {
-        cell.textContent = uptime(Math.floor(Date.now() / 1000 - parseFloat(cell.dataset.since)));
-      }
+      if (!cell.dataset.since) return;
+      const seconds = Math.floor(Date.now() / 1000 - parseFloat(cell.dataset.since));
+      cell.textContent = uptime(seconds);
+      // The runtime's own words for a running process say the same: they go on too.
+      const description = cell.closest("tr").querySelector("[data-description]");
+      description.textContent = description.textContent.replace(
+        /^(pid \d+, uptime ).*$/, (_, head) => head + uptime(seconds));
     });
   }, 1000);
 
