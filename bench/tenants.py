@@ -35,13 +35,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import http.client
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,6 +59,7 @@ from hosting.tokens import create_token
 from bench.containers import uss_mib
 from bench.harness import cpu_seconds, wait_for
 from bench.run import machine_description
+from tests.rpc.conftest import UnixConnection
 from tests.stock import REPO_ROOT
 from tests.web.redis_server import RedisServer, start_redis
 from tests.workers.fixtures import Platform, _delete_users, _remove_containers
@@ -124,19 +123,6 @@ def children(pid: int) -> list[int]:
     return found
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP to gunicorn's unix socket (the panel as it runs on a host)."""
-
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(str(self.socket_path))
-
-
 class ApiClient:
     """The JSON API (/api/v1) through the panel's gunicorn, with a bearer token."""
 
@@ -145,7 +131,7 @@ class ApiClient:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def call(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
-        connection = UnixHTTPConnection(self.socket_path)
+        connection = UnixConnection(str(self.socket_path))
         try:
             connection.request(method, f"/api/v1{path}", headers=self.headers)
             answer = connection.getresponse()
@@ -429,7 +415,7 @@ class BenchHost:
             "post": answered - began,
             "to_created": created - began_wall,
             "pickup": started - created,
-            "started_to_newpid": new_pid - began - (started - began_wall),
+            "claimed_newpid": new_pid - began - (started - began_wall),
         }
 
     def api_running_pid(self, api: ApiClient, app_id: int) -> int | None:
@@ -698,8 +684,8 @@ LIVE_ROWS = [
     ("click1_running_median_s", "click -> RUNNING in the API at 1 app, median, s"),
     ("click1_running_p99_s", "click -> RUNNING in the API at 1 app, p99, s"),
     ("click1_post_median_s", "  of which: the POST's answer (job enqueued), median, s"),
-    ("click1_pickup_median_s", "  of which: job created -> started by a worker, median, s"),
-    ("click1_started_to_newpid_median_s", "  of which: job started -> new pid in the API, s"),
+    ("click1_pickup_median_s", "  of which: job created -> claimed in a work horse, median, s"),
+    ("click1_claimed_newpid_median_s", "  of which: job claimed -> new pid in the API, s"),
     ("back1_stop_median_s", "tenant's own stop -> STOPPED in the API at 1 app, median, s"),
     ("back1_start_median_s", "tenant's own start -> RUNNING in the API at 1 app, median, s"),
     ("clickN_newpid_median_s", "click -> new pid in the API at N, median, s"),
@@ -707,8 +693,8 @@ LIVE_ROWS = [
     ("clickN_running_median_s", "click -> RUNNING in the API at N, median, s"),
     ("clickN_running_p99_s", "click -> RUNNING in the API at N, p99, s"),
     ("clickN_post_median_s", "  of which: the POST's answer (job enqueued), median, s"),
-    ("clickN_pickup_median_s", "  of which: job created -> started by a worker, median, s"),
-    ("clickN_started_to_newpid_median_s", "  of which: job started -> new pid in the API, s"),
+    ("clickN_pickup_median_s", "  of which: job created -> claimed in a work horse, median, s"),
+    ("clickN_claimed_newpid_median_s", "  of which: job claimed -> new pid in the API, s"),
     ("backN_stop_median_s", "tenant's own stop -> STOPPED in the API at N, median, s"),
     ("backN_stop_p99_s", "tenant's own stop -> STOPPED in the API at N, p99, s"),
     ("backN_start_median_s", "tenant's own start -> RUNNING in the API at N, median, s"),
