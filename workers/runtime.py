@@ -29,9 +29,9 @@ from supervisor_runtime.rpc.faults import FaultCode
 RUNNING_STATES = frozenset(state.name for state in runtime_states.RUNNING_STATES)
 STOPPED_STATES = frozenset(state.name for state in runtime_states.STOPPED_STATES)
 POLL_SECONDS = 0.1
-# wait_for's first look again comes sooner: most stops and starts are done within a few
-# milliseconds (a program that exits on SIGTERM; a start is STARTING at once), and a flat
-# POLL_SECONDS made each of a restart's two waits cost 50-100 ms more (issue 17's bench).
+# wait_for's first look again comes sooner: a wait that is over within a few milliseconds
+# (a program that exits on SIGTERM) cost up to POLL_SECONDS more with a flat delay. (Issue
+# 17's click bench did not show it: the stop there is mostly over by the first look.)
 FIRST_POLL_SECONDS = 0.005
 LOG_TAIL_BYTES = 4096
 RPC_TIMEOUT = 30.0
