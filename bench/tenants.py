@@ -47,24 +47,30 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hosting import db, services
-from hosting.models import App, Host, Job, Tenant
+from hosting.models import App, Host, Job, Tenant, User
 from hosting.status import status_key
+from hosting.tokens import create_token
 
 from bench.containers import uss_mib
 from bench.harness import cpu_seconds, wait_for
 from bench.run import machine_description
+from tests.rpc.conftest import UnixConnection
 from tests.stock import REPO_ROOT
 from tests.web.redis_server import RedisServer, start_redis
 from tests.workers.fixtures import Platform, _delete_users, _remove_containers
 from workers.container import cgroups, probe
 from workers.container.enter import NotRunning, container_init
 from workers.container.spec import load_spec
-from workers.host import HostConfig, host_runtime, start_host_runtime
-from workers.tenants import spec_path
+from workers.host import HostConfig, host_runtime, start_host_runtime, write_host_config
+from workers.layout import find_owner
+from workers.runtime import Runtime
+from workers.status import host_apps
+from workers.tenants import connect, spec_path
 
 Metrics = dict[str, float]
 HOST = "h1"
@@ -115,6 +121,53 @@ def children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         found += [int(child) for child in task.read_text().split()]
     return found
+
+
+class ApiClient:
+    """The JSON API (/api/v1) through the panel's gunicorn, with a bearer token."""
+
+    def __init__(self, socket_path: Path, token: str) -> None:
+        self.socket_path = socket_path
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def call(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
+        connection = UnixConnection(str(self.socket_path))
+        try:
+            connection.request(method, f"/api/v1{path}", headers=self.headers)
+            answer = connection.getresponse()
+            return answer.status, json.loads(answer.read() or b"{}")
+        finally:
+            connection.close()
+
+    def program(self, app_id: int, name: str = "app") -> tuple[int | None, str]:
+        """(pid, state) of the app's program ``name`` in ``GET /apps/<id>/status``."""
+        status, body = self.call("GET", f"/apps/{app_id}/status")
+        if status != 200:
+            raise RuntimeError(f"the API answered {status} for the status of app {app_id}")
+        for row in body["processes"]:
+            if row["name"] == name:
+                return row.get("pid"), row["state"]
+        return None, "MISSING"
+
+
+def wall(moment: datetime) -> float:
+    """A database time as time.time() (SQLite gives them back without their zone: UTC)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def wait_api(
+    api: ApiClient, app_id: int, done: Callable[[int | None, str], bool], timeout: float
+) -> float:
+    """Read the API's status of ``app`` as fast as it answers until ``done(pid, state)``;
+    returns time.monotonic() then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, state = api.program(app_id)
+        now = time.monotonic()
+        if done(pid, state):
+            return now
+        if now > deadline:
+            raise TimeoutError(f"app {app_id}: {state} (pid {pid}) after {timeout:g} s")
 
 
 class BenchHost:
@@ -327,6 +380,112 @@ class BenchHost:
             "shown_p99_s": percentile(shown, 0.99),
         }
 
+    # -- through the JSON API (issue 17) ----------------------------------------------------
+
+    def api(self) -> ApiClient:
+        """A client of the API served by the panel's gunicorn, with a new token of the
+        bench's admin."""
+        with self.p.sessions() as session:
+            user = session.query(User).filter_by(email="admin@bench.example").one()
+            _token, plaintext = create_token(session, user, "bench")
+            session.commit()
+        return ApiClient(self.base / "panel.sock", plaintext)
+
+    def api_click(self, api: ApiClient, app_id: int) -> Metrics:
+        """``POST /apps/<id>/programs/app/restart``, then ``GET /apps/<id>/status`` as fast
+        as it answers: seconds until a new pid shows, until that pid is RUNNING, and where
+        the time went (the job row's created_at and started_at, the same clock)."""
+        old = wait_for(lambda: self.api_running_pid(api, app_id), 60, "app RUNNING", 0.05)
+        began, began_wall = time.monotonic(), time.time()
+        status, body = api.call("POST", f"/apps/{app_id}/programs/app/restart")
+        answered = time.monotonic()
+        if status != 202:
+            raise RuntimeError(f"the API refused the restart: {status} {body}")
+        new_pid = wait_api(api, app_id, lambda pid, _state: pid not in (None, old), 60)
+        running = wait_api(
+            api, app_id, lambda pid, state: pid not in (None, old) and state == "RUNNING", 60
+        )
+        with self.p.sessions() as session:
+            job = session.get(Job, body["job"]["id"])
+            assert job is not None and job.started_at is not None
+            created, started = wall(job.created_at), wall(job.started_at)
+        return {
+            "newpid": new_pid - began,
+            "running": running - began,
+            "post": answered - began,
+            "to_created": created - began_wall,
+            "pickup": started - created,
+            "claimed_newpid": new_pid - began - (started - began_wall),
+        }
+
+    def api_running_pid(self, api: ApiClient, app_id: int) -> int | None:
+        pid, state = api.program(app_id)
+        return pid if state == "RUNNING" else None
+
+    def api_clicks(self, api: ApiClient, app_ids: list[int], rounds: int) -> Metrics:
+        runs = [self.api_click(api, app_ids[index % len(app_ids)]) for index in range(rounds)]
+        metrics: Metrics = {}
+        for key in runs[0]:
+            values = [run[key] for run in runs]
+            metrics[f"{key}_median_s"] = statistics.median(values)
+            if key in ("newpid", "running"):
+                metrics[f"{key}_p99_s"] = percentile(values, 0.99)
+        return metrics
+
+    def tenant_runtime(self, app_id: int) -> Runtime:
+        """The app's own runtime, reached as its tenant's ``supervisorctl`` reaches it (its
+        socket), the peer checked as the platform checks it."""
+        app = next(ref for ref in host_apps(self.p.sessions, self.config) if ref.id == app_id)
+        owner = find_owner(app.user)
+        assert owner is not None, f"app {app_id} has no system user"
+        return connect(self.config, app.name, app.layout, owner, app.user)
+
+    def behind_back(self, api: ApiClient, app_id: int) -> tuple[float, float]:
+        """The tenant's own ``supervisorctl stop app`` (``stopProcess`` on its runtime's
+        socket, not through the platform), then ``start app``: seconds until the API shows
+        each (STOPPED; RUNNING with a new pid)."""
+        wait_for(lambda: self.api_running_pid(api, app_id), 60, "app RUNNING", 0.05)
+        with self.tenant_runtime(app_id) as runtime:
+            began = time.monotonic()
+            runtime.call("stopProcess", "app", True)
+            stopped = wait_api(api, app_id, lambda _pid, state: state == "STOPPED", 60)
+            restarted = time.monotonic()
+            runtime.call("startProcess", "app", True)
+            running = wait_api(api, app_id, lambda _pid, state: state == "RUNNING", 60)
+        return stopped - began, running - restarted
+
+    def behind_backs(self, api: ApiClient, app_ids: list[int], rounds: int) -> Metrics:
+        stops, starts = [], []
+        for index in range(rounds):
+            stop_s, start_s = self.behind_back(api, app_ids[index % len(app_ids)])
+            stops.append(stop_s)
+            starts.append(start_s)
+        return {
+            "stop_median_s": statistics.median(stops),
+            "stop_p99_s": percentile(stops, 0.99),
+            "start_median_s": statistics.median(starts),
+        }
+
+    def set_status_mode(self, mode: str) -> None:
+        """Switch the host's status program (``status_mode``) as a host's operator would:
+        its config rewritten, then the host runtime's ``update`` of that group."""
+        config = dataclasses.replace(self.config, status_mode=mode)
+        write_host_config(config)
+        self.p.hosts[HOST] = config
+        with host_runtime(config) as runtime:
+            runtime.update(only=[g for g in runtime.groups() if g.startswith("status-")])
+            wait_for(
+                lambda: all(
+                    info["statename"] == "RUNNING"
+                    for info in runtime.processes()
+                    if info["group"].startswith("status-")
+                ),
+                30,
+                "the status program",
+                poll=0.1,
+            )
+        self.status_mode = mode
+
     def stop_host(self) -> float:
         process = self.p.processes[HOST]
         began = time.monotonic()
@@ -479,6 +638,85 @@ def run_one(runtime: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def run_live(args: argparse.Namespace) -> dict[str, Any]:
+    """Issue 17's numbers, our runtime only: clicks and changes behind the panel's back
+    through the JSON API, at 1 app and at N, and the idle CPU for status at N, with the
+    feeder and then the poller (switched on the same host, same apps)."""
+    result: dict[str, Any] = {"load_before": load_average(), "loads": {}}
+    say = lambda text: print(f"  [live] {text}", file=sys.stderr, flush=True)  # noqa: E731
+    metrics: Metrics = {}
+    with bench_host("ours", "feed", args.workers) as host:
+        host.start_host()
+        host.start_panel()
+        api = host.api()
+        host.create_apps(1)
+        for key, value in host.api_clicks(api, host.app_ids, args.restarts).items():
+            metrics[f"feed_click1_{key}"] = value
+        for key, value in host.behind_backs(api, host.app_ids, args.restarts).items():
+            metrics[f"feed_back1_{key}"] = value
+        result["loads"]["at 1"] = load_average()
+        say(f"at 1: {metrics} (load {load_average()})")
+        if args.tenants > 1:
+            metrics["create_rest_s"] = host.create_apps(args.tenants - 1)
+            say(f"{args.tenants} apps created in {metrics['create_rest_s']:.1f} s")
+        for mode in ("feed", "poll"):
+            if mode != host.status_mode:
+                host.set_status_mode(mode)
+            time.sleep(SETTLE_SECONDS)  # a fixed settling time before idle CPU, not a wait
+            idle = host.idle_cpu(args.idle)
+            for part in ("status program", "tenant runtimes", "redis"):
+                metrics[f"{mode}_idle_{part}_pct"] = idle[f"idle_cpu_{part}_pct"]
+            result["loads"][f"{mode} idle"] = load_average()
+            clicks = host.api_clicks(api, host.app_ids, args.restarts)
+            backs = host.behind_backs(api, host.app_ids, args.restarts)
+            metrics.update({f"{mode}_clickN_{key}": value for key, value in clicks.items()})
+            metrics.update({f"{mode}_backN_{key}": value for key, value in backs.items()})
+            result["loads"][f"{mode} clicks"] = load_average()
+            say(f"{mode} at {args.tenants}: {idle} {clicks} {backs} (load {load_average()})")
+    result["load_after"] = load_average()
+    result["metrics"] = metrics
+    return result
+
+
+LIVE_ROWS = [
+    ("click1_newpid_median_s", "click -> new pid in the API at 1 app, median, s"),
+    ("click1_newpid_p99_s", "click -> new pid in the API at 1 app, p99, s"),
+    ("click1_running_median_s", "click -> RUNNING in the API at 1 app, median, s"),
+    ("click1_running_p99_s", "click -> RUNNING in the API at 1 app, p99, s"),
+    ("click1_post_median_s", "  of which: the POST's answer (job enqueued), median, s"),
+    ("click1_pickup_median_s", "  of which: job created -> claimed in a work horse, median, s"),
+    ("click1_claimed_newpid_median_s", "  of which: job claimed -> new pid in the API, s"),
+    ("back1_stop_median_s", "tenant's own stop -> STOPPED in the API at 1 app, median, s"),
+    ("back1_start_median_s", "tenant's own start -> RUNNING in the API at 1 app, median, s"),
+    ("clickN_newpid_median_s", "click -> new pid in the API at N, median, s"),
+    ("clickN_newpid_p99_s", "click -> new pid in the API at N, p99, s"),
+    ("clickN_running_median_s", "click -> RUNNING in the API at N, median, s"),
+    ("clickN_running_p99_s", "click -> RUNNING in the API at N, p99, s"),
+    ("clickN_post_median_s", "  of which: the POST's answer (job enqueued), median, s"),
+    ("clickN_pickup_median_s", "  of which: job created -> claimed in a work horse, median, s"),
+    ("clickN_claimed_newpid_median_s", "  of which: job claimed -> new pid in the API, s"),
+    ("backN_stop_median_s", "tenant's own stop -> STOPPED in the API at N, median, s"),
+    ("backN_stop_p99_s", "tenant's own stop -> STOPPED in the API at N, p99, s"),
+    ("backN_start_median_s", "tenant's own start -> RUNNING in the API at N, median, s"),
+    ("idle_status program_pct", "idle CPU at N: status program, % of a core"),
+    ("idle_tenant runtimes_pct", "idle CPU at N: tenant runtimes, % of a core"),
+    ("idle_redis_pct", "idle CPU at N: Redis, % of a core"),
+]
+
+
+def render_live(result: dict[str, Any], tenants: int) -> str:
+    metrics = result["metrics"]
+    lines = [f"| N = {tenants}, ours | feed | poll |", "|---|---|---|"]
+    for key, label in LIVE_ROWS:
+        values = [metrics.get(f"{mode}_{key}") for mode in ("feed", "poll")]
+        if all(v is None for v in values):
+            continue
+        cells = " | ".join("-" if v is None else f"{v:.4g}" for v in values)
+        lines.append(f"| {label} | {cells} |")
+    loads = "; ".join(f"{when}: {load}" for when, load in result["loads"].items())
+    return "\n".join(lines) + f"\n\nLoad average (1, 5, 15 min): {loads}\n"
+
+
 ROWS = [
     ("runtime_uss_median_mib", "private memory per tenant runtime (USS, median), MiB"),
     ("runtime_uss_mean_mib", "private memory per tenant runtime (USS, mean), MiB"),
@@ -549,6 +787,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=["feed", "poll"],
         help="HostConfig.status_mode, where this branch has it (the feeder or the poller)",
     )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="issue 17: clicks and changes behind the panel's back through the JSON API, "
+        "idle CPU for status with the feeder and the poller (ours only)",
+    )
     args = parser.parse_args(argv)
     args.tenants = args.tenants or (1000 if args.full else 100)
     if os.geteuid() != 0:
@@ -566,17 +810,25 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_description()
     print(f"machine: {machine}; {args.tenants} tenants", file=sys.stderr, flush=True)
     try:
-        results = {runtime: run_one(runtime, args) for runtime in args.runtimes}
+        if args.live:
+            results = {"live": run_live(args)}
+        else:
+            results = {runtime: run_one(runtime, args) for runtime in args.runtimes}
     except (Interrupted, KeyboardInterrupt) as exc:
         print(f"interrupted ({exc or 'Ctrl-C'}); everything made was removed", file=sys.stderr)
         return 130
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    table = render(results, args.tenants)
-    text = f"Machine: {machine}; {when}; status mode {args.status_mode or 'default'}\n\n{table}"
+    if args.live:
+        table = render_live(results["live"], args.tenants)
+        text = f"Machine: {machine}; {when}; {args.restarts} rounds each\n\n{table}"
+    else:
+        table = render(results, args.tenants)
+        mode = args.status_mode or "default"
+        text = f"Machine: {machine}; {when}; status mode {mode}\n\n{table}"
     print("\n" + text)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    stem = f"tenants-{args.tenants}"
+    stem = f"{'live' if args.live else 'tenants'}-{args.tenants}"
     (out / f"{stem}.json").write_text(
         json.dumps({"machine": machine, "when": when, "results": results}, indent=2)
     )
