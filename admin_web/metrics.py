@@ -30,7 +30,7 @@ from prometheus_client.metrics_core import Metric
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from admin_web.extensions import get_redis, get_session
+from admin_web.extensions import get_quick_redis, get_redis, get_session
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -72,7 +72,7 @@ def _count_request(response: Response) -> Response:
         return response
     endpoint = request.endpoint or UNMATCHED
     try:
-        with get_redis().pipeline(transaction=False) as pipe:
+        with get_quick_redis().pipeline(transaction=False) as pipe:
             labels = [endpoint, request.method, str(response.status_code)]
             HTTP.inc(pipe, "hosting_http_requests_total", labels)
             seconds = time.perf_counter() - started

@@ -119,6 +119,8 @@ class Supervisor:
         # The config as last read (at start or by reread) and its notices (skip_broken).
         self.last_read = config
         self.config_notices = config.config_notices
+        # Called when a reread changed the notices (the state stream sends a new snapshot).
+        self.notice_watchers: list[Callable[[], None]] = []
         self.groups: dict[str, ProcessGroup] = {}
         self._by_pid: dict[int, Process] = {}
         self._children: dict[Process, _Child] = {}
@@ -400,7 +402,11 @@ class Supervisor:
             for notice in fresh.config_notices:
                 self.log.warn(describe(notice.as_struct()))
         self.last_read = fresh
+        changed = fresh.config_notices != self.config_notices
         self.config_notices = fresh.config_notices
+        if changed:
+            for watch in self.notice_watchers:
+                watch()
         return fresh
 
     def request_restart(self) -> None:

@@ -137,6 +137,7 @@ class StateStreams:
         events.subscribe(ProcessStateEvent, self._on_state)
         events.subscribe(ProcessGroupAddedEvent, self._on_groups_changed)
         events.subscribe(ProcessGroupRemovedEvent, self._on_groups_changed)
+        supervisor.notice_watchers.append(self._snapshot_soon)  # a reread set files aside
 
     def handle(self, request: Request, responder: Responder) -> None:
         if request.method != "GET":
@@ -221,6 +222,9 @@ class StateStreams:
             self._broadcast(lambda line=line: dict(line))
 
     def _on_groups_changed(self, event: ProcessGroupAddedEvent) -> None:
+        self._snapshot_soon()
+
+    def _snapshot_soon(self) -> None:
         # An update adds and removes many groups in one request: one snapshot after it.
         if self.readers and not self._snapshot_due:
             self._snapshot_due = True

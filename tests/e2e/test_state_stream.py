@@ -228,6 +228,28 @@ def test_update_adding_a_group_sends_a_new_snapshot(impl: str, start_daemon, wor
         assert process_lines(lines, "extra")[-1] == ("STARTING", "RUNNING")
 
 
+def test_a_reread_that_sets_a_file_aside_sends_a_new_snapshot(
+    impl: str, start_daemon, workdir: Path
+) -> None:
+    """``[include] skip_broken``: a file that breaks is set aside on reread, with no group
+    added or removed; the snapshot that follows names it in its notices."""
+    ours_only(impl, "the state stream is ours")
+    included = workdir / "conf.d"
+    included.mkdir()
+    include = {"include": {"files": f"{included}/*.conf", "skip_broken": True}}
+    daemon = start_daemon(config(workdir, {"app": SLEEPER}, extra=include))
+    wait_state(workdir, "app", "RUNNING")
+    stream = Stream.unix(workdir)
+    assert stream.line()["notices"] == []
+    (included / "typo.conf").write_text("[program:typo]\ncommand=/bin/true\nnumprocs=l\n")
+    out = run_ctl("ours", "reread", conf=daemon.conf_path)
+    assert out.rc == 0, out
+    snapshot = stream.until(lambda x: x["type"] == "snapshot")[-1]
+    assert [(n["section"], n["key"], n["value"]) for n in snapshot["notices"]] == [
+        ("program:typo", "numprocs", "l")
+    ]
+
+
 def test_heartbeat_pings_a_silent_stream(impl: str, start_daemon, workdir: Path) -> None:
     ours_only(impl, "the state stream is ours")
     start_daemon(config(workdir, {"app": SLEEPER}))

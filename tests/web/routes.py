@@ -11,7 +11,16 @@ from flask import Flask
 
 from tests.web.fixtures import World
 
-PUBLIC = {"static", "auth.login", "api.openapi", "health.healthz", "health.readyz"}
+# /metrics has no login: it answers only the operator's METRICS_TOKEN and is a 404 when
+# none is set (tests/web/test_metrics.py).
+PUBLIC = {
+    "static",
+    "auth.login",
+    "api.openapi",
+    "health.healthz",
+    "health.readyz",
+    "metrics.metrics",
+}
 # Routes that take an app, a job or a token of someone: another tenant gets 404 on them.
 OWNED_ARGS = {"app_id", "job_id", "token_id"}
 IGNORED_METHODS = {"HEAD", "OPTIONS"}

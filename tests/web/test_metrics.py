@@ -91,6 +91,30 @@ def test_requests_are_counted_with_their_latency(served: tuple[ServerThread, Wor
     assert 0 < value(samples, latency + "_sum", endpoint="health.healthz") < 10
 
 
+def test_a_redis_that_refuses_us_does_not_hold_requests_up(
+    app_config: dict[str, Any], fast_passwords: None, redis_client: redis.Redis
+) -> None:
+    """Counting a request is a hint: a Redis that refuses the panel (here: a password it
+    was not given) loses the count at once, rather than after redis-py's retries (3 to 5
+    s a call, for a client made with them, as the panel's own may be), and the request is
+    answered."""
+    redis_client.config_set("requirepass", "not-the-panels")
+    try:
+        panel = create_app({**app_config, "METRICS_TOKEN": TOKEN})
+        socket_path = app_config["REDIS_URL"].removeprefix("unix://")
+        panel.extensions["redis"] = redis.Redis(unix_socket_path=socket_path)  # retries
+        with ServerThread(panel) as server:
+            started = time.monotonic()
+            status, _type, _body = get(server.url + "/healthz")
+            elapsed = time.monotonic() - started
+        panel.extensions["hosting_engine"].dispose()
+    finally:
+        redis_client.execute_command("AUTH", "not-the-panels")
+        redis_client.config_set("requirepass", "")
+    assert status == 200
+    assert elapsed < 2.5, f"/healthz took {elapsed:.1f} s: the count was retried"
+
+
 def test_jobs_follow_the_job_rows(served: tuple[ServerThread, World], panel: Flask) -> None:
     server, world = served
 

@@ -10,6 +10,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from hosting.metric_store import KEY_PREFIX as METRICS_KEY_PREFIX
 from sqlalchemy import text
 
 from tests.web.fixtures import PASSWORD, SHORT_ROOT, AuthActions, World
@@ -47,13 +48,31 @@ def test_every_route_is_classified() -> None:
     the ones with an app/job/token in the path are in the isolation tests."""
     for route in ROUTES:
         assert route.endpoint in PUBLIC or route.endpoint.split(".")[0] in {
-            "auth", "apps", "live", "admin", "jobs", "api",
+            "auth",
+            "apps",
+            "live",
+            "admin",
+            "jobs",
+            "api",
         }, route
     assert {r.endpoint for r in OWNED_PAGES} >= {
-        "apps.detail", "apps.status", "apps.control", "apps.toggle_service", "apps.logs",
-        "apps.logs_json", "apps.retry", "apps.jobs", "apps.delete", "apps.program_new",
-        "apps.program_edit", "apps.program_remove", "jobs.show", "auth.revoke_token",
-        "apps.history", "apps.history_json", "live.app_stream",
+        "apps.detail",
+        "apps.status",
+        "apps.control",
+        "apps.toggle_service",
+        "apps.logs",
+        "apps.logs_json",
+        "apps.retry",
+        "apps.jobs",
+        "apps.delete",
+        "apps.program_new",
+        "apps.program_edit",
+        "apps.program_remove",
+        "jobs.show",
+        "auth.revoke_token",
+        "apps.history",
+        "apps.history_json",
+        "live.app_stream",
     }
     assert len(OWNED_API) >= 9
 
@@ -71,7 +90,11 @@ def test_pages_need_login(app: Flask, client: FlaskClient, world: World, route: 
 
 @pytest.mark.parametrize("route", OWNED_PAGES, ids=ids(OWNED_PAGES))
 def test_other_tenants_things_are_404_on_pages(
-    app: Flask, client: FlaskClient, auth: AuthActions, world: World, route: Route,
+    app: Flask,
+    client: FlaskClient,
+    auth: AuthActions,
+    world: World,
+    route: Route,
     redis_client: redis.Redis,
 ) -> None:
     auth.login("bob@beta.example")
@@ -87,8 +110,11 @@ def test_other_tenants_things_are_404_in_the_api(
 ) -> None:
     before = snapshot(app, redis_client)
     response = request(
-        client, route.method, url(app, route, world),
-        headers={"Authorization": f"Bearer {world.bob_token}"}, json={},
+        client,
+        route.method,
+        url(app, route, world),
+        headers={"Authorization": f"Bearer {world.bob_token}"},
+        json={},
     )
     assert response.status_code == 404, response.data[:500]
     assert response.json["error"]["message"]
@@ -120,7 +146,11 @@ def test_the_owner_reaches_the_same_urls(
 
 @pytest.mark.parametrize("route", ADMIN_ROUTES, ids=ids(ADMIN_ROUTES))
 def test_admin_pages_are_403_for_members(
-    app: Flask, client: FlaskClient, auth: AuthActions, world: World, route: Route,
+    app: Flask,
+    client: FlaskClient,
+    auth: AuthActions,
+    world: World,
+    route: Route,
     redis_client: redis.Redis,
 ) -> None:
     auth.login("alice@acme.example")
@@ -132,7 +162,11 @@ def test_admin_pages_are_403_for_members(
 
 @pytest.mark.parametrize("route", API_PRIVATE, ids=ids(API_PRIVATE))
 def test_api_needs_a_token_not_a_cookie(
-    app: Flask, client: FlaskClient, auth: AuthActions, world: World, route: Route,
+    app: Flask,
+    client: FlaskClient,
+    auth: AuthActions,
+    world: World,
+    route: Route,
     redis_client: redis.Redis,
 ) -> None:
     auth.login("alice@acme.example")  # a valid session cookie must not count
@@ -145,7 +179,8 @@ def test_api_needs_a_token_not_a_cookie(
 
 def snapshot(app: Flask, redis_client: redis.Redis) -> dict[str, Any]:
     """Every row of every table, and every Redis key with its value, except what a GET may
-    legitimately touch (an API token's last-use time, RQ's list of queue names)."""
+    legitimately touch (an API token's last-use time, RQ's list of queue names, the
+    panel's request counters for /metrics)."""
     engine = app.extensions["hosting_engine"]
     tables: dict[str, Any] = {}
     with engine.connect() as connection:
@@ -155,13 +190,13 @@ def snapshot(app: Flask, redis_client: redis.Redis) -> dict[str, Any]:
         for name in list(names):
             rows = connection.execute(text(f'SELECT * FROM "{name}"')).mappings().all()
             tables[name] = sorted(
-                repr(sorted((k, v) for k, v in row.items() if k != "last_used_at"))
-                for row in rows
+                repr(sorted((k, v) for k, v in row.items() if k != "last_used_at")) for row in rows
             )
     keys = {}
     # RQ's set of queue names: a host's queue is named there once anything used it, a
     # log read too (whose request and answer are gone once read).
-    for key in sorted(set(redis_client.keys("*")) - {b"rq:queues"}):
+    counters = (METRICS_KEY_PREFIX + "panel").encode()
+    for key in sorted(set(redis_client.keys("*")) - {b"rq:queues", counters}):
         kind = redis_client.type(key)
         keys[key] = (kind, redis_client.dump(key))
     return {"tables": tables, "redis": keys}
@@ -169,7 +204,11 @@ def snapshot(app: Flask, redis_client: redis.Redis) -> dict[str, Any]:
 
 @pytest.mark.parametrize("who", ["root@example.com", "alice@acme.example"])
 def test_get_never_changes_state(
-    app: Flask, client: FlaskClient, auth: AuthActions, world: World, who: str,
+    app: Flask,
+    client: FlaskClient,
+    auth: AuthActions,
+    world: World,
+    who: str,
     redis_client: redis.Redis,
 ) -> None:
     auth.login(who)
@@ -180,6 +219,8 @@ def test_get_never_changes_state(
         response = client.get(url(app, route, world), headers=headers)
         # A log read asks the app's host, and no worker answers here: 503, nothing left.
         expected = (503,) if route.endpoint in NO_WORKER_503 else (200, 403)
+        if route.endpoint == "metrics.metrics":
+            expected = (404,)  # no METRICS_TOKEN is set here: no metrics at all
         assert response.status_code in expected, (route.id, response.status_code)
     assert snapshot(app, redis_client) == before
 
