@@ -291,6 +291,8 @@ class EventBus:
         self.on_error: Callable[[str], Any] | None = None
         # One serial sequence per daemon, shared by every listener pool.
         self._serials = itertools.count(0)
+        # Told of each new subscription (the daemon starts its TICK timers only then).
+        self.on_subscribe: Callable[[type], Any] | None = None
 
     def next_serial(self) -> int:
         return next(self._serials)
@@ -306,6 +308,8 @@ class EventBus:
 
     def subscribe(self, event_type: type, callback: Subscriber) -> None:
         self._subscribers[event_type].append(callback)
+        if self.on_subscribe is not None:
+            self.on_subscribe(event_type)
 
     def unsubscribe(self, event_type: type, callback: Subscriber) -> None:
         callbacks = self._subscribers.get(event_type, [])

@@ -134,6 +134,7 @@ class Supervisor:
         self._daemon_environment = dict(os.environ)
         self._stopping_level: list[ProcessGroup] = []
         self._level_check_scheduled = False
+        self._ticking: set[type[TickEvent]] = set()  # TICK_n timers running
         self.serverurl = server_url(config)
         # The live upgrade of this daemon (upgrade/controller.py), set by the runner.
         self.upgrader: LiveUpgrade | None = None
@@ -331,23 +332,41 @@ class Supervisor:
         else:
             adopt()
         for tick_type in TICK_EVENTS:
-            self._schedule_tick(tick_type)
+            self._tick_wanted(tick_type)
+        self.events.on_subscribe = self._tick_wanted
         for process in list(self.all_processes()):
             self.dependencies.autostart(process)
+
+    def _tick_wanted(self, event_type: type) -> None:
+        """Start the TICK_n timers that someone now listens to (``event_type`` or a base of
+        it subscribed). A TICK nobody hears is never published, so an idle daemon without
+        listeners is not woken for it (every 5 s, per tenant on a host); a listener added
+        later hears the next wall-clock boundary, as it would have anyway."""
+        for tick_type in TICK_EVENTS:
+            if (
+                tick_type not in self._ticking
+                and issubclass(tick_type, event_type)
+                and self.events.has_subscribers(tick_type)
+            ):
+                self._ticking.add(tick_type)
+                self._schedule_tick(tick_type)
 
     def _schedule_tick(self, tick_type: type[TickEvent], boundary: float | None = None) -> None:
         """TICK_n at each wall-clock multiple of n seconds, as supervisord times them.
 
         Each tick schedules the next boundary after its own, never one computed from a
-        clock that may run a little behind the timer (which would repeat a tick).
+        clock that may run a little behind the timer (which would repeat a tick). Once
+        nobody listens, the timer stops (``_tick_wanted`` starts it again).
         """
         if boundary is None:
             now = self._wallclock()
             boundary = now - now % tick_type.period + tick_type.period
 
         def fire() -> None:
-            if self.events.has_subscribers(tick_type):
-                self.publish(tick_type(int(boundary)))
+            if not self.events.has_subscribers(tick_type):
+                self._ticking.discard(tick_type)
+                return
+            self.publish(tick_type(int(boundary)))
             self._schedule_tick(tick_type, boundary + tick_type.period)
 
         self.call_at_wallclock(boundary, fire)
