@@ -222,6 +222,7 @@ class Responder:
         self.request = request
         self.done = False
         self.streaming = False
+        self.self_timed = False  # a stream that watches its reader itself: no idle timer
         self._abort_callbacks: list[Callable[[], None]] = []
 
     @property
@@ -269,11 +270,17 @@ class Responder:
         self.respond(status, error_page(status, detail), headers=headers, close=close)
 
     def start_stream(
-        self, status: int, headers: list[tuple[str, str]], close: bool = False
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        close: bool = False,
+        self_timed: bool = False,
     ) -> None:
         """Send the head of an open-ended response; then ``write`` pieces, ``finish`` it.
-        ``close``: the body is not chunked and ends when the connection closes."""
-        self.streaming = True
+        ``close``: the body is not chunked and ends when the connection closes.
+        ``self_timed``: the handler watches its reader (pings, a cap on unsent bytes), so
+        the connection's idle timer stops instead of waking every IDLE_TIMEOUT for it."""
+        self.streaming, self.self_timed = True, self_timed
         self._connection.send_stream_head(self, status, headers, close)
 
     def write(self, data: bytes) -> None:
@@ -349,6 +356,8 @@ class Connection:
             return
         idle = time.monotonic() - self._last_activity
         waiting_on_us = self._current is not None and not self._output
+        if waiting_on_us and self._current is not None and self._current.self_timed:
+            return
         if idle >= IDLE_TIMEOUT and not waiting_on_us:
             # Either nobody is talking to us, or the peer stopped reading our output.
             self.close()

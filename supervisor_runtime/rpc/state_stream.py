@@ -148,7 +148,8 @@ class StateStreams:
         except ValueError as error:
             responder.error(400, str(error))
             return
-        responder.start_stream(200, [("Content-Type", CONTENT_TYPE)], close=True)
+        # Self-timed: its pings and MAX_UNSENT watch the reader (no idle-timer wake-ups).
+        responder.start_stream(200, [("Content-Type", CONTENT_TYPE)], close=True, self_timed=True)
         reader = _Reader(self, responder, heartbeat)
         responder.on_abort(reader.close)
         self.readers.add(reader)
