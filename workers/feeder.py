@@ -12,10 +12,16 @@ for each line it receives:
   publishes ``history``. On every (re)connect the transitions the runtime kept that are
   newer than the newest one stored are added first (``runtime.getAllProcessHistory``).
 
-One thread and ``selectors``: at idle it sleeps in ``select`` and wakes every few seconds
-to re-read the host's apps (one query) and, every ttl/3 (10 s at most), to refresh the
-TTL of every status key in one pipelined round (a stopped feeder leaves no stale status).
-Streams ask for a ping a minute; one silent for longer than ``SILENT_SECONDS`` is reconnected.
+One thread and ``selectors``. At idle its work does not grow with the number of apps, but
+for one ping per app every ``HEARTBEAT``: it sleeps in ``select``, and wakes every ttl/3
+(10 s at most) to write the host's own status (``hosting:host:<queue>``, one SET): the
+statuses it writes carry the host's queue and count only while that key lives
+(hosting.status), so a stopped feeder leaves no stale status without a TTL round over every
+app. It re-reads the host's apps every ``APPS_SECONDS``, and at once when the host
+runtime's stream shows a tenant it does not know. A runtime that dies closes its stream
+(the kernel does that), and the host runtime's stream says so too; the pings, asked for
+every ``HEARTBEAT``, are only for a runtime that is alive but stuck: one silent for longer
+than ``SILENT_SECONDS`` is reconnected.
 
 Every connection is checked to be that app's runtime before a byte is sent (SO_PEERCRED:
 workers.tenants.runtime_peer_check); what it sends is untrusted (workers.state_lines).
@@ -40,33 +46,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hosting.live_events import append_history, publish_app_event, read_history
-from hosting.status import status_key, write_app_status, write_host_status
+from hosting.status import host_key, status_key, write_app_status, write_host_status
 
 from workers.host import HostConfig
 from workers.layout import find_owner
 from workers.metrics import round_done
 from workers.rounds import start_helper
-from workers.state_lines import (
-    BadLine,
-    LineBuffer,
-    clean_transition,
-    parse_head,
-    parse_line,
-    request,
-)
+from workers.state_lines import BadLine, Ended, Refused, StreamReader, clean_transition, request
 from workers.status import APP_SECONDS, AppRef, host_apps, host_views_of, read_app
 from workers.tenants import connect, runtime_peer_check, tenant_program
 
 log = logging.getLogger("workers.feeder")
-APPS_SECONDS = 5.0  # how often the host's apps are re-read from the database
+# How often the host's apps are re-read from the database; a new app shows on the host
+# runtime's stream (its tenant-<app> starting) and is read at once.
+APPS_SECONDS = 30.0
 RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0)  # reconnect delays, the last one repeated
-HEARTBEAT = 60.0
+# A dead runtime closes its stream at once; pings only catch one that is alive but stuck
+# (within SILENT_SECONDS), and each costs the runtime, the feeder and the host a wake-up.
+HEARTBEAT = 300.0
 SILENT_SECONDS = 2.5 * HEARTBEAT
 REDIS_RETRY_SECONDS = 1.0
 HOST_RETRY_SECONDS = 3.0
-EXPIRE_SECONDS = 10.0  # at most between two rounds of EXPIRE
+FRESH_SECONDS = 10.0  # at most between two writes of the host's status (what keeps all fresh)
+# How long a status key lives unwritten: only a key nobody removed (a host gone for good)
+# ever gets that old; every KEEP_SECONDS / 4 one pipelined round renews them all.
+KEEP_SECONDS = 24 * 3600
 RESTREAM_SECONDS = 60.0  # a polled (stock) runtime is asked for the stream again after this
-READ_SIZE = 256 * 1024
 
 
 def status_ttl(host: HostConfig) -> int:
@@ -79,9 +84,7 @@ class Tenant:
 
     app: AppRef
     mode: str = "connecting"  # connecting | head | stream | poll | down
-    sock: socket.socket | None = None
-    head: bytes = b""
-    lines: LineBuffer = field(default_factory=LineBuffer)
+    stream: StreamReader | None = None
     processes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     notices: list[dict[str, Any]] = field(default_factory=list)
     why: str | None = None
@@ -89,7 +92,6 @@ class Tenant:
     newest: float = 0.0  # time of the newest history entry stored
     failures: int = 0
     due: float = 0.0  # monotonic time of the next connect attempt or poll
-    last_seen: float = 0.0
     restream_at: float = 0.0  # polled: when to ask for the stream again
     backfill_due: bool = False  # connected anew: add the history kept meanwhile
     dirty: bool = False  # its status must be written
@@ -117,14 +119,17 @@ class Feeder:
         self.selector = selectors.DefaultSelector()
         self.tenants: dict[int, Tenant] = {}
         self.by_program: dict[str, Tenant] = {}
+        # Kept as sets so that a step's work is what changed, not every app followed.
+        self.waiting: set[Tenant] = set()  # down or polled: each has a ``due`` time
+        self.changed: set[Tenant] = set()  # a status or history to write
         self.next_apps = 0.0
-        self.next_expire = 0.0
+        self.apps_read_at = 0.0
+        self.next_fresh = 0.0
+        self.next_keep = 0.0
         self.redis_ok = True
         self.next_redis_try = 0.0
         # The host runtime's own stream (selector data None): its tenant-<app> programs.
-        self.host_sock: socket.socket | None = None
-        self.host_head: bytes | None = b""  # None once the head was read
-        self.host_lines = LineBuffer()
+        self.host_stream: StreamReader | None = None
         self.next_host_try = 0.0
 
     # -- the loop ---------------------------------------------------------------------
@@ -139,8 +144,8 @@ class Feeder:
         now = time.monotonic()
         if now >= self.next_apps:
             self.refresh_apps()
-            self.next_apps = now + APPS_SECONDS
-        if self.host_sock is None and now >= self.next_host_try:
+            self.apps_read_at, self.next_apps = now, now + APPS_SECONDS
+        if self.host_stream is None and now >= self.next_host_try:
             self.next_host_try = now + HOST_RETRY_SECONDS
             self.open_host_stream()
         self.attend_due(now)
@@ -152,19 +157,34 @@ class Feeder:
                 self.on_readable(key.data)
         self.flush()
         now = time.monotonic()
-        if now >= self.next_expire and self.redis_ok:
-            self.expire_round()
+        if now >= self.next_fresh and self.redis_ok:
+            self.fresh_round()
             # Also how soon a Redis that lost everything (a restart) is noticed.
-            self.next_expire = now + min(self.ttl / 3, EXPIRE_SECONDS)
+            self.next_fresh = now + min(self.ttl / 3, FRESH_SECONDS)
+        if now >= self.next_keep and self.redis_ok:
+            self.keep_round()
+            self.next_keep = now + KEEP_SECONDS / 4
 
     def next_wakeup(self) -> float:
-        waits = [self.next_apps, self.next_expire]
-        if self.host_sock is None:
+        waits = [self.next_apps, self.next_fresh, self.next_keep]
+        if self.host_stream is None:
             waits.append(self.next_host_try)
-        waits += [t.due for t in self.tenants.values() if t.mode in ("down", "poll")]
+        waits += [t.due for t in self.waiting]
         if not self.redis_ok:
             waits.append(self.next_redis_try)
         return min(waits)
+
+    def set_mode(self, tenant: Tenant, mode: str) -> None:
+        tenant.mode = mode
+        if mode in ("down", "poll"):
+            self.waiting.add(tenant)
+        else:
+            self.waiting.discard(tenant)
+
+    def mark(self, tenant: Tenant) -> None:
+        """Its status is to be written (with the next flush)."""
+        tenant.dirty = True
+        self.changed.add(tenant)
 
     # -- the app set ---------------------------------------------------------------------
 
@@ -174,19 +194,29 @@ class Feeder:
         except Exception as exc:  # the database away for a moment: keep what we follow
             log.warning("apps not re-read: %s", exc)
             return
-        for app_id in set(self.tenants) - set(apps):
-            tenant = self.tenants.pop(app_id)
+        gone = [self.tenants.pop(app_id) for app_id in set(self.tenants) - set(apps)]
+        for tenant in gone:
             self.by_program.pop(tenant_program(tenant.app.name), None)
             self.disconnect(tenant)
+            self.waiting.discard(tenant)
+            self.changed.discard(tenant)
+        if gone and self.redis_ok:
+            # No longer this host's: nobody vouches for their statuses (hosting.status).
+            try:
+                self.redis.delete(*(status_key(t.app.id) for t in gone))
+            except Exception as exc:
+                self.redis_failed(exc)
         now = time.monotonic()
         for app_id, app in apps.items():
             if app_id not in self.tenants:
-                tenant = self.tenants[app_id] = Tenant(app, mode="down", due=now)
+                tenant = self.tenants[app_id] = Tenant(app, due=now)
+                self.set_mode(tenant, "down")
                 self.by_program[tenant_program(app.name)] = tenant
                 self.load_newest(tenant)
-            elif now - self.tenants[app_id].last_seen > SILENT_SECONDS:
+            else:
                 tenant = self.tenants[app_id]
-                if tenant.mode == "stream":
+                stream = tenant.stream
+                if tenant.mode == "stream" and stream and now - stream.last_data > SILENT_SECONDS:
                     self.went_down(tenant, "its state stream went silent")
 
     def load_newest(self, tenant: Tenant) -> None:
@@ -199,9 +229,7 @@ class Feeder:
     # -- connections -----------------------------------------------------------------------
 
     def attend_due(self, now: float) -> None:
-        for tenant in list(self.tenants.values()):
-            if tenant.due > now:
-                continue
+        for tenant in [t for t in self.waiting if t.due <= now]:
             if tenant.mode == "down":
                 self.try_connect(tenant)
             elif tenant.mode == "poll":
@@ -224,9 +252,8 @@ class Feeder:
         except Exception as exc:  # refused, no socket, not its runtime: down for now
             sock.close()
             return self.failed(tenant, str(exc) or type(exc).__name__)
-        tenant.sock, tenant.mode, tenant.head = sock, "head", b""
-        tenant.lines, tenant.backfill_due = LineBuffer(), True
-        tenant.last_seen = time.monotonic()
+        tenant.stream, tenant.backfill_due = StreamReader(sock), True
+        self.set_mode(tenant, "head")
         self.selector.register(sock, selectors.EVENT_READ, tenant)
         return None
 
@@ -236,18 +263,19 @@ class Feeder:
         tenant.failures += 1
         tenant.due = time.monotonic() + delay
         if tenant.why != why or tenant.mode != "down":
-            tenant.mode, tenant.why = "down", why
+            self.set_mode(tenant, "down")
+            tenant.why = why
             self.describe_down([tenant])
 
     def disconnect(self, tenant: Tenant) -> None:
-        if tenant.sock is not None:
-            self.selector.unregister(tenant.sock)
-            tenant.sock.close()
-            tenant.sock = None
+        if tenant.stream is not None:
+            self.selector.unregister(tenant.stream.sock)
+            tenant.stream.sock.close()
+            tenant.stream = None
 
     def went_down(self, tenant: Tenant, why: str) -> None:
         self.disconnect(tenant)
-        tenant.mode = "down"
+        self.set_mode(tenant, "down")
         self.failed(tenant, why)
 
     def describe_down(self, tenants: list[Tenant]) -> None:
@@ -256,60 +284,50 @@ class Feeder:
         for tenant in tenants:
             view = views.get(tenant.app.name)
             tenant.runtime_state = view.as_dict() if view is not None else None
-            tenant.dirty = True
+            self.mark(tenant)
 
     # -- reading ---------------------------------------------------------------------------
 
     def on_readable(self, tenant: Tenant) -> None:
-        assert tenant.sock is not None
+        stream = tenant.stream
+        assert stream is not None
         try:
-            data = tenant.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return None
-        except OSError as exc:
-            return self.went_down(tenant, str(exc))
-        if not data:
-            return self.went_down(tenant, "its runtime closed the state stream")
-        tenant.last_seen = time.monotonic()
-        try:
-            if tenant.mode == "head":
-                data = self.read_head(tenant, data)
-            for raw in tenant.lines.feed(data) if data else []:
-                self.on_line(tenant, parse_line(raw))
+            lines = stream.read()  # the head is read by now (the lines as they are taken)
+            if tenant.mode == "head" and stream.streaming:
+                self.set_mode(tenant, "stream")
+            for line in lines:
+                self.on_line(tenant, line)
+        except Refused as exc:
+            if exc.status != 404:
+                return self.dropped(tenant, exc)
+            # A runtime without the stream (stock supervisord): poll it.
+            self.disconnect(tenant)
+            self.set_mode(tenant, "poll")
+            tenant.due, tenant.failures = time.monotonic(), 0
+            tenant.restream_at = time.monotonic() + RESTREAM_SECONDS
+        except Ended as exc:
+            self.went_down(tenant, exc.error or "its runtime closed the state stream")
         except BadLine as exc:
-            log.warning("app %s: state stream dropped: %s", tenant.app.name, exc)
-            self.went_down(tenant, f"its runtime sent {exc}")
+            self.dropped(tenant, exc)
         return None
 
-    def read_head(self, tenant: Tenant, data: bytes) -> bytes:
-        tenant.head += data
-        parsed = parse_head(tenant.head)
-        if parsed is None:
-            return b""
-        status, body = parsed
-        if status == 404:  # a runtime without the stream (stock supervisord): poll it
-            self.disconnect(tenant)
-            tenant.mode, tenant.due, tenant.failures = "poll", time.monotonic(), 0
-            tenant.restream_at = time.monotonic() + RESTREAM_SECONDS
-            return b""
-        if status != 200:
-            raise BadLine(f"HTTP {status} for the state stream")
-        tenant.mode, tenant.head = "stream", b""
-        return body
+    def dropped(self, tenant: Tenant, exc: BadLine) -> None:
+        log.warning("app %s: state stream dropped: %s", tenant.app.name, exc)
+        self.went_down(tenant, f"its runtime sent {exc}")
 
     def on_line(self, tenant: Tenant, line: dict[str, Any]) -> None:
         kind = line["type"]
         if kind == "snapshot":
             tenant.processes = {(p["group"], p["name"]): p for p in line["processes"]}
             tenant.notices, tenant.why, tenant.runtime_state = line["notices"], None, None
-            tenant.dirty = True
+            self.mark(tenant)
             if tenant.backfill_due:
                 tenant.failures, tenant.backfill_due = 0, False
                 self.backfill(tenant)
         elif kind == "process":
             info = line["process"]
             tenant.processes[(info["group"], info["name"])] = info
-            tenant.dirty = True
+            self.mark(tenant)
             entry = line["transition"]
             if entry is not None and entry["time"] > tenant.newest:
                 tenant.new_history.append(dict(entry, process=f"{info['group']}:{info['name']}"))
@@ -345,17 +363,18 @@ class Feeder:
         if entries:
             tenant.new_history.extend(entries)
             tenant.newest = entries[-1]["time"]
+            self.changed.add(tenant)
 
     def poll(self, tenant: Tenant) -> None:
         if time.monotonic() >= tenant.restream_at:
-            tenant.mode = "down"
+            self.set_mode(tenant, "down")
             return self.try_connect(tenant)
         state, processes, why, notices = read_app(self.host, tenant.app)
         tenant.processes = {(p["group"], p["name"]): p for p in processes}
         tenant.notices, tenant.why = notices, why
         if state != "up":
             self.describe_down([tenant])
-        tenant.dirty = True
+        self.mark(tenant)
         tenant.due = time.monotonic() + self.host.status_interval
         return None
 
@@ -370,44 +389,37 @@ class Feeder:
         except OSError:
             sock.close()
             return
-        self.host_sock, self.host_head, self.host_lines = sock, b"", LineBuffer()
+        self.host_stream = StreamReader(sock)
         self.selector.register(sock, selectors.EVENT_READ, None)
 
     def on_host_readable(self) -> None:
-        sock = self.host_sock
-        assert sock is not None
+        stream = self.host_stream
+        assert stream is not None
         try:
-            data = sock.recv(READ_SIZE)
-            if not data:
-                raise ConnectionError("closed")
-            if self.host_head is not None:
-                parsed = parse_head(self.host_head + data)
-                if parsed is None:
-                    self.host_head += data
-                    return
-                status, data = parsed
-                if status != 200:
-                    raise ConnectionError(f"HTTP {status}")
-                self.host_head = None
-            for raw in self.host_lines.feed(data):
-                self.on_host_line(parse_line(raw))
-        except (OSError, BadLine) as exc:
+            for line in stream.read():
+                self.on_host_line(line)
+        except (Ended, BadLine) as exc:
             # Tried again next step; meanwhile down runtimes are retried on their delay.
             log.info("host runtime stream closed (%s)", exc)
-            self.selector.unregister(sock)
-            sock.close()
-            self.host_sock = None
+            self.selector.unregister(stream.sock)
+            stream.sock.close()
+            self.host_stream = None
 
     def on_host_line(self, line: dict[str, Any]) -> None:
         if line["type"] != "process":
             return
-        tenant = self.by_program.get(line["process"]["group"])
+        group = line["process"]["group"]
+        tenant = self.by_program.get(group)
         if tenant is None:
+            if group.startswith(tenant_program("")):
+                # A new app's runtime (or one on its way out): the app set is read soon.
+                self.next_apps = min(self.next_apps, self.apps_read_at + 1.0)
             return
         state = line["process"]["statename"]
         if state in ("STARTING", "RUNNING") and tenant.mode in ("down", "poll"):
             # Its socket appears while it starts: from now on tried at the fastest pace.
-            tenant.mode, tenant.failures, tenant.due = "down", 0, time.monotonic()
+            self.set_mode(tenant, "down")
+            tenant.failures, tenant.due = 0, time.monotonic()
         elif tenant.mode == "down":
             self.describe_down([tenant])  # BACKOFF, FATAL...: the cause changed
 
@@ -415,9 +427,9 @@ class Feeder:
 
     def flush(self) -> None:
         """Write every changed app's status (and history) in one pipelined round."""
-        dirty = [t for t in self.tenants.values() if t.dirty or t.new_history]
-        if not dirty or not self.redis_ok:
+        if not self.changed or not self.redis_ok:
             return
+        dirty = list(self.changed)
         try:
             pipe = self.redis.pipeline(transaction=False)
             for tenant in dirty:
@@ -428,12 +440,14 @@ class Feeder:
         for tenant in dirty:
             tenant.dirty = False
             tenant.new_history = []
+        self.changed.clear()
         return None
 
     def write(self, pipe: Any, tenant: Tenant) -> None:
         app_id = tenant.app.id
         if tenant.dirty:
-            write_app_status(pipe, app_id, ttl=self.ttl, **tenant.status_fields())
+            fields = tenant.status_fields()
+            write_app_status(pipe, app_id, ttl=KEEP_SECONDS, host=self.host.queue, **fields)
             publish_app_event(pipe, app_id, "status")
         if tenant.new_history:
             append_history(pipe, app_id, tenant.new_history)
@@ -446,35 +460,54 @@ class Feeder:
 
     def resync(self) -> None:
         for tenant in self.tenants.values():
-            tenant.dirty = True
+            self.mark(tenant)
         self.redis_ok = True
         self.flush()
         if self.redis_ok:
             log.info("redis answers again: %d statuses written", len(self.tenants))
-            self.next_expire = 0.0
+            self.next_fresh = 0.0
         else:
             self.next_redis_try = time.monotonic() + REDIS_RETRY_SECONDS
 
-    def expire_round(self) -> None:
-        """Keep every status alive (one pipelined EXPIRE each); one Redis lost (a restart)
-        is written again."""
+    def rewrite_known(self, tenants: list[Tenant]) -> None:
+        """Their statuses were lost (a Redis restart): written again, once there is
+        something to say."""
+        for tenant in tenants:
+            if tenant.mode in ("stream", "poll") or tenant.why is not None:
+                self.mark(tenant)
+
+    def fresh_round(self) -> None:
+        """The host's status, written again: what keeps every status of this host current
+        (hosting.status), one key whatever the number of apps. Its loss means Redis lost
+        everything (a restart): every status is written again."""
         host = self.host
-        tenants = list(self.tenants.values())
         try:
-            write_host_status(
-                self.redis, host.queue, host.containers, host.containers_off, self.ttl
-            )
             pipe = self.redis.pipeline(transaction=False)
-            for tenant in tenants:
-                pipe.expire(status_key(tenant.app.id), self.ttl)
-            kept = pipe.execute()
+            pipe.exists(host_key(host.queue))
+            write_host_status(pipe, host.queue, host.containers, host.containers_off, self.ttl)
+            there, _ = pipe.execute()
             round_done(self.redis, host.queue, "status")  # workers.metrics: a good round
         except Exception as exc:
             return self.redis_failed(exc)
-        for tenant, alive in zip(tenants, kept, strict=True):
-            # Lost (a Redis restart): written again, once there is something to say.
-            known = tenant.mode in ("stream", "poll") or tenant.why is not None
-            tenant.dirty = tenant.dirty or (not alive and known)
+        if not there:
+            self.rewrite_known(list(self.tenants.values()))
+        self.flush()
+        return None
+
+    def keep_round(self) -> None:
+        """Renew every status key's long TTL (one pipelined EXPIRE each, a few times a day);
+        one that is gone is written again."""
+        tenants = list(self.tenants.values())
+        if not tenants:
+            return None
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for tenant in tenants:
+                pipe.expire(status_key(tenant.app.id), KEEP_SECONDS)
+            kept = pipe.execute()
+        except Exception as exc:
+            return self.redis_failed(exc)
+        self.rewrite_known([t for t, alive in zip(tenants, kept, strict=True) if not alive])
         self.flush()
         return None
 

@@ -5,11 +5,16 @@ A tenant's runtime runs the tenant's code as much as the platform's: its stream 
 garbage, endless lines or fields of any type. ``LineBuffer`` cuts the bytes into lines of at
 most ``MAX_LINE`` bytes; ``parse_line`` keeps only what the platform knows, with the types
 it expects, and raises ``BadLine`` for anything else (the feeder then drops the connection).
+``StreamReader`` is the one reading end the feeder uses for every stream it follows (the
+tenants' and the host runtime's own): the HTTP head, then the lines.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from hosting.status import PROCESS_FIELDS
@@ -19,6 +24,7 @@ from workers.runtime import clean_notices
 MAX_LINE = 1024 * 1024
 MAX_HEAD = 64 * 1024
 MAX_PROCESSES = 10_000
+READ_SIZE = 256 * 1024  # bytes taken from a stream's socket at a time
 MAX_TEXT = 8192  # characters kept of a text field (descriptions, log tails)
 TRANSITION_FIELDS = (
     "time",
@@ -36,6 +42,22 @@ TRANSITION_FIELDS = (
 
 class BadLine(Exception):
     """The stream sent something that is not a state line: the connection is dropped."""
+
+
+class Refused(BadLine):
+    """The stream's request was answered with an HTTP status other than 200."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status} for the state stream")
+        self.status = status
+
+
+class Ended(Exception):
+    """The other side closed the stream (``error`` None) or the socket failed."""
+
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__(error or "closed")
+        self.error = error
 
 
 class LineBuffer:
@@ -135,6 +157,49 @@ def parse_line(raw: bytes) -> dict[str, Any]:
             "transition": clean_transition(line.get("transition")),
         }
     return {"type": "ping" if kind == "ping" else "other"}
+
+
+class StreamReader:
+    """The reading end of one state stream on a non-blocking socket (its request sent).
+
+    ``read()`` gives the lines that arrived, parsed (``parse_line``); the head is read
+    first, and a status other than 200 is ``Refused`` before any of its body is parsed.
+    ``Ended`` when the other side closed or the socket failed, ``BadLine`` for garbage:
+    what either means (poll it, show it down, try again) is the caller's.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.head: bytes | None = b""  # None once the head was read (a 200)
+        self.lines = LineBuffer()
+        self.last_data = time.monotonic()  # when bytes last arrived (or the connect)
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return iter(())
+        except OSError as exc:
+            raise Ended(str(exc) or type(exc).__name__) from None
+        if not data:
+            raise Ended()
+        self.last_data = time.monotonic()
+        if self.head is not None:
+            parsed = parse_head(self.head + data)
+            if parsed is None:
+                self.head += data
+                return iter(())
+            status, data = parsed
+            if status != 200:
+                raise Refused(status)
+            self.head = None
+        # Parsed as the caller takes them: the lines before a bad one are still acted on.
+        return (parse_line(raw) for raw in self.lines.feed(data))
+
+    @property
+    def streaming(self) -> bool:
+        """The head was read: lines are coming."""
+        return self.head is None
 
 
 def request(heartbeat: float) -> bytes:

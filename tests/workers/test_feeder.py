@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import statistics
+import threading
 import time
 import xmlrpc.client
 from pathlib import Path
@@ -190,3 +191,31 @@ def test_a_runtime_without_the_stream_is_polled(platform: Platform) -> None:
     assert time.monotonic() - started < 5
     log = Path(platform.host_of(app_id).root) / "log" / "status.log"
     assert "Traceback" not in log.read_text()
+
+
+def test_at_idle_the_feeder_writes_its_hosts_status_and_no_apps(platform: Platform) -> None:
+    """Its idle work does not grow with the apps: one SET of the host's status a round
+    keeps every app's status current (hosting.status), no TTL round over the apps."""
+    app_id = started_app(platform)
+    host = platform.host_of(app_id)
+    commands: list[str] = []
+    deadline = time.monotonic() + 11  # a round is 10 s apart at most (status_ttl / 3)
+
+    def watch() -> None:
+        with platform.redis.monitor() as monitor:
+            for command in monitor.listen():  # the workers' polls keep it coming
+                commands.append(command["command"])
+                if time.monotonic() > deadline:
+                    return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    watcher.join(30)
+    assert not watcher.is_alive()
+    written = [c for c in commands if c.split()[0].upper() in ("SET", "EXPIRE", "DEL")]
+    assert any(f"hosting:host:{host.queue}" in c for c in written), commands
+    assert not [c for c in written if "hosting:status:" in c], written
+    # What it wrote last counts while the host's status does.
+    assert app_state(platform, app_id) == "RUNNING"
+    platform.redis.delete(f"hosting:host:{host.queue}")
+    assert read_app_status(platform.redis, app_id) is None
