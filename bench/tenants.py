@@ -543,11 +543,13 @@ class BenchHost:
         inits = list(self.tenant_inits().values())
         with host_runtime(self.config) as runtime:
             infos = runtime.processes()
-        pids: dict[str, list[int]] = {"status": [], "workers": []}
+        pids: dict[str, list[int]] = {"status": [], "workers": [], "usage": []}
         for info in infos:
             group = info["group"]
             if group.startswith("status-"):
                 pids["status"].append(info["pid"])
+            elif group.startswith("usage-"):  # the graphs' sampler: not for status
+                pids["usage"].append(info["pid"])
             elif group.startswith(("worker-", "reconcile-", "front-")):
                 pids["workers"].append(info["pid"])
         host_pid = self.p.processes[HOST].pid
@@ -565,6 +567,7 @@ class BenchHost:
             "tenant runtimes": total(inits),
             "containers in all": total(in_containers),
             "status program": total(pids["status"]),
+            "usage sampler": total(pids["usage"]),
             "workers, reconciler, front": total(pids["workers"]),
             "host runtime": total([host_pid]),
             "panel": total(panel),
@@ -674,7 +677,7 @@ def run_live(args: argparse.Namespace) -> dict[str, Any]:
                 host.set_status_mode(mode)
             time.sleep(SETTLE_SECONDS)  # a fixed settling time before idle CPU, not a wait
             idle = host.idle_cpu(args.idle)
-            for part in ("status program", "tenant runtimes", "redis"):
+            for part in ("status program", "tenant runtimes", "redis", "usage sampler"):
                 metrics[f"{mode}_idle_{part}_pct"] = idle[f"idle_cpu_{part}_pct"]
             result["loads"][f"{mode} idle"] = load_average()
             clicks = host.api_clicks(api, host.app_ids, args.restarts)
@@ -711,6 +714,7 @@ LIVE_ROWS = [
     ("idle_status program_pct", "idle CPU at N: status program, % of a core"),
     ("idle_tenant runtimes_pct", "idle CPU at N: tenant runtimes, % of a core"),
     ("idle_redis_pct", "idle CPU at N: Redis, % of a core"),
+    ("idle_usage sampler_pct", "idle CPU at N: usage sampler (graphs, not status), % of a core"),
 ]
 
 
@@ -743,6 +747,7 @@ ROWS = [
     ("idle_cpu_host runtime_pct", "idle CPU: host runtime, % of a core"),
     ("idle_cpu_panel_pct", "idle CPU: panel (gunicorn, idle), % of a core"),
     ("idle_cpu_redis_pct", "idle CPU: Redis, % of a core"),
+    ("idle_cpu_usage sampler_pct", "idle CPU: usage sampler (graphs), % of a core"),
     ("click1_job_median_s", "click -> job done at 1 tenant, median, s"),
     ("click1_shown_median_s", "click -> RUNNING shown at 1 tenant, median, s"),
     ("click1_shown_p99_s", "click -> RUNNING shown at 1 tenant, p99, s"),
