@@ -4,10 +4,20 @@ Small unit tests: the stream is bytes from a hostile tenant."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
-from workers.state_lines import MAX_LINE, BadLine, LineBuffer, parse_head, parse_line
+from workers.state_lines import (
+    MAX_LINE,
+    BadLine,
+    Ended,
+    LineBuffer,
+    Refused,
+    StreamReader,
+    parse_head,
+    parse_line,
+)
 
 
 def test_lines_are_cut_and_a_huge_one_is_refused() -> None:
@@ -81,3 +91,35 @@ def test_the_head_is_an_http_status() -> None:
     assert parse_head(b"HTTP/1.1 404 Not Found\r\n\r\nbody") == (404, b"body")
     with pytest.raises(BadLine, match="not an HTTP response"):
         parse_head(b"SSH-2.0\r\n\r\n")
+
+
+def test_the_stream_reader_reads_the_head_then_lines_over_a_real_socket() -> None:
+    """StreamReader, the one reading end of every stream the feeder follows."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    reader = StreamReader(ours)
+    assert list(reader.read()) == []  # nothing sent yet: not an end
+    theirs.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson")
+    assert list(reader.read()) == [] and not reader.streaming
+    theirs.sendall(b'\r\n\r\n{"type": "ping"}\n{"type": "pi')
+    assert list(reader.read()) == [{"type": "ping"}] and reader.streaming
+    theirs.sendall(b'ng"}\n\x00garbage\n')
+    lines = reader.read()
+    assert next(lines) == {"type": "ping"}  # what came before a bad line is still given
+    with pytest.raises(BadLine, match="not JSON"):
+        next(lines)
+    theirs.close()
+    with pytest.raises(Ended) as ended:
+        reader.read()
+    assert ended.value.error is None  # closed by the other side, not a socket error
+    ours.close()
+
+
+def test_a_status_other_than_200_is_refused_before_its_body_is_read() -> None:
+    ours, theirs = socket.socketpair()
+    theirs.sendall(b"HTTP/1.1 404 Not Found\r\n\r\n<html>not json</html>\n")
+    with pytest.raises(Refused, match="HTTP 404 for the state stream") as refused:
+        StreamReader(ours).read()
+    assert refused.value.status == 404
+    ours.close()
+    theirs.close()
