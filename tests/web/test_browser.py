@@ -704,27 +704,23 @@ def as_tenant(path: Path, text: str) -> None:
 
 
 @pytest.fixture
-def crasher(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """The app ``shop`` running the tenant's crasher in its container, and the panel."""
+def crasher(stack: Stack) -> Stack:
+    """``stack`` with the app running the tenant's crasher (its command set through the
+    platform: the service's setting, then an apply job)."""
     from hosting import services
     from hosting.models import App
 
     from tests.workers.fixtures import DEBIAN_PYTHON
 
-    monkeypatch.setattr("hosting.passwords.N", 2**8)
-    platform.add_host("h1")
-    app_id, port = platform.create_app(name="shop")
-    platform.run("create_app", app_id)
-    as_tenant(platform.app_root(app_id) / "app" / "crash.py", CRASHER)
+    platform = stack.platform
+    as_tenant(platform.app_root(stack.app_id) / "app" / "crash.py", CRASHER)
     with platform.sessions() as session:
-        app = session.get(App, app_id)
-        command = f"{DEBIAN_PYTHON} crash.py"
-        services.update_service(
-            session, services.service_named(session, app, "app"), {"command": command}
-        )
+        app = session.get(App, stack.app_id)
+        service = services.service_named(session, app, "app")
+        services.update_service(session, service, {"command": f"{DEBIAN_PYTHON} crash.py"})
         session.commit()
-    platform.run("apply_services", app_id)
-    yield from serve(platform, app_id, port)
+    platform.run("apply_services", stack.app_id)
+    return stack
 
 
 def crash_log_text(driver: WebDriver) -> str | None:
