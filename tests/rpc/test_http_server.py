@@ -158,3 +158,43 @@ def test_unknown_path_is_404(server: str) -> None:
     client = connect(server)
     client.sendall(b"GET /nope HTTP/1.1\r\n\r\n")
     assert read_responses(client, 1)[0][0].startswith(b"HTTP/1.1 404")
+
+
+def test_a_self_timed_stream_has_no_idle_timer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open stream outlives the idle timeout either way (it waits on us); a self-timed
+    one (the state stream: its own pings) is not woken for it again, a plain one is."""
+    from supervisor_runtime.rpc import http as http_module
+
+    monkeypatch.setattr(http_module, "IDLE_TIMEOUT", 0.1)
+    path = str(tmp_path / "http.sock")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(path)
+    sock.listen(8)
+    loop = EventLoop()
+
+    def handle(request: Request, responder: Responder) -> None:
+        responder.start_stream(200, [], close=True, self_timed=request.path == "/timed")
+
+    server = HttpServer(loop, sock, "unix_http_server", handle)
+
+    def pending_timers() -> int:
+        return sum(1 for _when, _seq, timer in loop._timers if not timer.cancelled)
+
+    try:
+        for stream_path, timers_left in (("/timed", 0), ("/plain", 1)):
+            client = connect(path)
+            client.sendall(f"GET {stream_path} HTTP/1.1\r\n\r\n".encode())
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                loop.run_once(max_wait=0.02)
+            assert pending_timers() == timers_left, stream_path
+            assert client.recv(100).startswith(b"HTTP/1.1 200")  # still open, never cut
+            client.close()
+            while pending_timers():  # the plain one's timer notices the close
+                loop.run_once(max_wait=0.02)
+    finally:
+        server.close()
+        loop.close()
+        sock.close()
