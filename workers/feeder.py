@@ -216,7 +216,8 @@ class Feeder:
             else:
                 tenant = self.tenants[app_id]
                 stream = tenant.stream
-                if tenant.mode == "stream" and stream and now - stream.last_data > SILENT_SECONDS:
+                silent = stream is not None and now - stream.last_data > SILENT_SECONDS
+                if silent and tenant.mode in ("head", "stream"):  # a head never sent, too
                     self.went_down(tenant, "its state stream went silent")
 
     def load_newest(self, tenant: Tenant) -> None:

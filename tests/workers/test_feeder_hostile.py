@@ -51,8 +51,9 @@ def good_runtime(layout: AppLayout) -> subprocess.Popen[bytes]:
     )
 
 
-def hostile_server(layout: AppLayout, body: bytes) -> socket.socket:
-    """Answers the state stream's request with 200, then ``body``, and keeps it open."""
+def hostile_server(layout: AppLayout, body: bytes | None) -> socket.socket:
+    """Answers the state stream's request with 200, then ``body``, and keeps it open;
+    ``body`` None: never answers (a runtime that is alive but stuck)."""
     (layout.root / "run").mkdir(parents=True)
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(layout.socket))
@@ -65,6 +66,8 @@ def hostile_server(layout: AppLayout, body: bytes) -> socket.socket:
             except OSError:
                 return
             conn.recv(4096)
+            if body is None:
+                continue  # held open, never answered
             try:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
             except OSError:
@@ -135,3 +138,30 @@ def test_garbage_or_a_huge_line_drops_that_app_only(
         server.close()
         runtime.terminate()
         runtime.wait(20)
+
+
+def test_a_runtime_that_never_answers_is_shown_down_once_silent_long_enough(
+    base_dir: Path,
+    feeder_over: tuple[feeder_module.Feeder, Redis, threading.Thread],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pings are rare (HEARTBEAT): a stuck runtime is found by its silence, here shortened;
+    one that accepts the connection and never sends its head counts too."""
+    _feeder, redis, thread = feeder_over
+    stuck = AppRef(3, "stuck", ME, AppLayout(base_dir / "apps" / "stuck"))
+    server = hostile_server(stuck.layout, None)
+    monkeypatch.setattr(feeder_module, "host_apps", lambda sessions, host: [stuck])
+    monkeypatch.setattr(feeder_module, "SILENT_SECONDS", 0.5)
+    monkeypatch.setattr(feeder_module, "APPS_SECONDS", 0.2)
+    try:
+        thread.start()
+        wait_until(
+            lambda: (
+                (read_app_status(redis, 3) or {}).get("error") == "its state stream went silent"
+            ),
+            20,
+            "the stuck app shown down",
+        )
+        assert read_app_status(redis, 3)["runtime"] == "down"
+    finally:
+        server.close()
