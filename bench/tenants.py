@@ -659,7 +659,7 @@ def run_live(args: argparse.Namespace) -> dict[str, Any]:
         if args.tenants > 1:
             metrics["create_rest_s"] = host.create_apps(args.tenants - 1)
             say(f"{args.tenants} apps created in {metrics['create_rest_s']:.1f} s")
-        for mode in ("feed", "poll"):
+        for mode in ("feed",) if args.feed_only else ("feed", "poll"):
             if mode != host.status_mode:
                 host.set_status_mode(mode)
             time.sleep(SETTLE_SECONDS)  # a fixed settling time before idle CPU, not a wait
@@ -792,6 +792,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="issue 17: clicks and changes behind the panel's back through the JSON API, "
         "idle CPU for status with the feeder and the poller (ours only)",
+    )
+    parser.add_argument(
+        "--feed-only", action="store_true", help="with --live: the feeder only, not the poller"
     )
     args = parser.parse_args(argv)
     args.tenants = args.tenants or (1000 if args.full else 100)
