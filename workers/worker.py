@@ -147,6 +147,9 @@ def platform_worker_class(kill_grace: float = KILL_GRACE) -> type:
     class PlatformWorker(SimpleWorker):
         def execute_job(self, job: Any, queue: Any) -> None:
             timeout = job.timeout or queue.DEFAULT_TIMEOUT
+            if timeout < 0:  # RQ's "no timeout" (-1): nothing to enforce
+                super().execute_job(job, queue)
+                return
             watchdog = threading.Timer(
                 timeout + kill_grace, _end_stuck_job, (job.id, timeout, kill_grace)
             )

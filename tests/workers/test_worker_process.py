@@ -82,6 +82,26 @@ def test_a_job_that_ignores_its_timeout_ends_the_worker_and_loses_nothing(
     redis.close()
 
 
+def test_a_job_without_a_timeout_is_left_to_run(base_dir: Path, redis_url: str) -> None:
+    # RQ's -1: no timeout, so no last resort either (the grace here is 1 s).
+    host = render_host_config(
+        str(base_dir / "host"), QUEUE, redis_url=redis_url, database_url="sqlite://"
+    )
+    redis = Redis.from_url(redis_url)
+    queue = job_queue(QUEUE, redis)
+    slow = queue.enqueue(f"{JOBS}.stuck", 3, job_id="slow", job_timeout=-1)
+    queue.enqueue(f"{JOBS}.mark", "ran-after", job_id="after")
+    log = base_dir / "worker.log"
+    worker = start_worker(host.root, log, "--burst")
+    try:
+        assert worker.wait(120) == 0, log.read_text()
+    finally:
+        worker.kill()
+    assert slow.get_status(refresh=True) == JobStatus.FINISHED
+    assert int(redis.get("ran-after")) == worker.pid
+    redis.close()
+
+
 def test_a_timed_out_attempt_is_retried_and_the_worker_goes_on(platform: Platform) -> None:
     platform.add_host("h1", workers=1)
     app_id = _slow_app(platform)  # stopping its program takes 3 s: past the timeout below
