@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -87,11 +88,15 @@ CLAIM_POLL_SECONDS = 0.25  # how often a job whose app is busy (in the database)
 
 @dataclass
 class Context:
-    """What a job runs with: its host's settings, Redis and a session factory."""
+    """What a job runs with: its host's settings, Redis and session factories: ``reads``
+    for what only reads (on SQLite a deferred BEGIN: it waits for no writer, where the
+    IMMEDIATE one of ``sessions`` queues behind every other process's write)."""
 
     host: HostConfig
     redis: Any
     sessions: sessionmaker[Session]
+    reads: sessionmaker[Session]
+    attempt: int | None = None  # the attempt this process claimed and ran, if any
 
 
 class JobFailed(Exception):
@@ -108,34 +113,47 @@ class JobFailed(Exception):
 def run_job(job_id: str) -> Any:
     """The RQ entry point (``workers.job_handlers.run_job``): runs Job ``job_id`` on this host."""
     with job_context() as context:
-        before = metrics.attempts_of(context.sessions, job_id)
         try:
             return execute(context, job_id)
-        finally:  # the work horse exits after this job: the count goes to Redis
-            metrics.count_attempt(context, job_id, before)
+        finally:  # counted in Redis: every worker process adds to the host's counts
+            metrics.count_attempt(context, job_id, context.attempt)
 
 
 @contextlib.contextmanager
 def job_context() -> Iterator[Context]:
-    """What a function the workers run works with: this host's settings, the Redis of the
-    RQ job being run, a database session factory (disposed of afterwards)."""
+    """What a function the workers run works with: this host's settings (read again for
+    every job: ``hostingctl host-config`` may change them), the Redis of the RQ job being
+    run, and this process's database sessions (``_sessions``)."""
     from redis import Redis
     from rq import get_current_job
 
     host = HostConfig.load()
     current = get_current_job()
     redis = current.connection if current is not None else Redis.from_url(host.redis_url)
-    engine = make_engine(host.database_url)
-    try:
-        yield Context(host, redis, make_session_factory(engine))
-    finally:
-        engine.dispose()
+    yield Context(
+        host, redis, _sessions(host.database_url), _sessions(host.database_url, "DEFERRED")
+    )
+
+
+_engines: dict[tuple[int, str, str], sessionmaker[Session]] = {}
+
+
+def _sessions(url: str, begin: str = "IMMEDIATE") -> sessionmaker[Session]:
+    """One engine (and its pool of connections) per database, BEGIN mode and process, kept
+    for every later job: a worker runs job after job in one process (``workers.worker``),
+    and a new engine's first connection cost each job its set-up (SQLite: open, pragmas;
+    PostgreSQL: a login). Keyed by the process too: a forked child never uses its parent's
+    connections."""
+    key = (os.getpid(), url, begin)
+    if key not in _engines:
+        _engines[key] = make_session_factory(make_engine(url, sqlite_begin=begin))
+    return _engines[key]
 
 
 def execute(context: Context, job_id: str) -> Any:
     """Run one attempt of Job ``job_id`` under its app's lock and record the outcome (see
     the module doc). Returns the result, or None when there was nothing to run."""
-    with session_scope(context.sessions) as session:
+    with session_scope(context.reads) as session:
         job = session.get(Job, job_id)
         if job is None:
             log.warning("job %s: no such row, nothing to do", job_id)
@@ -150,6 +168,7 @@ def execute(context: Context, job_id: str) -> Any:
             with session_scope(context.sessions) as session:
                 return get_job(session, job_id).result
         kind, arguments, attempts = claimed
+        context.attempt = attempts
         _announce(context, app_id)  # queued -> running
         log.info("job %s: %s %s (attempt %d)", job_id, kind, arguments, attempts)
         try:
@@ -263,13 +282,13 @@ class AppInfo:
     queue: str
     user: str  # its system user's name (when the workers run as root): the container's key
     layout: AppLayout
-    base_text: str
+    base_text: str  # these two only when asked for (``render``): what apply_app writes
     rendered: list[Any]
     port: int  # where its app listens, inside its network namespace
 
 
-def _load_app(context: Context, app_id: int) -> AppInfo:
-    with session_scope(context.sessions) as session:
+def _load_app(context: Context, app_id: int, *, render: bool = True) -> AppInfo:
+    with session_scope(context.reads) as session:
         app = session.get(App, app_id, options=[selectinload(App.services), selectinload(App.host)])
         if app is None:
             raise JobFailed(f"app {app_id} does not exist")
@@ -287,8 +306,8 @@ def _load_app(context: Context, app_id: int) -> AppInfo:
             queue=app.host.queue,
             user=app_user_name(app.id, prefix),
             layout=layout,
-            base_text=render_app_base(root),
-            rendered=render_enabled_services(app, root=root),
+            base_text=render_app_base(root) if render else "",
+            rendered=render_enabled_services(app, root=root) if render else [],
             port=_app_port(app),
         )
 
@@ -365,7 +384,7 @@ def apply_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[
 
 
 def program_action(context: Context, app_id: int, arguments: dict[str, Any]) -> dict[str, Any]:
-    info = _load_app(context, app_id)
+    info = _load_app(context, app_id, render=False)  # a click waits for it: only the app
     action, program = arguments["action"], arguments.get("program", "all")
     names = None if program == "all" else [program]
     with _tenant(context, info, revive=action in ("start", "restart")) as runtime:
@@ -396,7 +415,7 @@ def delete_app(context: Context, app_id: int, arguments: dict[str, Any]) -> dict
         exists = session.get(App, app_id) is not None
     if not exists:
         return {"deleted": False}
-    info = _load_app(context, app_id)
+    info = _load_app(context, app_id, render=False)
     stopped: list[str] = []
     if is_registered(context.host, info.name):
         # A courtesy, so programs stop in order; whatever the runtime answers (it may be

@@ -40,7 +40,7 @@ def read_log(app_id: int, program: str, channel: str, size: int) -> dict[str, An
             raise JobFailed(f"app must be an id, not {app_id!r}")
         program, channel, size = check_log_request(program, channel, size)
         with job_context() as context:
-            info = _load_app(context, app_id)
+            info = _load_app(context, app_id, render=False)
             with _tenant(context, info, up_seconds=RUNTIME_UP_SECONDS) as runtime:
                 names = runtime.targets([program])
                 text = runtime.log_tail(names[0], channel, size)

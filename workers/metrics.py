@@ -1,18 +1,19 @@
 """A host's worker metrics: recorded in Redis by the workers and helpers, served for
 Prometheus by one program, ``python -m workers.metrics --host-root DIR`` (docs/METRICS.md).
 
-RQ runs each job in a work horse forked for it, which exits afterwards: a count kept in its
-memory would be lost with it. So the work horse, the reconciler and the status program add
-to the host's hash in Redis (``hosting.metric_store``, source ``host:<queue>``), and the
-host runtime's ``metrics-<queue>`` program, run only when the host's ``metrics_listen`` is
-set (off by default), serves them with the queue's depth and status age on that address:
-a loopback one, since the host's Prometheus (or its agent, or a proxy) scrapes it there.
+A host runs several worker processes, each restarted now and then: a count kept in one's
+memory would be split between them and lost with it. So the workers, the reconciler and the
+status program add to the host's hash in Redis (``hosting.metric_store``, source
+``host:<queue>``), and the host runtime's ``metrics-<queue>`` program, run only when the
+host's ``metrics_listen`` is set (off by default), serves them with the queue's depth and
+status age on that address: a loopback one, since the host's Prometheus (or its agent, or a
+proxy) scrapes it there.
 
 What is recorded:
 
-- per attempt of a job (``count_attempt``, after the work horse ran it): its outcome from
-  the Job row (done, failed, retry: queued again, lost: still running when the work horse
-  ended) and its duration (the row's start of the attempt to its end);
+- per attempt of a job (``count_attempt``, after the worker ran it): its outcome from
+  the Job row (done, failed, retry: queued again, lost: still running when the worker was
+  done with it) and its duration (the row's start of the attempt to its end);
 - per reconciler pass: jobs pushed again, attempts found lost, and the time of the pass;
 - per status round: its time.
 """
@@ -78,22 +79,17 @@ def host_metrics(queue: str) -> RedisMetrics:
     return RedisMetrics(f"host:{queue}", SPECS)
 
 
-def attempts_of(sessions: Any, job_id: str) -> int | None:
-    """Job ``job_id``'s attempts so far (None: no such row)."""
-    with session_scope(sessions) as session:
-        job = session.get(Job, job_id)
-        return None if job is None else job.attempts
-
-
-def count_attempt(context: Any, job_id: str, before: int | None) -> None:
-    """Record the attempt a work horse just made at ``job_id`` (nothing if it made none:
-    the job was finished, or another worker's); ``context``: the job's
-    (``workers.job_handlers.Context``). Never raises: a job's outcome is recorded in its
-    row already, a lost count must not turn it into a failure."""
+def count_attempt(context: Any, job_id: str, attempt: int | None) -> None:
+    """Record the attempt this process just made at ``job_id`` (``attempt``: its number,
+    None when it made none: the job was finished, or another worker's); ``context``: the
+    job's (``workers.job_handlers.Context``). Never raises: a job's outcome is recorded in
+    its row already, a lost count must not turn it into a failure."""
+    if attempt is None:
+        return
     try:
-        with session_scope(context.sessions) as session:
+        with session_scope(context.reads) as session:
             job = session.get(Job, job_id)
-            if job is None or job.attempts == (before or 0) or job.started_at is None:
+            if job is None or job.started_at is None:
                 return
             kind, outcome = job.kind, OUTCOMES.get(job.status, job.status)
             seconds = ((job.finished_at or utcnow()) - job.started_at).total_seconds()

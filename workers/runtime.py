@@ -282,9 +282,12 @@ class Runtime:
 
     # -- start / stop ----------------------------------------------------------------
 
-    def targets(self, names: Iterable[str] | None) -> list[str]:
-        """Full process names for program/group names (``None`` or "all" means all)."""
-        states = self.states()
+    def targets(
+        self, names: Iterable[str] | None, states: dict[str, dict[str, Any]] | None = None
+    ) -> list[str]:
+        """Full process names for program/group names (``None`` or "all" means all), among
+        ``states`` (default: asked for)."""
+        states = self.states() if states is None else states
         if names is None:
             return sorted(states)
         names = list(names)
@@ -305,8 +308,8 @@ class Runtime:
     def start(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> list[str]:
         """Start the processes of ``names`` that are not running and wait until all are
         RUNNING; ProgramFailed (with its log tail) otherwise."""
-        targets = self.targets(names)
-        states = self.states()
+        states = self.states()  # one look serves both (a click waits for each)
+        targets = self.targets(names, states)
         for full in targets:
             if states[full]["statename"] not in RUNNING_STATES:
                 try:
@@ -321,11 +324,11 @@ class Runtime:
 
     def stop(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> list[str]:
         """Stop the processes of ``names`` and wait until none runs."""
+        states = self.states()
         try:
-            targets = self.targets(names)
+            targets = self.targets(names, states)
         except RuntimeRefused:
             return []  # nothing by that name runs: stopped already
-        states = self.states()
         for full in targets:
             if states[full]["statename"] in RUNNING_STATES:
                 try:

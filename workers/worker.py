@@ -1,12 +1,21 @@
 """The RQ worker of a host's queue: ``python -m workers.worker --host-root DIR``.
 
-Run by the host runtime (``[program:worker-<queue>]``, numprocs N). Each process has a stable
-name, ``<queue>.<machine>.<process name>`` (supervisord's ``SUPERVISOR_PROCESS_NAME``), so a
-worker restarted after being killed knows which jobs were its own: jobs a dead incarnation of
-this slot had started are handed to RQ's abandoned-job handling at once (RQ marks them
-failed) instead of after the heartbeat expires, a minute or more later. RQ retries nothing:
-the Job rows say what is left to do, and the host's reconciler (``workers.reconciler``)
-pushes those jobs again.
+Run by the host runtime (``[program:worker-<queue>]``, numprocs N). A worker runs each job in
+its own process (``PlatformWorker``, RQ's SimpleWorker): no work horse is forked per job,
+which took 60-150 ms of every click (the fork, the horse's Redis connections, a database
+engine per job). What the horse gave, the worker keeps otherwise: a job past its timeout is
+stopped by RQ's alarm (JobTimeoutException, a failed attempt retried by the Job row), and a
+job that ignores it is ended with the whole process at the timeout plus ``KILL_GRACE``
+seconds (as RQ's forking worker kills its horse); a job that crashes the process takes only
+itself: the jobs behind it are still in Redis, the host runtime starts the worker again, and
+the attempt it was running is retried (below, and ``workers.reconciler``).
+
+Each process has a stable name, ``<queue>.<machine>.<process name>`` (supervisord's
+``SUPERVISOR_PROCESS_NAME``), so a worker restarted after being killed knows which jobs were
+its own: jobs a dead incarnation of this slot had started are handed to RQ's abandoned-job
+handling at once (RQ marks them failed) instead of after the heartbeat expires, a minute or
+more later. RQ retries nothing: the Job rows say what is left to do, and the host's
+reconciler (``workers.reconciler``) pushes those jobs again.
 """
 
 from __future__ import annotations
@@ -15,8 +24,10 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +40,9 @@ from workers.host import HOST_ROOT_ENV, HostConfig
 log = logging.getLogger("workers.worker")
 
 MONITORING_INTERVAL = 5  # seconds between the worker's heartbeats while a job runs
+# Seconds past a job's timeout after which the worker process ends itself (SIGKILL): the job
+# ignored RQ's alarm (stuck in C code); RQ's forking worker kills its horse at the same time.
+KILL_GRACE = 60
 MAINTENANCE_INTERVAL = 60  # seconds between cleanups of RQ's registries
 # What the workers run, and nothing else: every Job, and the reading of a log.
 ALLOWED_FUNCTIONS = (WORKER_FUNCTION, LOG_FUNCTION)
@@ -124,12 +138,46 @@ def platform_job_class() -> type:
     return PlatformJob
 
 
+def platform_worker_class(kill_grace: float = KILL_GRACE) -> type:
+    """RQ's SimpleWorker (jobs run in the worker's process, see the module's doc), with the
+    last resort a forked horse had: a job still running ``kill_grace`` seconds past its
+    timeout ends the process."""
+    from rq.worker import SimpleWorker
+
+    class PlatformWorker(SimpleWorker):
+        def execute_job(self, job: Any, queue: Any) -> None:
+            timeout = job.timeout or queue.DEFAULT_TIMEOUT
+            if timeout < 0:  # RQ's "no timeout" (-1): nothing to enforce
+                super().execute_job(job, queue)
+                return
+            watchdog = threading.Timer(
+                timeout + kill_grace, _end_stuck_job, (job.id, timeout, kill_grace)
+            )
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                super().execute_job(job, queue)
+            finally:
+                watchdog.cancel()
+
+    return PlatformWorker
+
+
+def _end_stuck_job(job_id: str, timeout: float, grace: float) -> None:
+    """The watchdog's thread: the job ignored its timeout (RQ's SIGALRM). The process ends
+    with it; the host runtime starts the worker again, which hands the job to RQ's
+    abandoned-job handling (``recover_orphans``), and the reconciler retries the attempt
+    (its runner, this process, is gone)."""
+    log.error("job %s: %gs past its %gs timeout: ending the worker", job_id, grace, timeout)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def preload() -> None:
-    """RQ runs each job in a forked work horse: what is done here once, no job does again.
-    The functions' modules (SQLAlchemy, the models, the runtime client) are imported: a log
-    read, which a person waits for, took 0.6 s (median) importing them, 0.14 s not. And the
-    models' mappers are configured, which SQLAlchemy does at the first query otherwise: in
-    every horse, 30-70 ms of each job (issue 17's click -> new pid)."""
+    """What is done here once, before the first job, no job does: the functions' modules
+    (SQLAlchemy, the models, the runtime client) are imported: a log read, which a person
+    waits for, took 0.6 s (median) importing them, 0.14 s not. And the models' mappers are
+    configured, which SQLAlchemy does at the first query otherwise: 30-70 ms of the first
+    job (issue 17's click -> new pid)."""
     importlib.import_module("workers.job_handlers")
     importlib.import_module("workers.log_reader")
     from sqlalchemy.orm import configure_mappers
@@ -148,7 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     from redis import Redis
-    from rq import Worker
     from rq.serializers import JSONSerializer
 
     host = HostConfig.load(args.host_root)
@@ -162,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     job_class = platform_job_class()
     queue = job_queue(queue_name, redis)
     queue.job_class = job_class
-    worker = Worker(
+    worker = platform_worker_class(KILL_GRACE)(
         [queue],
         serializer=JSONSerializer,
         job_class=job_class,

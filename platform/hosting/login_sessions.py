@@ -9,17 +9,12 @@ row up, and logout or deactivating the user revokes it. Functions flush, never c
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hosting.models import LoginSession, User, utcnow
-from hosting.tokens import secret_hash
-
-# A session's last use is written at most this often: a page polling its status every two
-# seconds should not write to the database each time.
-LAST_USED_GRANULARITY = timedelta(minutes=1)
+from hosting.tokens import mark_used, secret_hash
 
 
 def start_session(session: Session, user: User) -> str:
@@ -41,10 +36,7 @@ def session_user(session: Session, plaintext: str | None, user_id: int) -> User 
         return None
     if not row.user.is_active:
         return None
-    now = utcnow()
-    last = row.last_used_at
-    if last is None or now - _aware(last) >= LAST_USED_GRANULARITY:
-        row.last_used_at = now
+    mark_used(row)
     return row.user
 
 
@@ -67,8 +59,3 @@ def end_user_sessions(session: Session, user: User) -> None:
         .where(LoginSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -10,12 +10,37 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hosting.errors import InvalidInput, NotFound
 from hosting.models import ApiToken, User, utcnow
+
+# A token's or login session's last use is written at most this often: a page or script
+# polling a status should not write to the database each time (on SQLite every write waits
+# for the one lock, and the workers' claims wait behind it: issue 17's click latency).
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+class Used(Protocol):
+    last_used_at: datetime | None
+
+
+def mark_used(row: Used) -> None:
+    """Record a use of ``row`` (a token, a login session), unless one was recorded less than
+    LAST_USED_GRANULARITY ago."""
+    now, last = utcnow(), row.last_used_at
+    if last is None or now - _aware(last) >= LAST_USED_GRANULARITY:
+        row.last_used_at = now
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
 
 TOKEN_MARK = "hst"
 PREFIX_CHARS = 10
@@ -55,7 +80,7 @@ def _prefix_of(plaintext: str) -> str | None:
 
 def verify_token(session: Session, plaintext: str) -> User | None:
     """The active user a valid, unrevoked token belongs to, or None. Records the use time
-    (the caller commits)."""
+    (``mark_used``; the caller commits)."""
     prefix = _prefix_of(plaintext.strip())
     if prefix is None:
         return None
@@ -66,7 +91,7 @@ def verify_token(session: Session, plaintext: str) -> User | None:
         return None
     if not token.user.is_active:
         return None
-    token.last_used_at = utcnow()
+    mark_used(token)
     return token.user
 
 

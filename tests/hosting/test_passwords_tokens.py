@@ -64,6 +64,29 @@ def test_tokens_are_stored_hashed_and_verify(sqlite_session: Session) -> None:
     assert tokens.verify_token(sqlite_session, plaintext) is None
 
 
+def test_a_token_used_again_and_again_is_written_once_a_minute(session: Session) -> None:
+    """A script polling the API's status must not write the database each time (on
+    SQLite each write waits for the one lock, and so do the workers' claims behind it)."""
+    from datetime import timedelta
+
+    user = services.create_user(session, "a@example.com", "long enough")
+    token, plaintext = tokens.create_token(session, user, "poller")
+    assert tokens.verify_token(session, plaintext) is user
+    session.commit()
+    session.expire_all()
+    used = token.last_used_at
+    assert used is not None
+    assert tokens.verify_token(session, plaintext) is user
+    assert not session.dirty, "a second use within the minute changed the row"
+    token.last_used_at = used - timedelta(minutes=2)
+    session.commit()
+    assert tokens.verify_token(session, plaintext) is user
+    assert token in session.dirty
+    session.commit()
+    session.expire_all()
+    assert token.last_used_at > used - timedelta(minutes=1)
+
+
 def test_tokens_of_inactive_users_do_not_verify(sqlite_session: Session) -> None:
     user = services.create_user(sqlite_session, "a@example.com", "long enough")
     _token, plaintext = tokens.create_token(sqlite_session, user, "ci")

@@ -13,7 +13,7 @@ from workers.job_handlers import Context, _announce
 
 def test_redis_away_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     gone = Redis(unix_socket_path=str(tmp_path / "no-redis.sock"), socket_connect_timeout=1)
-    context = Context(host=None, redis=gone, sessions=None)  # type: ignore[arg-type]
+    context = Context(host=None, redis=gone, sessions=None, reads=None)  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING, logger="workers.job_handlers"):
         _announce(context, 7)
     assert "app 7: job event not published" in caplog.text
