@@ -132,7 +132,6 @@ def install(base: Path, python: str, stock: Path | None = None) -> Path:
     (root's, 0755 directories and 0644/0755 files); returns its path. ``stock``: the
     directory of stock supervisord's ``supervisor`` package, whose commands the container
     then runs (see ``workers.tenant_runtime``)."""
-    check_python(python)
     ours = package_dir()
     packages: list[Package] = [("supervisor_runtime", ours, package_files(ours))]
     prefix, entry_points = "runtime", ENTRY_POINTS
@@ -141,7 +140,8 @@ def install(base: Path, python: str, stock: Path | None = None) -> Path:
         prefix, entry_points = "stock", STOCK_ENTRY_POINTS
     target = base / f"{prefix}-{digest(packages, python, entry_points)}"
     if target.is_dir():
-        return target
+        return target  # checked when it was made (every create_app job comes here)
+    check_python(python)
     base.mkdir(mode=0o755, parents=True, exist_ok=True)
     os.chmod(base, 0o755)
     scratch = Path(tempfile.mkdtemp(prefix=f".{prefix}-", dir=base))
