@@ -71,6 +71,7 @@ CAUSE_LINES = 10
 # supervisord's spawnerr for a program that kept exiting within startsecs: its own words
 # (the cause) are in its log.
 EXITED_EARLY = "Exited too quickly"
+FEW_APPS = 8  # host_views asks about this many apps one by one
 
 
 def tenant_program(app_name: str) -> str:
@@ -332,8 +333,13 @@ class RuntimeDown(ProgramFailed):
 
 
 def host_views(host: Runtime, app_names: list[str]) -> dict[str, HostView]:
-    """How the host runtime sees each of ``app_names`` (those it runs), in one call, plus
-    one log read per app that is not running."""
+    """How the host runtime sees each of ``app_names`` (those it runs), plus one log read
+    per app that is not running: a few apps one call each (the feeder asks about one app
+    at a time, and every program's info grows with the host: quadratic over a cold start
+    of many apps), more in one call."""
+    if len(app_names) <= FEW_APPS:
+        views = {name: host_view(host, name) for name in app_names}
+        return {name: view for name, view in views.items() if view is not None}
     by_program = {tenant_program(name): name for name in app_names}
     views = {}
     for info in host.processes():
