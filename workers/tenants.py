@@ -152,11 +152,12 @@ def from_source(python: str, module: str, *flags: str) -> str:
     """A command running ``module``'s ``main()`` from this platform's own source directory
     (root's, like the rest of its install) with ``python -I`` (nothing from the environment
     or the working directory) and ``flags``."""
-    source = Path(__file__).resolve().parent.parent
-    code = (
-        f"import sys; sys.path.insert(0, {json.dumps(str(source))}); "
-        f"from {module} import main; sys.exit(main())"
-    )
+    source = json.dumps(str(Path(__file__).resolve().parent.parent))
+    # With -S the path is the standard library alone: ours goes after it, so nothing in
+    # our directory (site-packages, for a wheel) can stand in for a standard module.
+    # Otherwise first, before whatever that Python has installed.
+    add = f"sys.path.append({source})" if "-S" in flags else f"sys.path.insert(0, {source})"
+    code = f"import sys; {add}; from {module} import main; sys.exit(main())"
     return shlex.join([python, "-I", *flags, "-c", code])
 
 

@@ -75,13 +75,16 @@ def test_a_spec_anyone_else_could_change_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_launcher_runs_without_site_and_imports_little() -> None:
-    code = (
-        f"import sys; sys.path.insert(0, {str(Path(__file__).parents[2])!r}); "
-        "import workers.container.launch; print(' '.join(sorted(sys.modules)))"
-    )
+    # The host runtime's very command, ending with a listing of what it imported instead
+    # of the launch itself.
+    python, *flags, code = LAUNCHER
+    assert flags == ["-I", "-S", "-c"]
+    listing = code.replace("sys.exit(main())", "print(' '.join(sorted(sys.modules)))")
+    assert listing != code
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+        [python, *flags, listing], capture_output=True, text=True, check=True, cwd="/"
     )
+    assert "workers.container.launch" in done.stdout.split()
     assert HEAVY.isdisjoint(done.stdout.split()), HEAVY & set(done.stdout.split())
 
 
