@@ -81,6 +81,7 @@ PASSWORD = "a bench password, long enough"
 STOCK_PYTHON = REPO_ROOT / ".venv-stock" / "bin" / "python"
 PROGRAMS = {"app", "memcached"}
 SETTLE_SECONDS = 10
+FIXED_HELPERS = ("worker", "reconciler", "front", "metrics")  # their start does not grow with N
 CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -124,6 +125,61 @@ def process_cpu(pid: int) -> float:
         except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
             continue
     return total / 1e9
+
+
+def tree_cpu(root: int) -> dict[str, float]:
+    """CPU seconds of the process tree under the host runtime ``root``, by part: the host
+    runtime itself, each tenant's launch chain (its program's process: launcher, nsenter,
+    setpriv, bwrap, and what they waited for, such as ``ip``), what runs in the containers,
+    and the host's helpers (workers, status, front...). utime + stime + the reaped children's
+    (cutime + cstime), which an exec keeps: so nothing that ran in the tree is missed."""
+    parent_of: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    comm: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        head, tail = text.rsplit(")", 1)
+        fields = tail.split()
+        pid = int(entry.name)
+        parent_of[pid] = int(fields[1])
+        comm[pid] = head.split("(", 1)[1]
+        cpu[pid] = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    kids: dict[int, list[int]] = {}
+    for pid, parent in parent_of.items():
+        kids.setdefault(parent, []).append(pid)
+
+    def subtree(pid: int) -> float:
+        return cpu.get(pid, 0.0) + sum(subtree(kid) for kid in kids.get(pid, []))
+
+    parts = {"host runtime": cpu.get(root, 0.0), "launch": 0.0, "containers": 0.0}
+    for child in kids.get(root, []):
+        if comm.get(child) == "bwrap":
+            parts["launch"] += cpu[child]
+            parts["containers"] += subtree(child) - cpu[child]
+        else:
+            name = f"helper {_module_of(child)}"
+            parts[name] = parts.get(name, 0.0) + subtree(child)
+    return parts
+
+
+def _module_of(pid: int) -> str:
+    """The ``-m`` module a helper of the host runtime runs (workers.feeder...), or its name."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    return args[args.index("-m") + 1] if "-m" in args[:-1] else Path(args[0]).name
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (not idle or iowait) since boot."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -194,6 +250,7 @@ class BenchHost:
         self.status_mode = status_mode
         self.workers = workers
         self.client: Any = None
+        self.start_cpu: dict[str, float] = {}
 
     # -- set-up and tear-down -------------------------------------------------------------
 
@@ -506,9 +563,34 @@ class BenchHost:
     def cold_start(self, timeout: float) -> float:
         since = time.time()
         began = time.monotonic()
+        busy = machine_busy()
         self.p.processes[HOST] = start_host_runtime(self.config)
         wait_for(lambda: self.all_running_since(since), timeout, "every app RUNNING", poll=0.25)
-        return time.monotonic() - began
+        seconds = time.monotonic() - began
+        self.start_cpu = tree_cpu(self.p.processes[HOST].pid)
+        self.start_cpu["machine (all of it, others too)"] = machine_busy() - busy
+        return seconds
+
+    def create_in_steps(self, count: int, step: int) -> Metrics:
+        """``count`` apps in steps of ``step``: apps per minute at each step's start."""
+        metrics: Metrics = {}
+        root = self.p.processes[HOST].pid
+        while len(self.app_ids) < count:
+            at = len(self.app_ids)
+            size = min(step, count - at)
+            before = sum(tree_cpu(root).values())
+            seconds = self.create_apps(size)
+            # The host's tree: workers with their reaped work horses and config checks,
+            # the host runtime, the new containers, the feeder...; not Redis nor SQLite's
+            # share of the bench's own process.
+            cpu = sum(tree_cpu(root).values()) - before
+            metrics[f"create_rate_at_{at}"] = size * 60 / seconds
+            metrics[f"create_cpu_per_app_at_{at}_ms"] = cpu * 1000 / size
+            print(
+                f"  {size} apps at {at}: {size * 60 / seconds:.1f}/min, {cpu / size:.2f} s CPU",
+                file=sys.stderr,
+            )
+        return metrics
 
     def tenant_inits(self) -> dict[int, int]:
         """app id -> the host PID of its runtime (its container's PID 1)."""
@@ -649,6 +731,37 @@ def run_one(runtime: str, args: argparse.Namespace) -> dict[str, Any]:
         result["load_after"] = load_average()
         result["metrics"] = metrics
     return result
+
+
+def run_start(args: argparse.Namespace) -> dict[str, Any]:
+    """Goal 1's numbers only, our runtime: creation speed as the host fills, then stop and
+    a cold start of all N with where its CPU went."""
+    result: dict[str, Any] = {"load_before": load_average()}
+    with bench_host("ours", args.status_mode, args.workers) as host:
+        host.start_host()
+        metrics = host.create_in_steps(args.tenants, args.step)
+        metrics["stop_s"] = host.stop_host()
+        metrics["start_s"] = host.cold_start(timeout=600 + args.tenants)
+        for part, seconds in host.start_cpu.items():
+            metrics[f"start_cpu_{part}_s"] = seconds
+        # The workers, reconciler and front start the same with 1 app or 1,000: a fixed
+        # cost. The rest (launch chains, containers, feeder, sampler, host runtime) is
+        # counted as growing with N, to estimate 1,000 on 2 cores (perfectly shared).
+        fixed = sum(host.start_cpu.get(f"helper workers.{name}", 0.0) for name in FIXED_HELPERS)
+        tree = sum(v for k, v in host.start_cpu.items() if not k.startswith("machine"))
+        metrics["start_cpu_fixed_s"] = fixed
+        metrics["start_cpu_per_tenant_ms"] = (tree - fixed) * 1000 / args.tenants
+        metrics["start_cpu_1000_estimate_s"] = (fixed + (tree - fixed) * 1000 / args.tenants) / 2
+    result["load_after"] = load_average()
+    result["metrics"] = metrics
+    return result
+
+
+def render_start(result: dict[str, Any], tenants: int) -> str:
+    lines = [f"| N = {tenants}, ours | value |", "|---|---|"]
+    lines += [f"| {key} | {value:.4g} |" for key, value in result["metrics"].items()]
+    loads = f"{result['load_before']} -> {result['load_after']}"
+    return "\n".join(lines) + f"\n\nLoad average (1, 5, 15 min): {loads}\n"
 
 
 def run_live(args: argparse.Namespace) -> dict[str, Any]:
@@ -811,6 +924,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--feed-only", action="store_true", help="with --live: the feeder only, not the poller"
     )
+    parser.add_argument(
+        "--start-only",
+        action="store_true",
+        help="goal 1 only (ours): apps/min while creating in steps, then stop and a cold "
+        "start with its CPU by part (host runtime, launch chains, containers, helpers)",
+    )
+    parser.add_argument("--step", type=int, default=50, help="with --start-only: apps a step")
     args = parser.parse_args(argv)
     args.tenants = args.tenants or (1000 if args.full else 100)
     if os.geteuid() != 0:
@@ -830,6 +950,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.live:
             results = {"live": run_live(args)}
+        elif args.start_only:
+            results = {"start": run_start(args)}
         else:
             results = {runtime: run_one(runtime, args) for runtime in args.runtimes}
     except (Interrupted, KeyboardInterrupt) as exc:
@@ -839,6 +961,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.live:
         table = render_live(results["live"], args.tenants)
         text = f"Machine: {machine}; {when}; {args.restarts} rounds each\n\n{table}"
+    elif args.start_only:
+        text = f"Machine: {machine}; {when}\n\n{render_start(results['start'], args.tenants)}"
     else:
         table = render(results, args.tenants)
         mode = args.status_mode or "default"
@@ -846,7 +970,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + text)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    stem = f"{'live' if args.live else 'tenants'}-{args.tenants}"
+    kind = "live" if args.live else "start" if args.start_only else "tenants"
+    stem = f"{kind}-{args.tenants}"
     (out / f"{stem}.json").write_text(
         json.dumps({"machine": machine, "when": when, "results": results}, indent=2)
     )

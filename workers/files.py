@@ -80,11 +80,14 @@ def _read_regular(
     return data.decode("utf-8", errors="replace")
 
 
-def copy_conf_files(conf: Path, copy: Path, owners: Container[int] | None) -> None:
+def copy_conf_files(
+    conf: Path, copy: Path, owners: Container[int] | None, leave_out: Container[str] = ()
+) -> None:
     """The ``*.conf`` files of ``conf`` and of its subdirectories one level down (all that
-    a runtime we render includes) into ``copy``. Every directory is opened relative to the
-    one above it, never through a link: a tenant who swaps a subdirectory for a link to
-    /etc mid-copy gets it skipped, not followed."""
+    a runtime we render includes) into ``copy``, but those of the subdirectories named in
+    ``leave_out``. Every directory is opened relative to the one above it, never through a
+    link: a tenant who swaps a subdirectory for a link to /etc mid-copy gets it skipped,
+    not followed."""
     try:
         top = os.open(conf, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
@@ -99,6 +102,8 @@ def copy_conf_files(conf: Path, copy: Path, owners: Container[int] | None) -> No
                 continue
             try:
                 (copy / name).mkdir(exist_ok=True)
+                if name in leave_out:
+                    continue
                 for inner in _names(sub, f"conf/{name}/"):
                     _copy_one(inner, sub, copy / name / inner, owners, budget)
             finally:
@@ -233,17 +238,19 @@ def validate_conf_dir(
     remove: Iterable[str] = (),
     check: ConfigCheck | None = None,
     owners: Container[int] | None = None,
+    leave_out: Container[str] = (),
 ) -> None:
     """Parse ``conf/supervisord.conf`` as it would be with ``files`` written and ``remove``
     removed (paths relative to ``conf``), in a temporary copy of the directory; ConfigRefused
     with the parser's message otherwise. ``check`` does the parsing (``parse_here()`` by
     default; an app's container's sandbox on a host with containers); ``owners`` are the
-    uids whose files are copied (see ``copy_conf_files``)."""
+    uids whose files are copied and ``leave_out`` the subdirectories whose files are not
+    (see ``copy_conf_files``)."""
     check = check or parse_here()
     with tempfile.TemporaryDirectory(prefix="hosting-validate-") as scratch:
         copy = Path(scratch) / "conf"
         copy.mkdir()
-        copy_conf_files(conf, copy, owners)
+        copy_conf_files(conf, copy, owners, leave_out)
         for relative in remove:
             (copy / relative).unlink(missing_ok=True)
         for relative, text in files.items():

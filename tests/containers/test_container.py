@@ -195,3 +195,18 @@ def test_a_root_path_a_tenant_could_swap_is_refused(tenants: Tenants, tmp_path: 
     os.symlink("/etc", box.root / "var" / "link")
     with pytest.raises(ViewError):
         open_root_owned(box.root / "var" / "link")
+
+
+def test_the_runtime_loads_its_modules_compiled(tenants: Tenants) -> None:
+    # /opt/hosting is read-only inside: without the bytecode made with the assets, every
+    # runtime start compiled each module it imports again (0.1 s of CPU per tenant).
+    box = tenants.make()
+    box.start()
+    code = (
+        "import sys; sys.path.insert(0, '/opt/hosting/lib'); "
+        "import supervisor_runtime.cli.supervisord"
+    )
+    done = box.run("python3", "-IS", "-B", "-v", "-c", code, check=True)
+    loads = [line for line in done.stderr.splitlines() if line.startswith("# code object from")]
+    ours = [line for line in loads if "/opt/hosting/lib/supervisor_runtime/" in line]
+    assert ours and all(line.endswith(".pyc'") for line in ours), ours

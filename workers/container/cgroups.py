@@ -16,10 +16,9 @@ import os
 import signal
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-from workers.container.spec import KEY_RE, Limits
+from workers.container.spec import KEY_RE, Limits, Record
 
 GROUP_DIR = "hosting-tenants"  # the containers
 CHECKS_DIR = "hosting-checks"  # config checks, with the same limits but apart
@@ -33,12 +32,15 @@ class CgroupError(Exception):
     """The cgroup could not be made or used; the message says which file and why."""
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(Record):
     """Where the controllers are: ``version`` 2 with one root, or 1 with a root each."""
 
+    __slots__ = ("version", "roots")
     version: int
     roots: dict[str, Path]  # controller -> mount point (v2: every controller -> the root)
+
+    def __init__(self, version: int, roots: dict[str, Path]) -> None:
+        self._set(version=version, roots=roots)
 
     def cgroup(self, key: str, group: str = GROUP_DIR) -> Cgroup:
         """The cgroup of app ``key`` under ``group`` (GROUP_DIR: its container's)."""

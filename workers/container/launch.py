@@ -20,7 +20,6 @@ PID namespace: nothing survives the container and nothing is started twice.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -94,15 +93,42 @@ def launch(spec: ContainerSpec, command: Sequence[str] | None = None) -> None:
         os.execve(argv[0], argv, {"PATH": TOOL_PATH})
 
 
+USAGE = "usage: python -m workers.container.launch [-h] [--digest DIGEST] spec"
+
+
+def parse_args(argv: Sequence[str]) -> str | None:
+    """The spec's path, or None after ``-h``. Not argparse: its import was a tenth of the
+    launcher's start. ``--digest`` names the spec's content and is not read."""
+    positional: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg in ("-h", "--help"):
+            print(f"{USAGE}\n\n{__doc__.split(chr(10) * 2)[0]}")
+            return None
+        if arg == "--digest":
+            if next(args, None) is None:
+                raise LaunchError("argument --digest: expected one argument")
+        elif arg.startswith("--digest="):
+            continue
+        elif arg.startswith("-") and arg != "-":
+            raise LaunchError(f"unrecognized arguments: {arg}")
+        else:
+            positional.append(arg)
+    if len(positional) != 1:
+        raise LaunchError("one container spec (JSON, root's) is needed, and no more")
+    return positional[0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m workers.container.launch", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("spec", help="the container spec (JSON, root's)")
-    parser.add_argument("--digest", help="the spec's digest (names its content; not read)")
-    args = parser.parse_args(argv)
     try:
-        launch(load_spec(args.spec))
+        path = parse_args(sys.argv[1:] if argv is None else argv)
+    except LaunchError as exc:
+        print(f"{USAGE}\ntenant container: {exc}", file=sys.stderr, flush=True)
+        return 2
+    if path is None:
+        return 0
+    try:
+        launch(load_spec(path))
     except (SpecError, ViewError, LaunchError, cgroups.CgroupError, netns.NetnsError) as exc:
         print(f"tenant container: {exc}", file=sys.stderr, flush=True)
         return 1

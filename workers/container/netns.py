@@ -8,8 +8,8 @@ Redis on 6379 and memcached on 11211, in every tenant at once: no host-wide port
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
 from pathlib import Path
 
 from workers.container.binaries import LaunchError, tool
@@ -30,9 +30,20 @@ def ip_command() -> str:
 
 
 def _ip(*args: str) -> None:
-    done = subprocess.run([ip_command(), *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise NetnsError(f"ip {' '.join(args)}: {done.stderr.strip() or done.returncode}")
+    """Run ``ip args``; NetnsError with its words if it fails. ``posix_spawn`` rather than
+    ``subprocess``, whose import the launcher would pay at every container start."""
+    command = ip_command()
+    read_end, write_end = os.pipe()
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, write_end, 1), (os.POSIX_SPAWN_DUP2, write_end, 2)]
+        pid = os.posix_spawn(command, ["ip", *args], os.environ, file_actions=actions)
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as output:
+        words = output.read().decode(errors="replace").strip()
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code != 0:
+        raise NetnsError(f"ip {' '.join(args)}: {words or code}")
 
 
 def name_for(key: str) -> str:

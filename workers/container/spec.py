@@ -12,9 +12,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from workers.container.netns import name_for
 
@@ -32,16 +30,58 @@ class SpecError(Exception):
     """A container spec is missing, unsafe (not root's) or malformed."""
 
 
-@dataclass(frozen=True)
-class Limits:
+class Record:
+    """A read-only record compared by its fields (``__slots__``), as a frozen dataclass
+    would be. Not a dataclass: this module is the container launcher's, which runs at every
+    container start, and ``dataclasses`` (with the ``inspect`` it imports) was a fifth of
+    that start."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _set(self, **values: object) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only ({name})")
+
+    def values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.values() == other.values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def as_dict(self) -> dict[str, object]:
+        """Its fields, nested records and dicts copied (what ``asdict`` gave)."""
+        found: dict[str, object] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, Record):
+                value = value.as_dict()
+            elif isinstance(value, dict):
+                value = dict(value)
+            found[name] = value
+        return found
+
+
+class Limits(Record):
     """The plan's limits: memory (MiB, no swap beyond it), tasks, and CPU weight (cgroup v2's
     scale, 1..10000, 100 = an even share)."""
 
-    memory_mb: int = 1024
-    pids: int = 512
-    cpu_weight: int = 100
+    __slots__ = ("memory_mb", "pids", "cpu_weight")
+    memory_mb: int
+    pids: int
+    cpu_weight: int
 
-    def __post_init__(self) -> None:
+    def __init__(self, memory_mb: int = 1024, pids: int = 512, cpu_weight: int = 100) -> None:
+        self._set(memory_mb=memory_mb, pids=pids, cpu_weight=cpu_weight)
         for name, low, high in (
             ("memory_mb", 16, 1 << 20),
             ("pids", 16, 1 << 22),
@@ -52,23 +92,48 @@ class Limits:
                 raise SpecError(f"limits.{name}: {value!r} is not a number from {low} to {high}")
 
 
-@dataclass(frozen=True)
-class ContainerSpec:
-    app: str  # the app's name: the container's hostname
-    key: str  # never reused (the app's user name): names its cgroup and network namespace
+class ContainerSpec(Record):
+    __slots__ = (
+        "app",  # the app's name: the container's hostname
+        "key",  # never reused (the app's user name): names its cgroup and network namespace
+        "user",
+        "uid",
+        "gid",
+        "root",  # the app's root on the host, mounted at /srv
+        "assets",  # host directory with bin/ and lib/ (see ``assets``), at /opt/hosting
+        "python",  # the system Python (3.11+) the runtime runs on, the same path inside
+        "limits",
+        "environment",
+    )
+    app: str
+    key: str
     user: str
     uid: int
     gid: int
-    root: str  # the app's root on the host, mounted at /srv
-    assets: str  # host directory with bin/ and lib/ (see ``assets``), at /opt/hosting
-    python: str  # the system Python (3.11+) the runtime runs on, the same path inside
-    limits: Limits = field(default_factory=Limits)
-    environment: dict[str, str] = field(default_factory=dict)
+    root: str
+    assets: str
+    python: str
+    limits: Limits
+    environment: dict[str, str]
 
-    def __post_init__(self) -> None:
-        if not KEY_RE.fullmatch(self.key):
-            raise SpecError(f"key: {self.key!r} is not a user-name-like key")
-        if self.uid == 0 or self.gid == 0:
+    def __init__(
+        self,
+        app: str,
+        key: str,
+        user: str,
+        uid: int,
+        gid: int,
+        root: str,
+        assets: str,
+        python: str,
+        limits: Limits | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self._set(app=app, key=key, user=user, uid=uid, gid=gid, root=root, assets=assets)
+        self._set(python=python, limits=limits or Limits(), environment=environment or {})
+        if not isinstance(key, str) or not KEY_RE.fullmatch(key):
+            raise SpecError(f"key: {key!r} is not a user-name-like key")
+        if uid == 0 or gid == 0:
             raise SpecError("a tenant container never runs as root (uid or gid 0)")
         for name in ("root", "assets", "python"):
             if not os.path.isabs(getattr(self, name)):
@@ -90,14 +155,14 @@ class ContainerSpec:
         }
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        return json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ContainerSpec:
+    def from_dict(cls, data: dict[str, object]) -> ContainerSpec:
         try:
             values = dict(data)
-            values["limits"] = Limits(**values.get("limits", {}))
-            return cls(**values)
+            values["limits"] = Limits(**values.get("limits", {}))  # type: ignore[arg-type]
+            return cls(**values)  # type: ignore[arg-type]
         except (TypeError, KeyError) as exc:
             raise SpecError(f"malformed container spec: {exc}") from None
 

@@ -26,7 +26,6 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from workers.container.spec import APP_ROOT, TOOLS_PREFIX, ContainerSpec
@@ -81,14 +80,14 @@ def _check_root_owned(fd: int, where: str, is_file: bool) -> None:
         raise ViewError(f"{where} is writable by others than root")
 
 
-@dataclass
 class HostMounts:
     """Descriptors of what the view binds, opened by root (see ``opened_mounts``)."""
 
-    root: int
-    assets: int
-    base_conf: int | None = None  # covers a host /etc/supervisord.conf
-    conf_overlay: int | None = None  # validation: a scratch conf/ laid over /srv/conf
+    def __init__(self, root: int, assets: int) -> None:
+        self.root = root
+        self.assets = assets
+        self.base_conf: int | None = None  # covers a host /etc/supervisord.conf
+        self.conf_overlay: int | None = None  # validation: a scratch conf/ over /srv/conf
 
     def fds(self) -> list[int]:
         found = (self.root, self.assets, self.base_conf, self.conf_overlay)

@@ -124,3 +124,25 @@ def test_lookup_is_get_without_exceptions_and_never_defaults_an_unknown_section(
     assert ini.lookup("nosuchsection", "serverurl") is None  # get() raises KeyError here
     with pytest.raises(KeyError):
         ini.get("nosuchsection", "serverurl")
+
+
+def test_replace_here_looks_only_at_sections_written_since_the_last_one() -> None:
+    # Each included file is followed by a replace_here: looking at every section again
+    # each time made reading 1,000 files quadratic (1.5 s on a host).
+    ini = parse("[a]\nx=%(here)s/a\n")
+    ini.replace_here("/one")
+    ini.read_text("[b]\nx=%(here)s/b\n[a]\ny=%(here)s/y\n", "two.conf")
+    looked: list[str] = []
+    items = ini.items
+    ini.items = lambda name: looked.append(name) or items(name)  # type: ignore[method-assign]
+    ini.replace_here("/two")
+    assert sorted(looked) == ["a", "b"]
+    assert (ini.get("a", "x"), ini.get("a", "y"), ini.get("b", "x")) == (
+        "/one/a",
+        "/two/y",
+        "/two/b",
+    )
+    ini.read_text("[c]\nx=1\n", "three.conf")
+    looked.clear()
+    ini.replace_here("/three")
+    assert looked == ["c"]

@@ -402,3 +402,14 @@ def test_sample_conf_same_as_stock(tmp_path: Path) -> None:
 
     assert "ok" in compare(write(tmp_path, sample_config()))
     assert SEEDS.is_dir()
+
+
+@pytest.mark.parametrize("default", ["", "[DEFAULT]\nstdout_logfile=%(here)s/d.log\n"])
+def test_here_is_each_files_own_directory_as_stock(tmp_path: Path, default: str) -> None:
+    # A later file adding a key to an earlier file's section, a section of its own, and
+    # [DEFAULT] values inherited by sections of both.
+    write(tmp_path, "[program:a]\ncommand=%(here)s/a\n", "conf.d/a.conf")
+    later = "[program:a]\ndirectory=%(here)s\n[program:b]\ncommand=%(here)s/b\n"
+    write(tmp_path, later, "other/b.conf")
+    path = write(tmp_path, HEAD + default + "[include]\nfiles=conf.d/*.conf other/*.conf\n")
+    assert "ok" in compare(path)
