@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from hosting import db, services
-from hosting.models import App, Host, Job, Tenant, User
+from hosting.models import FINISHED_JOB_STATUSES, App, Host, Job, Tenant, User
 from hosting.status import status_key
 from hosting.tokens import create_token
 
@@ -434,6 +434,11 @@ class BenchHost:
             )
             return job is not None and job.finished and job.kind == "program_action"
 
+    def _app_jobs_finished(self, app_id: int) -> bool:
+        with self.p.sessions() as session:
+            jobs = session.query(Job).filter(Job.app_id == app_id)
+            return not jobs.filter(Job.status.not_in(FINISHED_JOB_STATUSES)).count()
+
     def clicks(self, app_ids: list[int], rounds: int) -> Metrics:
         jobs, shown = [], []
         for index in range(rounds):
@@ -463,6 +468,10 @@ class BenchHost:
         as it answers: seconds until a new pid shows, until that pid is RUNNING, and where
         the time went (the job row's created_at and started_at, the same clock)."""
         old = wait_for(lambda: self.api_running_pid(api, app_id), 60, "app RUNNING", 0.05)
+        # A click on a settled app: the previous click's job may still hold the app's lock
+        # for a moment after the API shows RUNNING (it records its end); a click then would
+        # measure that queue, not a click.
+        wait_for(lambda: self._app_jobs_finished(app_id), 60, "the app's jobs finished", 0.01)
         began, began_wall = time.monotonic(), time.time()
         status, body = api.call("POST", f"/apps/{app_id}/programs/app/restart")
         answered = time.monotonic()
@@ -733,6 +742,24 @@ def run_one(runtime: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def stop_and_cold_start(host: BenchHost, tenants: int) -> Metrics:
+    """Stop the host with its N tenants, then start it from cold: the seconds of each, and
+    the cold start's CPU by part."""
+    metrics: Metrics = {"stop_s": host.stop_host()}
+    metrics["start_s"] = host.cold_start(timeout=600 + tenants)
+    for part, seconds in host.start_cpu.items():
+        metrics[f"start_cpu_{part}_s"] = seconds
+    # The workers, reconciler and front start the same with 1 app or 1,000: a fixed
+    # cost. The rest (launch chains, containers, feeder, sampler, host runtime) is
+    # counted as growing with N, to estimate 1,000 on 2 cores (perfectly shared).
+    fixed = sum(host.start_cpu.get(f"helper workers.{name}", 0.0) for name in FIXED_HELPERS)
+    tree = sum(v for k, v in host.start_cpu.items() if not k.startswith("machine"))
+    metrics["start_cpu_fixed_s"] = fixed
+    metrics["start_cpu_per_tenant_ms"] = (tree - fixed) * 1000 / tenants
+    metrics["start_cpu_1000_estimate_s"] = (fixed + (tree - fixed) * 1000 / tenants) / 2
+    return metrics
+
+
 def run_start(args: argparse.Namespace) -> dict[str, Any]:
     """Goal 1's numbers only, our runtime: creation speed as the host fills, then stop and
     a cold start of all N with where its CPU went."""
@@ -740,18 +767,7 @@ def run_start(args: argparse.Namespace) -> dict[str, Any]:
     with bench_host("ours", args.status_mode, args.workers) as host:
         host.start_host()
         metrics = host.create_in_steps(args.tenants, args.step)
-        metrics["stop_s"] = host.stop_host()
-        metrics["start_s"] = host.cold_start(timeout=600 + args.tenants)
-        for part, seconds in host.start_cpu.items():
-            metrics[f"start_cpu_{part}_s"] = seconds
-        # The workers, reconciler and front start the same with 1 app or 1,000: a fixed
-        # cost. The rest (launch chains, containers, feeder, sampler, host runtime) is
-        # counted as growing with N, to estimate 1,000 on 2 cores (perfectly shared).
-        fixed = sum(host.start_cpu.get(f"helper workers.{name}", 0.0) for name in FIXED_HELPERS)
-        tree = sum(v for k, v in host.start_cpu.items() if not k.startswith("machine"))
-        metrics["start_cpu_fixed_s"] = fixed
-        metrics["start_cpu_per_tenant_ms"] = (tree - fixed) * 1000 / args.tenants
-        metrics["start_cpu_1000_estimate_s"] = (fixed + (tree - fixed) * 1000 / args.tenants) / 2
+        metrics.update(stop_and_cold_start(host, args.tenants))
     result["load_after"] = load_average()
     result["metrics"] = metrics
     return result
@@ -772,6 +788,7 @@ def run_live(args: argparse.Namespace) -> dict[str, Any]:
     say = lambda text: print(f"  [live] {text}", file=sys.stderr, flush=True)  # noqa: E731
     metrics: Metrics = {}
     with bench_host("ours", "feed", args.workers) as host:
+        baseline = mem_available_mib()
         host.start_host()
         host.start_panel()
         api = host.api()
@@ -782,9 +799,17 @@ def run_live(args: argparse.Namespace) -> dict[str, Any]:
             metrics[f"feed_back1_{key}"] = value
         result["loads"]["at 1"] = load_average()
         say(f"at 1: {metrics} (load {load_average()})")
-        if args.tenants > 1:
+        if args.tenants > 1 and args.with_start:
+            metrics.update(host.create_in_steps(args.tenants, args.step))
+        elif args.tenants > 1:
             metrics["create_rest_s"] = host.create_apps(args.tenants - 1)
             say(f"{args.tenants} apps created in {metrics['create_rest_s']:.1f} s")
+        if args.with_start:
+            metrics.update(stop_and_cold_start(host, args.tenants))
+            say(f"cold start of {args.tenants}: {metrics['start_s']:.1f} s")
+            time.sleep(SETTLE_SECONDS)  # a fixed settling time before memory, not a wait
+            metrics.update(host.memory(baseline))
+            say(f"memory: uss {metrics['runtime_uss_median_mib']:.2f} MiB")
         for mode in ("feed",) if args.feed_only else ("feed", "poll"):
             if mode != host.status_mode:
                 host.set_status_mode(mode)
@@ -840,6 +865,11 @@ def render_live(result: dict[str, Any], tenants: int) -> str:
             continue
         cells = " | ".join("-" if v is None else f"{v:.4g}" for v in values)
         lines.append(f"| {label} | {cells} |")
+    # --with-start: creation, start and memory, measured once whatever the status mode.
+    once = {k: v for k, v in metrics.items() if not k.startswith(("feed_", "poll_"))}
+    if once:
+        lines += ["", f"| N = {tenants}, ours, once | value |", "|---|---|"]
+        lines += [f"| {key} | {value:.4g} |" for key, value in once.items()]
     loads = "; ".join(f"{when}: {load}" for when, load in result["loads"].items())
     return "\n".join(lines) + f"\n\nLoad average (1, 5, 15 min): {loads}\n"
 
@@ -930,7 +960,15 @@ def main(argv: list[str] | None = None) -> int:
         help="goal 1 only (ours): apps/min while creating in steps, then stop and a cold "
         "start with its CPU by part (host runtime, launch chains, containers, helpers)",
     )
-    parser.add_argument("--step", type=int, default=50, help="with --start-only: apps a step")
+    parser.add_argument(
+        "--step", type=int, default=50, help="with --start-only or --with-start: apps a step"
+    )
+    parser.add_argument(
+        "--with-start",
+        action="store_true",
+        help="with --live: create in steps, then stop, start from cold and measure memory "
+        "before the idle and click rounds (every number of one run at N)",
+    )
     args = parser.parse_args(argv)
     args.tenants = args.tenants or (1000 if args.full else 100)
     if os.geteuid() != 0:
