@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .config.check_model import CheckConfig
 from .events import ProcessGroupAddedEvent, ProcessGroupRemovedEvent, ProcessStateEvent
@@ -28,6 +29,8 @@ from .restarts import restart_process
 from .states import ProcessState
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .process import Process
     from .supervisor import Supervisor
 

@@ -31,7 +31,8 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple
 
 from .events import (
     ProcessGroupAddedEvent,

@@ -12,7 +12,8 @@ import contextlib
 import errno
 import os
 import socket
-from typing import NamedTuple
+
+from supervisor_runtime.static_types import NamedTuple
 
 from .config.model import SupervisordConfig
 from .daemon import StartupError

@@ -23,9 +23,13 @@ import select
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
 
-Callback = Callable[[], Any]
+from supervisor_runtime.static_types import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    Callback = Callable[[], Any]
 
 
 def format_exc() -> str:

@@ -23,7 +23,8 @@ import pwd
 import signal
 import stat
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple
 
 from .config.cmdline import split_command
 from .spawnerror import SpawnError

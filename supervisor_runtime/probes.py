@@ -16,7 +16,8 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from typing import Protocol
+
+from supervisor_runtime.static_types import Protocol
 
 from .config.check_model import CheckConfig
 from .loop import EventLoop, TimerHandle

@@ -11,7 +11,8 @@ import gc
 import os
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple
 
 from . import VERSION, osapi
 from .config import datatypes
@@ -38,6 +39,8 @@ from .upgrade.controller import LiveUpgrade, Origin
 from .upgrade.reexec import release_held_signals
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .history import HistoryBook
 
 ROOT_WARNING = (

@@ -23,7 +23,8 @@ import os
 import socket
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .events import (
     ProcessGroupAddedEvent,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple, Protocol
 
 from . import osapi
 from .config.model import (
@@ -40,7 +41,7 @@ from .events import (
 from .health import HealthMonitor
 from .logs.childlog import LogFileTable
 from .logs.mainlog import MainLog
-from .loop import Callback, EventLoop, TimerHandle
+from .loop import EventLoop, TimerHandle
 from .output import ChildOutput, ProcessLogs
 from .process import Process
 from .signals import decode_wait_status
@@ -50,6 +51,7 @@ from .states import STOPPED_STATES, ProcessState, SupervisorState
 if TYPE_CHECKING:
     from .counters import ProcessCounters
     from .history import HistoryBook
+    from .loop import Callback
     from .upgrade.controller import LiveUpgrade
 
 DEFAULT_PATH = ("/bin", "/usr/bin", "/usr/local/bin")

@@ -7,7 +7,8 @@ import getopt
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .. import SUPERVISOR_VERSION
 from ..config import ConfigError, find_config_file, load_config
@@ -16,6 +17,9 @@ from ..config.model import SupervisordConfig
 from ..daemon import StartupError
 from ..runner import run_daemon
 from ..upgrade.entry import answer_check, give_up, is_check_run, take_handover
+
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # The first line, the options, their argument names and their order are stock 4.3.0's
 # (tools that read help output find the same options); the words are ours.
@@ -52,10 +56,26 @@ Each option overrides the matching [supervisord] setting of the config file.
 
 SHORT_OPTIONS = "c:nshv?u:m:d:l:y:z:e:j:i:q:ka:t"
 LONG_OPTIONS = [
-    "configuration=", "nodaemon", "silent", "help", "version", "user=", "umask=",
-    "directory=", "logfile=", "logfile_maxbytes=", "logfile_backups=", "loglevel=",
-    "pidfile=", "identifier=", "childlogdir=", "nocleanup", "minfds=", "strip_ansi",
-    "minprocs=", "profile_options=",
+    "configuration=",
+    "nodaemon",
+    "silent",
+    "help",
+    "version",
+    "user=",
+    "umask=",
+    "directory=",
+    "logfile=",
+    "logfile_maxbytes=",
+    "logfile_backups=",
+    "loglevel=",
+    "pidfile=",
+    "identifier=",
+    "childlogdir=",
+    "nocleanup",
+    "minfds=",
+    "strip_ansi",
+    "minprocs=",
+    "profile_options=",
 ]
 
 # (short, long, SupervisordConfig field, converter); a converter of None marks a flag.

@@ -12,11 +12,15 @@ import os
 import pwd
 import signal
 from collections.abc import Callable
-from typing import TypeVar
 
 from supervisor_runtime.config.model import LOG_LEVELS, AutoRestart, LogfileSpecial
+from supervisor_runtime.static_types import TYPE_CHECKING
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 
 TRUTHY = ("yes", "true", "on", "1")
 FALSY = ("no", "false", "off", "0")

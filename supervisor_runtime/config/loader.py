@@ -16,7 +16,6 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from supervisor_runtime.config import datatypes as dt
 from supervisor_runtime.config.ctl_options import supervisorctl_from_ini
@@ -47,6 +46,10 @@ from supervisor_runtime.config.skip_broken import (
     unknown_section,
     value_notice,
 )
+from supervisor_runtime.static_types import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ConfigError", "load_config"]
 
@@ -298,8 +301,7 @@ def _with_global_env(group: AnyGroupConfig, environment: Mapping[str, str]) -> A
     if not environment:
         return group  # nothing to lay under: skip rebuilding every process config
     processes = tuple(
-        proc._replace(environment={**environment, **proc.environment})
-        for proc in group.processes
+        proc._replace(environment={**environment, **proc.environment}) for proc in group.processes
     )
     return group._replace(processes=processes)
 

@@ -13,7 +13,7 @@ Each struct: ``name``, ``group``, ``readycheck`` and ``healthcheck`` (the checks
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from ..config.model import SupervisordConfig
 from ..states import ProcessState, SupervisorState
@@ -22,6 +22,8 @@ from .process_info import split_namespec
 from .xmlrpc import Registry
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..process import Process
     from ..supervisor import Supervisor
 

@@ -20,9 +20,13 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from ..loop import EventLoop, TimerHandle
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ACCEPT_RETRY_DELAY = 1.0  # seconds without accepting after EMFILE/ENFILE
 MAX_HEAD = 64 * 1024
@@ -83,9 +87,17 @@ class Request:
     """One parsed request. A plain class: ``dataclasses`` (and ``inspect`` with it) would
     cost every daemon its memory for this one record (docs/ARCHITECTURE.md)."""
 
-    def __init__(self, method: str, target: str, version: tuple[int, int],
-                 headers: dict[str, str], body: bytes = b"", peer: str = "",
-                 server_kind: str = "", extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        version: tuple[int, int],
+        headers: dict[str, str],
+        body: bytes = b"",
+        peer: str = "",
+        server_kind: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.method = method
         self.target = target  # as sent, e.g. "/logtail/app/stderr?x=1"
         self.version = version
@@ -100,7 +112,6 @@ class Request:
         """The target's path, percent-decoded, without query or fragment."""
         path = self.target.split("#", 1)[0].split("?", 1)[0]
         return unquote(path) if "%" in path else path
-
 
     @property
     def query(self) -> str:
@@ -264,8 +275,13 @@ class Responder:
         all_headers += headers or []
         self._connection.send_response(self, status, all_headers, body, close)
 
-    def error(self, status: int, detail: str = "", headers: list[tuple[str, str]] | None = None,
-              close: bool = False) -> None:
+    def error(
+        self,
+        status: int,
+        detail: str = "",
+        headers: list[tuple[str, str]] | None = None,
+        close: bool = False,
+    ) -> None:
         self.respond(status, error_page(status, detail), headers=headers, close=close)
 
     def start_stream(
@@ -332,7 +348,10 @@ class Connection:
     def busy(self) -> bool:
         """In the middle of a request or its answer, or connected and not asked yet."""
         return bool(
-            self._current or self._input or self._output or self._pending_request
+            self._current
+            or self._input
+            or self._output
+            or self._pending_request
             or not self._answered
         )
 
@@ -434,8 +453,10 @@ class Connection:
 
     def _update_reading(self) -> None:
         # Backpressure: a peer that keeps sending while we are busy is not read further.
-        want = not self.closed and not self._peer_closed and (
-            self._current is None or len(self._input) < MAX_QUEUED_INPUT
+        want = (
+            not self.closed
+            and not self._peer_closed
+            and (self._current is None or len(self._input) < MAX_QUEUED_INPUT)
         )
         if want and not self._reading:
             self.loop.add_reader(self.fd, self._on_readable)
@@ -481,7 +502,11 @@ class Connection:
         return close or not responder.request.keep_alive or self.server.closing
 
     def send_response(
-        self, responder: Responder, status: int, headers: list[tuple[str, str]], body: bytes,
+        self,
+        responder: Responder,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
         close: bool,
     ) -> None:
         if self.closed:
@@ -493,8 +518,9 @@ class Connection:
         self._queue(head + body)
         self._response_complete(close)
 
-    def send_stream_head(self, responder: Responder, status: int,
-                         headers: list[tuple[str, str]], close: bool = False) -> None:
+    def send_stream_head(
+        self, responder: Responder, status: int, headers: list[tuple[str, str]], close: bool = False
+    ) -> None:
         if self.closed:
             return
         # HTTP/1.0 peers cannot read chunks: the body then ends when we close.

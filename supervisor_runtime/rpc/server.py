@@ -10,7 +10,7 @@ nothing is done.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .. import VERSION
 from ..loop import format_exc
@@ -89,8 +89,9 @@ class ControlServer:
         self.rpc.register(scratch)
         for name, method in scratch.methods.items():
             method_name = name.split(".", 1)[1]
-            self.registry.add(f"{namespace}.{method_name}", method.func, method.signature,
-                              method.help)
+            self.registry.add(
+                f"{namespace}.{method_name}", method.func, method.signature, method.help
+            )
 
     def close(self) -> None:
         for server in self.servers:

@@ -13,7 +13,8 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple, Protocol
 
 from .. import VERSION
 from ..states import SupervisorState
@@ -23,6 +24,8 @@ from . import HANDOVER_ENV
 # few ever use it, and start-up time counts (json, subprocess).
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..listeners import Listener
     from ..supervisor import Supervisor
 

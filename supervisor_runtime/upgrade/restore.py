@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..listeners import Listener
 from .fields import child_descriptors, restore_process, thaw_event
-from .handover import Json
 
 if TYPE_CHECKING:
     from ..supervisor import Supervisor
+    from .handover import Json
 
 ABANDON_WAIT = 10.0
 
