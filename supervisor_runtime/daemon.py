@@ -6,7 +6,6 @@ supervisord would print before exiting with status 2.
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import os
 import pwd
@@ -89,8 +88,10 @@ def running_pid_from(pidfile: str) -> int | None:
 def write_pidfile(pidfile: str) -> None:
     """Write our pid atomically: a reader never sees a half-written file."""
     temporary = f"{pidfile}.{os.getpid()}.tmp"
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(temporary)
+    except FileNotFoundError:
+        pass
     # O_EXCL|O_NOFOLLOW: a planted file or symlink at the temporary name is refused.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w") as handle:
@@ -100,11 +101,13 @@ def write_pidfile(pidfile: str) -> None:
 
 def remove_pidfile(pidfile: str) -> None:
     """Remove the pidfile, but only if it is still ours."""
-    with contextlib.suppress(OSError, ValueError):
+    try:
         with open(pidfile) as handle:
             if int(handle.read().strip()) != os.getpid():
                 return
         os.unlink(pidfile)
+    except (OSError, ValueError):
+        pass
 
 
 def daemonize(directory: str | None, umask: int) -> list[tuple[str, str]]:

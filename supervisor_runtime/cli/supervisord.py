@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import getopt
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -131,7 +130,27 @@ def parse_profile_options(text: str) -> tuple[str, bool]:
     return sort_order, "callers" in options
 
 
+def _getopt() -> Any:
+    """The getopt module, imported without gettext when nothing has imported that yet.
+
+    getopt translates its error messages through gettext when it can import it, which
+    costs every daemon 0.08 MiB; supervisord's messages are English anyway (no catalogue
+    for them is installed, so gettext returns them unchanged). getopt falls back to the
+    untranslated messages when the import fails, as it does for a None in sys.modules.
+    """
+    if "gettext" in sys.modules:
+        import getopt
+    else:
+        sys.modules["gettext"] = None  # type: ignore[assignment]
+        try:
+            import getopt
+        finally:
+            del sys.modules["gettext"]
+    return getopt
+
+
 def parse_command_line(argv: Sequence[str]) -> CommandLine:
+    getopt = _getopt()
     try:
         options, arguments = getopt.getopt(list(argv), SHORT_OPTIONS, LONG_OPTIONS)
     except getopt.GetoptError as error:

@@ -13,7 +13,6 @@ rejected the same way and the first problem reported is the same one:
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Callable, Mapping
 
@@ -22,6 +21,7 @@ from supervisor_runtime.config.ctl_options import supervisorctl_from_ini
 from supervisor_runtime.config.dependencies import check_graph
 from supervisor_runtime.config.errors import ConfigError
 from supervisor_runtime.config.expand import env_names
+from supervisor_runtime.config.include_glob import include_glob
 from supervisor_runtime.config.ini import IniParser
 from supervisor_runtime.config.model import (
     AnyGroupConfig,
@@ -195,7 +195,7 @@ def _read_includes(
     included = []
     for pattern in patterns.split():
         pattern = os.path.join(base, pattern)
-        matches = glob.glob(pattern)
+        matches = include_glob(pattern)
         if not matches:
             ctx.warnings.append(f'No file matches via include "{pattern}"')
             continue

@@ -14,9 +14,12 @@ a response is closed after the same time.
 
 from __future__ import annotations
 
+# The C socket type the socket module subclasses: the socket module converts its constants
+# into enums (hundreds of members) and imports selectors, 0.28 MiB of every daemon for
+# conveniences the daemon does not use. Its accept() is accept() below.
+import _socket as socket
 import errno
 import re
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -81,6 +84,13 @@ class HttpError(Exception):
         super().__init__(f"{status} {why}")
         self.status = status
         self.why = why
+
+
+def accept(listener: socket.socket) -> tuple[socket.socket, object]:
+    """socket.socket.accept() for the C type: the connection, as a socket of the
+    listener's family, type and protocol, and the client's address."""
+    fd, address = listener._accept()
+    return socket.socket(listener.family, listener.type, listener.proto, fd), address
 
 
 class Request:
@@ -646,7 +656,7 @@ class HttpServer:
     def _on_acceptable(self) -> None:
         for _ in range(64):  # bounded: other fds get their turn
             try:
-                conn, address = self.sock.accept()
+                conn, address = accept(self.sock)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:

@@ -8,11 +8,10 @@ argv, from the same directory), so a newer installed release takes over the chil
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -53,12 +52,12 @@ class Origin(NamedTuple):
         return cls(sys.executable, tuple(sys.orig_argv), cwd)
 
 
-@contextlib.contextmanager
-def _working_directory(path: str) -> Iterator[None]:
+def _in_directory(path: str, run: Callable[[], None]) -> None:
+    """``run()`` with ``path`` as the working directory, then back."""
     previous = os.getcwd()
     os.chdir(path)
     try:
-        yield
+        run()
     finally:
         os.chdir(previous)
 
@@ -119,8 +118,7 @@ class LiveUpgrade:
         try:
             # From the start-up directory, as the new daemon will read it: a relative -c
             # path was relative to it, not to where daemonizing moved (directory=).
-            with _working_directory(self.origin.cwd):
-                check_applied(self.supervisor)
+            _in_directory(self.origin.cwd, lambda: check_applied(self.supervisor))
             summary = check_new_code(
                 self.supervisor,
                 self.origin.executable,
