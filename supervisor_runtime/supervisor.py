@@ -26,7 +26,6 @@ from .config.model import (
 from .config.notices import describe
 from .config.skip_broken import keep_last_loaded
 from .dependencies import DependencyGate
-from .eventpool import EventListenerPool
 from .events import (
     TICK_EVENTS,
     Event,
@@ -50,6 +49,7 @@ from .states import STOPPED_STATES, ProcessState, SupervisorState
 
 if TYPE_CHECKING:
     from .counters import ProcessCounters
+    from .eventpool import EventListenerPool
     from .history import HistoryBook
     from .loop import Callback
     from .upgrade.controller import LiveUpgrade
@@ -290,6 +290,8 @@ class Supervisor:
         group = ProcessGroup(config, processes)
         self.groups[config.name] = group
         if isinstance(config, EventListenerPoolConfig):
+            from .eventpool import EventListenerPool  # only for [eventlistener:x]
+
             self.pools[config.name] = EventListenerPool(config, group.processes, self)
         self.publish(ProcessGroupAddedEvent(config.name))
         return True
