@@ -16,11 +16,11 @@ starting a program.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import heapq
 import itertools
 import os
 import select
-import signal
 import time
 from collections.abc import Callable
 

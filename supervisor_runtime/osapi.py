@@ -15,12 +15,12 @@ at once.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import errno
 import functools
 import grp
 import os
 import pwd
-import signal
 import stat
 from collections.abc import Mapping, Sequence
 

@@ -10,10 +10,10 @@ no thread, no blocking call, no name lookup (hosts are IP addresses, see config.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import _socket as socket  # not the socket module's enums: see rpc/http.py
 import errno
 import os
-import signal
 import sys
 from collections.abc import Callable
 

@@ -10,7 +10,7 @@ and acts the moment a child exits.
 
 from __future__ import annotations
 
-import signal
+import _signal as signal  # the C half, without the enums: see signals.py
 
 from supervisor_runtime.static_types import TYPE_CHECKING, Protocol
 

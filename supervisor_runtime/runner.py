@@ -7,9 +7,9 @@ check that can refuse to start runs before anything is spawned.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import gc
 import os
-import signal
 from collections.abc import Callable
 
 from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple

@@ -7,10 +7,10 @@ stock only leaks a raw Python message; there we say plainly what was expected.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import grp
 import os
 import pwd
-import signal
 from collections.abc import Callable
 
 from supervisor_runtime.config.model import LOG_LEVELS, AutoRestart, LogfileSpecial

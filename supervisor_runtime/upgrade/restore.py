@@ -8,10 +8,10 @@ them before exiting: nothing is left orphaned.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import _socket as socket  # not the socket module's enums: see rpc/http.py
 import contextlib
 import os
-import signal
 import time
 from typing import TYPE_CHECKING, Any
 
