@@ -14,8 +14,9 @@ memcached-like daemon and one more: plain ``sleep`` and Python children), answer
 
 Ours is started as the tenant container starts it (workers/container/launch.py: the system
 Python with ``-IS`` running a small script that puts the runtime's directory first on
-sys.path); stock by its console script in .venv-stock. The floor is the same Python with
-the same flags doing nothing (``import time; time.sleep(...)``). Medians of N runs.
+sys.path, which is read-only there); stock by its console script in .venv-stock. The floor
+is the same Python with the same flags doing nothing (``import time; time.sleep(...)``).
+Medians of N runs.
 ``bench.run`` has the same measurement as its "memory" scenario.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -90,7 +92,19 @@ def tenant_launcher(directory: Path) -> list[str]:
         "from supervisor_runtime.cli.supervisord import main\n"
         "sys.exit(main())\n"
     )
-    return [system_python(), "-IS", str(script)]
+    return read_only_view(lib, [system_python(), "-IS", str(script)])
+
+
+def read_only_view(lib: Path, command: list[str]) -> list[str]:
+    """``command`` in a mount namespace of its own where ``lib`` is read-only, as the
+    container's /opt/hosting is (bwrap --ro-bind): the runtime leaves out what it keeps only
+    for a release installed over its files (the upgrade code, upgrade/controller.py
+    ``preload``). As root only (a bind mount); otherwise ``command`` itself."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return command
+    remount = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    namespace = ["unshare", "--mount", "--propagation", "private"]
+    return [*namespace, "/bin/sh", "-c", remount, str(lib), *command]
 
 
 class TenantDaemon(BenchDaemon):

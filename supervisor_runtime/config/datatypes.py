@@ -8,9 +8,7 @@ stock only leaks a raw Python message; there we say plainly what was expected.
 from __future__ import annotations
 
 import _signal as signal  # the C half, without the enums: see signals.py
-import grp
 import os
-import pwd
 from collections.abc import Callable
 
 from supervisor_runtime.config.model import LOG_LEVELS, AutoRestart, LogfileSpecial
@@ -118,6 +116,8 @@ def key_value_pairs(text: str) -> dict[str, str]:
 
 def name_to_uid(name: str) -> int:
     """A user name or numeric id that exists on this system -> uid."""
+    import pwd  # only for user= (and the like): not kept by every daemon
+
     try:
         uid = int(name)
     except ValueError:
@@ -133,6 +133,8 @@ def name_to_uid(name: str) -> int:
 
 
 def name_to_gid(name: str) -> int:
+    import grp  # only for user= (and the like): not kept by every daemon
+
     try:
         gid = int(name)
     except ValueError:
@@ -148,6 +150,8 @@ def name_to_gid(name: str) -> int:
 
 
 def gid_for_uid(uid: int) -> int:
+    import pwd  # only for user= (and the like): not kept by every daemon
+
     return pwd.getpwuid(uid).pw_gid
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from supervisor_runtime.static_types import TYPE_CHECKING
 
-from ..config.model import SupervisordConfig
 from ..states import ProcessState, SupervisorState
 from .faults import FaultCode, RPCError
 from .process_info import split_namespec
@@ -26,14 +25,6 @@ if TYPE_CHECKING:
 
     from ..process import Process
     from ..supervisor import Supervisor
-
-
-def uses_health_keys(config: SupervisordConfig) -> bool:
-    return any(
-        p.readycheck is not None or p.healthcheck is not None or p.depends_on
-        for group in config.groups
-        for p in group.processes
-    )
 
 
 class HealthNamespace:

@@ -62,6 +62,14 @@ def _in_directory(path: str, run: Callable[[], None]) -> None:
         os.chdir(previous)
 
 
+def files_are_read_only() -> bool:
+    """Whether this package's directory is on a read-only filesystem."""
+    try:
+        return bool(os.statvfs(os.path.dirname(__file__)).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 class LiveUpgrade:
     def __init__(
         self,
@@ -94,7 +102,12 @@ class LiveUpgrade:
         Not at the request: by then a new release may be installed over the files, and
         this (old) daemon must run its own release's checks and hand-over, not the new
         one's. Not at import either: start-up time counts, and most daemons never upgrade.
+        Not at all when this release's files are on a read-only filesystem (a tenant
+        container's view of them, workers/container/assets.py): nothing can be installed
+        over them, and these modules stay out of every tenant runtime (issue 18).
         """
+        if files_are_read_only():
+            return
         from . import fields, handover, preflight, reexec  # noqa: F401
 
     def info(self) -> dict[str, Any]:
