@@ -91,6 +91,13 @@ def tenant_launcher(directory: Path) -> list[str]:
     """Our supervisord as the container starts it: ``python -IS script`` with the runtime's
     directory first on sys.path (as workers/container/assets.py writes the script)."""
     lib = RUNTIME_LIB or Path(__import__("supervisor_runtime").__file__).resolve().parent.parent
+    # Its bytecode up to date, as the container's is (assets.compile_package): the view is
+    # read-only, and a runtime that compiles its modules at start keeps 2.3 MiB more.
+    subprocess.run(
+        [system_python(), "-IS", "-m", "compileall", "-q", str(lib / "supervisor_runtime")],
+        capture_output=True,
+        check=True,
+    )
     script = directory / "supervisord"
     script.write_text(
         "import sys\n"

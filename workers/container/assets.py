@@ -96,6 +96,17 @@ def check_python(python: str) -> None:
         raise AssetsError(f"{python} is not Python {wanted} or newer, which the runtime needs")
 
 
+def compile_package(python: str, lib: Path) -> None:
+    """Byte-compile ``lib`` with the tenants' Python, once. Containers see it read-only, so
+    without these files every runtime compiled its modules at every start: CPU, and 2.3 MiB
+    of private memory it kept (bench.memory, issue 18). ``unchecked-hash``: the files are
+    never checked against the sources, which never change (the directory is named by its
+    content). A file that does not compile (none of ours) is left to fail where it is
+    imported, as it would have."""
+    command = [python, "-IS", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]
+    subprocess.run([*command, str(lib)], capture_output=True, timeout=300, check=False)
+
+
 # (package name, its directory, its files relative to it)
 Package = tuple[str, Path, list[Path]]
 
@@ -137,6 +148,7 @@ def install(base: Path, python: str, stock: Path | None = None) -> Path:
         (scratch / "bin").mkdir()
         for name, module in entry_points.items():
             (scratch / "bin" / name).write_text(script_text(python, module), encoding="utf-8")
+        compile_package(python, scratch / "lib")
         # Resolved inside the container only: supervisorctl's "../etc/supervisord.conf".
         (scratch / "etc").mkdir()
         (scratch / "etc" / "supervisord.conf").symlink_to(BASE_CONF)
