@@ -30,7 +30,7 @@ def adopt_listeners(document: dict[str, Json]) -> list[Listener]:
     listeners = []
     for saved in document["listeners"]:
         sock = socket.socket(fileno=saved["fd"])
-        sock.set_inheritable(False)
+        os.set_inheritable(sock.fileno(), False)  # the C type has no method for it
         sock.setblocking(False)
         listeners.append(Listener(saved["kind"], sock, saved["path"]))
     return listeners
