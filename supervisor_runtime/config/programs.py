@@ -40,6 +40,9 @@ from supervisor_runtime.config.reader import SectionReader
 from supervisor_runtime.config.restarts import backoff_of
 from supervisor_runtime.static_types import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from supervisor_runtime.config.reader import ConvertedDefaults
+
 # Event type names a listener may subscribe to (supervisor.events.EventTypes).
 EVENT_TYPES = frozenset(
     {
@@ -72,9 +75,6 @@ EVENT_TYPES = frozenset(
         "PROCESS_GROUP_REMOVED",
     }
 )
-
-if TYPE_CHECKING:
-    from supervisor_runtime.config.reader import ConvertedDefaults
 
 DEFAULT_RESULT_HANDLER = "supervisor.dispatchers:default_handler"
 _TCP_SOCKET_RE = re.compile(r"tcp://([^\s:]+):(\d+)$")
