@@ -14,15 +14,18 @@ memcached-like daemon and one more: plain ``sleep`` and Python children), answer
 
 Ours is started as the tenant container starts it (workers/container/launch.py: the system
 Python with ``-IS`` running a small script that puts the runtime's directory first on
-sys.path); stock by its console script in .venv-stock. The floor is the same Python with
-the same flags doing nothing (``import time; time.sleep(...)``). Medians of N runs.
+sys.path, which is read-only there); stock by its console script in .venv-stock. The floor
+is the same Python with the same flags doing nothing (``import time; time.sleep(...)``).
+Medians of N runs.
 ``bench.run`` has the same measurement as its "memory" scenario.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,6 +33,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from workers.host import HostConfig
 
 from .harness import REPO, BenchDaemon, wait_for
 
@@ -46,6 +51,13 @@ SMAPS_FIELDS = ("Rss", "Private_Clean", "Private_Dirty")
 # The directory holding the supervisor_runtime to measure (--runtime-lib): another
 # checkout's, to compare a branch with main; None: the one this Python imports.
 RUNTIME_LIB: Path | None = None
+# The Python to run ours and the floor on (--python); None: system_python()'s choice.
+PYTHON: str | None = None
+# Measure each process with a second one of its kind running beside it (--alone: without),
+# as on a host, where many runtimes share the pages of their Python's binary: alone, a
+# process counts the binary pages that only it maps as private (Private_Clean, 0.04-0.08
+# MiB for /usr/bin/python3), which no tenant of a host with more than one pays.
+NEIGHBOUR = True
 
 
 def smaps(pid: int) -> Metrics:
@@ -63,7 +75,15 @@ def smaps(pid: int) -> Metrics:
 
 
 def system_python() -> str:
-    """The Python tenant runtimes run on: the one this venv was made from."""
+    """The Python tenant runtimes run on: the hosts' default (``HostConfig.tenant_python``,
+    a distribution's Python, linked statically) where there is one, else the one this venv
+    was made from (``--python`` chooses). Which one matters: the same runtime keeps 6.12 MiB
+    on pyenv's 3.11.7 (a shared libpython, whose relocated data each process has to itself)
+    and 5.99 on Debian's 3.11.2, each measured alone."""
+    if PYTHON is not None:
+        return PYTHON
+    if os.path.exists(HostConfig.tenant_python):
+        return HostConfig.tenant_python
     return os.path.realpath(sys.executable)
 
 
@@ -71,6 +91,13 @@ def tenant_launcher(directory: Path) -> list[str]:
     """Our supervisord as the container starts it: ``python -IS script`` with the runtime's
     directory first on sys.path (as workers/container/assets.py writes the script)."""
     lib = RUNTIME_LIB or Path(__import__("supervisor_runtime").__file__).resolve().parent.parent
+    # Its bytecode up to date, as the container's is (assets.compile_lib): the view is
+    # read-only, and a runtime that compiles its modules at start keeps 2.3 MiB more.
+    subprocess.run(
+        [system_python(), "-IS", "-m", "compileall", "-q", str(lib / "supervisor_runtime")],
+        capture_output=True,
+        check=True,
+    )
     script = directory / "supervisord"
     script.write_text(
         "import sys\n"
@@ -78,7 +105,19 @@ def tenant_launcher(directory: Path) -> list[str]:
         "from supervisor_runtime.cli.supervisord import main\n"
         "sys.exit(main())\n"
     )
-    return [system_python(), "-IS", str(script)]
+    return read_only_view(lib, [system_python(), "-IS", str(script)])
+
+
+def read_only_view(lib: Path, command: list[str]) -> list[str]:
+    """``command`` in a mount namespace of its own where ``lib`` is read-only, as the
+    container's /opt/hosting is (bwrap --ro-bind): the runtime leaves out what it keeps only
+    for a release installed over its files (the upgrade code, upgrade/controller.py
+    ``preload``). As root only (a bind mount); otherwise ``command`` itself."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return command
+    remount = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    namespace = ["unshare", "--mount", "--propagation", "private"]
+    return [*namespace, "/bin/sh", "-c", remount, str(lib), *command]
 
 
 class TenantDaemon(BenchDaemon):
@@ -121,8 +160,12 @@ class TenantDaemon(BenchDaemon):
 
 def runtime_memory(keys: str) -> Callable[[str], Metrics]:
     def scenario(impl: str) -> Metrics:
-        with TenantDaemon(impl, keys) as daemon:
-            daemon.wait_count(r"success: \S+ entered RUNNING", len(PROGRAMS), timeout=60)
+        with contextlib.ExitStack() as stack:
+            count = 2 if NEIGHBOUR else 1
+            daemons = [stack.enter_context(TenantDaemon(impl, keys)) for _ in range(count)]
+            for each in daemons:
+                each.wait_count(r"success: \S+ entered RUNNING", len(PROGRAMS), timeout=60)
+            daemon = daemons[-1]
             done = daemon.ctl("status")
             if done.returncode != 0 or done.stdout.count(b"RUNNING") != len(PROGRAMS):
                 raise RuntimeError(f"status failed: {done.stdout!r} {done.stderr!r}")
@@ -135,17 +178,22 @@ def runtime_memory(keys: str) -> Callable[[str], Metrics]:
 
 def bare_python() -> Metrics:
     """The floor: the same Python, same flags, doing nothing."""
-    proc = subprocess.Popen(
-        [system_python(), "-IS", "-c", "import time; print(1, flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE,
-    )
+    procs = [
+        subprocess.Popen(
+            [system_python(), "-IS", "-c", "import time; print(1, flush=True); time.sleep(60)"],
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(2 if NEIGHBOUR else 1)
+    ]
     try:
-        assert proc.stdout is not None
-        wait_for(proc.stdout.readline, 10, "bare python")
-        return smaps(proc.pid)
+        for proc in procs:
+            assert proc.stdout is not None
+            wait_for(proc.stdout.readline, 10, "bare python")
+        return smaps(procs[-1].pid)
     finally:
-        proc.kill()
-        proc.wait()
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,9 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runtime-lib", type=Path, help="measure the supervisor_runtime in this directory"
     )
+    parser.add_argument("--python", help="the Python tenant runtimes run on (see system_python)")
+    parser.add_argument("--alone", action="store_true", help="no neighbour (see NEIGHBOUR)")
     args = parser.parse_args(argv)
-    global RUNTIME_LIB
-    RUNTIME_LIB = args.runtime_lib
+    global RUNTIME_LIB, PYTHON, NEIGHBOUR
+    RUNTIME_LIB, PYTHON, NEIGHBOUR = args.runtime_lib, args.python, not args.alone
     variants = {"plain": "", "tenant": TENANT_KEYS}
     chosen = list(variants) if args.keys == "both" else [args.keys]
     rows: list[tuple[str, Metrics]] = []

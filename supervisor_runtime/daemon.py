@@ -6,11 +6,7 @@ supervisord would print before exiting with status 2.
 
 from __future__ import annotations
 
-import contextlib
-import grp
 import os
-import pwd
-import resource
 import sys
 
 
@@ -20,6 +16,9 @@ class StartupError(Exception):
 
 def drop_privileges(uid: int) -> None:
     """Become ``uid`` (with its groups) when running as root."""
+    import grp  # only for user=: not kept by every daemon
+    import pwd
+
     current = os.getuid()
     if current == uid:
         return
@@ -38,12 +37,36 @@ def drop_privileges(uid: int) -> None:
         raise StartupError(f"Could not set user id of effective user: {error}") from None
 
 
+def soft_limits_suffice(minimums: dict[str, int], path: str = "/proc/self/limits") -> bool:
+    """Whether each soft limit named in ``minimums`` (a row of /proc/self/limits: "Max open
+    files") is unlimited or at least its minimum; False when that cannot be read. The usual
+    answer, True, needs no ``resource`` module (issue 18)."""
+    try:
+        with open(path) as handle:
+            rows = handle.read().splitlines()
+    except OSError:
+        return False
+    found = 0
+    for row in rows:
+        for label, minimum in minimums.items():
+            if row.startswith(label + " "):
+                soft = row[len(label) :].split()[0]
+                if soft != "unlimited" and int(soft) < minimum:
+                    return False
+                found += 1
+    return found == len(minimums)
+
+
 def raise_limits(minfds: int, minprocs: int) -> list[str]:
     """Raise RLIMIT_NOFILE / RLIMIT_NPROC to the configured minimums.
 
     Returns info messages for the main log; raises StartupError when a limit
     cannot be raised far enough.
     """
+    if soft_limits_suffice({"Max open files": minfds, "Max processes": minprocs}):
+        return []
+    import resource  # only when a limit is to be raised: not kept by every daemon
+
     messages = []
     for name, resource_id, minimum, what, setting in (
         ("RLIMIT_NOFILE", resource.RLIMIT_NOFILE, minfds, "file descriptors", "minfds"),
@@ -89,8 +112,10 @@ def running_pid_from(pidfile: str) -> int | None:
 def write_pidfile(pidfile: str) -> None:
     """Write our pid atomically: a reader never sees a half-written file."""
     temporary = f"{pidfile}.{os.getpid()}.tmp"
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(temporary)
+    except FileNotFoundError:
+        pass
     # O_EXCL|O_NOFOLLOW: a planted file or symlink at the temporary name is refused.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w") as handle:
@@ -100,11 +125,13 @@ def write_pidfile(pidfile: str) -> None:
 
 def remove_pidfile(pidfile: str) -> None:
     """Remove the pidfile, but only if it is still ours."""
-    with contextlib.suppress(OSError, ValueError):
+    try:
         with open(pidfile) as handle:
             if int(handle.read().strip()) != os.getpid():
                 return
         os.unlink(pidfile)
+    except (OSError, ValueError):
+        pass
 
 
 def daemonize(directory: str | None, umask: int) -> list[tuple[str, str]]:

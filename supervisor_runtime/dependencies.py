@@ -19,7 +19,8 @@ A configuration without ``depends_on`` never reaches any of this but ``autostart
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .events import ProcessGroupAddedEvent, ProcessGroupRemovedEvent, ProcessStateEvent
 from .restarts import restart_process, stop_process

@@ -14,7 +14,8 @@ import importlib
 import itertools
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+
+from supervisor_runtime.static_types import TYPE_CHECKING, Protocol
 
 from .config.model import EventListenerPoolConfig
 from .events import (

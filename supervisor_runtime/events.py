@@ -12,9 +12,15 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+
+from supervisor_runtime.static_types import TYPE_CHECKING, Protocol
 
 from .states import ProcessState
+
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
+    Subscriber = Callable[[Any], Any]
 
 
 class EventProcess(Protocol):
@@ -278,9 +284,6 @@ def _all_event_types() -> dict[str, type[Event]]:
 
 # Every event type by supervisord's name, abstract types (EVENT, PROCESS_STATE...) included.
 EVENT_TYPES: dict[str, type[Event]] = _all_event_types()
-
-
-Subscriber = Callable[[Any], Any]
 
 
 class EventBus:

@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .config.check_model import CheckConfig
 from .events import ProcessGroupAddedEvent, ProcessGroupRemovedEvent, ProcessStateEvent
 from .loop import TimerHandle
-from .probes import Probe, start_probe
 from .restarts import restart_process
 from .states import ProcessState
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from .probes import Probe
     from .process import Process
     from .supervisor import Supervisor
 
@@ -68,6 +71,8 @@ class CheckRunner:
 
     def _run(self) -> None:
         self._timer = None
+        from .probes import start_probe  # only a daemon with checks runs them
+
         config = self.process.config
         other_user = config.uid is not None and config.uid != os.geteuid()
         self._probe = start_probe(

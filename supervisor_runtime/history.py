@@ -27,11 +27,12 @@ adds again keeps its past; those of removed processes are forgotten oldest first
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import os
-import signal
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple
 
 from .events import (
     ProcessGroupAddedEvent,

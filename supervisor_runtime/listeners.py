@@ -8,11 +8,11 @@ detected (nobody answers a connect) and replaced.
 
 from __future__ import annotations
 
-import contextlib
+import _socket as socket  # not the socket module's enums: see rpc/http.py
 import errno
 import os
-import socket
-from typing import NamedTuple
+
+from supervisor_runtime.static_types import NamedTuple
 
 from .config.model import SupervisordConfig
 from .daemon import StartupError
@@ -31,8 +31,10 @@ class Listener(NamedTuple):
     def close(self) -> None:
         self.sock.close()
         if self.path is not None:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(self.path)
+            except OSError:
+                pass
 
 
 def _unix_socket_in_use(path: str) -> bool:
@@ -56,8 +58,10 @@ def _bind_unix(path: str, mode: int, owner: tuple[int, int] | None) -> Listener:
         # Bind under a temporary name, fix mode and owner, then rename: the
         # socket is never reachable with looser permissions than configured.
         temporary = f"{path}.{os.getpid()}.tmp"
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(temporary)
+        except FileNotFoundError:
+            pass
         sock.bind(temporary)
         os.chmod(temporary, mode)
         if owner is not None:

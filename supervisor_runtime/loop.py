@@ -16,16 +16,20 @@ starting a program.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import heapq
 import itertools
 import os
 import select
-import signal
 import time
 from collections.abc import Callable
-from typing import Any
 
-Callback = Callable[[], Any]
+from supervisor_runtime.static_types import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    Callback = Callable[[], Any]
 
 
 def format_exc() -> str:

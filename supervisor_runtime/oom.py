@@ -16,7 +16,8 @@ tenant.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+
+from supervisor_runtime.static_types import NamedTuple
 
 VMSTAT = "/proc/vmstat"
 

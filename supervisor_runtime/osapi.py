@@ -15,15 +15,14 @@ at once.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import errno
 import functools
-import grp
 import os
-import pwd
-import signal
 import stat
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple
 
 from .config.cmdline import split_command
 from .spawnerror import SpawnError
@@ -119,6 +118,9 @@ def resolve_command(command: str, path: Sequence[str]) -> tuple[str, list[str]]:
 
 def _user_identity(uid: int) -> tuple[int, list[int]]:
     """The primary gid and supplementary groups a child running as ``uid`` gets."""
+    import grp  # only for user=: not kept by every daemon
+    import pwd
+
     try:
         record = pwd.getpwuid(uid)
     except KeyError:

@@ -12,7 +12,8 @@ import fcntl
 import mmap
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .config.model import LogfileSpecial, ProcessConfig, StreamConfig
 from .events import Event
@@ -22,6 +23,8 @@ from .osapi import ChildPipes
 from .recorder import ChannelRecorder, MainLogLike
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .output_tail import OutputTail
     from .process import Process
 
@@ -96,7 +99,8 @@ class ProcessLogs:
             config.stdout, config.name, STDOUT, childlogdir, identifier
         )
         self.stderr_path = (
-            None if config.redirect_stderr
+            None
+            if config.redirect_stderr
             else _resolve_logfile(config.stderr, config.name, STDERR, childlogdir, identifier)
         )
         self._sinks: dict[str, ChildStreamLog] = {}

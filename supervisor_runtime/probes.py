@@ -10,13 +10,14 @@ no thread, no blocking call, no name lookup (hosts are IP addresses, see config.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
+import _socket as socket  # not the socket module's enums: see rpc/http.py
 import errno
 import os
-import signal
-import socket
 import sys
 from collections.abc import Callable
-from typing import Protocol
+
+from supervisor_runtime.static_types import Protocol
 
 from .config.check_model import CheckConfig
 from .loop import EventLoop, TimerHandle

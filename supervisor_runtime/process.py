@@ -10,16 +10,20 @@ and acts the moment a child exits.
 
 from __future__ import annotations
 
-import signal
-from typing import Protocol
+import _signal as signal  # the C half, without the enums: see signals.py
+
+from supervisor_runtime.static_types import TYPE_CHECKING, Protocol
 
 from .backoff import backoff_delay
 from .config.model import AutoRestart, ProcessConfig
 from .events import PROCESS_STATE_EVENTS, Event
-from .loop import Callback, TimerHandle
+from .loop import TimerHandle
 from .signals import decode_wait_status, signame
 from .spawnerror import SpawnError
 from .states import ProcessState
+
+if TYPE_CHECKING:
+    from .loop import Callback
 
 
 class Logger(Protocol):

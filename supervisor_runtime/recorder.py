@@ -15,7 +15,8 @@ still raise PROCESS_LOG events and appear in the debug main log.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+
+from supervisor_runtime.static_types import TYPE_CHECKING, Protocol
 
 from .events import COMMUNICATION_EVENTS, LOG_EVENTS, Event, ProcessCommunicationEvent
 from .logs import ansi
@@ -94,7 +95,8 @@ class ChannelRecorder:
 
     def _scan(self, data: bytes) -> None:
         token = (
-            ProcessCommunicationEvent.END_TOKEN if self.capturing
+            ProcessCommunicationEvent.END_TOKEN
+            if self.capturing
             else ProcessCommunicationEvent.BEGIN_TOKEN
         )
         self._pending = b""
@@ -108,7 +110,8 @@ class ChannelRecorder:
             self._take(before)
             self._toggle()
             token = (
-                ProcessCommunicationEvent.END_TOKEN if self.capturing
+                ProcessCommunicationEvent.END_TOKEN
+                if self.capturing
                 else ProcessCommunicationEvent.BEGIN_TOKEN
             )
             data = after

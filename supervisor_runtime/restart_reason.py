@@ -15,7 +15,7 @@ default). Without [supervisord] history = true this does nothing and costs nothi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .process import Process

@@ -10,7 +10,8 @@ restart history (restart_reason.record_transition), as the cause of the transiti
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .events import ProcessStateEvent
 from .restart_reason import record_transition

@@ -7,11 +7,12 @@ check that can refuse to start runs before anything is spawned.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import gc
 import os
-import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple
 
 from . import VERSION, osapi
 from .config import datatypes
@@ -30,7 +31,6 @@ from .logs.childlog import clean_auto_logs
 from .logs.mainlog import MainLog
 from .loop import EventLoop
 from .rpc.interfaces import log_startup
-from .sdnotify import NOTIFY_ENV, Notifier, StatusReporter
 from .signals import signame
 from .states import SupervisorState
 from .supervisor import Supervisor
@@ -38,7 +38,10 @@ from .upgrade.controller import LiveUpgrade, Origin
 from .upgrade.reexec import release_held_signals
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .history import HistoryBook
+    from .sdnotify import Notifier, StatusReporter
 
 ROOT_WARNING = (
     "Supervisor is running as root.  Privileges were not dropped because no user is "
@@ -86,6 +89,16 @@ def _check_not_running(config: SupervisordConfig) -> None:
         )
 
 
+def _notifier() -> Notifier | None:
+    """systemd's notify socket (sdnotify.Notifier.from_environment), or None; sdnotify is
+    imported only when systemd gave one (issue 18: not kept by every daemon)."""
+    if "NOTIFY_SOCKET" not in os.environ:  # sdnotify.NOTIFY_ENV
+        return None
+    from .sdnotify import Notifier
+
+    return Notifier.from_environment()
+
+
 def run_daemon(
     config: SupervisordConfig,
     reload_config: Callable[[], SupervisordConfig],
@@ -99,7 +112,7 @@ def run_daemon(
     """
     osapi.protect_inherited_fds()
     try:
-        notifier = Notifier.from_environment()
+        notifier = _notifier()
     except ValueError as error:
         raise StartupError(str(error)) from None
     origin = Origin.of_this_process(handover["origin_cwd"] if handover else os.getcwd())
@@ -167,7 +180,11 @@ def _serve(
     supervisor = Supervisor(
         config, log, loop, reload_config=reload_config, previous_history=run.history
     )
-    reporter = StatusReporter(run.notifier, supervisor) if run.notifier else None
+    reporter = None
+    if run.notifier is not None:
+        from .sdnotify import StatusReporter
+
+        reporter = StatusReporter(run.notifier, supervisor)
     upgrader = supervisor.upgrader = _live_upgrade(supervisor, listeners, run, reporter)
     _install_signal_handlers(loop, supervisor)
     if handover:
@@ -212,6 +229,8 @@ def _live_upgrade(
 ) -> LiveUpgrade:
     environment = dict(os.environ)
     if run.notifier is not None:
+        from .sdnotify import NOTIFY_ENV
+
         environment[NOTIFY_ENV] = run.notifier.address  # the new daemon reports too
     notifier = run.notifier
     return LiveUpgrade(

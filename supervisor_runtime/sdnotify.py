@@ -19,11 +19,12 @@ upgrade passes it on to the new daemon.
 
 from __future__ import annotations
 
+import _socket as socket  # not the socket module's enums: see rpc/http.py
 import os
-import socket
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .events import (
     ProcessGroupAddedEvent,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+# The signal module's C half: the same functions and constants (as plain ints), without the
+# module's Signals, Handlers and Sigmasks enums, 48 KiB of every daemon's private memory
+# (issue 18). The daemon's modules import it as ``signal``; signal.signal() then returns a
+# previous handler as an int rather than a Handlers member (the daemon ignores it), and
+# pthread_sigmask() a set of ints.
+import _signal as signal
 import os
-import signal
 
 _NAMES: dict[int, str] = {
     int(value): name

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple, Protocol
 
 from . import osapi
 from .config.model import (
@@ -25,7 +26,6 @@ from .config.model import (
 from .config.notices import describe
 from .config.skip_broken import keep_last_loaded
 from .dependencies import DependencyGate
-from .eventpool import EventListenerPool
 from .events import (
     TICK_EVENTS,
     Event,
@@ -40,7 +40,7 @@ from .events import (
 from .health import HealthMonitor
 from .logs.childlog import LogFileTable
 from .logs.mainlog import MainLog
-from .loop import Callback, EventLoop, TimerHandle
+from .loop import EventLoop, TimerHandle
 from .output import ChildOutput, ProcessLogs
 from .process import Process
 from .signals import decode_wait_status
@@ -49,7 +49,9 @@ from .states import STOPPED_STATES, ProcessState, SupervisorState
 
 if TYPE_CHECKING:
     from .counters import ProcessCounters
+    from .eventpool import EventListenerPool
     from .history import HistoryBook
+    from .loop import Callback
     from .upgrade.controller import LiveUpgrade
 
 DEFAULT_PATH = ("/bin", "/usr/bin", "/usr/local/bin")
@@ -289,6 +291,8 @@ class Supervisor:
         group = ProcessGroup(config, processes)
         self.groups[config.name] = group
         if isinstance(config, EventListenerPoolConfig):
+            from .eventpool import EventListenerPool  # only for [eventlistener:x]
+
             self.pools[config.name] = EventListenerPool(config, group.processes, self)
         self.publish(ProcessGroupAddedEvent(config.name))
         return True

@@ -9,8 +9,10 @@ from typing import TextIO
 
 def sample_config() -> str:
     """The text of the sample configuration shipped with the package."""
-    return resources.files("supervisor_runtime.config").joinpath("sample.conf").read_text(
-        encoding="utf-8"
+    return (
+        resources.files("supervisor_runtime.config")
+        .joinpath("sample.conf")
+        .read_text(encoding="utf-8")
     )
 
 

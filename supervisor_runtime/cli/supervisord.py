@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gc
-import getopt
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .. import SUPERVISOR_VERSION
 from ..config import ConfigError, find_config_file, load_config
@@ -16,6 +16,9 @@ from ..config.model import SupervisordConfig
 from ..daemon import StartupError
 from ..runner import run_daemon
 from ..upgrade.entry import answer_check, give_up, is_check_run, take_handover
+
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # The first line, the options, their argument names and their order are stock 4.3.0's
 # (tools that read help output find the same options); the words are ours.
@@ -52,10 +55,26 @@ Each option overrides the matching [supervisord] setting of the config file.
 
 SHORT_OPTIONS = "c:nshv?u:m:d:l:y:z:e:j:i:q:ka:t"
 LONG_OPTIONS = [
-    "configuration=", "nodaemon", "silent", "help", "version", "user=", "umask=",
-    "directory=", "logfile=", "logfile_maxbytes=", "logfile_backups=", "loglevel=",
-    "pidfile=", "identifier=", "childlogdir=", "nocleanup", "minfds=", "strip_ansi",
-    "minprocs=", "profile_options=",
+    "configuration=",
+    "nodaemon",
+    "silent",
+    "help",
+    "version",
+    "user=",
+    "umask=",
+    "directory=",
+    "logfile=",
+    "logfile_maxbytes=",
+    "logfile_backups=",
+    "loglevel=",
+    "pidfile=",
+    "identifier=",
+    "childlogdir=",
+    "nocleanup",
+    "minfds=",
+    "strip_ansi",
+    "minprocs=",
+    "profile_options=",
 ]
 
 # (short, long, SupervisordConfig field, converter); a converter of None marks a flag.
@@ -111,7 +130,27 @@ def parse_profile_options(text: str) -> tuple[str, bool]:
     return sort_order, "callers" in options
 
 
+def _getopt() -> Any:
+    """The getopt module, imported without gettext when nothing has imported that yet.
+
+    getopt translates its error messages through gettext when it can import it, which
+    costs every daemon 0.08 MiB; supervisord's messages are English anyway (no catalogue
+    for them is installed, so gettext returns them unchanged). getopt falls back to the
+    untranslated messages when the import fails, as it does for a None in sys.modules.
+    """
+    if "gettext" in sys.modules:
+        import getopt
+    else:
+        sys.modules["gettext"] = None  # type: ignore[assignment]
+        try:
+            import getopt
+        finally:
+            del sys.modules["gettext"]
+    return getopt
+
+
 def parse_command_line(argv: Sequence[str]) -> CommandLine:
+    getopt = _getopt()
     try:
         options, arguments = getopt.getopt(list(argv), SHORT_OPTIONS, LONG_OPTIONS)
     except getopt.GetoptError as error:

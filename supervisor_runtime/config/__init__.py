@@ -7,7 +7,11 @@ this package, and must not pay for the daemon's whole parser and model at every 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # Public name -> the submodule that defines it.
 _EXPORTS = {

@@ -5,7 +5,7 @@ Apart from ``model`` so that the parser's modules and ``model`` can both import 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from supervisor_runtime.static_types import NamedTuple
 
 KINDS = ("tcp", "unix", "http", "command")
 

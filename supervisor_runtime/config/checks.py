@@ -19,8 +19,8 @@ Stock supervisord ignores all of these keys.
 
 from __future__ import annotations
 
+import _socket as socket  # not the socket module's enums: see rpc/http.py
 import os
-import socket
 
 from supervisor_runtime.config import datatypes as dt
 from supervisor_runtime.config.check_model import KINDS, CheckConfig

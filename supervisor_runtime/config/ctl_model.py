@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NamedTuple
+
+from supervisor_runtime.static_types import NamedTuple
 
 
 class PluginConfig(NamedTuple):

@@ -7,16 +7,18 @@ stock only leaks a raw Python message; there we say plainly what was expected.
 
 from __future__ import annotations
 
-import grp
+import _signal as signal  # the C half, without the enums: see signals.py
 import os
-import pwd
-import signal
 from collections.abc import Callable
-from typing import TypeVar
 
 from supervisor_runtime.config.model import LOG_LEVELS, AutoRestart, LogfileSpecial
+from supervisor_runtime.static_types import TYPE_CHECKING
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 
 TRUTHY = ("yes", "true", "on", "1")
 FALSY = ("no", "false", "off", "0")
@@ -114,6 +116,8 @@ def key_value_pairs(text: str) -> dict[str, str]:
 
 def name_to_uid(name: str) -> int:
     """A user name or numeric id that exists on this system -> uid."""
+    import pwd  # only for user= (and the like): not kept by every daemon
+
     try:
         uid = int(name)
     except ValueError:
@@ -129,6 +133,8 @@ def name_to_uid(name: str) -> int:
 
 
 def name_to_gid(name: str) -> int:
+    import grp  # only for user= (and the like): not kept by every daemon
+
     try:
         gid = int(name)
     except ValueError:
@@ -144,6 +150,8 @@ def name_to_gid(name: str) -> int:
 
 
 def gid_for_uid(uid: int) -> int:
+    import pwd  # only for user= (and the like): not kept by every daemon
+
     return pwd.getpwuid(uid).pw_gid
 
 

@@ -13,16 +13,15 @@ rejected the same way and the first problem reported is the same one:
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from supervisor_runtime.config import datatypes as dt
 from supervisor_runtime.config.ctl_options import supervisorctl_from_ini
 from supervisor_runtime.config.dependencies import check_graph
 from supervisor_runtime.config.errors import ConfigError
 from supervisor_runtime.config.expand import env_names
+from supervisor_runtime.config.include_glob import include_glob
 from supervisor_runtime.config.ini import IniParser
 from supervisor_runtime.config.model import (
     AnyGroupConfig,
@@ -47,6 +46,10 @@ from supervisor_runtime.config.skip_broken import (
     unknown_section,
     value_notice,
 )
+from supervisor_runtime.static_types import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ConfigError", "load_config"]
 
@@ -192,7 +195,7 @@ def _read_includes(
     included = []
     for pattern in patterns.split():
         pattern = os.path.join(base, pattern)
-        matches = glob.glob(pattern)
+        matches = include_glob(pattern)
         if not matches:
             ctx.warnings.append(f'No file matches via include "{pattern}"')
             continue
@@ -298,8 +301,7 @@ def _with_global_env(group: AnyGroupConfig, environment: Mapping[str, str]) -> A
     if not environment:
         return group  # nothing to lay under: skip rebuilding every process config
     processes = tuple(
-        proc._replace(environment={**environment, **proc.environment})
-        for proc in group.processes
+        proc._replace(environment={**environment, **proc.environment}) for proc in group.processes
     )
     return group._replace(processes=processes)
 

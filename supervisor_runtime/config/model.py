@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import NamedTuple
 
 from supervisor_runtime.config.check_model import CheckConfig
 from supervisor_runtime.config.ctl_model import PluginConfig, SupervisorctlConfig
 from supervisor_runtime.config.notices import ConfigNotice
+from supervisor_runtime.static_types import NamedTuple
 
 
 class LogfileSpecial(Enum):

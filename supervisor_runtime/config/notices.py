@@ -8,7 +8,11 @@ loading the parser: the daemon logs ``describe(notice)``, supervisorctl prints i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ConfigNotice(NamedTuple):

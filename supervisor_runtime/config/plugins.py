@@ -37,9 +37,7 @@ def read_plugins(
                 continue
             raise reader.fail(f"section [{section}] does not specify a {factory_key}")
         options = {
-            key: reader.text(key, None)
-            for key in reader.ini.options(section)
-            if key != factory_key
+            key: reader.text(key, None) for key in reader.ini.options(section) if key != factory_key
         }
         plugins.append(PluginConfig(section.split(":", 1)[1], factory, options))
     return tuple(plugins)

@@ -36,8 +36,12 @@ from supervisor_runtime.config.model import (
     StreamConfig,
 )
 from supervisor_runtime.config.paths import normalize_path
-from supervisor_runtime.config.reader import ConvertedDefaults, SectionReader
+from supervisor_runtime.config.reader import SectionReader
 from supervisor_runtime.config.restarts import backoff_of
+from supervisor_runtime.static_types import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from supervisor_runtime.config.reader import ConvertedDefaults
 
 # Event type names a listener may subscribe to (supervisor.events.EventTypes).
 EVENT_TYPES = frozenset(
@@ -99,9 +103,7 @@ class ParseContext:
 
     def reader(self, section: str) -> SectionReader:
         path = self.ini.section_files.get(section, self.path)
-        return SectionReader(
-            self.ini, section, path, self.parser_names, self.converted_defaults
-        )
+        return SectionReader(self.ini, section, path, self.parser_names, self.converted_defaults)
 
 
 def groups_from_ini(ctx: ParseContext) -> tuple[AnyGroupConfig, ...]:

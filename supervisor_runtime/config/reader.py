@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
 
 from supervisor_runtime.config.errors import ConfigError
 from supervisor_runtime.config.expand import expand
 from supervisor_runtime.config.ini import IniParser
+from supervisor_runtime.static_types import TYPE_CHECKING
 
-T = TypeVar("T")
-# (key, type of the default, default, converter) -> the converted default.
-ConvertedDefaults = dict[tuple[str, type, object, Callable[[Any], Any]], Any]
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+    # (key, type of the default, default, converter) -> the converted default.
+    ConvertedDefaults = dict[tuple[str, type, object, Callable[[Any], Any]], Any]
 
 
 class SectionReader:

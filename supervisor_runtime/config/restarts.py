@@ -20,7 +20,6 @@ supervisord 4.3.0 ignores keys it does not know, so a file using these still loa
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 from supervisor_runtime.config import datatypes as dt
@@ -41,7 +40,7 @@ def seconds(text: str) -> float:
         value = float(text)
     except (TypeError, ValueError):
         raise ValueError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
+    if not 0 < value <= MAX_SECONDS:  # also refuses nan and inf
         raise ValueError(f"must be more than 0 and at most {MAX_SECONDS:g} seconds")
     return value
 

@@ -153,9 +153,7 @@ class ChildStreamLog:
             self._on_error(f"log for {self.process_name!r} ({self.logfile}): {exc}")
 
 
-def auto_logfile_name(
-    childlogdir: str, process_name: str, channel: str, identifier: str
-) -> str:
+def auto_logfile_name(childlogdir: str, process_name: str, channel: str, identifier: str) -> str:
     """A fresh, unique path for an AUTO log: ``<name>-<channel>---<identifier>-<random>.log``.
 
     The file itself is not created here: creating a file costs about a millisecond on

@@ -24,11 +24,14 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TextIO
 
 from supervisor_runtime.config.model import LOG_LEVELS
 from supervisor_runtime.logs import syslog as _syslog
 from supervisor_runtime.logs.rotating import RotatingFile
+from supervisor_runtime.static_types import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 CRITICAL = LOG_LEVELS["critical"]
 ERROR = LOG_LEVELS["error"]

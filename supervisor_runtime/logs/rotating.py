@@ -175,9 +175,7 @@ class RotatingFile:
             os.close(fd)
             raise
         self._fd = fd
-        self._special = not stat.S_ISREG(st.st_mode) or self.path.startswith(
-            _NEVER_ROTATE_PREFIXES
-        )
+        self._special = not stat.S_ISREG(st.st_mode) or self.path.startswith(_NEVER_ROTATE_PREFIXES)
         self._size = 0 if self._special else st.st_size
 
     def _rotate_or_fail(self) -> LogRotationError | None:

@@ -10,11 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-try:
-    import syslog as _syslog
-except ImportError:  # pragma: no cover - every POSIX Python has it
-    _syslog = None  # type: ignore[assignment]
-
 # A line with no newline in sight is sent once it reaches this size, so a child printing a
 # progress bar without newlines cannot grow the buffer without bound. Classic syslog
 # daemons cut messages at 1-8 KiB anyway.
@@ -22,10 +17,15 @@ MAX_LINE = 8192
 
 
 def send(message: str) -> None:
-    """Send one message to syslog at the default priority (LOG_INFO), as supervisord does."""
-    if _syslog is None:  # pragma: no cover
-        raise OSError("the syslog module is not available on this platform")
-    _syslog.syslog(message)
+    """Send one message to syslog at the default priority (LOG_INFO), as supervisord does.
+
+    The module is imported here, by the first message: a daemon that logs nothing to
+    syslog does not keep it (issue 18, docs/ARCHITECTURE.md)."""
+    try:
+        import syslog
+    except ImportError:  # pragma: no cover - every POSIX Python has it
+        raise OSError("the syslog module is not available on this platform") from None
+    syslog.syslog(message)
 
 
 def decode(data: bytes) -> str:

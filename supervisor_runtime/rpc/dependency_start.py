@@ -8,17 +8,20 @@ wait ends without a spawn (a dependency became FATAL, the process was stopped, s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .faults import FaultCode, RPCError
 from .xmlrpc import Deferred
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..process import Process
     from ..supervisor import Supervisor
 
-# The rest of startProcess once the process is spawned: (process, name, wait) -> answer.
-AwaitStarted = Callable[["Process", str, Any], "bool | Deferred"]
+    # The rest of startProcess once the process is spawned: (process, name, wait) -> answer.
+    AwaitStarted = Callable[["Process", str, Any], "bool | Deferred"]
 
 
 def start_after_dependencies(

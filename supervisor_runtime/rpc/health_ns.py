@@ -13,25 +13,18 @@ Each struct: ``name``, ``group``, ``readycheck`` and ``healthcheck`` (the checks
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from supervisor_runtime.static_types import TYPE_CHECKING
 
-from ..config.model import SupervisordConfig
 from ..states import ProcessState, SupervisorState
 from .faults import FaultCode, RPCError
 from .process_info import split_namespec
 from .xmlrpc import Registry
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..process import Process
     from ..supervisor import Supervisor
-
-
-def uses_health_keys(config: SupervisordConfig) -> bool:
-    return any(
-        p.readycheck is not None or p.healthcheck is not None or p.depends_on
-        for group in config.groups
-        for p in group.processes
-    )
 
 
 class HealthNamespace:

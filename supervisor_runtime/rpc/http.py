@@ -14,15 +14,22 @@ a response is closed after the same time.
 
 from __future__ import annotations
 
+# The C socket type the socket module subclasses: the socket module converts its constants
+# into enums (hundreds of members) and imports selectors, 0.28 MiB of every daemon for
+# conveniences the daemon does not use. Its accept() is accept() below.
+import _socket as socket
 import errno
 import re
-import socket
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from ..loop import EventLoop, TimerHandle
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ACCEPT_RETRY_DELAY = 1.0  # seconds without accepting after EMFILE/ENFILE
 MAX_HEAD = 64 * 1024
@@ -79,13 +86,28 @@ class HttpError(Exception):
         self.why = why
 
 
+def accept(listener: socket.socket) -> tuple[socket.socket, object]:
+    """socket.socket.accept() for the C type: the connection, as a socket of the
+    listener's family, type and protocol, and the client's address."""
+    fd, address = listener._accept()
+    return socket.socket(listener.family, listener.type, listener.proto, fd), address
+
+
 class Request:
     """One parsed request. A plain class: ``dataclasses`` (and ``inspect`` with it) would
     cost every daemon its memory for this one record (docs/ARCHITECTURE.md)."""
 
-    def __init__(self, method: str, target: str, version: tuple[int, int],
-                 headers: dict[str, str], body: bytes = b"", peer: str = "",
-                 server_kind: str = "", extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        version: tuple[int, int],
+        headers: dict[str, str],
+        body: bytes = b"",
+        peer: str = "",
+        server_kind: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.method = method
         self.target = target  # as sent, e.g. "/logtail/app/stderr?x=1"
         self.version = version
@@ -100,7 +122,6 @@ class Request:
         """The target's path, percent-decoded, without query or fragment."""
         path = self.target.split("#", 1)[0].split("?", 1)[0]
         return unquote(path) if "%" in path else path
-
 
     @property
     def query(self) -> str:
@@ -265,8 +286,13 @@ class Responder:
         all_headers += headers or []
         self._connection.send_response(self, status, all_headers, body, close)
 
-    def error(self, status: int, detail: str = "", headers: list[tuple[str, str]] | None = None,
-              close: bool = False) -> None:
+    def error(
+        self,
+        status: int,
+        detail: str = "",
+        headers: list[tuple[str, str]] | None = None,
+        close: bool = False,
+    ) -> None:
         self.respond(status, error_page(status, detail), headers=headers, close=close)
 
     def start_stream(
@@ -339,7 +365,10 @@ class Connection:
     def busy(self) -> bool:
         """In the middle of a request or its answer, or connected and not asked yet."""
         return bool(
-            self._current or self._input or self._output or self._pending_request
+            self._current
+            or self._input
+            or self._output
+            or self._pending_request
             or not self._answered
         )
 
@@ -443,8 +472,10 @@ class Connection:
 
     def _update_reading(self) -> None:
         # Backpressure: a peer that keeps sending while we are busy is not read further.
-        want = not self.closed and not self._peer_closed and (
-            self._current is None or len(self._input) < MAX_QUEUED_INPUT
+        want = (
+            not self.closed
+            and not self._peer_closed
+            and (self._current is None or len(self._input) < MAX_QUEUED_INPUT)
         )
         if want and not self._reading:
             self.loop.add_reader(self.fd, self._on_readable)
@@ -490,7 +521,11 @@ class Connection:
         return close or not responder.request.keep_alive or self.server.closing
 
     def send_response(
-        self, responder: Responder, status: int, headers: list[tuple[str, str]], body: bytes,
+        self,
+        responder: Responder,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
         close: bool,
     ) -> None:
         if self.closed:
@@ -502,8 +537,9 @@ class Connection:
         self._queue(head + body)
         self._response_complete(close)
 
-    def send_stream_head(self, responder: Responder, status: int,
-                         headers: list[tuple[str, str]], close: bool = False) -> None:
+    def send_stream_head(
+        self, responder: Responder, status: int, headers: list[tuple[str, str]], close: bool = False
+    ) -> None:
         if self.closed:
             return
         # HTTP/1.0 peers cannot read chunks: the body then ends when we close.
@@ -629,7 +665,7 @@ class HttpServer:
     def _on_acceptable(self) -> None:
         for _ in range(64):  # bounded: other fds get their turn
             try:
-                conn, address = self.sock.accept()
+                conn, address = accept(self.sock)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:

@@ -7,7 +7,7 @@ load the server itself (HTTP, XML-RPC, the namespaces) only after they have star
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..config.model import SupervisordConfig

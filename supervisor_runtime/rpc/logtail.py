@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, BinaryIO
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .http import STREAM_HIGH_WATER, Request, Responder, http_date
 from .process_info import split_namespec
 
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from ..loop import EventLoop
     from ..supervisor import Supervisor
 
@@ -105,8 +108,7 @@ def _stream_headers(path: str) -> list[tuple[str, str]]:
     ]
 
 
-def follow(loop: EventLoop, responder: Responder, path: str | None,
-           pending: bool = False) -> None:
+def follow(loop: EventLoop, responder: Responder, path: str | None, pending: bool = False) -> None:
     """Stream ``path``; ``pending`` means the file will appear on first output."""
     if path is None or not (pending or os.path.exists(path)):
         # No file yet is a passing condition (never started, or NONE until a reload).

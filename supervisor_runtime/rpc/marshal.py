@@ -12,9 +12,13 @@ a methodResponse (see ``decode_response``). Values map as in
 from __future__ import annotations
 
 import binascii  # base64's own codec: the base64 module is memory the daemon need not keep
+import pyexpat as expat  # what xml.parsers.expat re-exports, without its packages
 from collections.abc import Callable
-from typing import Any
-from xml.parsers import expat
+
+from supervisor_runtime.static_types import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_DEPTH = 64  # arrays/structs nested deeper than this are refused
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from ..backoff import next_attempt_words
 from ..config.model import AnyGroupConfig, LogfileSpecial, ProcessConfig
 from ..states import ProcessState
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..process import Process
     from ..supervisor import Supervisor
 
@@ -47,8 +50,9 @@ def uptime(seconds: int) -> str:
     return f"{days} day{'' if days == 1 else 's'}, {clock}" if days else clock
 
 
-def describe(state: ProcessState, start: int, stop: int, now: int, pid: int,
-             spawnerr: str, name: str) -> str:
+def describe(
+    state: ProcessState, start: int, stop: int, now: int, pid: int, spawnerr: str, name: str
+) -> str:
     """The one-line description supervisorctl status shows next to the state."""
     if state is ProcessState.RUNNING:
         # Whole seconds of UTC wall time, as supervisord computes it; never negative.

@@ -21,7 +21,7 @@ and stderr, joined with newlines, at most 4 KiB, "" when it wrote nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from ..config.model import SupervisordConfig
 from ..events import ProcessGroupAddedEvent
@@ -31,6 +31,8 @@ from .process_info import process_info, split_namespec
 from .xmlrpc import Registry
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..process import Process
     from ..supervisor import Supervisor
 

@@ -10,16 +10,14 @@ nothing is done.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .. import VERSION
 from ..loop import format_exc
 from .auth import BasicAuth
 from .faults import RPCError
-from .health_ns import HealthNamespace, uses_health_keys
 from .http import HttpServer, Request, Responder
 from .interfaces import main_interfaces
-from .logtail import handle_logtail, handle_mainlogtail
 from .runtime_ns import serve_when_wanted
 from .supervisor_ns import SupervisorNamespace
 from .system_ns import SystemNamespace
@@ -27,6 +25,7 @@ from .upgrade_ns import UpgradeNamespace
 from .xmlrpc import BadRequest, Deferred, Registry, marshal_fault, marshal_value, parse_call
 
 if TYPE_CHECKING:
+    from ..config.model import SupervisordConfig
     from ..listeners import Listener
     from ..supervisor import Supervisor
     from .metrics import MetricsPage
@@ -34,6 +33,15 @@ if TYPE_CHECKING:
     from .web import StatusPages
 
 STATUS_PAGE_PATHS = frozenset({"/", "/index.html", "/tail.html", "/action"})
+
+
+def uses_health_keys(config: SupervisordConfig) -> bool:
+    """Whether a program of ``config`` has a check or depends_on (health.* is served)."""
+    return any(
+        p.readycheck is not None or p.healthcheck is not None or p.depends_on
+        for group in config.groups
+        for p in group.processes
+    )
 
 
 class ControlServer:
@@ -48,6 +56,8 @@ class ControlServer:
             self._register_main(namespace)
         SystemNamespace(self.registry).register()
         if uses_health_keys(supervisor.config):  # ours: readiness, liveness, depends_on
+            from .health_ns import HealthNamespace
+
             HealthNamespace(supervisor).register(self.registry)
         serve_when_wanted(supervisor, self.registry)  # ours: runtime.*, opt-in
         UpgradeNamespace(supervisor).register(self.registry)  # ours: always (upgrade_ns.py)
@@ -89,8 +99,9 @@ class ControlServer:
         self.rpc.register(scratch)
         for name, method in scratch.methods.items():
             method_name = name.split(".", 1)[1]
-            self.registry.add(f"{namespace}.{method_name}", method.func, method.signature,
-                              method.help)
+            self.registry.add(
+                f"{namespace}.{method_name}", method.func, method.signature, method.help
+            )
 
     def close(self) -> None:
         for server in self.servers:
@@ -135,8 +146,12 @@ class ControlServer:
         if path.startswith("/RPC2"):
             self.handle_rpc(request, responder)
         elif path.startswith("/mainlogtail"):
+            from .logtail import handle_mainlogtail  # a tail -f: imported by the first
+
             handle_mainlogtail(self.supervisor, request, responder)
         elif path.startswith("/logtail"):
+            from .logtail import handle_logtail
+
             handle_logtail(self.supervisor, request, responder)
         elif path in STATUS_PAGE_PATHS:
             self.status_pages().handle(request, responder)

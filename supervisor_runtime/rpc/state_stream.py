@@ -24,7 +24,8 @@ With no reader connected, a state change costs one empty-set check.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from ..events import ProcessGroupAddedEvent, ProcessGroupRemovedEvent, ProcessStateEvent
 from ..loop import TimerHandle
@@ -34,6 +35,8 @@ from .http import Request, Responder, unquote
 from .process_info import process_info
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..supervisor import Supervisor
     from .supervisor_ns import SupervisorNamespace
 

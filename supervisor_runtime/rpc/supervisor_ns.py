@@ -7,7 +7,8 @@ supervisord; the waiting calls answer through Deferreds (see waiting.py).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .. import API_VERSION, SUPERVISOR_VERSION
 from ..config import datatypes
@@ -35,6 +36,8 @@ from .waiting import PENDING, gather, wait_for
 from .xmlrpc import Deferred, Registry
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..process import Process
     from ..supervisor import ProcessGroup, Supervisor
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .faults import FaultCode, RPCError
 from .xmlrpc import Deferred, Registry
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def unexpected_failure(error: BaseException) -> dict[str, Any]:
@@ -22,15 +25,31 @@ class SystemNamespace:
 
     def register(self) -> None:
         add = self.registry.add
-        add("system.listMethods", self.listMethods, ("array",),
-            "List the names of every method this server answers.")
-        add("system.methodHelp", self.methodHelp, ("string", "string"),
-            "The documentation of the named method.")
-        add("system.methodSignature", self.methodSignature, ("array", "string"),
-            "[return type, parameter types...] of the named method.")
-        add("system.multicall", self.multicall, ("array", "array"),
+        add(
+            "system.listMethods",
+            self.listMethods,
+            ("array",),
+            "List the names of every method this server answers.",
+        )
+        add(
+            "system.methodHelp",
+            self.methodHelp,
+            ("string", "string"),
+            "The documentation of the named method.",
+        )
+        add(
+            "system.methodSignature",
+            self.methodSignature,
+            ("array", "string"),
+            "[return type, parameter types...] of the named method.",
+        )
+        add(
+            "system.multicall",
+            self.multicall,
+            ("array", "array"),
             "Run several calls, given as structs {'methodName': name, 'params': [...]}, in "
-            "order; each result is the call's value or a {'faultCode', 'faultString'} struct.")
+            "order; each result is the call's value or a {'faultCode', 'faultString'} struct.",
+        )
 
     def listMethods(self) -> list[str]:
         return self.registry.names()

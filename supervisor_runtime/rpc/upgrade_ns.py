@@ -15,12 +15,14 @@ A stock client never calls them, so it never notices.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from ..states import SupervisorState
 from .faults import FaultCode, RPCError
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..supervisor import Supervisor
     from .xmlrpc import Registry
 

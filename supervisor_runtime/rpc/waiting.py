@@ -9,13 +9,16 @@ them (see ``gather``), and answer as soon as the last process settles.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from ..events import ProcessStateEvent
 from .faults import FaultCode, RPCError
 from .xmlrpc import Deferred
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..loop import EventLoop, TimerHandle
     from ..process import Process
     from ..supervisor import Supervisor

@@ -48,7 +48,7 @@ footer { margin-top: 2em; font-size: .8em; color: #777; }
 
 def _page(title: str, body: str) -> bytes:
     return (
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body>{body}<footer>supervisor_runtime {html.escape(VERSION)}</footer>"
         "</body></html>"
@@ -90,7 +90,7 @@ class StatusPages:
             f'<input type="hidden" name="token" value="{self.token}">'
             f'<input type="hidden" name="action" value="{action}">'
             f'<input type="hidden" name="processname" value="{html.escape(name)}">'
-            f"<button type=\"submit\">{label}</button></form> "
+            f'<button type="submit">{label}</button></form> '
         )
 
     def _status(self, responder: Responder, message: str) -> None:
@@ -100,7 +100,8 @@ class StatusPages:
             name = make_namespec(process.group_name, process.name)
             if process.state in RUNNING_STATES:
                 actions = self._button("restart", "Restart", name) + self._button(
-                    "stop", "Stop", name)
+                    "stop", "Stop", name
+                )
             else:
                 actions = self._button("start", "Start", name)
             actions += self._button("clearlog", "Clear log", name)
@@ -116,7 +117,7 @@ class StatusPages:
         body = (
             f"<h1>Supervisor status ({html.escape(self.supervisor.config.identifier)})</h1>"
             f"{notice}<p>{self._button('restartall', 'Restart all')}"
-            f"{self._button('stopall', 'Stop all')} <a href=\"/\">Refresh</a> "
+            f'{self._button("stopall", "Stop all")} <a href="/">Refresh</a> '
             f"<small>as of {stamp}</small></p>"
             "<table><tr><th>State</th><th>Description</th><th>Name</th><th>Action</th></tr>"
             + "".join(rows)
@@ -168,13 +169,17 @@ class StatusPages:
         if action == "stop":
             return [(lambda: rpc.stopProcess(name), f"Process {name} stopped")]
         if action == "restart":
+
             def stop_if_running() -> Any:
                 process = rpc._process(name)
                 if process.state in RUNNING_STATES or process.state is ProcessState.STOPPING:
                     return rpc.stopProcess(name)
                 return True
-            return [(stop_if_running, ""), (lambda: rpc.startProcess(name),
-                                            f"Process {name} restarted")]
+
+            return [
+                (stop_if_running, ""),
+                (lambda: rpc.startProcess(name), f"Process {name} restarted"),
+            ]
         if action == "clearlog":
             return [(lambda: rpc.clearProcessLogs(name), f"Log for {name} cleared")]
         if action == "stopall":
@@ -217,6 +222,8 @@ def run_steps(
 def _redirect(responder: Responder, message: str) -> None:
     location = f"/?message={quote(message)}"
     responder.respond(
-        303, _page("Done", f'<a href="{location}">Back</a>'), "text/html; charset=utf-8",
+        303,
+        _page("Done", f'<a href="{location}">Back</a>'),
+        "text/html; charset=utf-8",
         headers=[("Location", location)],
     )

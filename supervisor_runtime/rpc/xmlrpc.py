@@ -14,10 +14,14 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable
-from typing import Any, NamedTuple
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple
 
 from .faults import FaultCode, RPCError
 from .marshal import DecodeError, decode_call, encode_fault, encode_response
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # DOCTYPE and ENTITY declarations have no place in an XML-RPC call; refusing them
 # outright rules out entity expansion attacks whatever the XML parser does.
@@ -100,9 +104,10 @@ def accepts(func: Callable[..., Any], count: int) -> bool:
             return False
         return True
     kwdefaults = target.__kwdefaults__ or {}
-    if any(name not in kwdefaults for name in code.co_varnames[
-        code.co_argcount : code.co_argcount + code.co_kwonlyargcount
-    ]):
+    if any(
+        name not in kwdefaults
+        for name in code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+    ):
         return False  # a required keyword-only parameter: never bound by position
     most = code.co_argcount - (1 if target is not func else 0)
     least = most - len(target.__defaults__ or ())
@@ -118,8 +123,14 @@ class Registry:
         # serves, kept out of sight where the config is stock's (see upgrade_ns).
         self.unlisted: set[str] = set()
 
-    def add(self, name: str, func: Callable[..., Any], signature: tuple[str, ...],
-            help: str = "", listed: bool = True) -> None:
+    def add(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        signature: tuple[str, ...],
+        help: str = "",
+        listed: bool = True,
+    ) -> None:
         if name.count(".") != 1:
             raise ValueError(f"RPC method name {name!r} must be namespace.method")
         self.methods[name] = Method(name, func, signature, help or (func.__doc__ or ""))

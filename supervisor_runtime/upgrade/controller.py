@@ -8,12 +8,12 @@ argv, from the same directory), so a newer installed release takes over the chil
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from collections.abc import Callable
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple, Protocol
 
 from .. import VERSION
 from ..states import SupervisorState
@@ -23,6 +23,8 @@ from . import HANDOVER_ENV
 # few ever use it, and start-up time counts (json, subprocess).
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..listeners import Listener
     from ..supervisor import Supervisor
 
@@ -50,14 +52,22 @@ class Origin(NamedTuple):
         return cls(sys.executable, tuple(sys.orig_argv), cwd)
 
 
-@contextlib.contextmanager
-def _working_directory(path: str) -> Iterator[None]:
+def _in_directory(path: str, run: Callable[[], None]) -> None:
+    """``run()`` with ``path`` as the working directory, then back."""
     previous = os.getcwd()
     os.chdir(path)
     try:
-        yield
+        run()
     finally:
         os.chdir(previous)
+
+
+def files_are_read_only() -> bool:
+    """Whether this package's directory is on a read-only filesystem."""
+    try:
+        return bool(os.statvfs(os.path.dirname(__file__)).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 class LiveUpgrade:
@@ -92,7 +102,12 @@ class LiveUpgrade:
         Not at the request: by then a new release may be installed over the files, and
         this (old) daemon must run its own release's checks and hand-over, not the new
         one's. Not at import either: start-up time counts, and most daemons never upgrade.
+        Not at all when this release's files are on a read-only filesystem (a tenant
+        container's view of them, workers/container/assets.py): nothing can be installed
+        over them, and these modules stay out of every tenant runtime (issue 18).
         """
+        if files_are_read_only():
+            return
         from . import fields, handover, preflight, reexec  # noqa: F401
 
     def info(self) -> dict[str, Any]:
@@ -116,8 +131,7 @@ class LiveUpgrade:
         try:
             # From the start-up directory, as the new daemon will read it: a relative -c
             # path was relative to it, not to where daemonizing moved (directory=).
-            with _working_directory(self.origin.cwd):
-                check_applied(self.supervisor)
+            _in_directory(self.origin.cwd, lambda: check_applied(self.supervisor))
             summary = check_new_code(
                 self.supervisor,
                 self.origin.executable,

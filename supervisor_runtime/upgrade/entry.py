@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from ..config.model import SupervisordConfig
 from . import CHECK_ENV, HANDOVER_ENV
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def take_handover() -> dict[str, Any] | None:

@@ -13,16 +13,20 @@ names), then the child (its pipes go to the logs), then the listener protocol.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+
+from supervisor_runtime.static_types import TYPE_CHECKING, NamedTuple
 
 from ..events import Event
 from ..osapi import ChildPipes
 from ..states import EventListenerState, ProcessState
-from .handover import Json, decode_bytes, encode_bytes
+from .handover import decode_bytes, encode_bytes
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..process import Process
     from ..supervisor import Supervisor
+    from .handover import Json
 
 
 class ProcessField(NamedTuple):

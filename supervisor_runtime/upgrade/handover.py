@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import binascii
 import os
-from typing import Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from . import HANDOVER_ENV
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    Json = Any  # what json.dumps takes
+
 FORMAT = 1
 READABLE_FORMATS = (1,)
-
-Json = Any  # what json.dumps takes
 
 
 class HandoverError(Exception):

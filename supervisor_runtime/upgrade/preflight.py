@@ -18,13 +18,16 @@ Two checks, and the daemon keeps running untouched when either refuses:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+
+from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .. import VERSION
 from . import CHECK_ENV
 from .handover import FORMAT, READABLE_FORMATS
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..config.model import SupervisordConfig
     from ..supervisor import Supervisor
 

@@ -13,8 +13,8 @@ its handlers (``release_held_signals``).
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
 import os
-import signal
 from collections.abc import Iterable, Mapping, Sequence
 
 HELD_SIGNALS = frozenset(

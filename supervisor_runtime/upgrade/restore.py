@@ -8,19 +8,19 @@ them before exiting: nothing is left orphaned.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half, without the enums: see signals.py
+import _socket as socket  # not the socket module's enums: see rpc/http.py
 import contextlib
 import os
-import signal
-import socket
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..listeners import Listener
 from .fields import child_descriptors, restore_process, thaw_event
-from .handover import Json
 
 if TYPE_CHECKING:
     from ..supervisor import Supervisor
+    from .handover import Json
 
 ABANDON_WAIT = 10.0
 
@@ -30,7 +30,7 @@ def adopt_listeners(document: dict[str, Json]) -> list[Listener]:
     listeners = []
     for saved in document["listeners"]:
         sock = socket.socket(fileno=saved["fd"])
-        sock.set_inheritable(False)
+        os.set_inheritable(sock.fileno(), False)  # the C type has no method for it
         sock.setblocking(False)
         listeners.append(Listener(saved["kind"], sock, saved["path"]))
     return listeners

@@ -8,10 +8,13 @@ imports at boot")."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.harness import impl_bin, wait_until
 
@@ -19,15 +22,29 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Imported only on the path that needs them: an error's traceback (traceback, linecache,
 # tokenize), an upgrade (json, subprocess), an environment= key (shlex), an HTML page
-# (urllib.parse); or not at all (inspect, dataclasses, datetime, base64).
+# (urllib.parse), user= (pwd, grp), a limit to raise (resource), syslog output (syslog); or
+# not at all: typing (static_types), socket and selectors (_socket), signal's enums
+# (_signal), contextlib, glob (config/include_glob), gettext (cli/supervisord._getopt).
 NOT_AT_BOOT = (
     "inspect", "dataclasses", "ast", "dis", "tokenize", "traceback", "linecache",
     "datetime", "urllib.parse", "ipaddress", "json", "subprocess", "threading", "base64",
-    "shlex",
+    "shlex", "typing", "socket", "selectors", "signal", "contextlib", "glob", "gettext",
+    "math", "resource", "pwd", "grp", "syslog", "xml.parsers.expat",
 )  # fmt: skip
+# Ours, imported when the config turns them on: [eventlistener:x], NOTIFY_SOCKET, a
+# readycheck/healthcheck (probes, health.*), a tail request.
+OPT_IN = (
+    "supervisor_runtime.eventpool", "supervisor_runtime.sdnotify", "supervisor_runtime.probes",
+    "supervisor_runtime.rpc.health_ns", "supervisor_runtime.rpc.logtail",
+)  # fmt: skip
+# The upgrade code, preloaded unless the runtime's files are read-only (a container's view).
+UPGRADE = ("supervisor_runtime.upgrade.fields", "supervisor_runtime.upgrade.preflight")
 
 
-def test_a_booted_tenant_runtime_keeps_rarely_used_modules_out(tmp_path: Path) -> None:
+def booted_modules(tmp_path: Path, read_only: bool = False) -> set[str]:
+    """sys.modules of a tenant-like runtime after boot, one ``status`` and its shutdown;
+    ``read_only``: its files seen read-only, as in a container (root: a bind mount in a
+    mount namespace of its own)."""
     listing = tmp_path / "modules.txt"
     launcher = tmp_path / "supervisord"
     # Like workers/container/assets.py's script; the listing is written at exit, so it
@@ -60,8 +77,12 @@ def test_a_booted_tenant_runtime_keeps_rarely_used_modules_out(tmp_path: Path) -
         f"[supervisorctl]\nserverurl=unix://{socket}\n"
         "[include]\nfiles = supervisor.d/*.conf\nskip_broken = true\n"
     )
+    command = [os.path.realpath(sys.executable), "-IS", str(launcher), "-n", "-c", str(conf)]
+    if read_only:
+        remount = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+        command = ["unshare", "--mount", "/bin/sh", "-c", remount, str(REPO), *command]
     daemon = subprocess.Popen(
-        [os.path.realpath(sys.executable), "-IS", str(launcher), "-n", "-c", str(conf)],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,
@@ -82,4 +103,18 @@ def test_a_booted_tenant_runtime_keeps_rarely_used_modules_out(tmp_path: Path) -
         daemon.wait(timeout=30)
     modules = set(listing.read_text().split())
     assert "supervisor_runtime.rpc.server" in modules  # the listing is the daemon's
-    assert sorted(name for name in NOT_AT_BOOT if name in modules) == []
+    return modules
+
+
+def test_a_booted_tenant_runtime_keeps_rarely_used_modules_out(tmp_path: Path) -> None:
+    modules = booted_modules(tmp_path)
+    assert sorted(name for name in NOT_AT_BOOT + OPT_IN if name in modules) == []
+    assert sorted(name for name in UPGRADE if name in modules) == sorted(UPGRADE)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="a bind mount needs root"
+)
+def test_a_runtime_on_read_only_files_does_not_preload_the_upgrade(tmp_path: Path) -> None:
+    modules = booted_modules(tmp_path, read_only=True)
+    assert sorted(name for name in NOT_AT_BOOT + OPT_IN + UPGRADE if name in modules) == []
