@@ -150,6 +150,15 @@ def _sessions(url: str, begin: str = "IMMEDIATE") -> sessionmaker[Session]:
     return _engines[key]
 
 
+def open_databases(url: str) -> None:
+    """Open this process's engines on ``url`` (both BEGIN modes) with one connection each,
+    before any job: a worker's first job otherwise paid them (the first click on each of a
+    host's workers was slower than the rest by that)."""
+    for begin in ("IMMEDIATE", "DEFERRED"):
+        with _sessions(url, begin)() as session:
+            session.connection()
+
+
 def execute(context: Context, job_id: str) -> Any:
     """Run one attempt of Job ``job_id`` under its app's lock and record the outcome (see
     the module doc). Returns the result, or None when there was nothing to run."""

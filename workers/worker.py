@@ -172,17 +172,25 @@ def _end_stuck_job(job_id: str, timeout: float, grace: float) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def preload() -> None:
+def preload(database_url: str | None = None) -> None:
     """What is done here once, before the first job, no job does: the functions' modules
     (SQLAlchemy, the models, the runtime client) are imported: a log read, which a person
-    waits for, took 0.6 s (median) importing them, 0.14 s not. And the models' mappers are
+    waits for, took 0.6 s (median) importing them, 0.14 s not. The models' mappers are
     configured, which SQLAlchemy does at the first query otherwise: 30-70 ms of the first
-    job (issue 17's click -> new pid)."""
-    importlib.import_module("workers.job_handlers")
+    job (issue 17's click -> new pid). And with ``database_url``, the engines the jobs
+    use are opened (``job_handlers.open_databases``)."""
+    handlers = importlib.import_module("workers.job_handlers")
     importlib.import_module("workers.log_reader")
     from sqlalchemy.orm import configure_mappers
 
     configure_mappers()
+    if database_url is not None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            handlers.open_databases(database_url)
+        except (SQLAlchemyError, OSError) as exc:  # the first job will say it, and retry
+            log.warning("the database is not reachable yet: %s", exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = args.name or worker_name(queue_name)
     wait_for_redis(redis)
     recover_orphans(redis, queue_name, name)
-    preload()
+    preload(host.database_url)
     job_class = platform_job_class()
     queue = job_queue(queue_name, redis)
     queue.job_class = job_class
