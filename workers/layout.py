@@ -65,14 +65,25 @@ def app_user_name(app_id: int, prefix: str) -> str:
     return name
 
 
+# How the app's user is made. Not ``--system``: system ids are 100-999 (login.defs'
+# SYS_UID_MIN/MAX), fewer than a host's tenants (measured: the 864th app's useradd failed
+# with "Can't get unique GID"), and a deleted app's id is never handed out again. Regular
+# ids (UID_MIN-UID_MAX, 1000-60000 by default) hold tens of thousands, as shared hosting's
+# one-user-per-customer does. No subordinate ids (SUB_UID_COUNT=0): useradd would otherwise
+# give each tenant 65,536 of them in /etc/subuid, for setuid newuidmap to map.
+USERADD = [
+    "useradd", "--user-group", "--no-create-home",
+    "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0",
+]  # fmt: skip
+
+
 def ensure_user(name: str, home: str) -> Owner:
-    """The system user ``name``, created with ``useradd --system`` when missing, in the
-    tenants' group when the host has one (the roles make it, for SSH)."""
+    """The app's user ``name`` (``USERADD``), created when missing, in the tenants' group
+    when the host has one (the roles make it, for SSH)."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        command = ["useradd", "--system", "--user-group", "--no-create-home"]
-        command += ["--home-dir", home, "--shell", "/bin/sh"]
+        command = [*USERADD, "--home-dir", home, "--shell", "/bin/sh"]
         if _group_exists(TENANT_GROUP):
             command += ["--groups", TENANT_GROUP]
         done = subprocess.run([*command, name], capture_output=True, text=True, check=False)
