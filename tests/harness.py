@@ -13,13 +13,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -429,6 +431,20 @@ class Daemon:
 
 # The `start_daemon` fixture's type: start_daemon(conf_text, **Daemon keyword arguments).
 StartDaemon = Callable[..., Daemon]
+
+
+@contextlib.contextmanager
+def ours_on_socket(prefix: str, programs: Mapping[str, Mapping[str, object]]) -> Iterator[Daemon]:
+    """Our runtime with ``programs`` and a unix control socket (``supervisor.sock`` in its
+    workdir, a short path under /tmp), killed with its children and removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    made = Daemon("ours", workdir=workdir, conf=build_config(workdir, programs, unix_socket=True))
+    try:
+        yield made
+    finally:
+        made.kill_all()
+        made.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def processes_of(uid: int, argv: Iterable[str]) -> list[int]:

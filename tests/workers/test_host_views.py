@@ -4,14 +4,11 @@ real runtime with a running, a failing and a missing app."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.harness import Daemon, build_config, program, wait_until
+from tests.harness import ours_on_socket, program, wait_until
 from workers import tenants
 from workers.runtime import Runtime
 from workers.tenants import host_views, tenant_program
@@ -19,19 +16,15 @@ from workers.tenants import host_views, tenant_program
 
 @pytest.fixture
 def host() -> Iterator[Runtime]:
-    workdir = Path(tempfile.mkdtemp(prefix="hv-", dir="/tmp"))
     programs = {
         tenant_program("up"): program("sleep 300"),
         tenant_program("bad"): program("sh -c 'echo Error: no config; exit 3'", startretries=0),
     }
-    made = Daemon("ours", workdir=workdir, conf=build_config(workdir, programs, unix_socket=True))
-    try:
-        with Runtime(f"unix://{workdir / 'supervisor.sock'}", timeout=10) as runtime:
-            yield runtime
-    finally:
-        made.kill_all()
-        made.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with (
+        ours_on_socket("hv-", programs) as made,
+        Runtime(f"unix://{made.workdir / 'supervisor.sock'}", timeout=10) as runtime,
+    ):
+        yield runtime
 
 
 def test_one_by_one_and_all_at_once_see_the_same(

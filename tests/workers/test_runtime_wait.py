@@ -5,14 +5,11 @@ POLL_SECONDS."""
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.harness import Daemon, build_config, program, wait_until
+from tests.harness import Daemon, ours_on_socket, program, wait_until
 from workers import runtime as runtime_module
 from workers.runtime import FIRST_POLL_SECONDS, POLL_SECONDS, Runtime, poll_delays
 
@@ -29,15 +26,8 @@ def test_the_delays_start_small_double_and_stop_at_poll_seconds() -> None:
 def daemon() -> Iterator[Daemon]:
     """Our runtime with one program (``sleep``, which a SIGTERM ends at once; RUNNING 1 s
     after its start, so the wait for RUNNING looks more than once)."""
-    workdir = Path(tempfile.mkdtemp(prefix="rw-", dir="/tmp"))
-    conf = build_config(workdir, {"p": program("sleep 300")}, unix_socket=True)
-    made = Daemon("ours", workdir=workdir, conf=conf)
-    try:
+    with ours_on_socket("rw-", {"p": program("sleep 300")}) as made:
         yield made
-    finally:
-        made.kill_all()
-        made.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_a_restart_on_a_real_runtime_waits_with_those_delays(
