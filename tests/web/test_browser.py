@@ -30,8 +30,10 @@ pytestmark = [
 ]
 
 if REASON is None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support.ui import Select
 
     from tests.workers.fixtures import (  # noqa: F401  (fixtures used by name)
@@ -110,8 +112,25 @@ def process_cell(driver: WebDriver, target: str, cell: str) -> str:
 
 
 def click_form_button(driver: WebDriver, action_suffix: str) -> None:
+    """Submit one of the page's forms and wait until the page it redirects to has replaced this
+    one: a click returns before the navigation, and whatever the test does next (reading the
+    job card, marking the document) must happen on the new page."""
     form = driver.find_element(By.CSS_SELECTOR, f'form[action$="{action_suffix}"]')
+    old_page = driver.find_element(By.TAG_NAME, "html")
     form.find_element(By.CSS_SELECTOR, "button").click()
+    wait_for(lambda: _is_stale(old_page), f"the page after {action_suffix}")
+    wait_for(
+        lambda: driver.execute_script("return document.readyState") == "complete",
+        f"the page after {action_suffix} to load",
+    )
+
+
+def _is_stale(element: WebElement) -> bool:
+    try:
+        element.is_enabled()  # any call on an element of a page that was replaced raises
+    except StaleElementReferenceException:
+        return True
+    return False
 
 
 def wait_job_card(driver: WebDriver, status: str = "done") -> str:
