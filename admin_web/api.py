@@ -27,7 +27,7 @@ from hosting.usage import usage_payload
 from sqlalchemy.orm import Session
 
 from admin_web import live
-from admin_web.extensions import get_redis, get_session
+from admin_web.extensions import databases, get_redis, get_session
 from admin_web.job_status import job_for
 from admin_web.openapi import openapi_document
 from admin_web.presenters import (
@@ -99,7 +99,7 @@ def token_required(view: F) -> F:
         if user is None:
             session.rollback()
             raise ApiError(401, "the token is not valid (wrong, revoked, or its user is inactive)")
-        session.commit()  # the token's last use
+        databases().commit_credential_check(session)  # the token's last use
         g.api_user = user
         return view(*args, **kwargs)
 

@@ -3,10 +3,11 @@ CSRF protection. Each has an ``init_app`` step; views reach them through the get
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import redis
-from flask import Flask, current_app, g, jsonify, redirect, request, url_for
+from flask import Flask, current_app, g, has_request_context, jsonify, redirect, request, url_for
 from flask import session as flask_session
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
@@ -14,23 +15,78 @@ from hosting import db, login_sessions
 from hosting.models import User
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
 
+# Requests that only read: their session is the read-only one (see ``get_session``).
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class Databases:
+    """The panel's two ways into the database: ``writes`` (IMMEDIATE on SQLite) and
+    ``reads`` (``db.make_read_engine``: on SQLite a DEFERRED transaction that takes no
+    write lock and refuses every write)."""
+
+    write_engine: Engine
+    read_engine: Engine
+    writes: sessionmaker[Session]
+    reads: sessionmaker[Session]
+
+    @classmethod
+    def open(cls, url: str) -> Databases:
+        write_engine, read_engine = db.make_engine(url), db.make_read_engine(url)
+        return cls(
+            write_engine,
+            read_engine,
+            db.make_session_factory(write_engine),
+            db.make_session_factory(read_engine),
+        )
+
+    def dispose(self) -> None:
+        """Close every pooled connection (both engines)."""
+        self.write_engine.dispose()
+        self.read_engine.dispose()
+
+    def commit_credential_check(self, session: Session) -> None:
+        """End the transaction that checked a login session or an API token, keeping the
+        credential's last use if ``tokens.mark_used`` found one due. A read-only session
+        cannot write it: the new time goes through a short write transaction of its own
+        (once a minute at most per credential) and the read-only one ends without writing."""
+        reads = session.bind is self.read_engine
+        uses = [(type(row), row.id, row.last_used_at) for row in session.dirty] if reads else []
+        if not uses:
+            session.commit()  # on the read-only session: nothing to write, it just ends
+            return
+        session.rollback()
+        with db.session_scope(self.writes) as writes:
+            for model, row_id, used_at in uses:
+                writes.execute(update(model).where(model.id == row_id).values(last_used_at=used_at))
+
+
 def init_db(app: Flask) -> None:
-    engine = db.make_engine(app.config["DATABASE_URL"])
-    app.extensions["hosting_engine"] = engine
-    app.extensions["hosting_sessions"] = db.make_session_factory(engine)
+    app.extensions["hosting_databases"] = Databases.open(app.config["DATABASE_URL"])
     app.teardown_appcontext(_close_session)
 
 
+def databases(app: Flask | None = None) -> Databases:
+    return (app or current_app).extensions["hosting_databases"]
+
+
 def get_session() -> Session:
-    """The request's database session (one per app context, closed at teardown)."""
+    """The request's database session (one per app context, closed at teardown). A GET or
+    HEAD request's is read-only (``Databases.reads``): on SQLite its transaction takes no
+    write lock, so a client polling the status many times a second never holds up a worker
+    claiming a job. The only write such a request makes, a credential's last use, goes
+    through ``Databases.commit_credential_check``. Other requests, and code outside a
+    request, write."""
     if "db_session" not in g:
-        factory: sessionmaker[Session] = current_app.extensions["hosting_sessions"]
+        reads = has_request_context() and request.method in READ_METHODS
+        factory = databases().reads if reads else databases().writes
         g.db_session = factory()
     return g.db_session
 
@@ -120,7 +176,7 @@ def _load_user(user_id: str) -> LoginUser | None:
     if user is None:
         session.rollback()
         return None
-    session.commit()  # the session's last use, when it is due
+    databases().commit_credential_check(session)  # the session's last use, when it is due
     return LoginUser(user)
 
 

@@ -41,7 +41,7 @@ from admin_web.event_stream import (
     stream_response,
     unavailable_response,
 )
-from admin_web.extensions import LOGIN_SESSION_KEY, get_redis, get_session, me
+from admin_web.extensions import LOGIN_SESSION_KEY, databases, get_redis, get_session, me
 from admin_web.presenters import app_state, history_payload, page_status_payload
 
 bp = Blueprint("live", __name__)
@@ -78,7 +78,8 @@ class _Reads:
 
     def __init__(self, viewer: Viewer) -> None:
         self.viewer = viewer
-        self.sessions: sessionmaker[Session] = current_app.extensions["hosting_sessions"]
+        self.databases = databases()
+        self.sessions: sessionmaker[Session] = self.databases.reads
 
     def user(self, session: Session) -> User | None:
         user = session.get(User, self.viewer.user_id)
@@ -87,7 +88,7 @@ class _Reads:
     def credential_holds(self) -> bool:
         with self.sessions() as session:
             user = self.viewer.verify(session)
-            session.commit()  # the credential's last use
+            self.databases.commit_credential_check(session)  # the credential's last use
             return user is not None
 
 

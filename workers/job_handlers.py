@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hosting.catalog import get_kind
-from hosting.db import make_engine, make_session_factory, session_scope
+from hosting.db import make_engine, make_read_engine, make_session_factory, session_scope
 from hosting.errors import HostingError
 from hosting.identities import instance_id, user_prefix
 from hosting.job_records import AppBusy, finish_job, get_job, start_job
@@ -89,8 +89,9 @@ CLAIM_POLL_SECONDS = 0.25  # how often a job whose app is busy (in the database)
 @dataclass
 class Context:
     """What a job runs with: its host's settings, Redis and session factories: ``reads``
-    for what only reads (on SQLite a deferred BEGIN: it waits for no writer, where the
-    IMMEDIATE one of ``sessions`` queues behind every other process's write)."""
+    for what only reads (``make_read_engine``: on SQLite a deferred BEGIN that waits for no
+    writer), where the IMMEDIATE one of ``sessions`` queues behind every other process's
+    write."""
 
     host: HostConfig
     redis: Any
@@ -131,31 +132,32 @@ def job_context() -> Iterator[Context]:
     current = get_current_job()
     redis = current.connection if current is not None else Redis.from_url(host.redis_url)
     yield Context(
-        host, redis, _sessions(host.database_url), _sessions(host.database_url, "DEFERRED")
+        host, redis, _sessions(host.database_url), _sessions(host.database_url, read_only=True)
     )
 
 
-_engines: dict[tuple[int, str, str], sessionmaker[Session]] = {}
+_engines: dict[tuple[int, str, bool], sessionmaker[Session]] = {}
 
 
-def _sessions(url: str, begin: str = "IMMEDIATE") -> sessionmaker[Session]:
-    """One engine (and its pool of connections) per database, BEGIN mode and process, kept
+def _sessions(url: str, *, read_only: bool = False) -> sessionmaker[Session]:
+    """One engine (and its pool of connections) per database, kind and process, kept
     for every later job: a worker runs job after job in one process (``workers.worker``),
     and a new engine's first connection cost each job its set-up (SQLite: open, pragmas;
     PostgreSQL: a login). Keyed by the process too: a forked child never uses its parent's
     connections."""
-    key = (os.getpid(), url, begin)
+    key = (os.getpid(), url, read_only)
     if key not in _engines:
-        _engines[key] = make_session_factory(make_engine(url, sqlite_begin=begin))
+        engine = make_read_engine(url) if read_only else make_engine(url)
+        _engines[key] = make_session_factory(engine)
     return _engines[key]
 
 
 def open_databases(url: str) -> None:
-    """Open this process's engines on ``url`` (both BEGIN modes) with one connection each,
+    """Open this process's engines on ``url`` (both kinds) with one connection each,
     before any job: a worker's first job otherwise paid them (the first click on each of a
     host's workers was slower than the rest by that)."""
-    for begin in ("IMMEDIATE", "DEFERRED"):
-        with _sessions(url, begin)() as session:
+    for read_only in (False, True):
+        with _sessions(url, read_only=read_only)() as session:
             session.connection()
 
 

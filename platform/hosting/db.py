@@ -48,11 +48,17 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(
-    url: str, *, sqlite_begin: str = "IMMEDIATE", sqlite_foreign_keys: bool = True, **kwargs: Any
+    url: str,
+    *,
+    sqlite_begin: str = "IMMEDIATE",
+    sqlite_foreign_keys: bool = True,
+    sqlite_read_only: bool = False,
+    **kwargs: Any,
 ) -> Engine:
     """An engine for ``url``. ``sqlite_begin`` is the BEGIN mode on SQLite (IMMEDIATE,
-    EXCLUSIVE or DEFERRED) and ``sqlite_foreign_keys`` whether SQLite enforces foreign keys
-    (only migrations turn it off); both are ignored on other databases."""
+    EXCLUSIVE or DEFERRED), ``sqlite_foreign_keys`` whether SQLite enforces foreign keys
+    (only migrations turn it off) and ``sqlite_read_only`` whether its connections refuse
+    every write (``PRAGMA query_only``); all are ignored on other databases."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -65,7 +71,11 @@ def make_engine(
         create_group_writable(Path(database))
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, **kwargs)
     _configure_sqlite(
-        engine, begin=f"BEGIN {sqlite_begin}", wal=not in_memory, foreign_keys=sqlite_foreign_keys
+        engine,
+        begin=f"BEGIN {sqlite_begin}",
+        wal=not in_memory,
+        foreign_keys=sqlite_foreign_keys,
+        read_only=sqlite_read_only,
     )
     if not in_memory:
         event.listen(engine, "connect", lambda *_: keep_private(Path(database)))
@@ -97,7 +107,18 @@ def keep_private(database: Path) -> None:
             path.chmod(mode & ~0o007)
 
 
-def _configure_sqlite(engine: Engine, *, begin: str, wal: bool, foreign_keys: bool) -> None:
+def make_read_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for what only reads. On SQLite its transactions are DEFERRED: they take no
+    write lock, so a reader polling many times a second never makes a writer (a worker
+    claiming a job) back off in SQLite's busy handler. A DEFERRED transaction that read and
+    then writes fails whenever another connection wrote in between, so its connections also
+    refuse every write: a write through it is an error at once, never a rare one under load."""
+    return make_engine(url, sqlite_begin="DEFERRED", sqlite_read_only=True, **kwargs)
+
+
+def _configure_sqlite(
+    engine: Engine, *, begin: str, wal: bool, foreign_keys: bool, read_only: bool
+) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take BEGIN away from the sqlite3 module (it would only begin before DML, leaving
@@ -107,6 +128,8 @@ def _configure_sqlite(engine: Engine, *, begin: str, wal: bool, foreign_keys: bo
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         if wal:
             cursor.execute("PRAGMA journal_mode=WAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

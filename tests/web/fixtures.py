@@ -17,6 +17,7 @@ from hosting import db, services, tokens
 from hosting.job_records import record_job
 
 from admin_web import create_app
+from admin_web.extensions import databases
 from tests.web.redis_server import RedisServer, start_redis
 
 PASSWORD = "correct horse battery"
@@ -133,7 +134,7 @@ def app_config(
 def app(app_config: dict[str, Any], fast_passwords: None) -> Iterator[Flask]:
     application = create_app(app_config)
     yield application
-    application.extensions["hosting_engine"].dispose()
+    databases(application).dispose()
     application.extensions["redis"].close()
 
 

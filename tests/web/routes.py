@@ -97,6 +97,7 @@ def collected_routes() -> list[Route]:
     """The routes of a throwaway app, for parametrizing at collection time (no database or
     Redis is touched: both connect lazily)."""
     from admin_web import create_app
+    from admin_web.extensions import databases
 
     app = create_app(
         {
@@ -109,7 +110,7 @@ def collected_routes() -> list[Route]:
     try:
         return routes(app)
     finally:
-        app.extensions["hosting_engine"].dispose()
+        databases(app).dispose()
 
 
 ROUTES = collected_routes()

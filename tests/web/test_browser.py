@@ -36,6 +36,7 @@ if REASON is None:
     from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support.ui import Select
 
+    from admin_web.extensions import databases
     from tests.workers.fixtures import (  # noqa: F401  (fixtures used by name)
         Platform,
         base_dir,
@@ -94,7 +95,7 @@ def serve(platform: Platform, app_id: int, port: int) -> Iterator[Stack]:
     )
     with ServerThread(panel) as server:
         yield Stack(platform, server.url, app_id, port)
-    panel.extensions["hosting_engine"].dispose()
+    databases(panel).dispose()
 
 
 @pytest.fixture
@@ -442,7 +443,7 @@ def live_panel(
     panel.wsgi_app = counting  # type: ignore[method-assign]
     with ServerThread(panel) as server:
         yield LivePanel(panel, world, server.url, counting)
-    panel.extensions["hosting_engine"].dispose()
+    databases(panel).dispose()
     panel.extensions["redis"].close()
 
 

@@ -25,6 +25,7 @@ from hosting.status import write_host_status
 from sqlalchemy import event
 
 from admin_web import create_app
+from admin_web.extensions import databases
 from tests.prometheus_text import get, parse, value
 from tests.roles.playbook import free_port
 from tests.web.browser import ServerThread
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 def panel(app_config: dict[str, Any], fast_passwords: None) -> Iterator[Flask]:
     application = create_app({**app_config, "METRICS_TOKEN": TOKEN})
     yield application
-    application.extensions["hosting_engine"].dispose()
+    databases(application).dispose()
     application.extensions["redis"].close()
 
 
@@ -107,7 +108,7 @@ def test_a_redis_that_refuses_us_does_not_hold_requests_up(
             started = time.monotonic()
             status, _type, _body = get(server.url + "/healthz")
             elapsed = time.monotonic() - started
-        panel.extensions["hosting_engine"].dispose()
+        databases(panel).dispose()
     finally:
         redis_client.execute_command("AUTH", "not-the-panels")
         redis_client.config_set("requirepass", "")
@@ -125,7 +126,7 @@ def test_jobs_follow_the_job_rows(served: tuple[ServerThread, World], panel: Fla
     assert value(samples, "hosting_jobs", kind="apply_services", status="queued") == 2
     assert value(samples, "hosting_job_failures_total", kind="apply_services") == 0
 
-    sessions = panel.extensions["hosting_sessions"]
+    sessions = databases(panel).writes
     with sessions() as session:
         start_job(session, world.shop_job_id)
         start_job(session, world.blog_job_id)
@@ -177,7 +178,7 @@ def test_one_query_for_the_jobs_however_many_rows(
     """1,000 Job rows: the scrape reads them with one grouped query (and one for the hosts);
     prints what a scrape costs."""
     server, world = served
-    sessions = panel.extensions["hosting_sessions"]
+    sessions = databases(panel).writes
     with sessions() as session:
         app = session.get(App, world.shop_id)
         for number in range(1000):
@@ -187,7 +188,7 @@ def test_one_query_for_the_jobs_however_many_rows(
             job.finished_at = job.started_at + timedelta(seconds=number % 50)
         session.commit()
     statements: list[str] = []
-    engine = panel.extensions["hosting_engine"]
+    engine = databases(panel).read_engine
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from hosting.metric_store import KEY_PREFIX as METRICS_KEY_PREFIX
 from sqlalchemy import text
 
+from admin_web.extensions import databases
 from tests.web.fixtures import PASSWORD, SHORT_ROOT, AuthActions, World
 from tests.web.routes import PUBLIC, ROUTES, Route, request, url
 
@@ -181,7 +182,7 @@ def snapshot(app: Flask, redis_client: redis.Redis) -> dict[str, Any]:
     """Every row of every table, and every Redis key with its value, except what a GET may
     legitimately touch (an API token's last-use time, RQ's list of queue names, the
     panel's request counters for /metrics)."""
-    engine = app.extensions["hosting_engine"]
+    engine = databases(app).write_engine
     tables: dict[str, Any] = {}
     with engine.connect() as connection:
         names = connection.execute(
@@ -234,7 +235,7 @@ def csrf_app(app_config: dict[str, Any], fast_passwords: None) -> Any:
 
     application = create_app({**app_config, "WTF_CSRF_ENABLED": True})
     yield application
-    application.extensions["hosting_engine"].dispose()
+    databases(application).dispose()
 
 
 def csrf_login(client: FlaskClient, email: str) -> str:

@@ -18,6 +18,7 @@ from hosting import tokens
 from hosting.models import Job, User
 from sqlalchemy import func, select
 
+from admin_web.extensions import databases
 from tests.workers.fixtures import Platform, wait_until
 from tests.workers.test_cli import hostingctl
 from workers.runtime import Runtime
@@ -218,4 +219,4 @@ def test_apply_preview_export_through_the_api(
             "must not contain '%(': supervisord would expand it",
         }
     finally:
-        flask_app.extensions["hosting_engine"].dispose()
+        databases(flask_app).dispose()

@@ -20,6 +20,7 @@ import pytest
 from hosting import services, tokens
 
 from admin_web import create_app
+from admin_web.extensions import databases
 from tests.web.fixtures import make_config
 from tests.workers.fixtures import Platform, wait_until
 from workers.host import host_runtime
@@ -129,5 +130,5 @@ def test_a_tenant_typo_then_a_runtime_restart_leaves_the_app_running_with_a_noti
     page = client.get(f"/apps/{app_id}").data.decode()
     assert "evil.conf" in page and evil not in page
     assert "numprocs = &lt;img src=x onerror=alert(1)&gt;" in page
-    panel.extensions["hosting_engine"].dispose()
+    databases(panel).dispose()
     panel.extensions["redis"].close()

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from hosting import tokens
 from hosting.models import User
 
+from admin_web.extensions import databases
 from tests.workers.fixtures import Platform, wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -56,7 +57,7 @@ def panel(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Panel
     client = flask_app.test_client()
     client.post("/login", data={"email": "alice@acme.example", "password": PASSWORD})
     yield Panel(client, token, app_id)
-    flask_app.extensions["hosting_engine"].dispose()
+    databases(flask_app).dispose()
 
 
 def test_a_failed_apply_shows_desired_and_actual_and_retry_mends_it(

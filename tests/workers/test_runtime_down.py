@@ -19,6 +19,7 @@ from hosting.models import App, Tenant
 from hosting.status import read_app_status
 
 from admin_web import create_app
+from admin_web.extensions import databases
 from tests.harness import processes_of
 from tests.web.fixtures import make_config
 from tests.workers.fixtures import Platform, wait_until
@@ -105,7 +106,7 @@ def test_a_runtime_that_cannot_boot_is_fatal_with_its_cause_shown_and_jobs_fail_
     block = page.split("data-runtime-down", 1)[1].split("</div>", 1)[0]
     assert "hidden" not in block.split(">", 1)[0]
     assert "FATAL" in block and "invalid value for minfds (&#39;lots&#39;)" in block
-    panel.extensions["hosting_engine"].dispose()
+    databases(panel).dispose()
 
     # A log read on it (no job: hosting.log_reads) fails at once, naming the cause (it
     # waited 20 s, then retried, before).

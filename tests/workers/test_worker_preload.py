@@ -32,10 +32,10 @@ def test_preload_opens_the_jobs_database_engines(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'hosting.db'}"
     preload(url)
-    for begin in ("IMMEDIATE", "DEFERRED"):
-        engine = job_handlers._sessions(url, begin).kw["bind"]
+    for read_only in (False, True):
+        engine = job_handlers._sessions(url, read_only=read_only).kw["bind"]
         # The connection is made and back in the pool, for the first job to take.
-        assert engine.pool.checkedin() == 1, begin
+        assert engine.pool.checkedin() == 1, read_only
 
 
 def test_preload_leaves_an_unreachable_database_to_the_jobs(tmp_path: Path) -> None:
