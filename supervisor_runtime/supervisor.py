@@ -338,8 +338,13 @@ class Supervisor:
         for tick_type in TICK_EVENTS:
             self._tick_wanted(tick_type)
         self.events.on_subscribe = self._tick_wanted
+        autostart = self.dependencies.autostart
+        if self.config.autostart_concurrency:  # ours, opt-in: a bounded boot
+            from .autostart_queue import AutostartQueue
+
+            autostart = AutostartQueue(self, self.config.autostart_concurrency).add
         for process in list(self.all_processes()):
-            self.dependencies.autostart(process)
+            autostart(process)
 
     def _tick_wanted(self, event_type: type) -> None:
         """Start the TICK_n timers that someone now listens to (``event_type`` or a base of
