@@ -11,7 +11,8 @@ Nothing else waits: ``start``, ``restart``, ``stop``, ``update`` (addProcessGrou
 autorestart or a backoff retry act at once and take no place in the queue. A program
 started by hand while it waits is started then (its turn does nothing); a group removed
 while it waits is left out; shutdown empties the queue. A program still waiting is
-STOPPED, as one not started yet, so a ``stop`` of it is refused as not running.
+STOPPED, as one not started yet, so a ``stop`` of it is refused as not running. sd_notify's
+READY waits for the queue to be empty (and its last ones to leave STARTING).
 
 Without the key (0, the default) none of this exists: the boot starts every program at
 once, as stock does. Stock 4.3.0 loads a file with the key and ignores it.

@@ -8,6 +8,7 @@ order it acts."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from supervisor_runtime.config import ConfigError, load_config
 from tests.e2e.test_restart_history import proxy, wait_state
+from tests.e2e.test_sd_notify import FakeSystemd
 from tests.harness import Daemon, build_config, ours_only, program, wait_until
 
 NAMES = [f"p{n}" for n in range(6)]
@@ -137,3 +139,19 @@ def test_a_bad_value_names_the_key(tmp_path: Path, value: str, reason: str) -> N
     )
     path.write_text("[supervisord]\n[program:a]\ncommand=/bin/true\n")
     assert load_config(str(path)).autostart_concurrency == 0
+
+
+def test_sd_notify_ready_waits_for_the_whole_queue(impl: str, start_daemon, workdir: Path) -> None:
+    ours_only(impl, "the key and sd_notify are ours")
+    notify = FakeSystemd(str(workdir / "notify.sock"), str(workdir / "notify.sock"))
+    try:
+        names = ["a", "b", "c"]
+        every = dict.fromkeys(names, program("sleep 1000", startsecs=1))
+        env = dict(os.environ, NOTIFY_SOCKET=notify.address)
+        daemon = start_daemon(conf(workdir, 1, **every), env=env)
+        ready = notify.next_with("READY")
+        # Not when a, the first in, was RUNNING while b and c waited (STOPPED).
+        assert "success: c entered RUNNING state" in daemon.mainlog_text()
+        assert ready["STATUS"] == "3 processes: 3 RUNNING"
+    finally:
+        notify.sock.close()
