@@ -63,7 +63,7 @@ class Marks:
         for group in (cgroups.GROUP_DIR, cgroups.CHECKS_DIR):
             self.cgroups.append((f"cgroup of app {app}", hierarchy.cgroup(key, group)))
         try:
-            inode = netns.path_of(netns.name_for(key)).stat().st_ino
+            inode = os.stat(netns.path_of(netns.name_for(key))).st_ino
         except OSError:
             return  # no namespace: nothing can be in it
         self.netns[inode] = f"network namespace of app {app}"

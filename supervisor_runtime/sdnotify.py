@@ -121,8 +121,11 @@ class StatusReporter:
             return
         processes = list(self.supervisor.all_processes())
         status = f"STATUS={status_text(Counter(p.state for p in processes))}"
-        if not self.ready and not any(
-            p.config.autostart and p.state in UNSETTLED for p in processes
+        queue = self.supervisor.boot_queue  # autostarts still waiting their turn
+        if (
+            not self.ready
+            and not (queue is not None and queue.waiting)
+            and not any(p.config.autostart and p.state in UNSETTLED for p in processes)
         ):
             self.ready = True
             self.notifier.send("READY=1", f"MAINPID={os.getpid()}", status)

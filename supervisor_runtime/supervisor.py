@@ -48,6 +48,7 @@ from .spawnerror import SpawnError
 from .states import STOPPED_STATES, ProcessState, SupervisorState
 
 if TYPE_CHECKING:
+    from .autostart_queue import AutostartQueue
     from .counters import ProcessCounters
     from .eventpool import EventListenerPool
     from .history import HistoryBook
@@ -145,6 +146,8 @@ class Supervisor:
         self._helpers: dict[int, Callable[[int], None]] = {}
         self.health = HealthMonitor(self)
         self.dependencies = DependencyGate(self)
+        # Ours, opt-in ([supervisord] autostart_concurrency): the boot's autostarts waiting.
+        self.boot_queue: AutostartQueue | None = None
         # Ours, opt-in ([supervisord] history = true): each process's last transitions.
         self.history: HistoryBook | None = None
         if config.history_size:
@@ -338,8 +341,14 @@ class Supervisor:
         for tick_type in TICK_EVENTS:
             self._tick_wanted(tick_type)
         self.events.on_subscribe = self._tick_wanted
+        autostart = self.dependencies.autostart
+        if self.config.autostart_concurrency:  # ours, opt-in: a bounded boot
+            from .autostart_queue import AutostartQueue
+
+            self.boot_queue = AutostartQueue(self, self.config.autostart_concurrency)
+            autostart = self.boot_queue.add
         for process in list(self.all_processes()):
-            self.dependencies.autostart(process)
+            autostart(process)
 
     def _tick_wanted(self, event_type: type) -> None:
         """Start the TICK_n timers that someone now listens to (``event_type`` or a base of

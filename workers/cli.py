@@ -416,6 +416,7 @@ HOST_OPTIONS = (
     "tenant_memory_mb",
     "tenant_pids",
     "tenant_cpu_weight",
+    "start_concurrency",
 )
 
 
@@ -499,6 +500,12 @@ def add_host_options(sub: argparse.ArgumentParser) -> None:
         "--usage-interval",
         type=number(0, 300),
         help="seconds between CPU and memory samples of the apps (default 10; 0: none)",
+    )
+    sub.add_argument(
+        "--start-concurrency",
+        type=number(0, 100000),
+        help="programs the host runtime starts at once when it boots (default 20 per core;"
+        " 0: all at once)",
     )
     sub.add_argument("--worker-umask", help="the workers' umask, e.g. 007")
     sub.add_argument(

@@ -37,6 +37,7 @@ written again once it answers (resync).
 from __future__ import annotations
 
 import logging
+import math
 import selectors
 import socket
 import sys
@@ -72,6 +73,10 @@ FRESH_SECONDS = 10.0  # at most between two writes of the host's status (what ke
 # ever gets that old; every KEEP_SECONDS / 4 one pipelined round renews them all.
 KEEP_SECONDS = 24 * 3600
 RESTREAM_SECONDS = 60.0  # a polled (stock) runtime is asked for the stream again after this
+# A tenant-<app> in one of these states on the host runtime has no runtime to connect to:
+# it is not tried again until the host runtime's stream shows it STARTING (at a cold
+# start, the apps still waiting their turn, autostart_concurrency: a try every 3 s each).
+NOT_STARTED = frozenset({"STOPPED", "EXITED", "FATAL", "BACKOFF"})
 
 
 def status_ttl(host: HostConfig) -> int:
@@ -122,6 +127,7 @@ class Feeder:
         # Kept as sets so that a step's work is what changed, not every app followed.
         self.waiting: set[Tenant] = set()  # down or polled: each has a ``due`` time
         self.changed: set[Tenant] = set()  # a status or history to write
+        self.undescribed: set[Tenant] = set()  # down: the host runtime's view to add
         self.next_apps = 0.0
         self.apps_read_at = 0.0
         self.next_fresh = 0.0
@@ -155,6 +161,7 @@ class Feeder:
                 self.on_host_readable()
             else:
                 self.on_readable(key.data)
+        self.describe_pending()
         self.flush()
         now = time.monotonic()
         if now >= self.next_fresh and self.redis_ok:
@@ -200,6 +207,7 @@ class Feeder:
             self.disconnect(tenant)
             self.waiting.discard(tenant)
             self.changed.discard(tenant)
+            self.undescribed.discard(tenant)
         if gone and self.redis_ok:
             # No longer this host's: nobody vouches for their statuses (hosting.status).
             try:
@@ -266,7 +274,7 @@ class Feeder:
         if tenant.why != why or tenant.mode != "down":
             self.set_mode(tenant, "down")
             tenant.why = why
-            self.describe_down([tenant])
+            self.undescribed.add(tenant)
 
     def disconnect(self, tenant: Tenant) -> None:
         if tenant.stream is not None:
@@ -278,6 +286,21 @@ class Feeder:
         self.disconnect(tenant)
         self.set_mode(tenant, "down")
         self.failed(tenant, why)
+
+    def describe_pending(self) -> None:
+        """The host runtime's view of the apps that went down this step, asked in one go
+        (one call per app was a round trip per tenant of a cold start). Those it has not
+        started wait for its stream to show them STARTING."""
+        tenants = [t for t in self.undescribed if t.mode == "down"]
+        self.undescribed.clear()
+        if not tenants:
+            return
+        self.describe_down(tenants)
+        if self.host_stream is None:
+            return  # nothing would wake them: tried on their delay
+        for tenant in tenants:
+            if (tenant.runtime_state or {}).get("state") in NOT_STARTED:
+                tenant.due = math.inf
 
     def describe_down(self, tenants: list[Tenant]) -> None:
         """Down apps get the host runtime's view of them (its state, the cause)."""
@@ -405,6 +428,9 @@ class Feeder:
             self.selector.unregister(stream.sock)
             stream.sock.close()
             self.host_stream = None
+            now = time.monotonic()
+            for tenant in self.waiting:  # what it would have woken is tried on a delay
+                tenant.due = min(tenant.due, now)
 
     def on_host_line(self, line: dict[str, Any]) -> None:
         if line["type"] != "process":
@@ -422,7 +448,7 @@ class Feeder:
             self.set_mode(tenant, "down")
             tenant.failures, tenant.due = 0, time.monotonic()
         elif tenant.mode == "down":
-            self.describe_down([tenant])  # BACKOFF, FATAL...: the cause changed
+            self.undescribed.add(tenant)  # BACKOFF, FATAL...: the cause changed
 
     # -- Redis ------------------------------------------------------------------------------
 

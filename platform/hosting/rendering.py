@@ -86,11 +86,12 @@ def socket_path(app_root: str) -> str:
     return f"{v.app_root(app_root)}/run/supervisor.sock"
 
 
-def runtime_base_sections(root: str) -> list[str]:
+def runtime_base_sections(root: str, *supervisord: str) -> list[str]:
     """The lines every runtime we render starts with (an app's, a host's): its socket at
     run/supervisor.sock (0700), logs in log/ (2MB x 5), foreground, RPC and supervisorctl;
     and our runtime's state stream and restart history, which the status feeder
-    (workers.feeder) reads (stock supervisord ignores both keys)."""
+    (workers.feeder) reads (stock supervisord ignores both keys); then ``supervisord``,
+    more lines of the [supervisord] section (the host's)."""
     return [
         "[unix_http_server]",
         f"file={root}/run/supervisor.sock",
@@ -105,6 +106,7 @@ def runtime_base_sections(root: str) -> list[str]:
         "nodaemon=true",
         "state_stream=true",
         "history=true",
+        *supervisord,
         "",
         "[rpcinterface:supervisor]",
         f"supervisor.rpcinterface_factory = {RPC_FACTORY}",

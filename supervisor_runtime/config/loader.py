@@ -261,6 +261,9 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
     state_stream = get("state_stream", "false", dt.boolean)  # ours, opt-in
     history_log_lines = history_log_lines_of(reader, here)  # ours, opt-in
     metrics = get("metrics", "false", dt.boolean)  # ours, opt-in (rpc/metrics.py)
+    autostart_concurrency = get("autostart_concurrency", 0, dt.integer)  # ours, opt-in
+    if autostart_concurrency < 0:
+        raise reader.error("autostart_concurrency", "must be 0 (no limit) or more")
     # environment= is expanded twice by stock (once more with host_node_name available).
     env_text = get("environment", "")
     env_names_now = {"here": ctx.here, "host_node_name": ctx.host_node_name}
@@ -293,6 +296,7 @@ def _supervisord_section(ctx: ParseContext) -> SupervisordConfig:
         state_stream=state_stream,
         history_log_lines=history_log_lines,
         metrics=metrics,
+        autostart_concurrency=autostart_concurrency,
     )
 
 

@@ -214,3 +214,6 @@ class SupervisordConfig(NamedTuple):
     history_log_lines: int = 20
     # Ours, opt-in ([supervisord] metrics = true): GET /metrics on every HTTP server.
     metrics: bool = False
+    # Ours, opt-in: at most this many of the boot's autostarts STARTING at once (0: no
+    # limit, as stock); autostart_queue.py.
+    autostart_concurrency: int = 0

@@ -18,8 +18,19 @@ from workers.container.spec import ContainerSpec, Limits
 from workers.tenants import from_source
 
 LAUNCHER = shlex.split(from_source(sys.executable, "workers.container.launch", "-S"))
-# What the launcher no longer imports: each was paid at every container start.
-HEAVY = {"argparse", "dataclasses", "inspect", "subprocess", "shutil", "typing", "site"}
+# What the launcher no longer imports: each was paid at every container start (json, re,
+# pathlib, enum and the rest: half of the launcher's CPU, issue 18).
+HEAVY = {"argparse", "dataclasses", "inspect", "subprocess", "shutil", "typing", "site"} | {
+    "json",
+    "re",
+    "pathlib",
+    "enum",
+    "signal",
+    "contextlib",
+    "collections",
+    "functools",
+    "urllib",
+}
 
 
 def launch(*args: str) -> subprocess.CompletedProcess[str]:
@@ -114,9 +125,9 @@ def test_tools_are_found_on_roots_path_only(
 def test_a_namespace_is_made_once_then_reused_with_its_loopback_up() -> None:
     name = f"hosting-test-{os.getpid()}"
     try:
-        path = netns.ensure(name)
+        path = Path(netns.ensure(name))
         inode = path.stat().st_ino
-        assert netns.ensure(name) == path and path.stat().st_ino == inode  # the same one
+        assert netns.ensure(name) == str(path) and path.stat().st_ino == inode  # the same one
         show = subprocess.run(
             ["ip", "-n", name, "link", "show", "lo"], capture_output=True, text=True, check=True
         )

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from workers.container.cgroups import GROUP_DIR, CgroupError, Hierarchy, detect
-from workers.container.spec import ContainerSpec, Limits, SpecError, load_spec
+from workers.container.spec import (
+    ContainerSpec,
+    Limits,
+    SpecError,
+    is_key,
+    load_spec,
+    parse_json,
+)
 from workers.peer import PeerRefused, expect_runtime
 
 V1_MOUNTS = """\
@@ -41,13 +48,13 @@ def test_v1_controllers_are_found_one_hierarchy_each() -> None:
     hierarchy = detect(V1_MOUNTS)
     assert hierarchy.version == 1
     assert hierarchy.roots == {
-        "memory": Path("/sys/fs/cgroup/memory"),
-        "pids": Path("/sys/fs/cgroup/pids"),
-        "cpu": Path("/sys/fs/cgroup/cpu,cpuacct"),
-        "cpuacct": Path("/sys/fs/cgroup/cpu,cpuacct"),
+        "memory": "/sys/fs/cgroup/memory",
+        "pids": "/sys/fs/cgroup/pids",
+        "cpu": "/sys/fs/cgroup/cpu,cpuacct",
+        "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
     }
     cgroup = hierarchy.cgroup("t1a2b3c-7")
-    assert cgroup.dirs["pids"] == Path(f"/sys/fs/cgroup/pids/{GROUP_DIR}/t1a2b3c-7")
+    assert cgroup.dirs["pids"] == f"/sys/fs/cgroup/pids/{GROUP_DIR}/t1a2b3c-7"
 
 
 def test_v2_is_used_when_the_unified_hierarchy_has_the_controllers(tmp_path: Path) -> None:
@@ -55,7 +62,7 @@ def test_v2_is_used_when_the_unified_hierarchy_has_the_controllers(tmp_path: Pat
     hierarchy = detect(f"cgroup2 {tmp_path} cgroup2 rw 0 0\n")
     assert hierarchy.version == 2
     assert set(hierarchy.roots) == {"memory", "pids", "cpu"}
-    assert hierarchy.cgroup("k").dirs["memory"] == tmp_path / GROUP_DIR / "k"
+    assert hierarchy.cgroup("k").dirs["memory"] == f"{tmp_path}/{GROUP_DIR}/k"
 
 
 def test_no_memory_or_pids_controller_is_an_error_naming_them() -> None:
@@ -65,7 +72,7 @@ def test_no_memory_or_pids_controller_is_an_error_naming_them() -> None:
 
 def test_a_cgroup_key_is_a_checked_name() -> None:
     with pytest.raises(CgroupError, match="not a valid cgroup key"):
-        Hierarchy(1, {"pids": Path("/x")}).cgroup("../../etc")
+        Hierarchy(1, {"pids": "/x"}).cgroup("../../etc")
 
 
 def test_specs_refuse_root_bad_keys_relative_paths_and_odd_limits() -> None:
@@ -105,6 +112,35 @@ def test_a_spec_round_trips_and_only_roots_file_is_read(tmp_path: Path) -> None:
     if os.geteuid() == 0 or os.stat(tmp_path / "bad.json").st_uid == os.geteuid():
         with pytest.raises(SpecError, match="malformed"):
             load_spec(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        spec(environment={"GREETING": 'h\u00e9llo "x"\n'}).to_json(),
+        ' [1, -2.5e3, "\\u00e9\\n", null, true, false, {"a": {}}] ',
+        "12345678901234567890",
+        '{"a": [-Infinity, Infinity]}',
+    ],
+)
+def test_the_launchers_json_reads_what_json_reads(text: str) -> None:
+    assert parse_json(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "{", '{"a": 1} x', "nan", '{"a": inf}', '{"a": 1,}', '"\x01"', "[1,]"]
+)
+def test_the_launchers_json_refuses_what_json_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(ValueError):
+        parse_json(text)
+
+
+def test_keys_are_user_names() -> None:
+    assert is_key("t1a2b3c-7") and is_key("_x") and is_key("a" * 32)
+    for bad in ("", "a" * 33, "1abc", "-x", "Abc", "a/b", "a b", "é", None, 7):
+        assert not is_key(bad), bad
 
 
 def test_the_environment_is_the_tenants_own_and_nothing_else() -> None:

@@ -293,7 +293,7 @@ def test_an_oom_kill_in_a_memory_cgroup(impl: str, start_daemon, workdir: Path) 
     try:
         # The daemon joins the cgroup before it execs, so its children start there; it
         # shields itself from the OOM killer (-1000), which then picks the hog.
-        procs = " ".join(str(p / "cgroup.procs") for p in cgroup.paths())
+        procs = " ".join(f"{p}/cgroup.procs" for p in cgroup.paths())
         join = (
             f'for f in {procs}; do echo $$ > "$f"; done; '
             'echo -1000 > /proc/self/oom_score_adj; exec "$@"'
@@ -308,7 +308,7 @@ def test_an_oom_kill_in_a_memory_cgroup(impl: str, start_daemon, workdir: Path) 
         assert "oom" in out.stdout and "OOM killer" in out.stdout, out
     finally:
         cgroup.remove()
-        for directory in {p.parent for p in cgroup.paths()}:
+        for directory in {Path(p).parent for p in cgroup.paths()}:
             try:
                 directory.rmdir()
             except OSError:

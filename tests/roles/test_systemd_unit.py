@@ -236,7 +236,7 @@ def test_a_service_mount_namespace_would_strand_the_apps_networks() -> None:
     if unshare is None or ip is None:
         pytest.skip("needs util-linux's unshare and iproute2's ip")
     name = f"hosting-unit-test-{os.getpid()}"
-    path = netns.path_of(name)
+    path = Path(netns.path_of(name))
     script = f"mount --make-rshared / && {ip} netns add {name} && {ip} -n {name} link set lo up"
     try:
         inside = subprocess.run(

@@ -7,6 +7,7 @@ pushed."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import statistics
@@ -22,8 +23,10 @@ from hosting.status import read_app_status
 from redis.exceptions import RedisError
 
 from tests.workers.fixtures import Platform, wait_until
+from workers.feeder import Feeder
 from workers.host import HostConfig, host_runtime, program_safe
 from workers.runtime import Runtime
+from workers.tenants import tenant_program
 
 pytestmark = pytest.mark.timeout(300)
 TENANT = "tenant-web:tenant-web"
@@ -219,3 +222,24 @@ def test_at_idle_the_feeder_writes_its_hosts_status_and_no_apps(platform: Platfo
     assert app_state(platform, app_id) == "RUNNING"
     platform.redis.delete(f"hosting:host:{host.queue}")
     assert read_app_status(platform.redis, app_id) is None
+
+
+def test_a_runtime_the_host_has_not_started_waits_for_its_start(platform: Platform) -> None:
+    """An app whose tenant-<app> is STOPPED on the host runtime (at a cold start, one still
+    waiting its turn) is not tried every few seconds: a feeder (here in this process, on
+    the same host) asks the host runtime about it once, then connects when the host
+    runtime's stream shows it starting."""
+    app_id = started_app(platform)
+    host = platform.host_of(app_id)
+    feeder = Feeder(host, platform.sessions, platform.redis)
+    feeder.step()  # reads the apps, opens the host runtime's stream
+    tenant = feeder.tenants[app_id]
+    wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected")
+    program = tenant_program(tenant.app.name)
+    with host_runtime(host) as runtime:
+        runtime.call("stopProcess", f"{program}:{program}")
+    wait_until(lambda: feeder.step() or tenant.due == math.inf, 20, "waiting for its start")
+    assert tenant.mode == "down" and tenant.runtime_state == {"state": "STOPPED", "cause": ""}
+    with host_runtime(host) as runtime:
+        runtime.call("startProcess", f"{program}:{program}", False)
+    wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected on its start")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,34 @@ def test_stock_as_the_tenant_runtime(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 0
     config = HostConfig.load(root)
     assert (config.tenant_runtime, config.stock_python) == ("stock", python)
+
+
+def test_the_host_runtime_starts_its_tenants_a_bounded_number_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "host"
+
+    def concurrency() -> int:
+        return load_config(str(root / "conf/supervisord.conf")).autostart_concurrency
+
+    assert host_config(capsys, root)[0] == 0
+    assert concurrency() == 20 * (os.cpu_count() or 1)  # the default: 20 per core
+    assert host_config(capsys, root, "--start-concurrency", "7")[0] == 0
+    assert concurrency() == 7 and HostConfig.load(root).start_concurrency == 7
+    assert host_config(capsys, root, "--start-concurrency", "0")[0] == 0
+    assert concurrency() == 0  # all at once, as stock: the key is left out
+    assert "autostart_concurrency" not in (root / "conf/supervisord.conf").read_text()
+    code = main(
+        [
+            *URLS,
+            "host-config",
+            "--host-root",
+            str(root),
+            "--queue",
+            "q",
+            "--start-concurrency",
+            "-1",
+        ]
+    )
+    assert code == 2
+    assert "--start-concurrency: must be from 0 to 100000" in capsys.readouterr().err

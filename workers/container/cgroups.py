@@ -7,18 +7,22 @@ moves itself there before it becomes the container, so every process of the cont
 however it forks, is counted against the app's limits and no other's.
 
 Only root writes here; paths are made from the app's key (a checked user name), never from
-anything a tenant wrote.
+anything a tenant wrote. Paths are strings and files are read and written with ``os``: the
+launcher imports this module at every container start, and ``pathlib`` (with the ``re``,
+``fnmatch`` and ``urllib.parse`` it imports) was a third of that start's CPU.
 """
 
 from __future__ import annotations
 
+import _signal as signal  # the C half: ``signal`` imports ``enum``
 import os
-import signal
 import time
-from collections.abc import Iterable
-from pathlib import Path
 
-from workers.container.spec import KEY_RE, Limits, Record
+from workers.container.spec import Limits, Record, is_key
+
+TYPE_CHECKING = False  # typing's own, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 GROUP_DIR = "hosting-tenants"  # the containers
 CHECKS_DIR = "hosting-checks"  # config checks, with the same limits but apart
@@ -37,30 +41,30 @@ class Hierarchy(Record):
 
     __slots__ = ("version", "roots")
     version: int
-    roots: dict[str, Path]  # controller -> mount point (v2: every controller -> the root)
+    roots: dict[str, str]  # controller -> mount point (v2: every controller -> the root)
 
-    def __init__(self, version: int, roots: dict[str, Path]) -> None:
+    def __init__(self, version: int, roots: dict[str, str]) -> None:
         self._set(version=version, roots=roots)
 
     def cgroup(self, key: str, group: str = GROUP_DIR) -> Cgroup:
         """The cgroup of app ``key`` under ``group`` (GROUP_DIR: its container's)."""
-        if not KEY_RE.fullmatch(key):
+        if not is_key(key):
             raise CgroupError(f"{key!r} is not a valid cgroup key")
-        dirs = {name: root / group / key for name, root in self.roots.items()}
+        dirs = {name: f"{root}/{group}/{key}" for name, root in self.roots.items()}
         return Cgroup(self, key, dirs, group)
 
 
 def detect(mounts: str | None = None) -> Hierarchy:
     """The hierarchy to use, from /proc/self/mounts; CgroupError naming what is missing."""
     if mounts is None:
-        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8")
-    v1: dict[str, Path] = {}
-    v2_roots: list[Path] = []
+        mounts = _read("/proc/self/mounts")
+    v1: dict[str, str] = {}
+    v2_roots: list[str] = []
     for line in mounts.splitlines():
         fields = line.split()
         if len(fields) < 4:
             continue
-        point, kind, options = Path(fields[1]), fields[2], fields[3].split(",")
+        point, kind, options = fields[1], fields[2], fields[3].split(",")
         if kind == "cgroup2":
             v2_roots.append(point)
         elif kind == "cgroup":
@@ -69,7 +73,7 @@ def detect(mounts: str | None = None) -> Hierarchy:
                     v1.setdefault(name, point)
     for root in v2_roots:
         try:
-            available = (root / "cgroup.controllers").read_text(encoding="ascii").split()
+            available = _read(f"{root}/cgroup.controllers").split()
         except OSError:
             continue
         if all(name in available for name in REQUIRED):
@@ -87,9 +91,15 @@ def detect(mounts: str | None = None) -> Hierarchy:
     return Hierarchy(1, v1)
 
 
-def _write(path: Path, value: str) -> None:
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as file:
+        return file.read()
+
+
+def _write(path: str, value: str) -> None:
     try:
-        path.write_text(value, encoding="ascii")
+        with open(path, "w", encoding="ascii") as file:
+            file.write(value)
     except OSError as exc:
         raise CgroupError(f"cannot write {value!r} to {path}: {exc.strerror}") from None
 
@@ -98,14 +108,14 @@ class Cgroup:
     """One app's cgroup: a directory per v1 controller, or the same v2 directory for all."""
 
     def __init__(
-        self, hierarchy: Hierarchy, key: str, dirs: dict[str, Path], group: str = GROUP_DIR
+        self, hierarchy: Hierarchy, key: str, dirs: dict[str, str], group: str = GROUP_DIR
     ) -> None:
         self.hierarchy = hierarchy
         self.key = key
         self.dirs = dirs
         self.group = group
 
-    def paths(self) -> list[Path]:
+    def paths(self) -> list[str]:
         """Its directories: one per v1 hierarchy, the one v2 directory."""
         return list(dict.fromkeys(self.dirs.values()))
 
@@ -118,57 +128,57 @@ class Cgroup:
 
     def _create_v1(self, limits: Limits) -> None:
         for directory in self.paths():
-            directory.mkdir(parents=True, exist_ok=True)
+            os.makedirs(directory, exist_ok=True)
         memory = self.dirs["memory"]
         limit = str(limits.memory_mb * MIB)
-        swap = memory / "memory.memsw.limit_in_bytes"
-        if swap.exists():
+        swap = f"{memory}/memory.memsw.limit_in_bytes"
+        if os.path.exists(swap):
             # memsw may never be below the memory limit: lift it, set memory, then pin it.
             _write(swap, "-1")
-            _write(memory / "memory.limit_in_bytes", limit)
+            _write(f"{memory}/memory.limit_in_bytes", limit)
             _write(swap, limit)
         else:
-            _write(memory / "memory.limit_in_bytes", limit)
-        _write(self.dirs["pids"] / "pids.max", str(limits.pids))
+            _write(f"{memory}/memory.limit_in_bytes", limit)
+        _write(f"{self.dirs['pids']}/pids.max", str(limits.pids))
         if "cpu" in self.dirs:
             shares = max(2, limits.cpu_weight * 1024 // 100)
-            _write(self.dirs["cpu"] / "cpu.shares", str(shares))
+            _write(f"{self.dirs['cpu']}/cpu.shares", str(shares))
 
     def _create_v2(self, limits: Limits) -> None:
         root = next(iter(self.hierarchy.roots.values()))
-        group = root / self.group
-        group.mkdir(exist_ok=True)
+        group = f"{root}/{self.group}"
+        os.makedirs(group, exist_ok=True)
         for parent in (root, group):
             for name in self.dirs:  # one at a time: an optional one may be refused
                 try:
-                    _write(parent / "cgroup.subtree_control", f"+{name}")
+                    _write(f"{parent}/cgroup.subtree_control", f"+{name}")
                 except CgroupError:
                     if name in REQUIRED:
                         raise
-        directory = group / self.key
-        directory.mkdir(exist_ok=True)
-        _write(directory / "memory.max", str(limits.memory_mb * MIB))
-        if (directory / "memory.swap.max").exists():
-            _write(directory / "memory.swap.max", "0")
-        _write(directory / "pids.max", str(limits.pids))
-        if "cpu" in self.dirs and (directory / "cpu.weight").exists():
-            _write(directory / "cpu.weight", str(limits.cpu_weight))
+        directory = f"{group}/{self.key}"
+        os.makedirs(directory, exist_ok=True)
+        _write(f"{directory}/memory.max", str(limits.memory_mb * MIB))
+        if os.path.exists(f"{directory}/memory.swap.max"):
+            _write(f"{directory}/memory.swap.max", "0")
+        _write(f"{directory}/pids.max", str(limits.pids))
+        if "cpu" in self.dirs and os.path.exists(f"{directory}/cpu.weight"):
+            _write(f"{directory}/cpu.weight", str(limits.cpu_weight))
 
     def add(self, pid: int) -> None:
         """Move process ``pid`` into the cgroup (every controller)."""
         for directory in self.paths():
-            _write(directory / "cgroup.procs", str(pid))
+            _write(f"{directory}/cgroup.procs", str(pid))
 
     def procs_fds(self) -> list[int]:
         """Open ``cgroup.procs`` of each directory, for ``join_self`` in a child about to
         exec (it can then join without touching a path)."""
-        return [os.open(directory / "cgroup.procs", os.O_WRONLY) for directory in self.paths()]
+        return [os.open(f"{directory}/cgroup.procs", os.O_WRONLY) for directory in self.paths()]
 
     def pids(self) -> set[int]:
         found: set[int] = set()
         for directory in self.paths():
             try:
-                text = (directory / "cgroup.procs").read_text(encoding="ascii")
+                text = _read(f"{directory}/cgroup.procs")
             except FileNotFoundError:
                 continue
             found.update(int(word) for word in text.split())
@@ -177,7 +187,7 @@ class Cgroup:
     def contains(self, pid: int) -> bool:
         """Whether ``pid`` is in this cgroup, by the kernel's own account of it."""
         try:
-            lines = Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8").splitlines()
+            lines = _read(f"/proc/{pid}/cgroup").splitlines()
         except OSError:
             return False
         suffix = f"/{self.group}/{self.key}"
@@ -208,7 +218,7 @@ class Cgroup:
         self.kill_all()
         for directory in self.paths():
             try:
-                directory.rmdir()
+                os.rmdir(directory)
             except FileNotFoundError:
                 pass
             except OSError as exc:
@@ -218,7 +228,7 @@ class Cgroup:
         """Bytes charged to the cgroup now, or None when unknown."""
         name = "memory.current" if self.hierarchy.version == 2 else "memory.usage_in_bytes"
         try:
-            return int((self.dirs["memory"] / name).read_text(encoding="ascii"))
+            return int(_read(f"{self.dirs['memory']}/{name}"))
         except (OSError, ValueError):
             return None
 

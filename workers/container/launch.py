@@ -20,15 +20,20 @@ PID namespace: nothing survives the container and nothing is started twice.
 
 from __future__ import annotations
 
+import _signal as signal  # the C half: ``signal`` imports ``enum``
 import os
-import signal
 import sys
-from collections.abc import Sequence
 
 from workers.container import cgroups, netns
 from workers.container.binaries import TOOL_PATH, LaunchError, tool
 from workers.container.spec import BASE_CONF, TOOLS_BIN, ContainerSpec, SpecError, load_spec
 from workers.container.view import HostMounts, ViewError, bwrap_args, opened_mounts
+
+# What the launcher imports is paid at every container start, so nothing beyond ``os``,
+# ``stat``, ``time`` and the C halves of ``signal`` and ``json`` (tested).
+TYPE_CHECKING = False  # typing's own, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def drop_privileges_args(spec: ContainerSpec) -> list[str]:

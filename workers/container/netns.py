@@ -9,13 +9,13 @@ Redis on 6379 and memcached on 11211, in every tenant at once: no host-wide port
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 
 from workers.container.binaries import LaunchError, tool
 
-NETNS_DIR = Path("/run/netns")
-NAME_RE = re.compile(r"[a-z0-9_.-]{1,64}")
+NETNS_DIR = "/run/netns"
+# [a-z0-9_.-]{1,64}, checked without ``re``: the launcher imports this module.
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
+NAME_MAX = 64
 
 
 class NetnsError(Exception):
@@ -51,25 +51,26 @@ def name_for(key: str) -> str:
     return f"hosting-{key}"
 
 
-def path_of(name: str) -> Path:
-    if not NAME_RE.fullmatch(name):
+def path_of(name: str) -> str:
+    """/run/netns/<name>; NetnsError unless ``name`` is a plain namespace name."""
+    if not (0 < len(name) <= NAME_MAX and NAME_CHARS.issuperset(name)) or name in (".", ".."):
         raise NetnsError(f"{name!r} is not a network namespace name")
-    return NETNS_DIR / name
+    return f"{NETNS_DIR}/{name}"
 
 
-def ensure(name: str) -> Path:
+def ensure(name: str) -> str:
     """The namespace ``name`` with its loopback up, made if missing; returns its path."""
     path = path_of(name)
-    if not path.exists():
+    if not os.path.exists(path):
         try:
             _ip("netns", "add", name)
         except NetnsError:
-            if not path.exists():  # another launcher may have made it meanwhile
+            if not os.path.exists(path):  # another launcher may have made it meanwhile
                 raise
     _ip("-n", name, "link", "set", "lo", "up")
     return path
 
 
 def remove(name: str) -> None:
-    if path_of(name).exists():
+    if os.path.exists(path_of(name)):
         _ip("netns", "delete", name)

@@ -18,15 +18,16 @@ Host directories are opened here by root (``O_PATH``, never following a link, ea
 checked to be root's and writable by no one else) and handed to bwrap as descriptors; bwrap,
 which runs as the tenant, binds them and checks that what it mounted is the very directory
 of the descriptor, so a path swapped in between is refused, not followed.
+
+The launcher imports this module at every container start: paths are strings (``os.path``),
+not ``pathlib``, and ``opened_mounts`` is a plain class, not ``contextlib``'s, whose imports
+(``re``, ``functools``, ``collections``...) cost more than the rest of the launch.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from workers.container.spec import APP_ROOT, TOOLS_PREFIX, ContainerSpec
 
@@ -44,12 +45,12 @@ def open_root_owned(path: str | os.PathLike[str], *, directory: bool = True) -> 
     """An ``O_PATH`` descriptor of ``path``, walking it one component at a time without
     following links; every directory on the way must be root's and writable by no one else
     (a sticky, root-owned /tmp is fine: nobody can rename what root made in it)."""
-    path = Path(path)
-    if not path.is_absolute():
+    path = os.fspath(path)
+    if not os.path.isabs(path):
         raise ViewError(f"{path} is not absolute")
     fd = os.open("/", os.O_PATH | os.O_DIRECTORY)
     try:
-        parts = path.parts[1:]
+        parts = [part for part in path.split("/") if part and part != "."]
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             flags = os.O_PATH | os.O_NOFOLLOW
@@ -94,42 +95,58 @@ class HostMounts:
         return [fd for fd in found if fd is not None]
 
 
-@contextmanager
-def opened_mounts(
-    spec: ContainerSpec, conf_overlay: Path | None = None, *, cover_etc: bool = True
-) -> Iterator[HostMounts]:
-    """The descriptors of ``spec``'s view, inheritable, closed on leaving. ``conf_overlay``:
-    a directory laid over /srv/conf; ``cover_etc``: cover a host /etc/supervisord.conf."""
-    opened: list[int] = []
+class opened_mounts:  # lower case: it replaced a @contextmanager function of this name
+    """``with opened_mounts(spec) as mounts``: the descriptors of ``spec``'s view,
+    inheritable, closed on leaving. ``conf_overlay``: a directory laid over /srv/conf;
+    ``cover_etc``: cover a host /etc/supervisord.conf."""
 
-    def take(path: str | Path, directory: bool = True) -> int:
+    def __init__(
+        self,
+        spec: ContainerSpec,
+        conf_overlay: str | os.PathLike[str] | None = None,
+        *,
+        cover_etc: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.conf_overlay = conf_overlay
+        self.cover_etc = cover_etc
+        self.opened: list[int] = []
+
+    def _take(self, path: str | os.PathLike[str], directory: bool = True) -> int:
         fd = open_root_owned(path, directory=directory)
-        opened.append(fd)
+        self.opened.append(fd)
         return fd
 
-    try:
-        mounts = HostMounts(root=take(spec.root), assets=take(spec.assets))
-        if cover_etc and os.path.lexists("/etc/supervisord.conf"):
-            # The app's base config is root's (conf/ is root's, 0750): safe to open.
-            mounts.base_conf = take(Path(spec.root) / "conf" / "supervisord.conf", False)
-        if conf_overlay is not None:
-            mounts.conf_overlay = take(conf_overlay)
-        for fd in opened:
-            os.set_inheritable(fd, True)
-        yield mounts
-    finally:
-        for fd in opened:
-            os.close(fd)
+    def __enter__(self) -> HostMounts:
+        spec = self.spec
+        try:
+            mounts = HostMounts(root=self._take(spec.root), assets=self._take(spec.assets))
+            if self.cover_etc and os.path.lexists("/etc/supervisord.conf"):
+                # The app's base config is root's (conf/ is root's, 0750): safe to open.
+                conf = os.path.join(spec.root, "conf", "supervisord.conf")
+                mounts.base_conf = self._take(conf, False)
+            if self.conf_overlay is not None:
+                mounts.conf_overlay = self._take(self.conf_overlay)
+            for fd in self.opened:
+                os.set_inheritable(fd, True)
+        except BaseException:
+            self.__exit__()
+            raise
+        return mounts
+
+    def __exit__(self, *_exc: object) -> None:
+        while self.opened:
+            os.close(self.opened.pop())
 
 
 def _system_args() -> list[str]:
     args: list[str] = []
     for name in SYSTEM_TOP_LEVEL:
-        host = Path("/") / name
-        if host.is_symlink():
-            args += ["--symlink", os.readlink(host), str(host)]
-        elif host.is_dir():
-            args += ["--ro-bind", str(host), str(host)]
+        host = f"/{name}"
+        if os.path.islink(host):
+            args += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            args += ["--ro-bind", host, host]
     args += ["--ro-bind", "/etc", "/etc"]
     for name in HIDDEN_ETC:
         if os.path.isdir(f"/etc/{name}"):
