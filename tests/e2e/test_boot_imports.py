@@ -23,6 +23,7 @@ from tests.harness import impl_bin, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PRINTED = "output-for-the-tail"
+PYTHON_PRINTS = f'print("{PRINTED}", flush=True); import time; time.sleep(600)'
 
 # Imported only on the path that needs them: an error's traceback (traceback, linecache,
 # tokenize), an upgrade (json, subprocess), a program with a user= of its own (subprocess;
@@ -66,7 +67,7 @@ def booted_modules(tmp_path: Path, read_only: bool = False) -> set[str]:
     # As catalog.ProgramSection writes a tenant's programs: each in its directory, with a
     # log of its own; the first two print (history keeps the tail of their output).
     for name, command in (
-        ("web", f"{sys.executable} -c 'print(\"{PRINTED}\", flush=True); import time; time.sleep(600)'"),
+        ("web", f"{sys.executable} -c '{PYTHON_PRINTS}'"),
         ("memcached", f"/bin/sh -c 'echo {PRINTED} >&2; exec /bin/sleep 600'"),
         ("worker", "/bin/sleep 601"),
     ):  # fmt: skip
