@@ -27,11 +27,12 @@ PYTHON_PRINTS = f'print("{PRINTED}", flush=True); import time; time.sleep(600)'
 
 # Imported only on the path that needs them: an error's traceback (traceback, linecache,
 # tokenize), an upgrade (json, subprocess), a program with a user= of its own (subprocess;
-# one with a directory= or umask= is posix_spawned too), an environment= key (shlex), an
-# HTML page (urllib.parse), user= (pwd, grp), a limit to raise (resource), syslog output
-# (syslog); or not at all (json: the state stream writes its lines with rpc/json_line):
-# typing (static_types), socket and selectors (_socket), signal's enums (_signal),
-# contextlib, glob (config/include_glob), gettext (cli/supervisord._getopt).
+# one with a directory= or umask= is posix_spawned too), a unix probe as another user
+# (shlex), an HTML page (urllib.parse), user= (pwd, grp), a limit to raise (resource),
+# syslog output (syslog); or not at all: json (the state stream writes its lines with
+# rpc/json_line), shlex for environment= (config/datatypes.pair_tokens), typing
+# (static_types), socket and selectors (_socket), signal's enums (_signal), contextlib, glob
+# (config/include_glob), gettext (cli/supervisord._getopt).
 NOT_AT_BOOT = (
     "inspect", "dataclasses", "ast", "dis", "tokenize", "traceback", "linecache",
     "datetime", "urllib.parse", "ipaddress", "json", "subprocess", "threading", "base64",
@@ -65,7 +66,7 @@ def booted_modules(tmp_path: Path, read_only: bool = False) -> set[str]:
     )
     (tmp_path / "supervisor.d").mkdir()
     # As catalog.ProgramSection writes a tenant's programs: each in its directory, with a
-    # log of its own; the first two print (history keeps the tail of their output).
+    # log and environment of its own; the first two print (history keeps their output's tail).
     for name, command in (
         ("web", f"{sys.executable} -c '{PYTHON_PRINTS}'"),
         ("memcached", f"/bin/sh -c 'echo {PRINTED} >&2; exec /bin/sleep 600'"),
@@ -73,6 +74,7 @@ def booted_modules(tmp_path: Path, read_only: bool = False) -> set[str]:
     ):  # fmt: skip
         (tmp_path / "supervisor.d" / f"{name}.conf").write_text(
             f"[program:{name}]\ncommand={command}\nstartsecs=0\ndirectory={tmp_path}\n"
+            f'environment=PORT="8000",HOME="{tmp_path}"\n'
             f"umask=022\nstdout_logfile={tmp_path}/{name}.log\nredirect_stderr=true\n"
         )
     socket = tmp_path / "supervisor.sock"
