@@ -40,10 +40,11 @@ NOT_AT_BOOT = (
     "math", "resource", "pwd", "grp", "syslog", "xml.parsers.expat",
 )  # fmt: skip
 # Ours, imported when the config turns them on: [eventlistener:x], NOTIFY_SOCKET, a
-# readycheck/healthcheck (probes, health.*), a tail request.
+# readycheck/healthcheck (probes, health_checks, health_ns), a tail request.
 OPT_IN = (
     "supervisor_runtime.eventpool", "supervisor_runtime.sdnotify", "supervisor_runtime.probes",
     "supervisor_runtime.rpc.health_ns", "supervisor_runtime.rpc.logtail",
+    "supervisor_runtime.health_checks",
 )  # fmt: skip
 # The upgrade code, preloaded unless the runtime's files are read-only (a container's view).
 UPGRADE = ("supervisor_runtime.upgrade.fields", "supervisor_runtime.upgrade.preflight")
