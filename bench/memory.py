@@ -5,8 +5,13 @@
 A runtime configured as the platform configures a tenant's (platform/hosting/rendering.py:
 socket, logs, ``[include]`` with ``skip_broken``; with ``--keys tenant`` also ``history`` and
 ``state_stream``, which tenant runtimes get) runs three programs (a main program, a
-memcached-like daemon and one more: plain ``sleep`` and Python children), answers one
-``supervisorctl status``, and then its ``/proc/<pid>/smaps_rollup`` is read:
+memcached-like daemon and one more: plain ``sleep`` and Python children), each written as
+the platform writes a tenant's (hosting/catalog.py ``ProgramSection``: its own
+``directory=``, an ``environment=``, a log file of its own with ``redirect_stderr``), the
+first two printing more output than a crash log's tail keeps. It answers one
+``supervisorctl status``; with the tenant keys a state stream reader stays connected, as
+the platform's feeder does (it asks what workers/state_lines.py asks and reads every line);
+then its ``/proc/<pid>/smaps_rollup`` is read:
 
 - USS: Private_Clean + Private_Dirty, what this process alone costs the host;
 - Private_Dirty: the part that can never be dropped and re-read from a file;
@@ -26,6 +31,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,18 +41,39 @@ from collections.abc import Callable
 from pathlib import Path
 
 from workers.host import HostConfig
+from workers.state_lines import request
 
 from .harness import REPO, BenchDaemon, wait_for
 
 Metrics = dict[str, float]
 
-# The tenant's programs: a main program, a memcached-like daemon and one more.
+# The tenant's programs: a main program, a memcached-like daemon and one more. The first
+# two print more than history's tail of their output keeps (output_tail.TAIL_BYTES), as
+# a busy program does, before they sleep.
+PRINT_LINES = 200  # of about 50 bytes: 10 KB, over the 4 KiB tail
 PROGRAMS = (
-    ("web", f"{sys.executable} -IS -c 'import time; time.sleep(100000)'"),
-    ("memcached", "/bin/sleep 100000"),
+    (
+        "web",
+        f"{sys.executable} -IS -c 'import time; "
+        f'[print("request", i, "x" * 36, flush=True) for i in range({PRINT_LINES})]; '
+        "time.sleep(100000)'",
+    ),
+    (
+        "memcached",
+        f"/bin/sh -c 'for i in $(seq {PRINT_LINES}); do echo \"<$i new auto-negotiating "
+        "client connection xxxxxxxxxx\" >&2; done; exec /bin/sleep 100000'",
+    ),
     ("worker", "/bin/sleep 100001"),
 )
+# As catalog.ProgramSection writes every program of a tenant (the paths are this run's).
+PROGRAM_KEYS = (
+    'environment=PORT="8000",HOME="{dir}"\ndirectory={dir}\n'
+    "autostart=true\nautorestart=true\nstartsecs=0\nstopasgroup=true\nkillasgroup=true\n"
+    "stdout_logfile={dir}/{name}.log\nstdout_logfile_maxbytes=2MB\nstdout_logfile_backups=5\n"
+    "redirect_stderr=true\n"
+)
 TENANT_KEYS = "history = true\nstate_stream = true\n"
+FEEDER_HEARTBEAT = 300.0  # what workers/feeder.py asks for (its HEARTBEAT)
 SMAPS_FIELDS = ("Rss", "Private_Clean", "Private_Dirty")
 # The directory holding the supervisor_runtime to measure (--runtime-lib): another
 # checkout's, to compare a branch with main; None: the one this Python imports.
@@ -128,9 +155,9 @@ class TenantDaemon(BenchDaemon):
         included = self.dir / "supervisor.d"
         included.mkdir()
         for name, command in PROGRAMS:
-            (included / f"{name}.conf").write_text(
-                f"[program:{name}]\ncommand={command}\nstartsecs=0\nautorestart=true\n"
-            )
+            options = PROGRAM_KEYS.format(dir=self.dir, name=name)
+            text = f"[program:{name}]\ncommand={command}\n{options}"
+            (included / f"{name}.conf").write_text(text)
         # As rendering.render_app_base lays it out (the paths are this run's).
         self.conf.write_text(
             f"[unix_http_server]\nfile={self.socket}\nchmod=0700\n"
@@ -165,15 +192,58 @@ def runtime_memory(keys: str) -> Callable[[str], Metrics]:
             daemons = [stack.enter_context(TenantDaemon(impl, keys)) for _ in range(count)]
             for each in daemons:
                 each.wait_count(r"success: \S+ entered RUNNING", len(PROGRAMS), timeout=60)
+                wait_for(lambda each=each: printed(each), 60, "the programs' output logged")
             daemon = daemons[-1]
+            reader = None
+            if impl == "ours" and "state_stream" in keys:
+                reader = stack.enter_context(StateStreamReader(daemon.socket))
             done = daemon.ctl("status")
             if done.returncode != 0 or done.stdout.count(b"RUNNING") != len(PROGRAMS):
                 raise RuntimeError(f"status failed: {done.stdout!r} {done.stderr!r}")
             time.sleep(0.5)  # let the answer's buffers go before reading
+            if reader is not None:
+                reader.drain()  # as the feeder does: nothing left queued in the daemon
             return smaps(daemon.pid)
 
     scenario.__name__ = "runtime_memory"
     return scenario
+
+
+def printed(daemon: TenantDaemon) -> bool:
+    """Whether every printing program's output has reached its log (and so its tail)."""
+    logs = [daemon.dir / f"{name}.log" for name, _ in PROGRAMS[:2]]
+    return all(log.exists() and log.read_bytes().count(b"\n") >= PRINT_LINES for log in logs)
+
+
+class StateStreamReader:
+    """A state stream reader connected as the platform's feeder connects
+    (workers/state_lines.request): the snapshot read, then every line as it comes."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(str(path))
+        self.sock.sendall(request(FEEDER_HEARTBEAT))
+        received = b""
+        while b"\n" not in received.partition(b"\r\n\r\n")[2]:  # the head and the snapshot
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError(f"the state stream closed: {received[:300]!r}")
+            received += chunk
+        if not received.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"no state stream: {received[:300]!r}")
+
+    def drain(self) -> None:
+        self.sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while self.sock.recv(65536):
+                pass
+        self.sock.setblocking(True)
+
+    def __enter__(self) -> StateStreamReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
 
 
 def bare_python() -> Metrics:

@@ -97,13 +97,7 @@ def key_value_pairs(text: str) -> dict[str, str]:
     pair separator may be any single token, and surrounding quotes are removed from values.
     Unquoted values may contain only letters, digits and ``_/.+-():``.
     """
-    if not str(text).strip(" \t\r\n"):  # shlex's whitespace: no tokens, no pairs
-        return {}
-    import shlex  # a non-empty environment= only: otherwise not kept by the daemon
-
-    lexer = shlex.shlex(str(text))
-    lexer.wordchars += "/.+-():"
-    tokens = list(lexer)  # may raise ValueError("No closing quotation")
+    tokens = pair_tokens(str(text))  # may raise ValueError("No closing quotation")
     pairs: dict[str, str] = {}
     # Tokens come as KEY = VALUE <separator> KEY = VALUE ...
     for start in range(0, len(tokens), 4):
@@ -112,6 +106,64 @@ def key_value_pairs(text: str) -> dict[str, str]:
             raise ValueError(f"Unexpected end of key/value pairs in value '{text}'")
         pairs[triple[0]] = triple[2].strip("'\"")
     return pairs
+
+
+# shlex.shlex's non-POSIX words, with the characters supervisord adds to them.
+_WORD_CHARS = frozenset(
+    "abcdfeghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_" + "/.+-():"
+)
+_BLANKS = " \t\r\n"
+_QUOTES = "'\""
+
+
+def pair_tokens(text: str) -> list[str]:
+    """``list(shlex.shlex(text))`` with ``wordchars += "/.+-():"``, as supervisord splits
+    ``environment=``, without importing shlex (every tenant's app has an environment=, and
+    the module would stay in each runtime). Non-POSIX rules: a word runs on over word
+    characters and quotes; a quoted string is one token, quotes kept; ``#`` skips to the end
+    of its line (inside a word too, which then goes on); any other character is a token of
+    its own. tests/unit/config/test_datatypes.py checks it against shlex."""
+    tokens: list[str] = []
+    index, end = 0, len(text)
+    while index < end:
+        char = text[index]
+        if char in _BLANKS:
+            index += 1
+        elif char == "#":
+            index = _after_comment(text, index)
+        elif char in _QUOTES:
+            close = text.find(char, index + 1)
+            if close < 0:
+                raise ValueError("No closing quotation")
+            tokens.append(text[index : close + 1])
+            index = close + 1
+        elif char in _WORD_CHARS:
+            pieces, start = [], index
+            while index < end:
+                char = text[index]
+                if char in _WORD_CHARS or char in _QUOTES:
+                    index += 1
+                    continue
+                pieces.append(text[start:index])
+                if char == "#":
+                    index = start = _after_comment(text, index)
+                    continue
+                if char in _BLANKS:
+                    index += 1  # the blank ends the word
+                start = -1
+                break
+            if start >= 0:
+                pieces.append(text[start:index])
+            tokens.append("".join(pieces))
+        else:
+            tokens.append(char)
+            index += 1
+    return tokens
+
+
+def _after_comment(text: str, index: int) -> int:
+    newline = text.find("\n", index)
+    return len(text) if newline < 0 else newline + 1
 
 
 def name_to_uid(name: str) -> int:

@@ -30,6 +30,7 @@ from supervisor_runtime.static_types import TYPE_CHECKING
 from ..events import ProcessGroupAddedEvent, ProcessGroupRemovedEvent, ProcessStateEvent
 from ..loop import TimerHandle
 from ..states import ProcessState
+from . import json_line
 from .faults import RPCError
 from .http import Request, Responder, unquote
 from .process_info import process_info
@@ -90,9 +91,7 @@ class _Reader:
             return
         line["seq"] = self.seq
         self.seq += 1
-        import json  # once a reader is here, not at boot (what the daemon imports)
-
-        self.responder.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+        self.responder.write(json_line.encode(line))
         self.last_write = time.monotonic()
         if self.responder.backlog() > MAX_UNSENT:
             self.streams.supervisor.log.warn(

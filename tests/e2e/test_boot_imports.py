@@ -1,15 +1,18 @@
 """What a running daemon has imported (issue 18): a tenant runtime, booted as the tenant
 container boots it (``python -IS`` on a script, the platform's base config with its
-``[include] skip_broken``, ``history`` and ``state_stream``, three programs, one
-``supervisorctl status``), must not hold the standard-library modules it only needs for
-rare paths. Each costs every tenant private memory (docs/ARCHITECTURE.md, "What the daemon
-imports at boot")."""
+``[include] skip_broken``, ``history`` and ``state_stream``, three programs written as the
+platform writes a tenant's, each with a ``directory=`` of its own, two printing output, one
+``supervisorctl status``, and a state stream reader connected as the platform's feeder is),
+must not hold the standard-library modules it only needs for rare paths. Each costs every
+tenant private memory (docs/ARCHITECTURE.md, "What the daemon imports at boot")."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket as _socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +22,17 @@ import pytest
 from tests.harness import impl_bin, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+PRINTED = "output-for-the-tail"
+PYTHON_PRINTS = f'print("{PRINTED}", flush=True); import time; time.sleep(600)'
 
 # Imported only on the path that needs them: an error's traceback (traceback, linecache,
-# tokenize), an upgrade (json, subprocess), an environment= key (shlex), an HTML page
-# (urllib.parse), user= (pwd, grp), a limit to raise (resource), syslog output (syslog); or
-# not at all: typing (static_types), socket and selectors (_socket), signal's enums
-# (_signal), contextlib, glob (config/include_glob), gettext (cli/supervisord._getopt).
+# tokenize), an upgrade (json, subprocess), a program with a user= of its own (subprocess;
+# one with a directory= or umask= is posix_spawned too), a unix probe as another user
+# (shlex), an HTML page (urllib.parse), user= (pwd, grp), a limit to raise (resource),
+# syslog output (syslog); or not at all: json (the state stream writes its lines with
+# rpc/json_line), shlex for environment= (config/datatypes.pair_tokens), typing
+# (static_types), socket and selectors (_socket), signal's enums (_signal), contextlib, glob
+# (config/include_glob), gettext (cli/supervisord._getopt).
 NOT_AT_BOOT = (
     "inspect", "dataclasses", "ast", "dis", "tokenize", "traceback", "linecache",
     "datetime", "urllib.parse", "ipaddress", "json", "subprocess", "threading", "base64",
@@ -32,10 +40,11 @@ NOT_AT_BOOT = (
     "math", "resource", "pwd", "grp", "syslog", "xml.parsers.expat",
 )  # fmt: skip
 # Ours, imported when the config turns them on: [eventlistener:x], NOTIFY_SOCKET, a
-# readycheck/healthcheck (probes, health.*), a tail request.
+# readycheck/healthcheck (probes, health_checks, health_ns), a tail request.
 OPT_IN = (
     "supervisor_runtime.eventpool", "supervisor_runtime.sdnotify", "supervisor_runtime.probes",
     "supervisor_runtime.rpc.health_ns", "supervisor_runtime.rpc.logtail",
+    "supervisor_runtime.health_checks",
 )  # fmt: skip
 # The upgrade code, preloaded unless the runtime's files are read-only (a container's view).
 UPGRADE = ("supervisor_runtime.upgrade.fields", "supervisor_runtime.upgrade.preflight")
@@ -57,13 +66,17 @@ def booted_modules(tmp_path: Path, read_only: bool = False) -> set[str]:
         "sys.exit(main())\n"
     )
     (tmp_path / "supervisor.d").mkdir()
+    # As catalog.ProgramSection writes a tenant's programs: each in its directory, with a
+    # log and environment of its own; the first two print (history keeps their output's tail).
     for name, command in (
-        ("web", f"{sys.executable} -c 'import time; time.sleep(600)'"),
-        ("memcached", "/bin/sleep 600"),
+        ("web", f"{sys.executable} -c '{PYTHON_PRINTS}'"),
+        ("memcached", f"/bin/sh -c 'echo {PRINTED} >&2; exec /bin/sleep 600'"),
         ("worker", "/bin/sleep 601"),
-    ):
+    ):  # fmt: skip
         (tmp_path / "supervisor.d" / f"{name}.conf").write_text(
-            f"[program:{name}]\ncommand={command}\nstartsecs=0\n"
+            f"[program:{name}]\ncommand={command}\nstartsecs=0\ndirectory={tmp_path}\n"
+            f'environment=PORT="8000",HOME="{tmp_path}"\n'
+            f"umask=022\nstdout_logfile={tmp_path}/{name}.log\nredirect_stderr=true\n"
         )
     socket = tmp_path / "supervisor.sock"
     mainlog = tmp_path / "supervisord.log"
@@ -93,17 +106,49 @@ def booted_modules(tmp_path: Path, read_only: bool = False) -> set[str]:
             timeout=30,
             what="three programs RUNNING",
         )
-        status = subprocess.run(
-            [impl_bin("ours", "supervisorctl"), "-c", str(conf), "status"],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        assert status.stdout.count("RUNNING") == 3, status
+        logs = [tmp_path / "web.log", tmp_path / "memcached.log"]
+        wait_until(
+            lambda: all(log.exists() and PRINTED in log.read_text() for log in logs),
+            timeout=30,
+            what="both programs' output logged",
+        )
+        with StreamReader(socket) as reader:
+            assert reader.snapshot["type"] == "snapshot"
+            status = subprocess.run(
+                [impl_bin("ours", "supervisorctl"), "-c", str(conf), "status"],
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert status.stdout.count("RUNNING") == 3, status
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
     modules = set(listing.read_text().split())
     assert "supervisor_runtime.rpc.server" in modules  # the listing is the daemon's
     return modules
+
+
+class StreamReader:
+    """``GET /state-stream`` held open, as the feeder holds it; the snapshot line read."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = _socket.socket(_socket.AF_UNIX)
+        self.sock.settimeout(30)
+        self.sock.connect(str(path))
+        self.sock.sendall(b"GET /state-stream?heartbeat=300 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        received = b""
+        while b"\n" not in received.partition(b"\r\n\r\n")[2]:
+            chunk = self.sock.recv(65536)
+            assert chunk, received
+            received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        self.snapshot = json.loads(body.split(b"\n")[0])
+
+    def __enter__(self) -> StreamReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
 
 
 def test_a_booted_tenant_runtime_keeps_rarely_used_modules_out(tmp_path: Path) -> None:

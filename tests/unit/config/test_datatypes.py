@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import signal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from supervisor_runtime.config import AutoRestart, LogfileSpecial
 from supervisor_runtime.config import datatypes as dt
@@ -106,6 +109,34 @@ def test_key_value_pairs_errors(text: str) -> None:
 def test_key_value_pairs_unclosed_quote() -> None:
     with pytest.raises(ValueError, match="No closing quotation"):
         dt.key_value_pairs('A="1')
+
+
+def _shlex_tokens(text: str) -> list[str] | str:
+    lexer = shlex.shlex(text)
+    lexer.wordchars += "/.+-():"
+    try:
+        return list(lexer)
+    except ValueError as error:
+        return str(error)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(st.sampled_from(" \t\r\n'\"#=,;aZ09_/.+-():\\$é\u2028")) | st.text(max_size=20))
+def test_pair_tokens_are_shlexs(text: str) -> None:
+    """environment= is split as supervisord splits it (shlex, non-POSIX), without shlex."""
+    try:
+        ours: list[str] | str = dt.pair_tokens(text)
+    except ValueError as error:
+        ours = str(error)
+    assert ours == _shlex_tokens(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['A="x y",B=2', "A=1 # c\nB=2", "A=b#c\nd,E=f", "K=it's\"", "A=1;;B", "é=1", "A=\\x"],
+)
+def test_pair_tokens_on_the_edges(text: str) -> None:
+    assert dt.pair_tokens(text) == _shlex_tokens(text)
 
 
 def test_users_and_groups() -> None:
