@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,47 +41,49 @@ def _spawn(directory: str | None, umask: int | None) -> tuple[int, str]:
     return status, output.decode()
 
 
+@contextmanager
+def daemon_keeps_its_directory_and_umask() -> Iterator[None]:
+    """The block runs with umask 022; afterwards the test's process (the daemon) must be
+    back in its directory with that umask."""
+    here, mask = os.getcwd(), os.umask(0o022)
+    try:
+        yield
+        assert os.getcwd() == here
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(mask)
+
+
 def test_the_child_gets_its_directory_and_umask_and_the_daemon_keeps_its_own(
     tmp_path: Path,
 ) -> None:
-    here, mask = os.getcwd(), os.umask(0o022)
-    try:
+    with daemon_keeps_its_directory_and_umask():
         status, output = _spawn(str(tmp_path), 0o027)
         assert status == 0
         assert output.split() == [str(tmp_path), "0027"]
-        assert os.getcwd() == here
-        assert os.umask(0o022) == 0o022
-    finally:
-        os.umask(mask)
 
 
 def test_a_directory_that_cannot_be_entered_is_named_and_changes_nothing(tmp_path: Path) -> None:
-    here, mask = os.getcwd(), os.umask(0o022)
     gone = tmp_path / "gone"
-    try:
-        with pytest.raises(osapi.ExecFailed, match=f"couldn't chdir to {gone}: ENOENT"):
-            _spawn(str(gone), 0o077)
-        assert os.getcwd() == here
-        assert os.umask(0o022) == 0o022
-    finally:
-        os.umask(mask)
+    with (
+        daemon_keeps_its_directory_and_umask(),
+        pytest.raises(osapi.ExecFailed, match=f"couldn't chdir to {gone}: ENOENT"),
+    ):
+        _spawn(str(gone), 0o077)
 
 
 def test_an_exec_failure_in_a_directory_puts_the_daemon_back(tmp_path: Path) -> None:
-    here, mask = os.getcwd(), os.umask(0o022)
     script = tmp_path / "bad-interpreter"  # passes the daemon's checks, fails in exec
     script.write_text("#!/nonexistent/interpreter\n")
     script.chmod(0o755)
     request = osapi.SpawnRequest(
         command=str(script), path=[], environment={}, directory=str(tmp_path), umask=0o077
     )
-    try:
-        with pytest.raises(osapi.ExecFailed, match="couldn't exec .*: ENOENT"):
-            osapi.spawn(request)
-        assert os.getcwd() == here
-        assert os.umask(0o022) == 0o022
-    finally:
-        os.umask(mask)
+    with (
+        daemon_keeps_its_directory_and_umask(),
+        pytest.raises(osapi.ExecFailed, match="couldn't exec .*: ENOENT"),
+    ):
+        osapi.spawn(request)
 
 
 def test_a_child_with_a_directory_does_not_import_subprocess(tmp_path: Path) -> None:
