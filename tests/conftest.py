@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -88,6 +89,11 @@ ATTACK_LEDGER_ENV = "HOSTING_ATTACK_LEDGER"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A shell starts a background job with SIGINT ignored, and every child inherits that:
+    # then a `supervisorctl tail -f` that a test ends with Ctrl-C (SIGINT) never ends. A
+    # handler of our own is reset to the default in each child at exec (xdist's workers too).
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if not hasattr(config, "workerinput"):
         handle, path = tempfile.mkstemp(prefix="hosting-attacks-", suffix=".jsonl")
         os.close(handle)
