@@ -113,9 +113,12 @@ def serve(app_config: dict[str, Any], fast_passwords: None) -> Iterator[Callable
 
 
 def without_uptimes(status: dict[str, Any]) -> dict[str, Any]:
+    """``status`` but for its processes' uptimes (``uptime`` in seconds and in the
+    description), which go on with the clock between two reads."""
     processes = [
         {
             **process,
+            "uptime": None,
             "description": re.sub(
                 r"uptime [^,]*(, \d+:\d+:\d+)?", "uptime", process.get("description", "")
             ),
