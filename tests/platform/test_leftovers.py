@@ -17,6 +17,7 @@ from local_platform import leftovers
 from local_platform.leftovers import Leftover, Marks
 from tests.harness import wait_until
 from workers.container import cgroups, netns, probe
+from workers.container.binaries import tool
 from workers.container.spec import Limits
 
 pytestmark = pytest.mark.timeout(60)
@@ -89,7 +90,7 @@ def test_an_apps_cgroup_and_network_namespace_are_searched(
     try:
         in_cgroup = start(children, ["sleep", "303"])
         cgroup.add(in_cgroup)
-        in_netns = start(children, [netns.ip_command(), "netns", "exec", name, "sleep", "304"])
+        in_netns = start(children, [tool("ip"), "netns", "exec", name, "sleep", "304"])
         marks = Marks()
         marks.add_app("demo", key, containers=True)
         wait_until(lambda: len(leftovers.find(marks)) == 2, 10, "both processes")

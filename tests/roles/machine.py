@@ -254,8 +254,15 @@ class Snapshot:
                 os.lchown(path, info.st_uid, info.st_gid)
 
 
+def _mounted_at(path: str) -> bool:
+    """Whether something is mounted at ``path`` (``os.path.ismount`` misses a directory
+    bound onto itself, as the launch namespace's directory is)."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+        return os.path.ismount(path) or any(line.split()[4] == path for line in mounts)
+
+
 def _remove(path: str) -> None:
-    if os.path.ismount(path):
+    if _mounted_at(path):
         subprocess.run(["umount", "-l", path], capture_output=True, timeout=30)
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)

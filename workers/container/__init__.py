@@ -7,6 +7,8 @@ then drops to the app's user. Modules, one concern each:
 - ``spec``: what a container is made of (``ContainerSpec``), saved as root-owned JSON;
 - ``cgroups``: the app's cgroup (v1 or v2) with its limits;
 - ``netns``: the app's named network namespace (its own loopback);
+- ``launch_ns``: the mount namespace containers are made in (the host's, without the apps'
+  network namespaces, which made bwrap's start grow with their number);
 - ``view``: the filesystem the tenant sees, as bwrap arguments (shared by the runtime's
   container, config validation and ``hostingctl exec``);
 - ``launch``: ``python -m workers.container.launch SPEC`` (the host runtime's program);

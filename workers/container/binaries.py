@@ -10,6 +10,9 @@ PACKAGES = {
     "bwrap": "bubblewrap",
     "nsenter": "util-linux",
     "setpriv": "util-linux",
+    "unshare": "util-linux",
+    "mount": "mount",
+    "umount": "mount",
     "ip": "iproute2",
 }
 
@@ -26,3 +29,19 @@ def tool(name: str) -> str:
         if os.access(found, os.X_OK) and not os.path.isdir(found):
             return found
     raise LaunchError(f"{name} is not installed (Debian: apt-get install {PACKAGES[name]})")
+
+
+def run_tool(name: str, *args: str) -> tuple[int, str]:
+    """Run ``name args`` (found by ``tool``) to its end: its exit status and its output
+    (stdout and stderr together). ``posix_spawn`` rather than ``subprocess``, whose import
+    the launcher would pay at every container start."""
+    command = tool(name)
+    read_end, write_end = os.pipe()
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, write_end, 1), (os.POSIX_SPAWN_DUP2, write_end, 2)]
+        pid = os.posix_spawn(command, [name, *args], {"PATH": TOOL_PATH}, file_actions=actions)
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as output:
+        words = output.read().decode(errors="replace").strip()
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), words

@@ -7,8 +7,10 @@ Run by the host runtime, as root, as the app's ``tenant-<app>`` program. In orde
 2. kill whatever an earlier container of this app left in its cgroup, then move this
    process into the cgroup, with the plan's limits: everything below inherits it;
 3. make sure the app's network namespace exists with its loopback up, and enter it;
-4. drop to the app's user, with no capabilities and no way to gain any (``setpriv``);
-5. become ``bwrap``, which makes the user, PID, IPC, UTS and mount namespaces and runs the
+4. enter the launch mount namespace (``launch_ns``: the host's mounts without the apps'
+   networks, which made bwrap's start grow with the number of apps);
+5. drop to the app's user, with no capabilities and no way to gain any (``setpriv``);
+6. become ``bwrap``, which makes the user, PID, IPC, UTS and mount namespaces and runs the
    runtime as PID 1 of the container, on the view of ``view``.
 
 Every step is a well-kept tool (util-linux's nsenter and setpriv, iproute2, bubblewrap)
@@ -24,7 +26,7 @@ import _signal as signal  # the C half: ``signal`` imports ``enum``
 import os
 import sys
 
-from workers.container import cgroups, netns
+from workers.container import cgroups, launch_ns, netns
 from workers.container.binaries import TOOL_PATH, LaunchError, tool
 from workers.container.spec import BASE_CONF, TOOLS_BIN, ContainerSpec, SpecError, load_spec
 from workers.container.view import HostMounts, ViewError, bwrap_args, opened_mounts
@@ -56,14 +58,18 @@ def runtime_command(spec: ContainerSpec) -> list[str]:
 
 
 def container_argv(spec: ContainerSpec, mounts: HostMounts, command: Sequence[str]) -> list[str]:
-    """nsenter (the app's network) -> setpriv (the app's user) -> bwrap (the rest)."""
+    """nsenter (the app's network, the launch namespace) -> setpriv (the app's user) ->
+    bwrap (the rest). The launch namespace's descriptor stays open for nsenter; without
+    it (it could not be made: the reason is printed) bwrap starts from the host's mounts."""
+    view = bwrap_args(spec, mounts, writable=True, own_network=False)
     return [
         tool("nsenter"),
         f"--net={netns.path_of(spec.netns)}",
+        *launch_ns.nsenter_options(launch_ns.try_open(view)),
         "--",
         *drop_privileges_args(spec),
         tool("bwrap"),
-        *bwrap_args(spec, mounts, writable=True, own_network=False),
+        *view,
         "--",
         *command,
     ]

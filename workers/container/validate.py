@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hosting.rendering import MANAGED_HEADER
 
-from workers.container import cgroups
+from workers.container import cgroups, launch_ns
 from workers.container.binaries import tool
 from workers.container.launch import drop_privileges_args
 from workers.container.spec import BASE_CONF, TOOLS_LIB, ContainerSpec
@@ -74,10 +74,19 @@ def check_config(spec: ContainerSpec, conf_dir: Path) -> str | None:
 
 def _run_check(spec: ContainerSpec, conf_dir: Path, procs: list[int]) -> str | None:
     with opened_mounts(spec, conf_overlay=conf_dir, cover_etc=False) as mounts:
+        view = bwrap_args(spec, mounts, writable=False, own_network=True)
+        # In the launch namespace when it can be had, as a container starts: bwrap's
+        # set-up there does not grow with the number of apps on the host.
+        namespace = launch_ns.try_open(view)
         argv = [
+            *(
+                []
+                if namespace is None
+                else [tool("nsenter"), *launch_ns.nsenter_options(namespace), "--"]
+            ),
             *drop_privileges_args(spec),
             tool("bwrap"),
-            *bwrap_args(spec, mounts, writable=False, own_network=True),
+            *view,
             "--",
             spec.python,
             "-IS",
@@ -90,13 +99,16 @@ def _run_check(spec: ContainerSpec, conf_dir: Path, procs: list[int]) -> str | N
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=TIMEOUT_SECONDS,
-                pass_fds=mounts.fds(),
+                pass_fds=[*mounts.fds(), *([] if namespace is None else [namespace])],
                 env={},
                 check=False,
                 preexec_fn=lambda: cgroups.join_self(procs),
             )
         except subprocess.TimeoutExpired:
             return f"reading the config took more than {TIMEOUT_SECONDS} s"
+        finally:
+            if namespace is not None:
+                os.close(namespace)
     if done.returncode in (128 + signal.SIGKILL, -signal.SIGKILL):
         return "reading the config took more memory than the app may use"
     text = done.stdout.decode("utf-8", "replace").strip()[:MAX_MESSAGE_CHARS]
