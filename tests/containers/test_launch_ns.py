@@ -6,8 +6,10 @@ is a mount on the host; at 1,000 apps bwrap took 56 ms of CPU instead of 8."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,15 @@ pytestmark = [
     pytest.mark.timeout(120),
     pytest.mark.skipif(os.geteuid() != 0, reason="mount and network namespaces need root"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def one_at_a_time() -> Iterator[None]:
+    """These tests make the host's launch namespace again (another view, a lost mount):
+    one at a time across pytest's workers, or one would see another's namespace."""
+    with open("/tmp/hosting-launch-ns-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture
@@ -180,3 +191,23 @@ def test_the_loopback_is_set_up_once_per_namespace(
     assert note.read_text() == str(os.stat(path).st_ino)
     netns.remove(app_netns)
     assert not note.exists()
+
+
+def test_launchers_starting_side_by_side_make_it_once() -> None:
+    # A host's boot: many launchers find no namespace at the same moment.
+    subprocess.run(["umount", "--lazy", launch_ns.NAMESPACE], check=False)
+    code = (
+        "import os, sys; from workers.container import launch_ns;"
+        " from workers.container.view import _system_args;"
+        " print(os.fstat(launch_ns.open_namespace(_system_args())).st_ino)"
+    )
+    racers = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    inodes = {racer.communicate(timeout=60)[0].strip() for racer in racers}
+    assert all(racer.returncode == 0 for racer in racers)
+    assert len(inodes) == 1, inodes
+    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    assert points.count(launch_ns.NAMESPACE) == 1
+    assert points.count(launch_ns.LAUNCH_DIR) == 1

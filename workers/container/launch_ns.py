@@ -112,7 +112,10 @@ def _open_current(stamp: str) -> int | None:
 
 def _make(stamp: str) -> int:
     """Make the namespace (under LOCK: launchers start side by side at a host's boot)."""
-    _private_directory()
+    os.makedirs(LAUNCH_DIR, mode=0o700, exist_ok=True)
+    info = os.lstat(LAUNCH_DIR)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
+        raise LaunchNamespaceError(f"{LAUNCH_DIR} is not a directory only root may enter")
     lock = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -120,6 +123,11 @@ def _make(stamp: str) -> int:
         if fd is not None:
             return fd
         mounts = _mount_points()
+        # A mount of its own, private: the kernel binds a mount namespace only onto a
+        # mount that does not propagate (the namespace could otherwise end up in itself).
+        if LAUNCH_DIR not in mounts:
+            _run("mount", "--bind", LAUNCH_DIR, LAUNCH_DIR)
+        _run("mount", "--make-private", LAUNCH_DIR)
         if NAMESPACE in mounts:  # an older one: containers made from it keep it
             _run("umount", "--lazy", NAMESPACE)
         if NETNS_DIR not in mounts:
@@ -151,19 +159,6 @@ def _make(stamp: str) -> int:
         return fd
     finally:
         os.close(lock)
-
-
-def _private_directory() -> None:
-    """LAUNCH_DIR: root's alone, and a mount of its own with private propagation. The
-    kernel binds a mount namespace only onto a mount that does not propagate (the
-    namespace could otherwise end up inside itself)."""
-    os.makedirs(LAUNCH_DIR, mode=0o700, exist_ok=True)
-    info = os.lstat(LAUNCH_DIR)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
-        raise LaunchNamespaceError(f"{LAUNCH_DIR} is not a directory only root may enter")
-    if LAUNCH_DIR not in _mount_points():
-        _run("mount", "--bind", LAUNCH_DIR, LAUNCH_DIR)
-    _run("mount", "--make-private", LAUNCH_DIR)
 
 
 def _mount_points() -> set[str]:
