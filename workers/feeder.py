@@ -55,7 +55,7 @@ from workers.metrics import round_done
 from workers.rounds import start_helper
 from workers.state_lines import BadLine, Ended, Refused, StreamReader, clean_transition, request
 from workers.status import APP_SECONDS, AppRef, host_apps, host_views_of, read_app
-from workers.tenants import connect, runtime_peer_check, tenant_program
+from workers.tenants import connect, has_cause, runtime_peer_check, tenant_program
 
 log = logging.getLogger("workers.feeder")
 # How often the host's apps are re-read from the database; a new app shows on the host
@@ -94,6 +94,8 @@ class Tenant:
     notices: list[dict[str, Any]] = field(default_factory=list)
     why: str | None = None
     runtime_state: dict[str, str] | None = None
+    # Its tenant-<app>'s state on the host runtime's stream, while that stream is open.
+    host_state: str | None = None
     newest: float = 0.0  # time of the newest history entry stored
     failures: int = 0
     due: float = 0.0  # monotonic time of the next connect attempt or poll
@@ -289,13 +291,20 @@ class Feeder:
 
     def describe_pending(self) -> None:
         """The host runtime's view of the apps that went down this step, asked in one go
-        (one call per app was a round trip per tenant of a cold start). Those it has not
-        started wait for its stream to show them STARTING."""
+        (one call per app was a round trip per tenant of a cold start); none is asked
+        about an app whose view is its state alone on the host runtime's stream (STARTING:
+        its runtime not listening yet, at a cold start one to three times per app). Those
+        it has not started wait for its stream to show them STARTING."""
         tenants = [t for t in self.undescribed if t.mode == "down"]
         self.undescribed.clear()
         if not tenants:
             return
-        self.describe_down(tenants)
+        known = [t for t in tenants if t.host_state is not None and not has_cause(t.host_state)]
+        for tenant in known:
+            tenant.runtime_state = {"state": str(tenant.host_state), "cause": ""}
+            self.mark(tenant)
+        if len(known) < len(tenants):
+            self.describe_down([t for t in tenants if t not in known])
         if self.host_stream is None:
             return  # nothing would wake them: tried on their delay
         for tenant in tenants:
@@ -428,12 +437,17 @@ class Feeder:
             self.selector.unregister(stream.sock)
             stream.sock.close()
             self.host_stream = None
+            for tenant in self.tenants.values():  # asked again until it is back
+                tenant.host_state = None
             now = time.monotonic()
             for tenant in self.waiting:  # what it would have woken is tried on a delay
                 tenant.due = min(tenant.due, now)
 
     def on_host_line(self, line: dict[str, Any]) -> None:
-        if line["type"] != "process":
+        if line["type"] == "snapshot":
+            for info in line["processes"]:
+                if (known := self.by_program.get(info["group"])) is not None:
+                    known.host_state = info["statename"]
             return
         group = line["process"]["group"]
         tenant = self.by_program.get(group)
@@ -443,6 +457,7 @@ class Feeder:
                 self.next_apps = min(self.next_apps, self.apps_read_at + 1.0)
             return
         state = line["process"]["statename"]
+        tenant.host_state = state
         if state in ("STARTING", "RUNNING") and tenant.mode in ("down", "poll"):
             # Its socket appears while it starts: from now on tried at the fastest pace.
             self.set_mode(tenant, "down")

@@ -243,3 +243,38 @@ def test_a_runtime_the_host_has_not_started_waits_for_its_start(platform: Platfo
     with host_runtime(host) as runtime:
         runtime.call("startProcess", f"{program}:{program}", False)
     wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected on its start")
+
+
+def test_an_app_the_host_is_starting_is_described_from_its_stream(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app whose runtime does not answer yet while the host runtime's stream shows its
+    tenant-<app> STARTING (a cold start: one to three times per app) gets that view with
+    no call to the host runtime; one in a state with a cause (FATAL) is still asked about."""
+    app_id = started_app(platform)
+    host = platform.host_of(app_id)
+    feeder = Feeder(host, platform.sessions, platform.redis)
+    feeder.step()  # reads the apps, opens the host runtime's stream
+    tenant = feeder.tenants[app_id]
+    wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected")
+    assert tenant.host_state == "RUNNING"  # from the stream's snapshot or a line
+    asked: list[list[str]] = []
+    describe_down = feeder.describe_down
+
+    def recording(tenants: list[Any]) -> None:
+        asked.append([t.app.name for t in tenants])
+        describe_down(tenants)
+
+    monkeypatch.setattr(feeder, "describe_down", recording)
+    program = tenant_program(tenant.app.name)
+    starting = {"group": program, "name": program, "statename": "STARTING"}
+    feeder.on_host_line({"type": "process", "process": starting, "transition": None})
+    feeder.went_down(tenant, "its runtime refused the connection")
+    feeder.describe_pending()
+    assert asked == []
+    assert tenant.runtime_state == {"state": "STARTING", "cause": ""}
+    feeder.on_host_line({"type": "process", "process": dict(starting, statename="FATAL")})
+    feeder.describe_pending()
+    assert asked == [[tenant.app.name]]  # the cause is the host runtime's to give
+    # What the host runtime says (its tenant-<app> is RUNNING: the line above was made up).
+    assert tenant.runtime_state == {"state": "RUNNING", "cause": ""}
