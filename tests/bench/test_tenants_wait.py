@@ -49,15 +49,22 @@ def keys_read(client: redis.Redis, call: object) -> list[str]:
     return read
 
 
-def test_only_the_apps_not_yet_running_are_read_again(host: BenchHost) -> None:
-    client = host.p.redis
+def half_started(host: BenchHost) -> tuple[float, set[int]]:
+    """Apps 1 and 2 RUNNING, 3 STARTING, all written after the start; a first wait's poll
+    made: (the start's time, the apps seen RUNNING)."""
     since = time.time()
     for app_id in (1, 2):
-        write_app_status(client, app_id, RUNNING)
-    write_app_status(client, 3, STARTING)
+        write_app_status(host.p.redis, app_id, RUNNING)
+    write_app_status(host.p.redis, 3, STARTING)
     seen: set[int] = set()
     assert not host.all_running_since(since, seen)
     assert seen == {1, 2}
+    return since, seen
+
+
+def test_only_the_apps_not_yet_running_are_read_again(host: BenchHost) -> None:
+    client = host.p.redis
+    since, seen = half_started(host)
     read = keys_read(client, lambda: host.all_running_since(since, seen))
     assert read == [status_key(3)]
     write_app_status(client, 3, RUNNING)
@@ -67,12 +74,7 @@ def test_only_the_apps_not_yet_running_are_read_again(host: BenchHost) -> None:
 def test_an_app_seen_running_then_down_is_not_counted(host: BenchHost) -> None:
     """The end is still one moment where every app is RUNNING: all are read again then."""
     client = host.p.redis
-    since = time.time()
-    for app_id in (1, 2):
-        write_app_status(client, app_id, RUNNING)
-    write_app_status(client, 3, STARTING)
-    seen: set[int] = set()
-    assert not host.all_running_since(since, seen)
+    since, seen = half_started(host)
     write_app_status(client, 1, STARTING)  # seen RUNNING, now not
     write_app_status(client, 3, RUNNING)
     assert not host.all_running_since(since, seen)

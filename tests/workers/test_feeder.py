@@ -23,7 +23,7 @@ from hosting.status import read_app_status
 from redis.exceptions import RedisError
 
 from tests.workers.fixtures import Platform, wait_until
-from workers.feeder import Feeder
+from workers.feeder import Feeder, Tenant
 from workers.host import HostConfig, host_runtime, program_safe
 from workers.runtime import Runtime
 from workers.tenants import tenant_program
@@ -224,17 +224,24 @@ def test_at_idle_the_feeder_writes_its_hosts_status_and_no_apps(platform: Platfo
     assert read_app_status(platform.redis, app_id) is None
 
 
+def feeder_streaming(platform: Platform) -> tuple[Feeder, Tenant]:
+    """A feeder in this process, on the host of a started app, following that app's
+    runtime's stream (and the host runtime's): the feeder and the app's Tenant."""
+    app_id = started_app(platform)
+    feeder = Feeder(platform.host_of(app_id), platform.sessions, platform.redis)
+    feeder.step()  # reads the apps, opens the host runtime's stream
+    tenant = feeder.tenants[app_id]
+    wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected")
+    return feeder, tenant
+
+
 def test_a_runtime_the_host_has_not_started_waits_for_its_start(platform: Platform) -> None:
     """An app whose tenant-<app> is STOPPED on the host runtime (at a cold start, one still
     waiting its turn) is not tried every few seconds: a feeder (here in this process, on
     the same host) asks the host runtime about it once, then connects when the host
     runtime's stream shows it starting."""
-    app_id = started_app(platform)
-    host = platform.host_of(app_id)
-    feeder = Feeder(host, platform.sessions, platform.redis)
-    feeder.step()  # reads the apps, opens the host runtime's stream
-    tenant = feeder.tenants[app_id]
-    wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected")
+    feeder, tenant = feeder_streaming(platform)
+    host = feeder.host
     program = tenant_program(tenant.app.name)
     with host_runtime(host) as runtime:
         runtime.call("stopProcess", f"{program}:{program}")
@@ -251,17 +258,12 @@ def test_an_app_the_host_is_starting_is_described_from_its_stream(
     """An app whose runtime does not answer yet while the host runtime's stream shows its
     tenant-<app> STARTING (a cold start: one to three times per app) gets that view with
     no call to the host runtime; one in a state with a cause (FATAL) is still asked about."""
-    app_id = started_app(platform)
-    host = platform.host_of(app_id)
-    feeder = Feeder(host, platform.sessions, platform.redis)
-    feeder.step()  # reads the apps, opens the host runtime's stream
-    tenant = feeder.tenants[app_id]
-    wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected")
+    feeder, tenant = feeder_streaming(platform)
     assert tenant.host_state == "RUNNING"  # from the stream's snapshot or a line
     asked: list[list[str]] = []
     describe_down = feeder.describe_down
 
-    def recording(tenants: list[Any]) -> None:
+    def recording(tenants: list[Tenant]) -> None:
         asked.append([t.app.name for t in tenants])
         describe_down(tenants)
 
