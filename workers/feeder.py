@@ -26,7 +26,8 @@ than ``SILENT_SECONDS`` is reconnected.
 Every connection is checked to be that app's runtime before a byte is sent (SO_PEERCRED:
 workers.tenants.runtime_peer_check); what it sends is untrusted (workers.state_lines).
 A runtime that is refused, closes, or sends garbage is stored as down, with the host
-runtime's view of it, and reconnected with a growing delay (``RETRY_SECONDS``). The feeder
+runtime's view of it (its state on the host runtime's stream, when that state has no cause
+to ask for), and reconnected with a growing delay (``RETRY_SECONDS``). The feeder
 also follows the host runtime's own state stream: a ``tenant-<app>`` going RUNNING is
 reconnected at once, one going down has its status rewritten with the cause. A runtime
 without the stream (stock supervisord answers 404) is polled every ``status_interval``
@@ -292,9 +293,9 @@ class Feeder:
     def describe_pending(self) -> None:
         """The host runtime's view of the apps that went down this step, asked in one go
         (one call per app was a round trip per tenant of a cold start); none is asked
-        about an app whose view is its state alone on the host runtime's stream (STARTING:
-        its runtime not listening yet, at a cold start one to three times per app). Those
-        it has not started wait for its stream to show them STARTING."""
+        about an app whose view is its state alone on the host runtime's stream (at a cold
+        start, STARTING: its runtime not listening yet). Those it has not started wait for
+        its stream to show them STARTING."""
         tenants = [t for t in self.undescribed if t.mode == "down"]
         self.undescribed.clear()
         if not tenants:
