@@ -397,8 +397,8 @@ class BenchHost:
         RUNNING. ``seen`` (kept by the caller between calls): the apps already found so;
         only the others are read, until all were seen, then every one once more (so the
         answer is still about one moment). Reading and decoding all N statuses at every
-        poll took the machine's CPU from the start it measures (0.25 s apart, N = 1,000:
-        a tenth of a core)."""
+        poll took the machine's CPU from the start it measures (0.25 s apart, at 1,000
+        apps half started: 3 % of a core, the bench's and Redis's)."""
         seen = set() if seen is None else seen
         rest = [app_id for app_id in self.app_ids if app_id not in seen]
         if rest:

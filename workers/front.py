@@ -70,7 +70,7 @@ FileKey = tuple[int, int, int]  # inode, time of change (ns), size: a file repla
 class RouteFiles:
     """The routes in ``front.d``, read again only where something changed: reading and
     parsing every app's file at every rescan cost the front a share of a core that grew
-    with the apps (90 us per app a second)."""
+    with the apps (7.3 ms a second at 200 apps, 50 ms at 1,000)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
