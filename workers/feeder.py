@@ -26,7 +26,8 @@ than ``SILENT_SECONDS`` is reconnected.
 Every connection is checked to be that app's runtime before a byte is sent (SO_PEERCRED:
 workers.tenants.runtime_peer_check); what it sends is untrusted (workers.state_lines).
 A runtime that is refused, closes, or sends garbage is stored as down, with the host
-runtime's view of it, and reconnected with a growing delay (``RETRY_SECONDS``). The feeder
+runtime's view of it (its state on the host runtime's stream, when that state has no cause
+to ask for), and reconnected with a growing delay (``RETRY_SECONDS``). The feeder
 also follows the host runtime's own state stream: a ``tenant-<app>`` going RUNNING is
 reconnected at once, one going down has its status rewritten with the cause. A runtime
 without the stream (stock supervisord answers 404) is polled every ``status_interval``
@@ -55,7 +56,7 @@ from workers.metrics import round_done
 from workers.rounds import start_helper
 from workers.state_lines import BadLine, Ended, Refused, StreamReader, clean_transition, request
 from workers.status import APP_SECONDS, AppRef, host_apps, host_views_of, read_app
-from workers.tenants import connect, runtime_peer_check, tenant_program
+from workers.tenants import connect, has_cause, runtime_peer_check, tenant_program
 
 log = logging.getLogger("workers.feeder")
 # How often the host's apps are re-read from the database; a new app shows on the host
@@ -94,6 +95,8 @@ class Tenant:
     notices: list[dict[str, Any]] = field(default_factory=list)
     why: str | None = None
     runtime_state: dict[str, str] | None = None
+    # Its tenant-<app>'s state on the host runtime's stream, while that stream is open.
+    host_state: str | None = None
     newest: float = 0.0  # time of the newest history entry stored
     failures: int = 0
     due: float = 0.0  # monotonic time of the next connect attempt or poll
@@ -289,13 +292,20 @@ class Feeder:
 
     def describe_pending(self) -> None:
         """The host runtime's view of the apps that went down this step, asked in one go
-        (one call per app was a round trip per tenant of a cold start). Those it has not
-        started wait for its stream to show them STARTING."""
+        (one call per app was a round trip per tenant of a cold start); none is asked
+        about an app whose view is its state alone on the host runtime's stream (at a cold
+        start, STARTING: its runtime not listening yet). Those it has not started wait for
+        its stream to show them STARTING."""
         tenants = [t for t in self.undescribed if t.mode == "down"]
         self.undescribed.clear()
         if not tenants:
             return
-        self.describe_down(tenants)
+        known = [t for t in tenants if t.host_state is not None and not has_cause(t.host_state)]
+        for tenant in known:
+            tenant.runtime_state = {"state": str(tenant.host_state), "cause": ""}
+            self.mark(tenant)
+        if len(known) < len(tenants):
+            self.describe_down([t for t in tenants if t not in known])
         if self.host_stream is None:
             return  # nothing would wake them: tried on their delay
         for tenant in tenants:
@@ -428,12 +438,17 @@ class Feeder:
             self.selector.unregister(stream.sock)
             stream.sock.close()
             self.host_stream = None
+            for tenant in self.tenants.values():  # asked again until it is back
+                tenant.host_state = None
             now = time.monotonic()
             for tenant in self.waiting:  # what it would have woken is tried on a delay
                 tenant.due = min(tenant.due, now)
 
     def on_host_line(self, line: dict[str, Any]) -> None:
-        if line["type"] != "process":
+        if line["type"] == "snapshot":
+            for info in line["processes"]:
+                if (known := self.by_program.get(info["group"])) is not None:
+                    known.host_state = info["statename"]
             return
         group = line["process"]["group"]
         tenant = self.by_program.get(group)
@@ -443,6 +458,7 @@ class Feeder:
                 self.next_apps = min(self.next_apps, self.apps_read_at + 1.0)
             return
         state = line["process"]["statename"]
+        tenant.host_state = state
         if state in ("STARTING", "RUNNING") and tenant.mode in ("down", "poll"):
             # Its socket appears while it starts: from now on tried at the fastest pace.
             self.set_mode(tenant, "down")

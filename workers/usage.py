@@ -38,9 +38,10 @@ from hosting.status import read_app_statuses
 from hosting.usage import Bucket, Sample, bucket_start, write_samples
 
 from workers.container import cgroups
-from workers.layout import find_owner
+from workers.layout import find_owners
 from workers.rounds import start_helper
 from workers.status import host_apps
+from workers.tenants import host_hierarchy
 
 log = logging.getLogger("workers.usage")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -131,11 +132,13 @@ def _stat_field(path: str, name: bytes) -> int | None:
     text = _read(path)
     if text is None:
         return None
-    for line in text.splitlines():
-        key, _, value = line.partition(b" ")
-        if key == name:
-            return int(value)
-    return None
+    # Found, not split: memory.stat has some 40 lines, read for every app every round.
+    text, key = b"\n" + text, b"\n" + name + b" "
+    at = text.find(key)
+    if at < 0:
+        return None
+    end = text.find(b"\n", at + len(key))
+    return int(text[at + len(key) : end if end >= 0 else None])
 
 
 def cgroup_pids(cgroup: cgroups.Cgroup) -> list[int]:
@@ -347,10 +350,12 @@ def _subtree(root: int, tree: dict[int, list[int]]) -> list[int]:
 
 def host_targets(host: Any, sessions: Any) -> list[Target]:
     """The apps of this host that have a system user (the others run nothing yet)."""
-    hierarchy = cgroups.detect() if host.containers else None
+    hierarchy = host_hierarchy() if host.containers else None
+    apps = host_apps(sessions, host)
+    owners = find_owners(app.user for app in apps)
     targets = []
-    for app in host_apps(sessions, host):
-        owner = find_owner(app.user)
+    for app in apps:
+        owner = owners.get(app.user)
         if owner is None:
             continue
         cgroup = hierarchy.cgroup(app.user) if hierarchy is not None else None

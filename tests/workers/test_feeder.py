@@ -23,7 +23,7 @@ from hosting.status import read_app_status
 from redis.exceptions import RedisError
 
 from tests.workers.fixtures import Platform, wait_until
-from workers.feeder import Feeder
+from workers.feeder import Feeder, Tenant
 from workers.host import HostConfig, host_runtime, program_safe
 from workers.runtime import Runtime
 from workers.tenants import tenant_program
@@ -224,17 +224,24 @@ def test_at_idle_the_feeder_writes_its_hosts_status_and_no_apps(platform: Platfo
     assert read_app_status(platform.redis, app_id) is None
 
 
+def feeder_streaming(platform: Platform) -> tuple[Feeder, Tenant]:
+    """A feeder in this process, on the host of a started app, following that app's
+    runtime's stream (and the host runtime's): the feeder and the app's Tenant."""
+    app_id = started_app(platform)
+    feeder = Feeder(platform.host_of(app_id), platform.sessions, platform.redis)
+    feeder.step()  # reads the apps, opens the host runtime's stream
+    tenant = feeder.tenants[app_id]
+    wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected")
+    return feeder, tenant
+
+
 def test_a_runtime_the_host_has_not_started_waits_for_its_start(platform: Platform) -> None:
     """An app whose tenant-<app> is STOPPED on the host runtime (at a cold start, one still
     waiting its turn) is not tried every few seconds: a feeder (here in this process, on
     the same host) asks the host runtime about it once, then connects when the host
     runtime's stream shows it starting."""
-    app_id = started_app(platform)
-    host = platform.host_of(app_id)
-    feeder = Feeder(host, platform.sessions, platform.redis)
-    feeder.step()  # reads the apps, opens the host runtime's stream
-    tenant = feeder.tenants[app_id]
-    wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected")
+    feeder, tenant = feeder_streaming(platform)
+    host = feeder.host
     program = tenant_program(tenant.app.name)
     with host_runtime(host) as runtime:
         runtime.call("stopProcess", f"{program}:{program}")
@@ -243,3 +250,34 @@ def test_a_runtime_the_host_has_not_started_waits_for_its_start(platform: Platfo
     with host_runtime(host) as runtime:
         runtime.call("startProcess", f"{program}:{program}", False)
     wait_until(lambda: feeder.step() or tenant.mode == "stream", 20, "connected on its start")
+
+
+def test_an_app_the_host_is_starting_is_described_from_its_stream(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app whose runtime does not answer yet while the host runtime's stream shows its
+    tenant-<app> STARTING (at a cold start, most apps at first) gets that view with no call
+    to the host runtime; one in a state with a cause (FATAL) is still asked about."""
+    feeder, tenant = feeder_streaming(platform)
+    # Its runtime may answer before its startsecs are up on the host runtime.
+    wait_until(lambda: feeder.step() or tenant.host_state == "RUNNING", 20, "RUNNING on host")
+    asked: list[list[str]] = []
+    describe_down = feeder.describe_down
+
+    def recording(tenants: list[Tenant]) -> None:
+        asked.append([t.app.name for t in tenants])
+        describe_down(tenants)
+
+    monkeypatch.setattr(feeder, "describe_down", recording)
+    program = tenant_program(tenant.app.name)
+    starting = {"group": program, "name": program, "statename": "STARTING"}
+    feeder.on_host_line({"type": "process", "process": starting, "transition": None})
+    feeder.went_down(tenant, "its runtime refused the connection")
+    feeder.describe_pending()
+    assert asked == []
+    assert tenant.runtime_state == {"state": "STARTING", "cause": ""}
+    feeder.on_host_line({"type": "process", "process": dict(starting, statename="FATAL")})
+    feeder.describe_pending()
+    assert asked == [[tenant.app.name]]  # the cause is the host runtime's to give
+    # What the host runtime says (its tenant-<app> is RUNNING: the line above was made up).
+    assert tenant.runtime_state == {"state": "RUNNING", "cause": ""}
