@@ -561,6 +561,13 @@ class BenchHost:
             "start_median_s": statistics.median(starts),
         }
 
+    def set_start_concurrency(self, starts: int) -> None:
+        """The host's ``start_concurrency`` (its runtime's ``autostart_concurrency``), for
+        its next boot."""
+        config = dataclasses.replace(self.config, start_concurrency=starts)
+        write_host_config(config)
+        self.p.hosts[HOST] = config
+
     def set_status_mode(self, mode: str) -> None:
         """Switch the host's status program (``status_mode``) as a host's operator would:
         its config rewritten, then the host runtime's ``update`` of that group."""
@@ -823,7 +830,15 @@ def run_start(args: argparse.Namespace) -> dict[str, Any]:
     with bench_host("ours", args.status_mode, args.workers) as host:
         host.start_host()
         metrics = host.create_in_steps(args.tenants, args.step)
-        metrics.update(stop_and_cold_start(host, args.tenants))
+        if not args.start_concurrency:
+            metrics.update(stop_and_cold_start(host, args.tenants))
+        for concurrency in args.start_concurrency:
+            # The same apps started from cold once per value, the host's setting rewritten
+            # while it runs (the new boot reads it), as an operator's host-config would.
+            host.set_start_concurrency(concurrency)
+            start = stop_and_cold_start(host, args.tenants)
+            metrics.update({f"{key} @{concurrency}": value for key, value in start.items()})
+            print(f"  at {concurrency} at once: {start['start_s']:.1f} s", file=sys.stderr)
     result["load_after"] = load_average()
     result["metrics"] = metrics
     return result
@@ -1018,6 +1033,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--step", type=int, default=50, help="with --start-only or --with-start: apps a step"
+    )
+    parser.add_argument(
+        "--start-concurrency",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="with --start-only: a cold start for each N, at most N tenants starting at once "
+        "(HostConfig.start_concurrency; default: the host's own, 20 per core)",
     )
     parser.add_argument(
         "--with-start",
