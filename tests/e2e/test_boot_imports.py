@@ -53,7 +53,10 @@ OPT_IN = (
     "supervisor_runtime.rpc.dependency_start", "supervisor_runtime.rpc.auth",
 )  # fmt: skip
 # The upgrade code, preloaded unless the runtime's files are read-only (a container's view).
-UPGRADE = ("supervisor_runtime.upgrade.fields", "supervisor_runtime.upgrade.preflight")
+UPGRADE = (
+    "supervisor_runtime.upgrade.fields", "supervisor_runtime.upgrade.preflight",
+    "supervisor_runtime.upgrade.reexec",
+)  # fmt: skip
 
 
 def booted_modules(tmp_path: Path, read_only: bool = False) -> set[str]:
