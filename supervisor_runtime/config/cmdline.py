@@ -5,7 +5,7 @@ execs), in linear time. shlex builds each word one character at a time on an att
 (``self.token += c``), which copies the word at every character: a 128 KiB word took
 0.3 s, a 10 MiB one hours, with the daemon's only thread (and its control socket) stuck.
 Here each run of plain characters, each quoted string and each escape is one regular
-expression match.
+expression match; a command with no quote or backslash (most) is split with str methods.
 
 ``check_command`` refuses at load what the kernel would refuse at exec (a NUL byte, a word
 over MAX_ARG_STRLEN, a command line over ARG_MAX): such a program could never start.
