@@ -25,7 +25,8 @@ MAX_TEXT = 4096  # characters of one entry's log_tail, at most
 CHANNELS = ("stdout", "stderr")
 # Control characters other than tab and newline: a tail is shown on terminals (supervisorctl
 # history) and pages; a program's output must not move a reader's cursor or ring its bell.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# A pattern, compiled (and cached by re) at the first tail taken, not by every daemon's start.
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
 
 
 class OutputTail:
@@ -123,4 +124,4 @@ class OutputTail:
 
 def _clean(line: bytes) -> str:
     stripped = ansi.strip(line.rstrip(b"\r"))[0]
-    return _CONTROL.sub("", stripped.decode("utf-8", errors="replace"))
+    return re.sub(_CONTROL, "", stripped.decode("utf-8", errors="replace"))

@@ -14,7 +14,6 @@ import _signal as signal  # the C half, without the enums: see signals.py
 
 from supervisor_runtime.static_types import TYPE_CHECKING, Protocol
 
-from .backoff import backoff_delay
 from .config.model import AutoRestart, ProcessConfig
 from .events import PROCESS_STATE_EVENTS, Event
 from .loop import TimerHandle
@@ -84,6 +83,8 @@ class Process:
             if self.config.backoff is None:
                 self.delay = self.host.wallclock() + self.backoff
             else:  # ours, opt-in: exponential, capped, jittered
+                from .backoff import backoff_delay  # loaded by the programs that opt in
+
                 wait = backoff_delay(self.config.backoff, self.backoff)
                 self.delay = self.host.wallclock() + wait
         event_class = PROCESS_STATE_EVENTS[new]

@@ -35,7 +35,6 @@ from .signals import signame
 from .states import SupervisorState
 from .supervisor import Supervisor
 from .upgrade.controller import LiveUpgrade, Origin
-from .upgrade.reexec import release_held_signals
 
 if TYPE_CHECKING:
     from typing import Any
@@ -188,6 +187,8 @@ def _serve(
     upgrader = supervisor.upgrader = _live_upgrade(supervisor, listeners, run, reporter)
     _install_signal_handlers(loop, supervisor)
     if handover:
+        from .upgrade.reexec import release_held_signals  # after a live upgrade only
+
         release_held_signals()
     control = None
     try:

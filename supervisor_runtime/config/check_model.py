@@ -1,6 +1,9 @@
-"""The record of one readiness or liveness check (ours, opt-in; parsed by config.checks).
+"""The record of one readiness or liveness check (ours, opt-in; parsed by config.checks),
+and the keys that declare one.
 
-Apart from ``model`` so that the parser's modules and ``model`` can both import it.
+Apart from ``model`` so that the parser's modules and ``model`` can both import it; the
+keys are here rather than in ``checks`` so that a config without any check does not load
+that parser (config.programs imports it for the first section that has one).
 """
 
 from __future__ import annotations
@@ -8,6 +11,10 @@ from __future__ import annotations
 from supervisor_runtime.static_types import NamedTuple
 
 KINDS = ("tcp", "unix", "http", "command")
+READY, HEALTH = "readycheck", "healthcheck"
+CHECK_SUFFIXES = ("_status", "_interval", "_timeout", "_startperiod", "_failures")
+# Every key of both families (a section with none of them is not read for them at all).
+CHECK_KEYS = frozenset(f + suffix for f in (READY, HEALTH) for suffix in ("", *CHECK_SUFFIXES))
 
 
 class CheckConfig(NamedTuple):

@@ -23,24 +23,20 @@ import _socket as socket  # not the socket module's enums: see rpc/http.py
 import os
 
 from supervisor_runtime.config import datatypes as dt
-from supervisor_runtime.config.check_model import KINDS, CheckConfig
+from supervisor_runtime.config.check_model import CHECK_SUFFIXES, HEALTH, KINDS, READY, CheckConfig
 from supervisor_runtime.config.cmdline import check_command
 from supervisor_runtime.config.reader import SectionReader
 
-READY, HEALTH = "readycheck", "healthcheck"
 # Per family: (interval, timeout) defaults. Readiness is polled often while a program
 # starts; liveness is a background watch.
 _DEFAULT_TIMING = {READY: (1.0, 1.0), HEALTH: (10.0, 5.0)}
-_SUFFIXES = ("_status", "_interval", "_timeout", "_startperiod", "_failures")
-# Every key of both families (a section with none of them is not read for them at all).
-CHECK_KEYS = frozenset(f + suffix for f in (READY, HEALTH) for suffix in ("", *_SUFFIXES))
 
 
 def read_check(reader: SectionReader, family: str, names: dict[str, object]) -> CheckConfig | None:
     """The ``family`` check of a [program:x] section, or None when it declares none."""
     spec = reader.text(family, None, names)
     if spec is None:
-        for suffix in _SUFFIXES:
+        for suffix in CHECK_SUFFIXES:
             if reader.raw(family + suffix) is not None:
                 raise reader.error(family + suffix, f"{family}{suffix} is set but {family} is not")
         return None

@@ -5,7 +5,7 @@ execs), in linear time. shlex builds each word one character at a time on an att
 (``self.token += c``), which copies the word at every character: a 128 KiB word took
 0.3 s, a 10 MiB one hours, with the daemon's only thread (and its control socket) stuck.
 Here each run of plain characters, each quoted string and each escape is one regular
-expression match.
+expression match; a command with no quote or backslash (most) is split with str methods.
 
 ``check_command`` refuses at load what the kernel would refuse at exec (a NUL byte, a word
 over MAX_ARG_STRLEN, a command line over ARG_MAX): such a program could never start.
@@ -22,20 +22,30 @@ from collections.abc import Iterator
 MAX_ARG_STRLEN = 131072
 _POINTER_BYTES = 8  # each argument also costs execve its argv[] slot
 
-# shlex.split: posix mode, whitespace_split, no comments. Whitespace is these four only.
-# A run of unquoted text, a backslash escape, and a quoted string are one match each.
-_TOKEN = re.compile(
-    r"""(?P<blank>[ \t\r\n]++)
+# shlex.split: posix mode, whitespace_split, no comments. Whitespace is " \t\r\n" only.
+# What makes a command need the tokenizer below: a quote or a backslash.
+_SPECIAL = ("'", '"', "\\")
+# A command without them is split with str methods: its words are the runs of non-blanks.
+_TABS_TO_SPACES = str.maketrans("\t\r\n", "   ")
+
+
+@functools.cache
+def _tokenizer() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """A run of unquoted text, a backslash escape, and a quoted string are one match each;
+    and, inside double quotes, a backslash escapes only a double quote or a backslash.
+
+    Compiled at the first command with quotes or escapes, not at import: every daemon
+    imports this module to check its programs' commands, and compiling these took a
+    hundredth of a tenant runtime's start (issue 18), for commands most configs lack."""
+    token = re.compile(
+        r"""(?P<blank>[ \t\r\n]++)
       | (?P<plain>[^ \t\r\n'"\\]++)
       | \\(?P<escaped>.?)
       | '(?P<single>[^']*+)(?P<single_end>'?)
       | "(?P<double>[^"\\]*+(?:\\.[^"\\]*+)*+)(?:(?P<double_end>")|(?P<double_tail>\\?))""",
-    re.VERBOSE | re.DOTALL,
-)
-_SPECIAL = re.compile(r"['\"\\\\]")
-_PLAIN_WORD = re.compile(r"[^ \t\r\n]++")
-# Inside double quotes a backslash escapes only a double quote or a backslash.
-_DOUBLE_ESCAPE = re.compile(r'\\(["\\])')
+        re.VERBOSE | re.DOTALL,
+    )
+    return token, re.compile(r'\\(["\\])')
 
 
 class WordTooLong(ValueError):
@@ -46,17 +56,21 @@ def iter_words(command: str, max_word_chars: int | None = None) -> Iterator[str]
     """The words of ``command`` as ``shlex.split`` gives them, one by one (ValueError with
     shlex's words for an unclosed quote or a trailing backslash). With ``max_word_chars``,
     WordTooLong as soon as a word is longer: a huge word is never assembled."""
-    if not _SPECIAL.search(command):  # no quotes or escapes: words are the runs of non-blanks
-        for match in _PLAIN_WORD.finditer(command):
-            if max_word_chars is not None and match.end() - match.start() > max_word_chars:
+    if not any(special in command for special in _SPECIAL):
+        # No quotes or escapes: the words are the runs of non-blanks.
+        for word in command.translate(_TABS_TO_SPACES).split(" "):
+            if not word:
+                continue
+            if max_word_chars is not None and len(word) > max_word_chars:
                 raise WordTooLong(f"a word of the command is over {max_word_chars} characters")
-            yield match.group()
+            yield word
         return
+    token, double_escape = _tokenizer()
     word: list[str] = []
     size = 0
     quoted = False  # an empty quoted string ('' or "") still makes a word
     # Every character starts one of the alternatives, so the matches follow each other.
-    for match in _TOKEN.finditer(command):
+    for match in token.finditer(command):
         kind = match.lastgroup
         if kind == "blank":
             if word or quoted:
@@ -74,7 +88,7 @@ def iter_words(command: str, max_word_chars: int | None = None) -> Iterator[str]
             if not match.group(kind):
                 raise ValueError("No closing quotation")
         elif kind == "double_end":
-            part, quoted = _DOUBLE_ESCAPE.sub(r"\1", match.group("double")), True
+            part, quoted = double_escape.sub(r"\1", match.group("double")), True
         else:  # an unclosed double quote; a lone backslash at the end is shlex's other word
             raise ValueError(
                 "No escaped character" if match.group("double_tail") else "No closing quotation"

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from supervisor_runtime.config import datatypes as dt
-from supervisor_runtime.config.checks import CHECK_KEYS, HEALTH, READY, read_check
+from supervisor_runtime.config.check_model import CHECK_KEYS, HEALTH, READY
 from supervisor_runtime.config.cmdline import check_command
 from supervisor_runtime.config.dependencies import (
     DEPENDENCY_KEYS,
@@ -77,7 +77,6 @@ EVENT_TYPES = frozenset(
 )
 
 DEFAULT_RESULT_HANDLER = "supervisor.dispatchers:default_handler"
-_TCP_SOCKET_RE = re.compile(r"tcp://([^\s:]+):(\d+)$")
 
 
 class ParseContext:
@@ -268,7 +267,8 @@ def _fcgi_socket(
         raise ValueError(
             "socket_owner and socket_mode params should only be used with a Unix domain socket"
         )
-    match = _TCP_SOCKET_RE.match(spec)
+    # Compiled here (re caches it), not at import: only [fcgi-program:x] needs it (issue 18).
+    match = re.match(r"tcp://([^\s:]+):(\d+)$", spec)
     if match is None:
         raise ValueError(f"Bad socket format {spec}")
     host, port = match.group(1).lower(), dt.port_number(match.group(2))
@@ -409,6 +409,8 @@ def program_section(ctx: ParseContext, process: ProcessConfig) -> str:
 
 def _extension_keys(reader: SectionReader, names: dict[str, object]) -> dict[str, object]:
     """Ours, opt-in (stock ignores them): readiness and liveness checks, depends_on."""
+    from supervisor_runtime.config.checks import read_check  # by a section with such keys
+
     return {
         "readycheck": read_check(reader, READY, names),
         "healthcheck": read_check(reader, HEALTH, names),

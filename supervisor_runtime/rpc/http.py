@@ -139,15 +139,16 @@ class Request:
         return "keep-alive" in connection
 
 
-_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
-
-
 def unquote(text: str) -> str:
     """``urllib.parse.unquote``: each run of %XX escapes decoded as UTF-8 (invalid bytes
     replaced), anything else kept. Not imported from urllib: it brings ``ipaddress`` in,
     memory every daemon would keep for this one function."""
-    return _ESCAPES.sub(
-        lambda run: bytes.fromhex(run.group().replace("%", "")).decode("utf-8", "replace"), text
+    if "%" not in text:  # as urllib's; and the pattern is compiled by the first path with %
+        return text
+    return re.sub(
+        r"(?:%[0-9A-Fa-f]{2})+",
+        lambda run: bytes.fromhex(run.group().replace("%", "")).decode("utf-8", "replace"),
+        text,
     )
 
 

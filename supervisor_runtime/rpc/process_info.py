@@ -6,7 +6,6 @@ import time
 
 from supervisor_runtime.static_types import TYPE_CHECKING
 
-from ..backoff import next_attempt_words
 from ..config.model import AnyGroupConfig, LogfileSpecial, ProcessConfig
 from ..states import ProcessState
 
@@ -94,7 +93,9 @@ def process_info(supervisor: Supervisor, process: Process, now: float | None = N
     )
     if process.config.backoff is not None and process.state is ProcessState.BACKOFF:
         # Ours, opt-in (backoff = exponential): when it is tried again, since it never
-        # gives up.
+        # gives up. (backoff.py is loaded by the programs that opt in only.)
+        from ..backoff import next_attempt_words
+
         moment = time.time() if now is None else now
         words = next_attempt_words(process.delay, moment, process.backoff + 1)
         info["description"] += f"; {words}"

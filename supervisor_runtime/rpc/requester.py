@@ -4,9 +4,13 @@ inet socket the user name it authenticated with (and its address)."""
 
 from __future__ import annotations
 
+from supervisor_runtime.static_types import TYPE_CHECKING
+
 from ..history import Requester
-from .auth import BasicAuth
-from .http import Request, Responder
+
+if TYPE_CHECKING:
+    from .auth import BasicAuth  # loaded only by a server with a login (rpc/server.py)
+    from .http import Request, Responder
 
 
 def requester_of(request: Request, responder: Responder, auth: BasicAuth | None) -> Requester:

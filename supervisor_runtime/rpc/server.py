@@ -14,7 +14,6 @@ from supervisor_runtime.static_types import TYPE_CHECKING
 
 from .. import VERSION
 from ..loop import format_exc
-from .auth import BasicAuth
 from .faults import RPCError
 from .http import HttpServer, Request, Responder
 from .interfaces import main_interfaces
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from ..config.model import SupervisordConfig
     from ..listeners import Listener
     from ..supervisor import Supervisor
+    from .auth import BasicAuth
     from .metrics import MetricsPage
     from .state_stream import StateStreams
     from .web import StatusPages
@@ -77,7 +77,11 @@ class ControlServer:
             section = getattr(supervisor.config, listener.kind, None)
             username = getattr(section, "username", None)
             password = getattr(section, "password", None)
-            auth = BasicAuth(username, password or "") if username else None
+            auth = None
+            if username:  # rare in a tenant's config: rpc/auth is loaded only then
+                from .auth import BasicAuth
+
+                auth = BasicAuth(username, password or "")
             self.servers.append(
                 HttpServer(
                     supervisor.loop,

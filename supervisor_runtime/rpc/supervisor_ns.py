@@ -14,7 +14,6 @@ from .. import API_VERSION, SUPERVISOR_VERSION
 from ..config import datatypes
 from ..config.model import AnyGroupConfig
 from ..events import RemoteCommunicationEvent
-from ..logs.tail import read_file, tail_file
 from ..osapi import resolve_command
 from ..spawnerror import SpawnError
 from ..states import (
@@ -24,7 +23,6 @@ from ..states import (
     ProcessState,
     SupervisorState,
 )
-from .dependency_start import start_after_dependencies
 from .faults import FaultCode, RPCError
 from .process_info import (
     config_info,
@@ -145,6 +143,8 @@ class SupervisorNamespace:
 
     @staticmethod
     def _read(path: str, offset: Any, length: Any) -> str:
+        from ..logs.tail import read_file  # at the first log read, not every daemon's start
+
         try:
             return _text(read_file(path, _int(offset), _int(length)))
         except ValueError as error:
@@ -269,6 +269,8 @@ class SupervisorNamespace:
         if process.state is ProcessState.UNKNOWN:
             raise RPCError(FaultCode.FAILED, f"{name} is in an unknown process state")
         if self.supervisor.dependencies.unmet(process):  # ours: depends_on
+            from .dependency_start import start_after_dependencies  # loaded by depends_on only
+
             return start_after_dependencies(self.supervisor, process, name, wait, self._started)
         process.spawn()
         return self._started(process, name, wait)
@@ -447,6 +449,8 @@ class SupervisorNamespace:
         _, readable = self._logfile(name, channel)
         if readable is None:
             return ["", 0, False]
+        from ..logs.tail import tail_file  # at the first tail, not every daemon's start
+
         data, new_offset, overflow = tail_file(readable, _int(offset), _int(length))
         return [_text(data), new_offset, overflow]
 

@@ -32,22 +32,31 @@ PYTHON_PRINTS = f'print("{PRINTED}", flush=True); import time; time.sleep(600)'
 # syslog output (syslog); or not at all: json (the state stream writes its lines with
 # rpc/json_line), shlex for environment= (config/datatypes.pair_tokens), typing
 # (static_types), socket and selectors (_socket), signal's enums (_signal), contextlib, glob
-# (config/include_glob), gettext (cli/supervisord._getopt).
+# (config/include_glob), gettext (cli/supervisord._getopt), importlib and warnings
+# (config/__init__ imports with __import__).
 NOT_AT_BOOT = (
     "inspect", "dataclasses", "ast", "dis", "tokenize", "traceback", "linecache",
     "datetime", "urllib.parse", "ipaddress", "json", "subprocess", "threading", "base64",
     "shlex", "typing", "socket", "selectors", "signal", "contextlib", "glob", "gettext",
-    "math", "resource", "pwd", "grp", "syslog", "xml.parsers.expat",
+    "math", "resource", "pwd", "grp", "syslog", "xml.parsers.expat", "importlib",
+    "warnings",
 )  # fmt: skip
 # Ours, imported when the config turns them on: [eventlistener:x], NOTIFY_SOCKET, a
-# readycheck/healthcheck (probes, health_checks, health_ns), a tail request.
+# readycheck/healthcheck (probes, health_checks, health_ns, config.checks), a tail or log
+# read request (logtail, logs.tail), backoff = exponential (backoff), depends_on
+# (rpc.dependency_start), a login on a server (rpc.auth).
 OPT_IN = (
     "supervisor_runtime.eventpool", "supervisor_runtime.sdnotify", "supervisor_runtime.probes",
     "supervisor_runtime.rpc.health_ns", "supervisor_runtime.rpc.logtail",
-    "supervisor_runtime.health_checks",
+    "supervisor_runtime.health_checks", "supervisor_runtime.config.checks",
+    "supervisor_runtime.logs.tail", "supervisor_runtime.backoff",
+    "supervisor_runtime.rpc.dependency_start", "supervisor_runtime.rpc.auth",
 )  # fmt: skip
 # The upgrade code, preloaded unless the runtime's files are read-only (a container's view).
-UPGRADE = ("supervisor_runtime.upgrade.fields", "supervisor_runtime.upgrade.preflight")
+UPGRADE = (
+    "supervisor_runtime.upgrade.fields", "supervisor_runtime.upgrade.preflight",
+    "supervisor_runtime.upgrade.reexec",
+)  # fmt: skip
 
 
 def booted_modules(tmp_path: Path, read_only: bool = False) -> set[str]:
