@@ -9,6 +9,7 @@ then drops to the app's user. Modules, one concern each:
 - ``netns``: the app's named network namespace (its own loopback);
 - ``launch_ns``: the mount namespace containers are made in (the host's, without the apps'
   network namespaces, which made bwrap's start grow with their number);
+- ``notes``: what root notes on /run about the namespaces it made (read whole or not at all);
 - ``view``: the filesystem the tenant sees, as bwrap arguments (shared by the runtime's
   container, config validation and ``hostingctl exec``);
 - ``launch``: ``python -m workers.container.launch SPEC`` (the host runtime's program);

@@ -33,6 +33,7 @@ import sys
 
 from workers.container.binaries import LaunchError, run_tool
 from workers.container.netns import NETNS_DIR
+from workers.container.notes import read_note, write_note
 
 LAUNCH_DIR = "/run/hosting-launch"
 NAMESPACE = f"{LAUNCH_DIR}/mnt"
@@ -101,7 +102,7 @@ def _open_current(stamp: str) -> int | None:
         if (
             os.fstat(fd).st_dev == os.stat("/proc/self/ns/mnt").st_dev
             and fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNS
-            and _read(STAMP) == stamp
+            and read_note(STAMP) == stamp
         ):
             return fd
     except OSError:
@@ -149,10 +150,7 @@ def _make(stamp: str) -> int:
             "--lazy",
             NETNS_DIR,
         )
-        partial = f"{STAMP}.{os.getpid()}"
-        with open(partial, "w", encoding="utf-8") as file:
-            file.write(stamp)
-        os.replace(partial, STAMP)
+        write_note(STAMP, stamp)
         fd = _open_current(stamp)
         if fd is None:
             raise LaunchNamespaceError(f"{NAMESPACE} holds no mount namespace after unshare")
@@ -184,11 +182,3 @@ def _run(name: str, *args: str) -> None:
         raise LaunchNamespaceError(str(exc)) from None
     if code != 0:
         raise LaunchNamespaceError(f"{name} {' '.join(args)}: {words or f'exit {code}'}")
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as file:
-            return file.read()
-    except (OSError, ValueError):
-        return None

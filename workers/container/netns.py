@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from workers.container.binaries import LaunchError, run_tool
+from workers.container.notes import read_note, write_note
 
 NETNS_DIR = "/run/netns"
 # Notes of the namespaces whose loopback is up (see ``ensure``): root's, on /run.
@@ -75,29 +76,12 @@ def ensure(name: str) -> str:
                 raise
     inode = namespace_inode(path)
     note = f"{LO_UP_DIR}/{name}"
-    if inode is None or _read_note(note) != str(inode):
+    if inode is None or read_note(note) != str(inode):
         # Without a namespace there (a file left by a lost mount), ip says why.
         _ip("-n", name, "link", "set", "lo", "up")
         if inode is not None:
-            _write_note(note, str(inode))
+            write_note(note, str(inode))
     return path
-
-
-def _read_note(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii") as note:
-            return note.read()
-    except (OSError, ValueError):
-        return None
-
-
-def _write_note(path: str, text: str) -> None:
-    """Written whole or not at all (a rename), in a directory only root may enter."""
-    os.makedirs(LO_UP_DIR, mode=0o700, exist_ok=True)
-    partial = f"{path}.{os.getpid()}"
-    with open(partial, "w", encoding="ascii") as note:
-        note.write(text)
-    os.replace(partial, path)
 
 
 def remove(name: str) -> None:
