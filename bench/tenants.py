@@ -832,12 +832,13 @@ def run_start(args: argparse.Namespace) -> dict[str, Any]:
         metrics = host.create_in_steps(args.tenants, args.step)
         if not args.start_concurrency:
             metrics.update(stop_and_cold_start(host, args.tenants))
-        for concurrency in args.start_concurrency:
+        for run, concurrency in enumerate(args.start_concurrency, 1):
             # The same apps started from cold once per value, the host's setting rewritten
             # while it runs (the new boot reads it), as an operator's host-config would.
             host.set_start_concurrency(concurrency)
             start = stop_and_cold_start(host, args.tenants)
-            metrics.update({f"{key} @{concurrency}": value for key, value in start.items()})
+            suffix = f" @{concurrency} (start {run})"
+            metrics.update({f"{key}{suffix}": value for key, value in start.items()})
             print(f"  at {concurrency} at once: {start['start_s']:.1f} s", file=sys.stderr)
     result["load_after"] = load_average()
     result["metrics"] = metrics
