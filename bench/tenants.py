@@ -1042,7 +1042,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="N",
         help="with --start-only: a cold start for each N, at most N tenants starting at once "
-        "(HostConfig.start_concurrency; default: the host's own, 20 per core)",
+        "(HostConfig.start_concurrency; default: the host's own, 30 per core)",
     )
     parser.add_argument(
         "--with-start",

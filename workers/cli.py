@@ -504,7 +504,7 @@ def add_host_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--start-concurrency",
         type=number(0, 100000),
-        help="programs the host runtime starts at once when it boots (default 20 per core;"
+        help="programs the host runtime starts at once when it boots (default 30 per core;"
         " 0: all at once)",
     )
     sub.add_argument("--worker-umask", help="the workers' umask, e.g. 007")

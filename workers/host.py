@@ -66,10 +66,12 @@ HELPER_START_SECONDS = "1"
 HELPER_START_RETRIES = "10"
 STATUS_MODES = ("feed", "poll")
 # Tenant containers started at once when the host runtime boots, per core (its
-# ``autostart_concurrency``): each holds its place for its 2 s of startsecs while its start
-# takes about a tenth of a core-second, so 20 per core keep the cores busy without a
-# thousand starts fighting over them (README, *Goals at 1,000 tenants*).
-STARTS_PER_CORE = 20
+# ``autostart_concurrency``). Each holds its place for its 2 s of startsecs, so the queue
+# lets at most STARTS_PER_CORE / 2 starts a second go per core, while a start takes 70 to
+# 130 ms of CPU (by machine): 20 per core left a faster machine's cores idle (1,000 in 51 s,
+# the queue's own bound of 50 s), 30 keep them busy (37.9 s) and 40 only pile starts up
+# (40.0 s). README, *Goals at 1,000 tenants*.
+STARTS_PER_CORE = 30
 
 
 def program_safe(text: str) -> str:

@@ -148,7 +148,7 @@ def test_the_host_runtime_starts_its_tenants_a_bounded_number_at_once(
         return load_config(str(root / "conf/supervisord.conf")).autostart_concurrency
 
     assert host_config(capsys, root)[0] == 0
-    assert concurrency() == 20 * (os.cpu_count() or 1)  # the default: 20 per core
+    assert concurrency() == 30 * (os.cpu_count() or 1)  # the default: 30 per core
     assert host_config(capsys, root, "--start-concurrency", "7")[0] == 0
     assert concurrency() == 7 and HostConfig.load(root).start_concurrency == 7
     assert host_config(capsys, root, "--start-concurrency", "0")[0] == 0
