@@ -133,8 +133,11 @@ def tree_cpu(root: int) -> dict[str, float]:
     """CPU seconds of the process tree under the host runtime ``root``, by part: the host
     runtime itself, each tenant's launch chain (its program's process: launcher, nsenter,
     setpriv, bwrap, and what they waited for, such as ``ip``), what runs in the containers,
-    and the host's helpers (workers, status, front...). utime + stime + the reaped children's
-    (cutime + cstime), which an exec keeps: so nothing that ran in the tree is missed."""
+    and the host's helpers (workers, status, front...). Each process's own CPU to the
+    nanosecond (its threads' schedstat, which an exec keeps), plus its reaped children's
+    (cutime + cstime), so nothing that ran in the tree is missed. Not utime + stime: they
+    are whole ticks (10 ms), each cut down, and a container's four processes each lost up
+    to two ticks: the tree found half of a cold start's CPU (42 of 75 s at 1,000)."""
     parent_of: dict[int, int] = {}
     cpu: dict[int, float] = {}
     comm: dict[int, str] = {}
@@ -150,7 +153,9 @@ def tree_cpu(root: int) -> dict[str, float]:
         pid = int(entry.name)
         parent_of[pid] = int(fields[1])
         comm[pid] = head.split("(", 1)[1]
-        cpu[pid] = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        ticks = os.sysconf("SC_CLK_TCK")
+        own = max(process_cpu(pid), (int(fields[11]) + int(fields[12])) / ticks)
+        cpu[pid] = own + (int(fields[13]) + int(fields[14])) / ticks
     kids: dict[int, list[int]] = {}
     for pid, parent in parent_of.items():
         kids.setdefault(parent, []).append(pid)
