@@ -295,7 +295,9 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     driver.get(f"{stack.url}/account/tokens")
     driver.find_element(By.NAME, "name").send_keys("deploy script")
     driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-    token = driver.find_element(By.CSS_SELECTOR, "[data-new-token]").text
+    token = wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, "[data-new-token]").text, "the new token"
+    )
     assert token.startswith("hst_")
     screenshot(driver, "12-api-token")
 
