@@ -719,10 +719,13 @@ CRASH_LOG = "#history tr[data-history-entry] [data-crash-log]"
 
 
 def as_tenant(path: Path, text: str) -> None:
-    """Write ``path`` in the app's tree as the app's own user would."""
+    """Write ``path`` in the app's tree as the app's own user would: whole and the user's
+    when it appears (a program waiting for it may take it at once: the crasher unlinks it)."""
     owner = path.parent.stat()
-    path.write_text(text)
-    os.chown(path, owner.st_uid, owner.st_gid)
+    draft = path.with_name(f".{path.name}.draft")
+    draft.write_text(text)
+    os.chown(draft, owner.st_uid, owner.st_gid)
+    draft.rename(path)
 
 
 @pytest.fixture
