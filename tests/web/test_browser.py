@@ -211,6 +211,7 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
     # Read its log: make the app log a request, then tail it, then follow it live.
     wait_for(lambda: _http_get(stack), "the app to answer HTTP")
     driver.find_element(By.LINK_TEXT, "Logs").click()
+    wait_for(lambda: driver.find_elements(By.ID, "log-form"), "the log page")
     Select(driver.find_element(By.NAME, "program")).select_by_value("app")
     driver.find_element(By.CSS_SELECTOR, "#log-form button[type=submit]").click()
     output = lambda: driver.find_element(By.CSS_SELECTOR, "[data-log-output]").text  # noqa: E731
@@ -269,6 +270,7 @@ def test_main_flows(stack: Stack, browser: WebDriver) -> None:
 
     # Jobs and audit log: who did what, titled by what it did; reading logs is not there.
     driver.find_element(By.LINK_TEXT, "Jobs & audit").click()
+    wait_for(lambda: "Jobs &amp; audit log" in driver.page_source, "the jobs page")
     page = driver.page_source
     for title in ("Enable Redis", "Restart app", "Stop app", "Add program guard"):
         assert title in page, title
