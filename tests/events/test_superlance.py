@@ -95,7 +95,13 @@ def test_memmon_restarts_a_process_over_its_memory_limit(start_daemon, workdir: 
         25,
         "memmon to restart hog",
     )
-    assert "Restarting hog" in (workdir / "memmon.err").read_text()
+    # memmon says so on its stderr, which reaches the file through the daemon: maybe after
+    # the new hog's spawn is in the main log.
+    wait_until(
+        lambda: "Restarting hog" in (workdir / "memmon.err").read_text(),
+        10,
+        "memmon's word of the restart",
+    )
     assert first not in [int(p) for p in re.findall(r"spawned: 'hog' with pid (\d+)",
                                                        daemon.mainlog_text())[1:]]
 
