@@ -141,6 +141,7 @@ def tree_cpu(root: int) -> dict[str, float]:
     parent_of: dict[int, int] = {}
     cpu: dict[int, float] = {}
     comm: dict[int, str] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -153,7 +154,6 @@ def tree_cpu(root: int) -> dict[str, float]:
         pid = int(entry.name)
         parent_of[pid] = int(fields[1])
         comm[pid] = head.split("(", 1)[1]
-        ticks = os.sysconf("SC_CLK_TCK")
         own = max(process_cpu(pid), (int(fields[11]) + int(fields[12])) / ticks)
         cpu[pid] = own + (int(fields[13]) + int(fields[14])) / ticks
     kids: dict[int, list[int]] = {}
